@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Rate-limit counts and the policy version start empty in every test."""
+    for cache in caches.all():
+        cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, tmp_path: Any) -> None:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "storage"), "base_url": None},
+        },
+    }
+
+
+def make_png(width: int = 1, height: int = 1, extra: bytes = b"") -> bytes:
+    """A real, decodable PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + (chunk(b"tEXt", b"Comment\x00" + extra) if extra else b"")
+        + chunk(b"IEND", b"")
+    )
+
+
+def sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+@pytest.fixture
+def png() -> bytes:
+    return make_png(4, 4)
+
+
+@pytest.fixture
+def user(db: Any) -> Any:
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db: Any) -> Any:
+    return UserFactory()
+
+
+def client_for(user: Any) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def api(user: Any) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def presign(api: APIClient) -> Callable[..., Any]:
+    def do(**body: Any) -> Any:
+        body = {"type": "avatar", "contentType": "image/png", **body}
+        return api.post("/api/v1/uploads/presign", body, format="json")
+
+    return do
+
+
+@pytest.fixture
+def put() -> Callable[..., Any]:
+    """Sends exactly what a presign answer says to send, as a client would."""
+
+    def do(answer: dict[str, Any], body: bytes, **header_overrides: str) -> Any:
+        headers = {**answer["headers"], **header_overrides}
+        content_type = headers.pop("Content-Type", "")
+        extra = {}
+        if "Content-Length" in headers:
+            extra["CONTENT_LENGTH"] = headers.pop("Content-Length")
+        return APIClient().generic(
+            answer["method"], answer["uploadUrl"], body, content_type=content_type, **extra
+        )
+
+    return do
+
+
+@pytest.fixture
+def uploaded(presign: Callable[..., Any], put: Callable[..., Any], png: bytes) -> Callable[..., Any]:
+    """Presign and PUT a file; returns the presign answer's data."""
+
+    def do(body: bytes = png, **fields: Any) -> dict[str, Any]:
+        fields.setdefault("size", len(body))
+        answer = presign(**fields)
+        assert answer.status_code == 201, answer.content
+        data = answer.json()["data"]
+        response = put(data, body)
+        assert response.status_code == 200, response.content
+        return data
+
+    return do

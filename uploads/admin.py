@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from uploads import validators
+from uploads.app_settings import app_settings
+from uploads.models import Upload, UploadPolicy
+from uploads.services.admin_actions import delete_uploads, reverify_uploads
+from uploads.units import format_bytes, parse_bytes
+
+
+class ContentTypesField(forms.CharField):
+    """One MIME type per line (commas work too), stored as a list."""
+
+    widget = forms.Textarea(attrs={"rows": 5, "cols": 40})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value) or ""
+        return [item.strip().lower() for item in text.replace(",", "\n").splitlines() if item.strip()]
+
+    def validate(self, value: list[str]) -> None:
+        validators.validate_content_type_list(value)
+
+
+class ByteSizeField(forms.CharField):
+    """Accepts and shows human units: 5 MB, 512 KB, 1000."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return format_bytes(value) if isinstance(value, int) else value
+
+    def to_python(self, value: Any) -> int | None:
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return parse_bytes(text)
+        except ValueError as err:
+            raise forms.ValidationError(str(err)) from err
+
+    def validate(self, value: int | None) -> None:
+        super().validate(value)
+        validators.validate_max_size(value)
+
+
+class UploadPolicyForm(forms.ModelForm):
+    allowed_content_types = ContentTypesField(
+        help_text="Exact MIME types, one per line, such as image/png. No wildcards."
+    )
+    max_size = ByteSizeField(help_text="Such as 5 MB, 512 KB or 1000 (bytes). 1 MB = 1024 KB.")
+    storage = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = UploadPolicy
+        fields = "__all__"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["storage"].choices = [(alias, alias) for alias in app_settings.STORAGES]
+        self.fields["storage"].help_text = "Configured in settings.STORAGES and UPLOADS['STORAGES']."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        from uploads.signers import SignerNotConfigured, signer_path_for
+        from django.utils.module_loading import import_string
+
+        if data.get("storage") and data.get("method"):
+            try:
+                signer_class = import_string(signer_path_for(data["storage"]))
+            except (SignerNotConfigured, ImportError) as err:
+                self.add_error("storage", str(err))
+            else:
+                if data["method"] not in signer_class.methods:
+                    self.add_error(
+                        "method",
+                        f"Storage '{data['storage']}' cannot sign {data['method']} uploads.",
+                    )
+        return data
+
+
+@admin.register(UploadPolicy)
+class UploadPolicyAdmin(admin.ModelAdmin):
+    form = UploadPolicyForm
+    list_display = ["name", "label", "is_active", "content_types", "size_cap", "expires_in", "storage", "is_public"]
+    list_filter = ["is_active", "is_public", "storage"]
+    search_fields = ["name", "label"]
+    fieldsets = [
+        (None, {"fields": ["name", "label", "is_active"]}),
+        ("What may be uploaded", {"fields": ["allowed_content_types", "max_size", "require_size", "require_sha256", "deduplicate"]}),
+        ("Where it goes", {"fields": ["storage", "key_prefix", "is_public", "method", "expires_in"]}),
+    ]
+
+    @admin.display(description="content types")
+    def content_types(self, policy: UploadPolicy) -> str:
+        return ", ".join(policy.allowed_content_types)
+
+    @admin.display(description="max size", ordering="max_size")
+    def size_cap(self, policy: UploadPolicy) -> str:
+        return format_bytes(policy.max_size)
+
+
+@admin.register(Upload)
+class UploadAdmin(admin.ModelAdmin):
+    list_display = ["key", "owner", "policy", "status", "declared_size", "created_at"]
+    list_filter = ["status", "policy", "created_at"]
+    date_hierarchy = "created_at"
+    list_select_related = ["owner", "policy"]
+    actions = ["delete_with_objects", "reverify"]
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        from django.contrib.auth import get_user_model
+
+        return ["key", f"owner__{get_user_model().USERNAME_FIELD}", "=id"]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # it would leave the objects in storage
+        return actions
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="size", ordering="size")
+    def declared_size(self, upload: Upload) -> str:
+        size = upload.verified_size if upload.verified_size is not None else upload.size
+        return "-" if size is None else format_bytes(size)
+
+    @admin.action(description="Delete selected uploads and their stored files", permissions=["delete"])
+    def delete_with_objects(self, request: HttpRequest, queryset: QuerySet[Upload]) -> None:
+        deleted, failed = delete_uploads(queryset)
+        self.message_user(request, f"Deleted {deleted} uploads and their files.")
+        if failed:
+            self.message_user(request, f"{failed} could not be deleted: their storage failed.", messages.ERROR)
+
+    @admin.action(description="Re-verify selected uploads against storage", permissions=["view"])
+    def reverify(self, request: HttpRequest, queryset: QuerySet[Upload]) -> None:
+        counts = reverify_uploads(queryset)
+        self.message_user(
+            request,
+            "Re-verified: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) + ".",
+        )

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from uploads.models import Upload
+from uploads.services import public_url
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: 5 is not "5"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class RejectUnknownFieldsMixin:
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(self.fields))  # type: ignore[attr-defined]
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["This field is not part of the request."] for name in unknown}
+            )
+        return attrs
+
+
+class PresignRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    type = StrictCharField(max_length=64)
+    contentType = StrictCharField(max_length=255, trim_whitespace=False)
+    # Checked by the service against the type's policy (upload.invalid_size /
+    # upload.invalid_checksum), so any JSON value passes here.
+    size = serializers.JSONField(required=False, allow_null=True)
+    fileName = StrictCharField(required=False, allow_blank=True, max_length=4096)
+    sha256 = serializers.JSONField(required=False, allow_null=True)
+
+
+class UploadSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    type = serializers.CharField(source="policy.name")
+    status = serializers.CharField()
+    key = serializers.CharField()
+    contentType = serializers.SerializerMethodField()
+    size = serializers.SerializerMethodField()
+    sha256 = serializers.SerializerMethodField()
+    fileName = serializers.CharField(source="file_name")
+    publicUrl = serializers.SerializerMethodField()
+    expiresAt = serializers.DateTimeField(source="expires_at")
+    createdAt = serializers.DateTimeField(source="created_at")
+    completedAt = serializers.DateTimeField(source="completed_at")
+    rejectionReason = serializers.CharField(source="rejection_reason")
+
+    def get_contentType(self, upload: Upload) -> str:
+        return upload.verified_content_type or upload.content_type
+
+    def get_size(self, upload: Upload) -> int | None:
+        return upload.verified_size if upload.verified_size is not None else upload.size
+
+    def get_sha256(self, upload: Upload) -> str | None:
+        return upload.verified_sha256 or upload.sha256 or None
+
+    def get_publicUrl(self, upload: Upload) -> str | None:
+        url = public_url(upload)
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if url and request else url
+
+
+class PresignResponseSerializer(UploadSerializer):
+    uploadUrl = serializers.CharField()
+    method = serializers.CharField()
+    headers = serializers.DictField(child=serializers.CharField())
+    fields = serializers.DictField(child=serializers.CharField(), required=False)
+    expiresIn = serializers.IntegerField()
+    maxSize = serializers.IntegerField()
+    deduplicated = serializers.BooleanField()
+
+
+class UploadTypeSerializer(serializers.Serializer):
+    type = serializers.CharField(source="name")
+    label = serializers.CharField()
+    allowedContentTypes = serializers.ListField(
+        child=serializers.CharField(), source="allowed_content_types"
+    )
+    maxSize = serializers.IntegerField(source="max_size")
+    expiresIn = serializers.IntegerField(source="expires_in")
+    method = serializers.CharField()
+    public = serializers.BooleanField(source="is_public")
+    requireSize = serializers.BooleanField(source="require_size")
+    requireSha256 = serializers.BooleanField(source="require_sha256")
+
+
+class DownloadSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    expiresIn = serializers.IntegerField()
+
+
+class UploadListQuerySerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=[s for s in Upload.Status.values if s != Upload.Status.DELETED], required=False
+    )
+    type = serializers.CharField(required=False, max_length=64)
+    page = serializers.IntegerField(required=False, min_value=1)
+    pageSize = serializers.IntegerField(required=False, min_value=1, max_value=100)

@@ -1,0 +1,83 @@
+"""The app's settings, read lazily from ``settings.UPLOADS`` with defaults.
+
+Nothing here is ever written into ``django.conf.settings``. A key the app does not know
+fails loudly, naming the keys it does know, so that a typo never silently falls back
+to a default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+SEVEN_DAYS = 7 * 24 * 3600
+
+DEFAULTS: dict[str, Any] = {
+    # Aliases of settings.STORAGES that operators may pick for an upload type.
+    "STORAGES": ["default"],
+    # Storage alias -> dotted path of a Signer class, overriding the one chosen from the
+    # storage's backend class.
+    "SIGNERS": {},
+    # Presign rate limit per user, in django-ratelimit's notation.
+    "RATE_LIMIT": "30/m",
+    # Ceilings that no policy edited in the admin may exceed.
+    "MAX_SIZE_CEILING": 5 * 1024**3,
+    "MAX_EXPIRY_CEILING": SEVEN_DAYS,
+    # Lifetime of a signed download URL.
+    "DOWNLOAD_EXPIRY": 300,
+    # A CDN in front of public uploads: publicUrl becomes <base>/<key>.
+    "PUBLIC_BASE_URL": "",
+    # The local signer is for development; it refuses to work with DEBUG off unless this is set.
+    "LOCAL_ALLOW_WITHOUT_DEBUG": False,
+    # Bytes read from the start of an object to recognise its type.
+    "SNIFF_BYTES": 4096,
+    # Chunk size for streaming bodies to and from storage.
+    "CHUNK_SIZE": 64 * 1024,
+    "FILE_NAME_MAX_LENGTH": 255,
+    # Pending uploads are swept this long after their URL expired.
+    "CLEANUP_GRACE": 3600,
+    "CACHE_ALIAS": "default",
+}
+
+
+class AppSettings:
+    """Attribute access to ``settings.UPLOADS[...]`` with the defaults above."""
+
+    def _user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, "UPLOADS", {})
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured("settings.UPLOADS must be a dict.")
+        unknown = sorted(set(value) - set(DEFAULTS))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"Unknown key(s) in settings.UPLOADS: {', '.join(unknown)}. "
+                f"Valid keys: {', '.join(sorted(DEFAULTS))}."
+            )
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(name)
+        return self._user_settings().get(name, DEFAULTS[name])
+
+    def validate(self) -> None:
+        """Raise ImproperlyConfigured for anything wrong; used by the system checks."""
+        user = self._user_settings()
+        for key, value in user.items():
+            expected = type(DEFAULTS[key])
+            if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be an integer.")
+            if expected is not int and not isinstance(value, expected):
+                raise ImproperlyConfigured(
+                    f"settings.UPLOADS['{key}'] must be a {expected.__name__}."
+                )
+        if self.MAX_EXPIRY_CEILING > SEVEN_DAYS or self.MAX_EXPIRY_CEILING < 1:
+            raise ImproperlyConfigured(
+                "settings.UPLOADS['MAX_EXPIRY_CEILING'] must be between 1 and 604800 "
+                "seconds (7 days, the longest any provider signs for)."
+            )
+
+
+app_settings = AppSettings()

@@ -1,0 +1,100 @@
+"""System checks, with IDs and hints, in one place.
+
+uploads.E001  settings.UPLOADS is malformed
+uploads.E002  an upload storage is not configured or has no usable signer
+uploads.E003  the local development signer with DEBUG off
+uploads.E004  the rate limit is not in django-ratelimit's notation
+uploads.W001  an in-process cache with DEBUG off: policy edits and rate limits stay per process
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from uploads.app_settings import app_settings
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    try:
+        app_settings.validate()
+    except ImproperlyConfigured as err:
+        return [Error(str(err), hint="Fix settings.UPLOADS.", id="uploads.E001")]
+    errors: list[Any] = []
+    errors += _check_storages()
+    errors += _check_rate()
+    errors += _check_cache()
+    return errors
+
+
+def _check_storages() -> list[Any]:
+    from uploads.signers import SignerNotConfigured, signer_path_for
+    from uploads.signers.local import LocalSigner
+
+    errors: list[Any] = []
+    for alias in app_settings.STORAGES:
+        try:
+            path = signer_path_for(alias)
+            signer_class = import_string(path)
+        except (SignerNotConfigured, ImportError) as err:
+            errors.append(
+                Error(
+                    str(err),
+                    hint=f"Configure STORAGES['{alias}'], or remove '{alias}' from UPLOADS['STORAGES'].",
+                    id="uploads.E002",
+                )
+            )
+            continue
+        if (
+            issubclass(signer_class, LocalSigner)
+            and not settings.DEBUG
+            and not app_settings.LOCAL_ALLOW_WITHOUT_DEBUG
+        ):
+            errors.append(
+                Error(
+                    f"Storage '{alias}' uses the local development signer while DEBUG is off.",
+                    hint=(
+                        "Use a cloud storage in production, or set "
+                        "UPLOADS['LOCAL_ALLOW_WITHOUT_DEBUG'] = True to accept the risk."
+                    ),
+                    id="uploads.E003",
+                )
+            )
+    return errors
+
+
+def _check_rate() -> list[Any]:
+    from django_ratelimit.core import _split_rate
+
+    try:
+        count, seconds = _split_rate(app_settings.RATE_LIMIT)
+        assert count > 0 and seconds > 0
+    except (ValueError, AssertionError, KeyError, TypeError):
+        return [
+            Error(
+                f"UPLOADS['RATE_LIMIT'] = {app_settings.RATE_LIMIT!r} is not a rate.",
+                hint="Write it like '30/m' (per s, m, h or d).",
+                id="uploads.E004",
+            )
+        ]
+    return []
+
+
+def _check_cache() -> list[Any]:
+    backend = settings.CACHES.get(app_settings.CACHE_ALIAS, {}).get("BACKEND", "")
+    if not settings.DEBUG and backend.endswith(("LocMemCache", "DummyCache")):
+        return [
+            Warning(
+                f"The '{app_settings.CACHE_ALIAS}' cache lives in one process: with several "
+                "workers, policy edits reach the others only after a restart and each keeps "
+                "its own rate-limit counts.",
+                hint="Use a shared cache such as Redis (set REDIS_URL in this project).",
+                id="uploads.W001",
+            )
+        ]
+    return []

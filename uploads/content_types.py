@@ -1,0 +1,134 @@
+"""What the app knows about each content type: its key extension and how to recognise it.
+
+A type the app cannot recognise from its bytes cannot be verified on complete, so an
+upload policy may only allow the types listed here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import puremagic
+
+MIME_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+
+# Types that a browser may run or render as a document from our origin, or that say
+# nothing about what the bytes are.
+FORBIDDEN = {
+    "text/html": "HTML runs scripts in the browser.",
+    "application/xhtml+xml": "XHTML runs scripts in the browser.",
+    "image/svg+xml": "SVG can carry scripts.",
+    "application/octet-stream": "it says nothing about what the bytes are.",
+    "application/javascript": "it is a script.",
+    "text/javascript": "it is a script.",
+    "application/ecmascript": "it is a script.",
+    "text/ecmascript": "it is a script.",
+    "application/x-javascript": "it is a script.",
+    "application/x-sh": "it is a script.",
+    "application/x-httpd-php": "it is a script.",
+    "text/xml": "XML can be rendered as a document with scripts.",
+    "application/xml": "XML can be rendered as a document with scripts.",
+}
+
+
+def _text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        # A multi-byte character cut off by the end of the sniffed prefix is fine.
+        return err.reason == "unexpected end of data" and err.start >= len(head) - 3
+    return True
+
+
+def _sniffed(head: bytes) -> set[str]:
+    """The types the magic-byte library is most confident of (it also lists weaker
+    guesses, such as image/webp for any RIFF file)."""
+    try:
+        matches = puremagic.magic_string(head)
+    except (puremagic.PureError, ValueError):
+        return set()
+    best = max((m.confidence for m in matches), default=0)
+    return {m.mime_type for m in matches if m.confidence == best}
+
+
+@dataclass(frozen=True)
+class ContentType:
+    mime: str
+    extension: str
+    # Other names the magic-byte library gives the same format.
+    aliases: frozenset[str] = frozenset()
+    raster_image: bool = False
+    text: bool = False
+
+    def recognise(self, head: bytes) -> bool:
+        if self.text:
+            return _text(head)
+        return bool(_sniffed(head) & ({self.mime} | self.aliases))
+
+
+def _image(mime: str, extension: str, *aliases: str) -> ContentType:
+    return ContentType(mime, extension, frozenset(aliases), raster_image=True)
+
+
+_TYPES = [
+    _image("image/jpeg", "jpg"),
+    _image("image/png", "png"),
+    _image("image/gif", "gif"),
+    _image("image/webp", "webp"),
+    _image("image/avif", "avif"),
+    _image("image/heic", "heic", "image/heif"),
+    _image("image/bmp", "bmp", "image/x-ms-bmp"),
+    _image("image/tiff", "tiff"),
+    ContentType("video/mp4", "mp4"),
+    ContentType("video/quicktime", "mov"),
+    ContentType("video/webm", "webm", frozenset({"application/x-matroska"})),
+    ContentType("audio/mpeg", "mp3"),
+    ContentType("audio/wav", "wav", frozenset({"audio/wave", "audio/x-wav"})),
+    ContentType("audio/ogg", "ogg", frozenset({"application/ogg"})),
+    ContentType("application/pdf", "pdf"),
+    ContentType("application/zip", "zip"),
+    ContentType("text/plain", "txt", text=True),
+    ContentType("text/csv", "csv", text=True),
+    ContentType("application/json", "json", text=True),
+]
+
+KNOWN: dict[str, ContentType] = {t.mime: t for t in _TYPES}
+
+
+def normalise(value: str) -> str:
+    """The value a client sent, compared as an exact lower-cased essence: no parameters,
+    no lists. ``image/png;text/html`` stays what it is and matches nothing."""
+    return value.strip().lower()
+
+
+def problem_with(mime: str) -> str | None:
+    """Why an operator may not allow this type, or None when it is fine."""
+    if "*" in mime:
+        return f"'{mime}': wildcards are not allowed; list each exact type."
+    if not MIME_RE.match(mime):
+        return f"'{mime}' is not a valid MIME type (type/subtype, no parameters)."
+    if mime in FORBIDDEN:
+        return f"'{mime}' can never be allowed: {FORBIDDEN[mime]}"
+    if mime not in KNOWN:
+        return (
+            f"'{mime}' cannot be recognised from its bytes, so complete could not verify it. "
+            f"Known types: {', '.join(sorted(KNOWN))}."
+        )
+    return None
+
+
+def extension_for(mime: str) -> str:
+    return KNOWN[mime].extension
+
+
+def bytes_match(mime: str, head: bytes) -> bool:
+    known = KNOWN.get(mime)
+    return bool(known and head and known.recognise(head))
+
+
+def is_raster_image(mime: str) -> bool:
+    known = KNOWN.get(mime)
+    return bool(known and known.raster_image)

@@ -1,0 +1,30 @@
+"""Storage keys are made by the server alone; the client's file name is for display only."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+
+from uploads import content_types
+from uploads.app_settings import app_settings
+
+
+def build_key(prefix: str, owner_id: object, upload_id: uuid.UUID, content_type: str) -> str:
+    """``<prefix>/<owner id>/<upload id>.<ext>``, the extension from the content type."""
+    return f"{prefix}/{owner_id}/{upload_id}.{content_types.extension_for(content_type)}"
+
+
+def clean_file_name(name: str) -> str:
+    """The last path component, without control or format characters, capped in length."""
+    name = unicodedata.normalize("NFC", name)
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = name.strip().strip(".")
+    limit = app_settings.FILE_NAME_MAX_LENGTH
+    if len(name) > limit:
+        stem, dot, ext = name.rpartition(".")
+        if dot and 0 < len(ext) <= 16:
+            name = stem[: limit - len(ext) - 1] + "." + ext
+        else:
+            name = name[:limit]
+    return name

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from uploads.services.cleanup import CleanupReport, expire_stale_uploads
+
+
+class Command(BaseCommand):
+    help = (
+        "Mark pending uploads whose URL expired (plus UPLOADS['CLEANUP_GRACE']) as expired "
+        "and delete any object they left in storage. Run it from cron."
+    )
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="Count, change nothing.")
+        parser.add_argument("--batch-size", type=int, default=500)
+
+    def handle(self, *args: Any, dry_run: bool, batch_size: int, **options: Any) -> None:
+        def progress(report: CleanupReport, total: int) -> None:
+            self.stdout.write(f"Expired {report.expired}/{total} uploads...")
+
+        report = expire_stale_uploads(batch_size=batch_size, dry_run=dry_run, progress=progress)
+        if dry_run:
+            self.stdout.write(f"Dry run: {report.expired} stale pending uploads would expire.")
+            return
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Expired {report.expired} uploads, deleted {report.objects_deleted} objects"
+                + (f", {report.failed} failed (kept pending, retried next run)." if report.failed else ".")
+            )
+        )

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from uploads import validators
+
+
+class UploadPolicy(models.Model):
+    """One upload type, edited live by operators in the admin."""
+
+    class Method(models.TextChoices):
+        PUT = "PUT", _("PUT to a signed URL")
+        POST = "POST", _("POST form with a signed policy")
+
+    name = models.SlugField(
+        _("type"), max_length=64, unique=True, help_text=_("What clients send as 'type'.")
+    )
+    label = models.CharField(_("label"), max_length=100)
+    is_active = models.BooleanField(_("active"), default=True)
+    allowed_content_types = models.JSONField(
+        _("allowed content types"),
+        default=list,
+        validators=[validators.validate_content_type_list],
+        help_text=_("Exact MIME types, such as image/png. No wildcards."),
+    )
+    max_size = models.PositiveBigIntegerField(_("max size (bytes)"))
+    expires_in = models.PositiveIntegerField(
+        _("URL expiry (seconds)"), default=300, validators=[validators.validate_expiry]
+    )
+    storage = models.CharField(
+        _("storage"),
+        max_length=64,
+        default="default",
+        validators=[validators.validate_storage_alias],
+        help_text=_("An alias of settings.STORAGES listed in UPLOADS['STORAGES']."),
+    )
+    key_prefix = models.CharField(
+        _("key prefix"), max_length=200, validators=[validators.validate_key_prefix]
+    )
+    method = models.CharField(
+        _("upload method"), max_length=4, choices=Method.choices, default=Method.PUT
+    )
+    is_public = models.BooleanField(
+        _("public"),
+        default=False,
+        help_text=_("Public files get a publicUrl; private ones only short-lived signed URLs."),
+    )
+    require_size = models.BooleanField(
+        _("require size"),
+        default=True,
+        help_text=_("Clients must declare the exact size, which is signed into the URL."),
+    )
+    require_sha256 = models.BooleanField(_("require sha256"), default=False)
+    deduplicate = models.BooleanField(
+        _("deduplicate identical files"),
+        default=True,
+        help_text=_("Reuse the caller's completed upload of this type with the same sha256."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("upload type")
+        verbose_name_plural = _("upload types")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        validators.validate_max_size(self.max_size)
+
+
+class Upload(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        COMPLETED = "completed", _("completed")
+        REJECTED = "rejected", _("rejected")
+        EXPIRED = "expired", _("expired")
+        DELETED = "deleted", _("deleted")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads"
+    )
+    policy = models.ForeignKey(UploadPolicy, on_delete=models.PROTECT, related_name="uploads")
+    key = models.CharField(max_length=1024, unique=True)
+    storage = models.CharField(max_length=64)
+    is_public = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    expires_at = models.DateTimeField()
+    # The type's size cap when the URL was signed.
+    max_size = models.PositiveBigIntegerField()
+
+    # What the client declared at presign.
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=44, blank=True)
+    file_name = models.CharField(max_length=255, blank=True)
+
+    # What complete found in storage.
+    verified_size = models.PositiveBigIntegerField(null=True, blank=True)
+    verified_content_type = models.CharField(max_length=255, blank=True)
+    verified_sha256 = models.CharField(max_length=44, blank=True)
+    rejection_reason = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="upload_owner_recent"),
+            models.Index(fields=["status", "expires_at"], name="upload_sweep"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,0 +1,102 @@
+"""Upload policies as presign reads them: from process memory, checked against a version
+kept in the shared cache.
+
+An edit bumps the version (after its transaction commits), so every worker process sees
+it on its very next request, and a request pays one cache read instead of a query.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+
+from django.core.cache import caches
+
+from uploads.app_settings import app_settings
+
+VERSION_KEY = "uploads:policies:version"
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: int
+    name: str
+    label: str
+    allowed_content_types: tuple[str, ...]
+    max_size: int
+    expires_in: int
+    storage: str
+    key_prefix: str
+    method: str
+    is_public: bool
+    require_size: bool
+    require_sha256: bool
+    deduplicate: bool
+
+
+def _cache():  # type: ignore[no-untyped-def]
+    return caches[app_settings.CACHE_ALIAS]
+
+
+def bump_version() -> None:
+    _cache().set(VERSION_KEY, uuid.uuid4().hex, None)
+
+
+class PolicyRegistry:
+    """The active policies of one process."""
+
+    def __init__(self) -> None:
+        self._state: tuple[str | None, dict[str, Policy]] = (None, {})
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Policy | None:
+        return self._current().get(name)
+
+    def active(self) -> list[Policy]:
+        return sorted(self._current().values(), key=lambda p: p.name)
+
+    def forget(self) -> None:
+        self._state = (None, {})
+
+    def _current(self) -> dict[str, Policy]:
+        cache = _cache()
+        version = cache.get(VERSION_KEY)
+        if version is None:
+            # First use, or the cache lost the key: agree on a new version.
+            cache.add(VERSION_KEY, uuid.uuid4().hex, None)
+            version = cache.get(VERSION_KEY)
+        loaded_version, policies = self._state
+        if version != loaded_version or version is None:
+            with self._lock:
+                # The version is read before loading: an edit committed meanwhile bumps it
+                # again, and the next request loads once more.
+                policies = self._load()
+                self._state = (version, policies)
+        return policies
+
+    @staticmethod
+    def _load() -> dict[str, Policy]:
+        from uploads.models import UploadPolicy
+
+        return {
+            p.name: Policy(
+                id=p.pk,
+                name=p.name,
+                label=p.label,
+                allowed_content_types=tuple(p.allowed_content_types),
+                max_size=p.max_size,
+                expires_in=p.expires_in,
+                storage=p.storage,
+                key_prefix=p.key_prefix,
+                method=p.method,
+                is_public=p.is_public,
+                require_size=p.require_size,
+                require_sha256=p.require_sha256,
+                deduplicate=p.deduplicate,
+            )
+            for p in UploadPolicy.objects.filter(is_active=True)
+        }
+
+
+registry = PolicyRegistry()

@@ -1,0 +1,52 @@
+"""What the admin's bulk actions do to uploads, whoever owns them."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from uploads import exceptions
+from uploads.models import Upload
+from uploads.services.complete import reject, settle, verify_stored_object
+from uploads.services.signing import provider_errors, signer_for
+
+
+def delete_uploads(queryset: QuerySet[Upload]) -> tuple[int, int]:
+    """Delete each row and its object; returns (deleted, failed)."""
+    deleted = failed = 0
+    for upload in queryset:
+        try:
+            with transaction.atomic():
+                with provider_errors():
+                    signer_for(upload.storage).delete(upload.key)
+                upload.delete()
+            deleted += 1
+        except exceptions.UploadError:
+            failed += 1
+    return deleted, failed
+
+
+def reverify_uploads(queryset: QuerySet[Upload]) -> Counter[str]:
+    """Check each upload against storage again. Pending ones are settled as complete would
+    settle them; a completed one whose object is gone or changed is rejected."""
+    outcomes: Counter[str] = Counter()
+    for pk in queryset.values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                upload = Upload.objects.select_for_update().get(pk=pk)
+                if upload.status == Upload.Status.COMPLETED:
+                    stored, reasons = verify_stored_object(upload)
+                    if stored is None:
+                        reasons = [{"field": "object", "code": "missing", "message": "The file is gone from storage.", "expected": upload.key, "actual": None}]
+                    elif upload.verified_sha256 and stored.sha256 and stored.sha256 != upload.verified_sha256:
+                        reasons.append({"field": "sha256", "code": "sha256_mismatch", "message": "The file changed since it was verified.", "expected": upload.verified_sha256, "actual": stored.sha256})
+                    if reasons:
+                        reject(upload, reasons)
+                else:
+                    settle(upload)
+                outcomes[upload.status] += 1
+        except exceptions.UploadError:
+            outcomes["failed"] += 1
+    return outcomes

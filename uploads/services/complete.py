@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from uploads import content_types, exceptions
+from uploads.app_settings import app_settings
+from uploads.models import Upload
+from uploads.services.signing import provider_errors, signer_for
+from uploads.signals import send_on_commit, upload_completed, upload_rejected
+from uploads.signers import StoredObject
+
+
+def locked_upload(owner: AbstractBaseUser, upload_id: uuid.UUID | str) -> Upload:
+    """The owner's upload, row-locked until the transaction ends. Deleted ones and other
+    users' ones are missing alike."""
+    try:
+        return (
+            Upload.objects.select_for_update()
+            .exclude(status=Upload.Status.DELETED)
+            .get(pk=upload_id, owner=owner)
+        )
+    except (Upload.DoesNotExist, ValueError, ValidationError) as err:
+        raise exceptions.NotFound() from err
+
+
+def complete_upload(owner: AbstractBaseUser, upload_id: uuid.UUID | str) -> Upload:
+    """Verify the stored object against the upload and settle its status.
+
+    Completing a completed upload returns it unchanged. A mismatch deletes the object,
+    marks the upload rejected and raises VerificationFailed.
+    """
+    with transaction.atomic():
+        upload = locked_upload(owner, upload_id)
+        error = settle(upload)
+    if error:
+        raise error
+    return upload
+
+
+def settle(upload: Upload) -> exceptions.UploadError | None:
+    """Complete, reject or expire a row-locked upload by what storage holds. Returns the
+    error to raise once the transaction has committed the new status."""
+    if upload.status == Upload.Status.COMPLETED:
+        return None
+    if upload.status == Upload.Status.EXPIRED:
+        return exceptions.Expired()
+    if upload.status != Upload.Status.PENDING:
+        return exceptions.InvalidState(
+            f"The upload is {upload.status}.", vars={"status": upload.status}
+        )
+    stored, reasons = verify_stored_object(upload)
+    if stored is None:
+        if timezone.now() < upload.expires_at:
+            return exceptions.NotUploaded()
+        upload.status = Upload.Status.EXPIRED
+        upload.save(update_fields=["status", "updated_at"])
+        return exceptions.Expired()
+    if reasons:
+        reject(upload, reasons)
+        return exceptions.VerificationFailed(details=reasons)
+    upload.status = Upload.Status.COMPLETED
+    upload.verified_size = stored.size
+    upload.verified_content_type = upload.content_type
+    upload.verified_sha256 = stored.sha256 or ""
+    upload.completed_at = timezone.now()
+    upload.save()
+    send_on_commit(upload_completed, Upload, upload=upload)
+    return None
+
+
+def reject(upload: Upload, reasons: list[dict[str, Any]]) -> None:
+    """Delete the object and mark the upload rejected (inside the caller's transaction)."""
+    with provider_errors():
+        signer_for(upload.storage).delete(upload.key)
+    upload.status = Upload.Status.REJECTED
+    upload.rejection_reason = "; ".join(r["message"] for r in reasons)
+    upload.save(update_fields=["status", "rejection_reason", "updated_at"])
+    send_on_commit(upload_rejected, Upload, upload=upload, reasons=reasons)
+
+
+def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict[str, Any]]]:
+    """The stored object's facts and every way they contradict the upload.
+
+    Only the storage is believed: the declared size, type and sha256 are what the object
+    is checked against, never evidence of what it is.
+    """
+    signer = signer_for(upload.storage)
+    with provider_errors():
+        stored = signer.stat(upload.key)
+        if stored is None:
+            return None, []
+        reasons = []
+        if upload.size is not None and stored.size != upload.size:
+            reasons.append(_reason("size", f"The file is {stored.size} bytes, not the declared {upload.size}.", upload.size, stored.size))
+        elif stored.size > upload.max_size:
+            reasons.append(_reason("size", f"The file is {stored.size} bytes, over the {upload.max_size}-byte limit.", upload.max_size, stored.size))
+        elif stored.size == 0:
+            reasons.append(_reason("size", "The file is empty.", None, 0))
+        if stored.content_type and content_types.normalise(stored.content_type) != upload.content_type:
+            reasons.append(_reason("contentType", f"The file was stored as {stored.content_type}, not {upload.content_type}.", upload.content_type, stored.content_type))
+        head = signer.read_head(upload.key, app_settings.SNIFF_BYTES) if stored.size else b""
+        if not content_types.bytes_match(upload.content_type, head):
+            reasons.append(_reason("contentType", f"The file's bytes are not {upload.content_type}.", upload.content_type, None))
+        if upload.sha256:
+            actual = stored.sha256 or signer.compute_sha256(upload.key)
+            if actual != upload.sha256:
+                reasons.append(_reason("sha256", "The file's sha256 differs from the declared one.", upload.sha256, actual))
+            elif not stored.sha256:
+                stored = StoredObject(stored.size, stored.content_type, actual, stored.metadata)
+    return stored, reasons
+
+
+def _reason(field: str, message: str, expected: Any, actual: Any) -> dict[str, Any]:
+    return {"field": field, "code": f"{field}_mismatch", "message": message, "expected": expected, "actual": actual}

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+
+from uploads import content_types, exceptions
+from uploads.app_settings import app_settings
+from uploads.models import Upload
+from uploads.services.complete import locked_upload
+from uploads.services.signing import provider_errors, signer_for
+from uploads.signers import SignerNotConfigured, get_signer
+
+logger = logging.getLogger("uploads")
+
+
+def owned_uploads(owner: AbstractBaseUser) -> QuerySet[Upload]:
+    return (
+        Upload.objects.filter(owner=owner)
+        .exclude(status=Upload.Status.DELETED)
+        .select_related("policy")
+    )
+
+
+def get_upload(owner: AbstractBaseUser, upload_id: uuid.UUID | str) -> Upload:
+    try:
+        return owned_uploads(owner).get(pk=upload_id)
+    except (Upload.DoesNotExist, ValueError, ValidationError) as err:
+        raise exceptions.NotFound() from err
+
+
+def delete_upload(owner: AbstractBaseUser, upload_id: uuid.UUID | str) -> Upload:
+    """Remove the object, then mark the row deleted. If the storage fails, nothing changes
+    and the call can be repeated."""
+    with transaction.atomic():
+        upload = locked_upload(owner, upload_id)
+        with provider_errors():
+            signer_for(upload.storage).delete(upload.key)
+        upload.status = Upload.Status.DELETED
+        upload.save(update_fields=["status", "updated_at"])
+    return upload
+
+
+def download_url(upload: Upload) -> dict[str, Any]:
+    if upload.status != Upload.Status.COMPLETED:
+        raise exceptions.InvalidState(
+            f"Only completed uploads can be downloaded; this one is {upload.status}.",
+            vars={"status": upload.status},
+        )
+    content_type = upload.verified_content_type or upload.content_type
+    attachment_name = None
+    if not content_types.is_raster_image(content_type):
+        attachment_name = upload.file_name or upload.key.rsplit("/", 1)[-1]
+    expires_in = app_settings.DOWNLOAD_EXPIRY
+    with provider_errors():
+        url = signer_for(upload.storage).presign_download(
+            upload.key,
+            expires_in=expires_in,
+            content_type=content_type,
+            attachment_name=attachment_name,
+        )
+    return {"url": url, "expiresIn": expires_in}
+
+
+def public_url(upload: Upload) -> str | None:
+    """Where a public upload is (or will be) served; None for private ones, or when its
+    storage is not usable on this server."""
+    if not upload.is_public:
+        return None
+    try:
+        return get_signer(upload.storage).public_url(upload.key)
+    except SignerNotConfigured as err:
+        logger.error("Upload storage %r is not usable: %s", upload.storage, err)
+        return None

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.utils import timezone
+
+from uploads import content_types, exceptions, keys
+from uploads.models import Upload
+from uploads.policies import Policy, registry
+from uploads.services.signing import provider_errors, signer_for
+from uploads.signers import PresignedUpload, UploadSpec
+
+
+@dataclass(frozen=True)
+class PresignRequest:
+    type: str
+    content_type: str
+    size: Any = None
+    file_name: str = ""
+    sha256: Any = None
+
+
+@dataclass(frozen=True)
+class PresignResult:
+    upload: Upload
+    presigned: PresignedUpload | None
+    max_size: int
+    expires_in: int
+    deduplicated: bool = False
+
+
+def presign_upload(owner: AbstractBaseUser, request: PresignRequest) -> PresignResult:
+    """Check a request against its type's policy, record a pending upload and sign a URL
+    for it. Nothing is written unless every check passes and the URL is signed."""
+    policy = registry.get(request.type)
+    if policy is None:
+        raise exceptions.InvalidType(vars={"type": request.type})
+    content_type = _check_content_type(policy, request.content_type)
+    size = _check_size(policy, request.size)
+    sha256 = _check_sha256(policy, request.sha256)
+
+    if sha256 and policy.deduplicate:
+        existing = (
+            Upload.objects.filter(
+                owner=owner, policy_id=policy.id, status=Upload.Status.COMPLETED,
+                verified_sha256=sha256,
+            )
+            .order_by("-completed_at")
+            .first()
+        )
+        if existing is not None:
+            return PresignResult(existing, None, policy.max_size, policy.expires_in, True)
+
+    signer = signer_for(policy.storage)
+    upload_id = uuid.uuid4()
+    upload = Upload(
+        id=upload_id,
+        owner=owner,
+        policy_id=policy.id,
+        key=keys.build_key(policy.key_prefix, owner.pk, upload_id, content_type),
+        storage=policy.storage,
+        max_size=policy.max_size,
+        is_public=policy.is_public,
+        content_type=content_type,
+        size=size,
+        sha256=sha256 or "",
+        file_name=keys.clean_file_name(request.file_name or ""),
+        expires_at=timezone.now() + timedelta(seconds=policy.expires_in),
+    )
+    spec = UploadSpec(
+        key=upload.key,
+        content_type=content_type,
+        expires_at=upload.expires_at,
+        max_size=policy.max_size,
+        size=size,
+        sha256=sha256,
+        metadata={"upload-id": str(upload_id), "owner": str(owner.pk)},
+        method=policy.method,
+        public=policy.is_public,
+    )
+    with provider_errors():
+        presigned = signer.presign_upload(spec)
+    upload.save(force_insert=True)
+    return PresignResult(upload, presigned, policy.max_size, policy.expires_in)
+
+
+def _check_content_type(policy: Policy, value: str) -> str:
+    content_type = content_types.normalise(value)
+    if content_type not in policy.allowed_content_types:
+        raise exceptions.InvalidContentType(
+            f"{value!r} is not allowed for {policy.name} uploads. "
+            f"Allowed: {', '.join(policy.allowed_content_types)}.",
+            vars={
+                "contentType": value,
+                "type": policy.name,
+                "allowed": list(policy.allowed_content_types),
+            },
+        )
+    return content_type
+
+
+def _check_size(policy: Policy, value: Any) -> int | None:
+    if value is None:
+        if policy.require_size:
+            raise exceptions.InvalidSize(
+                f"{policy.name} uploads must declare their size in bytes.",
+                vars={"type": policy.name},
+            )
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise exceptions.InvalidSize(vars={"size": value})
+    if value > policy.max_size:
+        raise exceptions.TooLarge(
+            f"{value} bytes is over the {policy.max_size}-byte limit for {policy.name} uploads.",
+            vars={"size": value, "maxSize": policy.max_size, "type": policy.name},
+        )
+    return value
+
+
+def _check_sha256(policy: Policy, value: Any) -> str | None:
+    if value is None or value == "":
+        if policy.require_sha256:
+            raise exceptions.InvalidChecksum(
+                f"{policy.name} uploads must declare their sha256 (base64 of the digest).",
+                vars={"type": policy.name},
+            )
+        return None
+    if not isinstance(value, str):
+        raise exceptions.InvalidChecksum()
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != 32:
+        raise exceptions.InvalidChecksum()
+    return base64.b64encode(digest).decode()

@@ -1,0 +1,30 @@
+"""Where signer errors become the services' errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from uploads import exceptions
+from uploads.signers import Signer, SignerNotConfigured, SignerUnavailable, get_signer
+
+logger = logging.getLogger("uploads")
+
+
+def signer_for(alias: str) -> Signer:
+    try:
+        return get_signer(alias)
+    except SignerNotConfigured as err:
+        # The reason names settings, which the client has no business seeing.
+        logger.error("Upload storage %r is not usable: %s", alias, err)
+        raise exceptions.NotConfigured() from err
+
+
+@contextmanager
+def provider_errors() -> Iterator[None]:
+    try:
+        yield
+    except SignerUnavailable as err:
+        logger.warning("Storage unavailable: %s", err)
+        raise exceptions.StorageUnavailable() from err

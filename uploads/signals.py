@@ -1,0 +1,32 @@
+"""Signals sent once an upload's fate is committed to the database.
+
+``upload_completed``: ``upload`` (the completed Upload).
+``upload_rejected``: ``upload`` (the rejected Upload) and ``reasons`` (a list of dicts).
+
+Each is sent exactly once per upload, after the transaction that changed its status
+commits. A receiver's exception is logged and does not undo the change.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import Signal
+
+logger = logging.getLogger("uploads")
+
+upload_completed = Signal()
+upload_rejected = Signal()
+
+
+def send_on_commit(signal: Signal, sender: type, **kwargs: Any) -> None:
+    def send() -> None:
+        for receiver, result in signal.send_robust(sender=sender, **kwargs):
+            if isinstance(result, Exception):
+                logger.error(
+                    "Receiver %r of an uploads signal failed", receiver, exc_info=result
+                )
+
+    transaction.on_commit(send)

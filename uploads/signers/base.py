@@ -1,0 +1,130 @@
+"""The one interface every storage provider implements.
+
+A signer wraps one configured Django storage (an alias of ``settings.STORAGES``) and uses
+that storage's own credentials and client. It signs URLs that let a client write or read
+exactly one object, and it reads back the facts of a stored object for the complete step.
+
+Provider exceptions never leave a signer raw: they are wrapped in ``SignerError`` (or
+``SignerUnavailable`` for failures worth retrying later) with the original as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from django.core.files.storage import Storage
+
+from uploads.app_settings import app_settings
+
+
+class SignerError(Exception):
+    """The provider refused or failed."""
+
+
+class SignerUnavailable(SignerError):
+    """The provider failed or timed out after retries; the same call may work later."""
+
+
+class SignerNotConfigured(SignerError):
+    """The storage or its signer cannot be used as configured. The message names the fix
+    and never a secret."""
+
+
+@dataclass(frozen=True)
+class UploadSpec:
+    """Everything a signer may bind into an upload URL."""
+
+    key: str
+    content_type: str
+    expires_at: datetime
+    max_size: int
+    size: int | None = None
+    sha256: str | None = None  # base64 of the 32-byte digest
+    metadata: dict[str, str] = field(default_factory=dict)
+    method: str = "PUT"
+    public: bool = False
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    """What the client needs: send ``method`` to ``url`` with exactly ``headers`` (and, for
+    a POST policy, ``fields`` before the file). A relative ``url`` is made absolute by the
+    API against the request's host."""
+
+    url: str
+    method: str = "PUT"
+    headers: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """Facts a signer read from the provider about an object."""
+
+    size: int
+    content_type: str | None = None
+    # base64 sha256, when the provider verified and kept one (else None).
+    sha256: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class Signer(ABC):
+    """Signs uploads and downloads for one storage and inspects what arrived."""
+
+    #: Upload methods this signer can sign (see ``UploadPolicy.method``).
+    methods: ClassVar[frozenset[str]] = frozenset({"PUT"})
+    #: Whether ``presign_part`` and ``complete_multipart`` are implemented.
+    supports_multipart: ClassVar[bool] = False
+
+    def __init__(self, alias: str, storage: Storage) -> None:
+        self.alias = alias
+        self.storage = storage
+
+    @abstractmethod
+    def presign_upload(self, spec: UploadSpec) -> PresignedUpload:
+        """A URL (and headers, or form fields) that writes exactly ``spec.key``."""
+
+    @abstractmethod
+    def presign_download(
+        self, key: str, *, expires_in: int, content_type: str, attachment_name: str | None
+    ) -> str:
+        """A short-lived GET URL. With ``attachment_name`` the response makes the browser
+        save the file rather than display it."""
+
+    @abstractmethod
+    def stat(self, key: str) -> StoredObject | None:
+        """The object's facts, or None when there is no object at ``key``."""
+
+    @abstractmethod
+    def read_head(self, key: str, length: int) -> bytes:
+        """The first ``length`` bytes of the object (fewer if it is shorter)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; no error when it is already gone."""
+
+    def public_url(self, key: str) -> str:
+        base = app_settings.PUBLIC_BASE_URL
+        if base:
+            return f"{base.rstrip('/')}/{key}"
+        return self.storage.url(key)
+
+    def compute_sha256(self, key: str) -> str:
+        """Hash the stored object by reading it; base64 of the digest."""
+        digest = hashlib.sha256()
+        with self.storage.open(key, "rb") as fh:
+            for chunk in iter(lambda: fh.read(app_settings.CHUNK_SIZE), b""):
+                digest.update(chunk)
+        return base64.b64encode(digest.digest()).decode()
+
+    # Multipart uploads: signers that set ``supports_multipart`` implement these.
+    def presign_part(self, key: str, upload_ref: str, part_number: int, **kwargs: Any) -> str:
+        raise SignerError(f"{type(self).__name__} does not support multipart uploads.")
+
+    def complete_multipart(self, key: str, upload_ref: str, parts: list[Any]) -> None:
+        raise SignerError(f"{type(self).__name__} does not support multipart uploads.")

@@ -1,0 +1,182 @@
+"""The development signer: uploads go to the app's own PUT endpoint, which streams them
+into any Django storage (FileSystemStorage by default).
+
+Tokens are Django-signed (HMAC-SHA256 with SECRET_KEY) and bind the key, content type,
+exact size or cap, sha256 and expiry. The endpoint enforces every one of them, so the
+local flow refuses what S3 refuses.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.urls import reverse
+
+from uploads.app_settings import app_settings
+from uploads.signers.base import (
+    PresignedUpload,
+    Signer,
+    SignerError,
+    SignerNotConfigured,
+    StoredObject,
+    UploadSpec,
+)
+
+UPLOAD_SALT = "uploads.local.put"
+DOWNLOAD_SALT = "uploads.local.get"
+
+
+class Refused(Exception):
+    """The local endpoint refuses a request, as a storage provider would."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class UploadGrant:
+    alias: str
+    key: str
+    content_type: str
+    size: int | None
+    max_size: int
+    sha256: str | None
+    upload_id: str | None
+
+
+def _read_token(token: str, salt: str) -> dict[str, Any]:
+    try:
+        claims = signing.loads(token, salt=salt)
+    except signing.BadSignature as err:
+        raise Refused(403, "upload.signature_invalid", "The URL's signature is not valid.") from err
+    if not isinstance(claims, dict) or claims.get("exp", 0) < time.time():
+        raise Refused(403, "upload.url_expired", "The URL has expired.")
+    return claims
+
+
+def read_upload_token(token: str) -> UploadGrant:
+    c = _read_token(token, UPLOAD_SALT)
+    return UploadGrant(c["a"], c["k"], c["ct"], c["s"], c["m"], c["h"], c.get("u"))
+
+
+def read_download_token(token: str) -> dict[str, Any]:
+    return _read_token(token, DOWNLOAD_SALT)
+
+
+class LocalSigner(Signer):
+    def __init__(self, alias: str, storage: Any) -> None:
+        if not settings.DEBUG and not app_settings.LOCAL_ALLOW_WITHOUT_DEBUG:
+            raise SignerNotConfigured(
+                f"Storage '{alias}' uses the local development signer, which refuses to run "
+                "with DEBUG off. Use a cloud storage, or set "
+                "UPLOADS = {'LOCAL_ALLOW_WITHOUT_DEBUG': True} to accept the risk."
+            )
+        super().__init__(alias, storage)
+
+    def presign_upload(self, spec: UploadSpec) -> PresignedUpload:
+        claims = {
+            "a": self.alias,
+            "k": spec.key,
+            "ct": spec.content_type,
+            "s": spec.size,
+            "m": spec.max_size,
+            "h": spec.sha256,
+            "u": spec.metadata.get("upload-id"),
+            "exp": int(spec.expires_at.timestamp()),
+        }
+        token = signing.dumps(claims, salt=UPLOAD_SALT)
+        headers = {"Content-Type": spec.content_type}
+        if spec.size is not None:
+            headers["Content-Length"] = str(spec.size)
+        return PresignedUpload(url=reverse("uploads:local-put", args=[token]), headers=headers)
+
+    def presign_download(
+        self, key: str, *, expires_in: int, content_type: str, attachment_name: str | None
+    ) -> str:
+        claims = {
+            "a": self.alias,
+            "k": key,
+            "ct": content_type,
+            "n": attachment_name,
+            "exp": int(time.time()) + expires_in,
+        }
+        return reverse("uploads:local-get", args=[signing.dumps(claims, salt=DOWNLOAD_SALT)])
+
+    def public_url(self, key: str) -> str:
+        if app_settings.PUBLIC_BASE_URL:
+            return super().public_url(key)
+        return reverse("uploads:local-file", args=[key])
+
+    def stat(self, key: str) -> StoredObject | None:
+        if not self.storage.exists(key):
+            return None
+        return StoredObject(size=self.storage.size(key), sha256=self.compute_sha256(key))
+
+    def read_head(self, key: str, length: int) -> bytes:
+        with self.storage.open(key, "rb") as fh:
+            return fh.read(length)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.storage.delete(key)
+        except OSError as err:
+            raise SignerError(f"Could not delete {key}: {err}") from err
+
+    def receive(self, grant: UploadGrant, content_type: str, length: str | None, body: IO[bytes]) -> StoredObject:
+        """Check a PUT against its grant, stream the body and store it under the key.
+
+        The body goes to a temporary file while it is counted and hashed, and reaches the
+        storage only when it is whole and matches, so a refused upload leaves nothing.
+        """
+        if content_type.strip().lower() != grant.content_type:
+            raise Refused(
+                403, "upload.signature_mismatch",
+                f"Content-Type must be exactly {grant.content_type}, as signed.",
+            )
+        if not length or not length.isdigit():
+            raise Refused(411, "upload.length_required", "Send the body with a Content-Length.")
+        declared = int(length)
+        if grant.size is not None and declared != grant.size:
+            raise Refused(
+                403, "upload.signature_mismatch",
+                f"Content-Length must be exactly {grant.size}, as signed.",
+            )
+        if declared > grant.max_size:
+            raise Refused(413, "upload.too_large", f"The body exceeds {grant.max_size} bytes.")
+        if declared == 0:
+            raise Refused(400, "upload.invalid_size", "The body is empty.")
+        if self.storage.exists(grant.key):
+            raise Refused(409, "upload.already_exists", "An object already exists at this key.")
+
+        digest = hashlib.sha256()
+        received = 0
+        with TemporaryUploadedFile(grant.key.rsplit("/", 1)[-1], grant.content_type, declared, None) as tmp:
+            for chunk in iter(lambda: body.read(app_settings.CHUNK_SIZE), b""):
+                received += len(chunk)
+                if received > declared:
+                    raise Refused(413, "upload.too_large", "The body is longer than Content-Length.")
+                digest.update(chunk)
+                tmp.write(chunk)
+            if received != declared:
+                raise Refused(400, "upload.incomplete", "The body ended before Content-Length bytes.")
+            sha256 = base64.b64encode(digest.digest()).decode()
+            if grant.sha256 and not hmac.compare_digest(sha256, grant.sha256):
+                raise Refused(400, "upload.checksum_mismatch", "The body does not match the signed sha256.")
+            tmp.seek(0)
+            saved_as = self.storage.save(grant.key, tmp)
+        if saved_as != grant.key:
+            # Another request stored the key first; the storage picked a new name for ours.
+            self.storage.delete(saved_as)
+            raise Refused(409, "upload.already_exists", "An object already exists at this key.")
+        return StoredObject(size=received, content_type=grant.content_type, sha256=sha256)
