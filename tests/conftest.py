@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import struct
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +10,7 @@ from django.core.cache import caches
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.demo import png_bytes
 from tests.factories import UserFactory
 
 
@@ -35,20 +34,7 @@ def _media_root(settings: Any, tmp_path: Any) -> None:
 
 
 def make_png(width: int = 1, height: int = 1, extra: bytes = b"") -> bytes:
-    """A real, decodable PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw))
-        + (chunk(b"tEXt", b"Comment\x00" + extra) if extra else b"")
-        + chunk(b"IEND", b"")
-    )
+    return png_bytes(width, height, extra)
 
 
 def sha256_b64(data: bytes) -> str:
