@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from importlib import import_module
 from pathlib import Path
 
 import dj_database_url
@@ -107,17 +108,16 @@ CACHES = {
     )
 }
 
-# Where uploads go: UPLOADS_STORAGE picks the provider of the "uploads" storage alias.
+# Where uploads go: UPLOADS_STORAGE picks the provider of the "default" storage, configured
+# from django-storages' own variable names (config/storage_env/<provider>.py).
 UPLOADS_STORAGE = os.environ.get("UPLOADS_STORAGE", "local")
-if UPLOADS_STORAGE == "local":
-    UPLOADS_STORAGE_CONFIG = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(VAR_DIR / "uploads"), "base_url": None},
-    }
-else:
+if UPLOADS_STORAGE not in ("local", "s3", "azure", "gcs"):
     raise ImproperlyConfigured(
-        f"UPLOADS_STORAGE={UPLOADS_STORAGE!r} is not supported yet; use 'local'."
+        f"UPLOADS_STORAGE={UPLOADS_STORAGE!r}: use one of local, s3, azure, gcs."
     )
+UPLOADS_STORAGE_CONFIG = import_module(f"config.storage_env.{UPLOADS_STORAGE}").storage_config(
+    os.environ, VAR_DIR
+)
 
 STORAGES = {
     "default": UPLOADS_STORAGE_CONFIG,

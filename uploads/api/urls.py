@@ -1,6 +1,6 @@
 """The HTTP API. Mount it at ``api/v1/``: ``path("api/v1/", include("uploads.api.urls"))``."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from uploads.api import views
 
@@ -15,4 +15,6 @@ urlpatterns = [
     path("uploads/<str:upload_id>", views.UploadDetailView.as_view(), name="detail"),
     path("uploads/<str:upload_id>/complete", views.CompleteView.as_view(), name="complete"),
     path("uploads/<str:upload_id>/download", views.DownloadView.as_view(), name="download"),
+    # Anything else under the API answers 404 in the envelope, whatever DEBUG is.
+    re_path(r"^.*$", views.unknown_path),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
@@ -16,7 +17,7 @@ from rest_framework_simplejwt import views as jwt_views
 
 from uploads import services
 from uploads.api import ratelimit
-from uploads.api.envelope import success_body
+from uploads.api.envelope import error_response, success_body
 from uploads.api.errors import exception_handler
 from uploads.api.pagination import EnvelopePagination
 from uploads.api.permissions import HasScope
@@ -65,7 +66,8 @@ class PresignView(UploadsAPIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication comes first
-        self.rate = ratelimit.hit(request, "uploads.presign")
+        if request.method == "POST":  # not a 405 or an OPTIONS
+            self.rate = ratelimit.hit(request, "uploads.presign")
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         if self.rate is not None:
@@ -175,6 +177,10 @@ class DownloadView(UploadsAPIView):
         data = services.download_url(upload)
         data["url"] = request.build_absolute_uri(data["url"])
         return self.ok(data)
+
+
+def unknown_path(request: HttpRequest) -> HttpResponse:
+    return error_response(request, 404, "not_found", "There is nothing at this address.")
 
 
 class _EnvelopeTokenMixin:

@@ -37,6 +37,9 @@ __all__ = [
 SIGNER_FOR_BACKEND = {
     "django.core.files.storage.filesystem.FileSystemStorage": "uploads.signers.local.LocalSigner",
     "django.core.files.storage.memory.InMemoryStorage": "uploads.signers.local.LocalSigner",
+    "storages.backends.s3.S3Storage": "uploads.signers.s3.S3Signer",
+    "storages.backends.azure_storage.AzureStorage": "uploads.signers.azure.AzureSigner",
+    "storages.backends.gcloud.GoogleCloudStorage": "uploads.signers.gcs.GCSSigner",
 }
 
 INSTALL_HINTS = {

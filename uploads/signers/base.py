@@ -122,6 +122,10 @@ class Signer(ABC):
                 digest.update(chunk)
         return base64.b64encode(digest.digest()).decode()
 
+    def apply_cors(self, origins: list[str]) -> None:
+        """Let browsers on ``origins`` send uploads (PUT, POST) and read ETag."""
+        raise SignerError(f"{type(self).__name__} cannot configure CORS.")
+
     # Multipart uploads: signers that set ``supports_multipart`` implement these.
     def presign_part(self, key: str, upload_ref: str, part_number: int, **kwargs: Any) -> str:
         raise SignerError(f"{type(self).__name__} does not support multipart uploads.")

@@ -1,0 +1,60 @@
+"""Storage backends the conformance suite runs against, one module each.
+
+Each module defines a session fixture named ``<name>_backend`` that starts its real server
+(or skips, or fails under UPLOADS_REQUIRE_ALL_BACKENDS=1) and returns a ``Backend``.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from typing import Any
+
+import pytest
+
+#: What a backend's storage itself refuses. Signature and expiry are refused by every one.
+ENFORCEABLE = frozenset({"content_type", "size", "checksum", "overwrite"})
+
+
+class Backend(ABC):
+    name: str
+    #: The subset of ENFORCEABLE this provider's storage enforces on a signed upload.
+    enforces: frozenset[str]
+
+    @abstractmethod
+    def storage_config(self) -> dict[str, Any]:
+        """The settings.STORAGES entry for an upload storage on this backend (fresh bucket or
+        container per test is not needed: keys are unique)."""
+
+    @abstractmethod
+    def send(self, answer: dict[str, Any], body: bytes, headers: dict[str, str]) -> int:
+        """Send ``body`` as a client would from a presign answer: its method to its uploadUrl,
+        with ``headers`` (and the answer's ``fields`` for a POST policy). Returns the status."""
+
+    @abstractmethod
+    def read(self, key: str) -> bytes | None:
+        """The stored object's bytes, straight from the server, or None when absent."""
+
+    def tamper(self, url: str) -> str:
+        """The URL with its signature altered."""
+        return _flip_last_signature_char(url)
+
+
+def _flip_last_signature_char(url: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    for i, (name, value) in enumerate(query):
+        if name.lower() in ("x-amz-signature", "sig", "x-goog-signature", "signature"):
+            query[i] = (name, value[:-2] + ("AA" if value[-2:] != "AA" else "BB"))
+            return urlunsplit(parts._replace(query=urlencode(query)))
+    raise ValueError(f"no signature parameter in {url}")
+
+
+def missing(reason: str) -> None:
+    """Skip for a binary or service missing on this machine; fail when CI requires every
+    backend (UPLOADS_REQUIRE_ALL_BACKENDS=1)."""
+    if os.environ.get("UPLOADS_REQUIRE_ALL_BACKENDS") == "1":
+        pytest.fail(f"required backend unavailable: {reason}", pytrace=False)
+    pytest.skip(reason)

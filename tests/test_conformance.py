@@ -1,0 +1,109 @@
+"""The same scenarios against every storage backend, each a real server.
+
+Where a provider can enforce a rule on a signed upload, its storage must refuse the bad
+request itself and keep nothing. Where it cannot, complete must refuse the upload and the
+object must be gone afterwards.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from tests.backends import Backend
+from tests.conftest import client_for, make_png, sha256_b64
+
+BACKENDS = ["local", "s3", "azure", "gcs"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, settings: Any) -> Backend:
+    backend: Backend = request.getfixturevalue(f"{request.param}_backend")
+    settings.STORAGES = {**settings.STORAGES, "default": backend.storage_config()}
+    return backend
+
+
+PNG = make_png(8, 8)
+SAME_SIZE_OTHER_BYTES = make_png(8, 8)[:-20] + bytes(b ^ 0xFF for b in make_png(8, 8)[-20:-12]) + make_png(8, 8)[-12:]
+
+
+def _presign(api: Any, **fields: Any) -> dict[str, Any]:
+    response = api.post(
+        "/api/v1/uploads/presign",
+        {"type": "avatar", "contentType": "image/png", "size": len(PNG), **fields},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["data"]
+
+
+def _complete(api: Any, answer: dict[str, Any]) -> Any:
+    return api.post(f"/api/v1/uploads/{answer['id']}/complete")
+
+
+def _refused_or_rejected(backend: Backend, api: Any, rule: str, answer: dict[str, Any], status: int) -> None:
+    if rule in backend.enforces:
+        assert 400 <= status < 500, f"{backend.name} accepted what it should refuse ({rule})"
+        assert backend.read(answer["key"]) is None
+        assert _complete(api, answer).json()["error"]["code"] == "upload.not_uploaded"
+    else:
+        assert status < 300, status
+        response = _complete(api, answer)
+        assert response.status_code == 422, response.content
+        assert response.json()["error"]["code"] == "upload.verification_failed"
+        assert backend.read(answer["key"]) is None
+
+
+@pytest.mark.django_db
+class TestConformance:
+    def test_happy_path(self, backend: Backend, api: Any) -> None:
+        answer = _presign(api, sha256=sha256_b64(PNG))
+        assert backend.send(answer, PNG, answer["headers"]) < 300
+        response = _complete(api, answer)
+        assert response.status_code == 200, response.content
+        data = response.json()["data"]
+        assert (data["status"], data["size"], data["sha256"]) == ("completed", len(PNG), sha256_b64(PNG))
+        assert backend.read(answer["key"]) == PNG
+
+    def test_wrong_content_type(self, backend: Backend, api: Any) -> None:
+        answer = _presign(api)
+        status = backend.send(answer, PNG, {**answer["headers"], "Content-Type": "image/jpeg"})
+        _refused_or_rejected(backend, api, "content_type", answer, status)
+
+    @pytest.mark.parametrize("delta", [-1, +1])
+    def test_size_other_than_declared(self, backend: Backend, api: Any, delta: int) -> None:
+        answer = _presign(api)
+        body = PNG[:delta] if delta < 0 else PNG + b"\0"
+        headers = {**answer["headers"], "Content-Length": str(len(body))}
+        _refused_or_rejected(backend, api, "size", answer, backend.send(answer, body, headers))
+
+    def test_checksum_mismatch(self, backend: Backend, api: Any) -> None:
+        answer = _presign(api, sha256=sha256_b64(PNG))
+        status = backend.send(answer, SAME_SIZE_OTHER_BYTES, answer["headers"])
+        _refused_or_rejected(backend, api, "checksum", answer, status)
+
+    def test_tampered_signature(self, backend: Backend, api: Any) -> None:
+        answer = _presign(api)
+        tampered = {**answer, "uploadUrl": backend.tamper(answer["uploadUrl"])}
+        assert backend.send(tampered, PNG, answer["headers"]) in (401, 403)
+        assert backend.read(answer["key"]) is None
+
+    def test_expired_url(self, backend: Backend, api: Any, user: Any) -> None:
+        with time_machine.travel(timezone.now() - timedelta(minutes=10), tick=True):
+            answer = _presign(client_for(user))  # a token minted then, so still valid now
+        assert 400 <= backend.send(answer, PNG, answer["headers"]) < 500
+        assert backend.read(answer["key"]) is None
+        assert _complete(api, answer).json()["error"]["code"] == "upload.expired"
+
+    def test_overwrite(self, backend: Backend, api: Any) -> None:
+        answer = _presign(api)
+        assert backend.send(answer, PNG, answer["headers"]) < 300
+        assert _complete(api, answer).status_code == 200
+        status = backend.send(answer, SAME_SIZE_OTHER_BYTES, answer["headers"])
+        if "overwrite" in backend.enforces:
+            assert 400 <= status < 500
+        assert backend.read(answer["key"]) == PNG, f"{backend.name} let a completed object change"
