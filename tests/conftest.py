@@ -13,6 +13,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.demo import png_bytes
 from tests.factories import UserFactory
 
+pytest_plugins = [f"tests.backends.{name}" for name in ("local", "s3", "azure", "gcs")]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:

@@ -19,7 +19,7 @@ def request_id_of(request: HttpRequest) -> str:
     rid = getattr(request, "request_id", None)
     if rid is None:
         sent = request.headers.get("X-Request-ID", "")
-        rid = sent if SANE_REQUEST_ID.match(sent) else uuid.uuid4().hex
+        rid = sent if SANE_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
         request.request_id = rid  # type: ignore[attr-defined]
     return rid
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
 
 from uploads.models import Upload
@@ -17,14 +19,38 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class FileNameField(StrictCharField):
+    """A display name: control characters (NUL included) are dropped by the service rather
+    than refused here."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators = [
+            v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
+        ]
+
+
 class RejectUnknownFieldsMixin:
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(self.initial_data) - set(self.fields))  # type: ignore[attr-defined]
-        if unknown:
-            raise serializers.ValidationError(
-                {name: ["This field is not part of the request."] for name in unknown}
-            )
-        return attrs
+    """Unknown fields are errors, listed together with the other fields' errors."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown = (
+            sorted(str(name) for name in data if name not in self.fields)  # type: ignore[attr-defined]
+            if isinstance(data, Mapping)
+            else []
+        )
+        errors: dict[str, Any] = {
+            name: ["This field is not part of the request."] for name in unknown
+        }
+        try:
+            value = super().to_internal_value(data)  # type: ignore[misc]
+        except serializers.ValidationError as exc:
+            if not errors or not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError({**exc.detail, **errors}) from exc
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
 
 
 class PresignRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
@@ -33,7 +59,7 @@ class PresignRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer)
     # Checked by the service against the type's policy (upload.invalid_size /
     # upload.invalid_checksum), so any JSON value passes here.
     size = serializers.JSONField(required=False, allow_null=True)
-    fileName = StrictCharField(required=False, allow_blank=True, max_length=4096)
+    fileName = FileNameField(required=False, allow_blank=True, max_length=4096)
     sha256 = serializers.JSONField(required=False, allow_null=True)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +11,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
 from uploads import content_types, exceptions, keys
-from uploads.models import Upload
+from uploads.models import Upload, UploadPolicy
 from uploads.policies import Policy, registry
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signers import PresignedUpload, UploadSpec
@@ -55,6 +55,7 @@ def presign_upload(owner: AbstractBaseUser, request: PresignRequest) -> PresignR
             .first()
         )
         if existing is not None:
+            existing.policy = _policy_row(policy)
             return PresignResult(existing, None, policy.max_size, policy.expires_in, True)
 
     signer = signer_for(policy.storage)
@@ -62,7 +63,7 @@ def presign_upload(owner: AbstractBaseUser, request: PresignRequest) -> PresignR
     upload = Upload(
         id=upload_id,
         owner=owner,
-        policy_id=policy.id,
+        policy=_policy_row(policy),
         key=keys.build_key(policy.key_prefix, owner.pk, upload_id, content_type),
         storage=policy.storage,
         max_size=policy.max_size,
@@ -88,6 +89,15 @@ def presign_upload(owner: AbstractBaseUser, request: PresignRequest) -> PresignR
         presigned = signer.presign_upload(spec)
     upload.save(force_insert=True)
     return PresignResult(upload, presigned, policy.max_size, policy.expires_in)
+
+
+def _policy_row(policy: Policy) -> UploadPolicy:
+    """The snapshot as a model instance for ``upload.policy``, so that reading the upload's
+    type (as the API does) costs no query. For reading only: never save it."""
+    fields = asdict(policy) | {"allowed_content_types": list(policy.allowed_content_types)}
+    row = UploadPolicy(**fields, is_active=True)
+    row._state.adding = False
+    return row
 
 
 def _check_content_type(policy: Policy, value: str) -> str:

@@ -1,0 +1,417 @@
+"""POST /api/v1/uploads/presign through HTTP: validation against the type's policy,
+server-made keys and display file names, the per-user rate limit and the query budget."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.files.storage import storages
+from rest_framework.test import APIClient
+
+from tests.conftest import client_for, make_png, sha256_b64
+from uploads.models import Upload, UploadPolicy
+
+PRESIGN = "/api/v1/uploads/presign"
+MB = 1024 * 1024
+AVATAR_TYPES = ["image/jpeg", "image/png", "image/webp"]
+MISSING = object()
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The contract's error envelope with this status and code; returns its ``error``."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["success"] is False
+    error = body["error"]
+    assert error["code"] == code
+    assert error["i18nKey"] == f"error.{code}"
+    assert isinstance(error["message"], str) and error["message"]
+    assert error["correlationId"] == response["X-Request-ID"]
+    return error
+
+
+def detail_fields(error: dict[str, Any]) -> set[str]:
+    return {d["field"] for d in error["details"]}
+
+
+@pytest.fixture
+def edit_policy(django_capture_on_commit_callbacks: Any) -> Callable[..., UploadPolicy]:
+    """Edits an upload type as an operator would: save, and commit (which bumps the
+    policy version that presign checks)."""
+
+    def do(name: str, **fields: Any) -> UploadPolicy:
+        policy = UploadPolicy.objects.get(name=name)
+        for field, value in fields.items():
+            setattr(policy, field, value)
+        with django_capture_on_commit_callbacks(execute=True):
+            policy.save()
+        return policy
+
+    return do
+
+
+# --- type and content type -------------------------------------------------------------
+
+
+def test_unknown_type_is_refused(presign: Callable[..., Any]) -> None:
+    error = assert_error(presign(type="passport", size=10), 400, "upload.invalid_type")
+    assert error["i18nVars"] == {"type": "passport"}
+    assert not Upload.objects.exists()
+
+
+def test_deactivated_type_is_refused_from_the_next_request(
+    presign: Callable[..., Any], edit_policy: Callable[..., UploadPolicy]
+) -> None:
+    request = {"type": "document", "contentType": "application/pdf", "size": 100}
+    assert presign(**request).status_code == 201
+
+    edit_policy("document", is_active=False)
+
+    assert_error(presign(**request), 400, "upload.invalid_type")
+    assert Upload.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/html",
+        "image/png;text/html",
+        "image/png; charset=binary",
+        "text/html, image/png",
+        "image/png, text/html",
+        "image/svg+xml",
+        "image/gif",  # a real image, but not in the avatar allowlist
+        "image/*",
+        "",
+    ],
+)
+def test_content_type_outside_the_allowlist_is_refused(
+    presign: Callable[..., Any], content_type: str
+) -> None:
+    response = presign(contentType=content_type, size=10)
+    if content_type == "":
+        assert_error(response, 400, "validation.failed")
+    else:
+        error = assert_error(response, 400, "upload.invalid_content_type")
+        assert error["i18nVars"] == {
+            "contentType": content_type,
+            "type": "avatar",
+            "allowed": AVATAR_TYPES,
+        }
+    assert not Upload.objects.exists()
+
+
+def test_content_type_is_compared_lower_cased_and_stripped(
+    api: APIClient, presign: Callable[..., Any], user: Any
+) -> None:
+    """'IMAGE/PNG ' names the same type as image/png; what gets signed, stored and shown
+    is the normalised form, so the client's PUT must send image/png."""
+    response = presign(contentType="IMAGE/PNG ", size=10)
+    assert response.status_code == 201, response.content
+    data = response.json()["data"]
+    assert data["headers"]["Content-Type"] == "image/png"
+    assert data["contentType"] == "image/png"
+    assert data["key"] == f"avatars/{user.pk}/{data['id']}.png"
+    assert Upload.objects.get(pk=data["id"]).content_type == "image/png"
+
+
+# --- size ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [MISSING, None, 0, -1, 1.5, "12", True, False, [12], {"n": 12}])
+def test_size_must_be_a_positive_integer(presign: Callable[..., Any], size: Any) -> None:
+    body = {} if size is MISSING else {"size": size}
+    assert_error(presign(**body), 400, "upload.invalid_size")
+    assert not Upload.objects.exists()
+
+
+def test_size_over_the_cap_is_too_large(presign: Callable[..., Any]) -> None:
+    error = assert_error(presign(size=5 * MB + 1), 400, "upload.too_large")
+    assert error["i18nVars"]["maxSize"] == 5 * MB
+    assert not Upload.objects.exists()
+
+    at_the_cap = presign(size=5 * MB)
+    assert at_the_cap.status_code == 201, at_the_cap.content
+
+
+def test_size_may_be_omitted_when_the_policy_allows_and_the_url_caps_at_max_size(
+    api: APIClient,
+    presign: Callable[..., Any],
+    put: Callable[..., Any],
+    edit_policy: Callable[..., UploadPolicy],
+) -> None:
+    small = make_png(1, 1)
+    cap = len(small) + 20
+    edit_policy("avatar", require_size=False, max_size=cap)
+
+    response = presign()
+    assert response.status_code == 201, response.content
+    data = response.json()["data"]
+    assert data["maxSize"] == cap
+    assert data["size"] is None
+    assert "Content-Length" not in data["headers"]
+
+    too_big = make_png(1, 1, extra=b"x" * 40)
+    assert len(too_big) > cap
+    refused = put(data, too_big)
+    assert refused.status_code == 413, refused.content
+    assert not storages["default"].exists(data["key"])
+
+    assert put(data, small).status_code == 200
+    done = api.post(f"/api/v1/uploads/{data['id']}/complete")
+    assert done.status_code == 200, done.content
+    assert done.json()["data"]["size"] == len(small)
+
+
+# --- sha256 ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sha256",
+    [
+        "not base64 at all!",
+        base64.b64encode(b"\x01" * 31).decode(),
+        base64.b64encode(b"\x01" * 33).decode(),
+        hashlib.sha256(b"x").hexdigest(),  # hex, not base64
+        base64.urlsafe_b64encode(b"\xfb" * 32).decode(),  # the url-safe alphabet
+        12345,
+        ["x"],
+        {"digest": "x"},
+        True,
+    ],
+)
+def test_sha256_must_be_base64_of_32_bytes(presign: Callable[..., Any], sha256: Any) -> None:
+    assert_error(presign(size=10, sha256=sha256), 400, "upload.invalid_checksum")
+    assert not Upload.objects.exists()
+
+
+def test_sha256_is_required_when_the_policy_says_so(
+    presign: Callable[..., Any], edit_policy: Callable[..., UploadPolicy], png: bytes
+) -> None:
+    edit_policy("avatar", require_sha256=True)
+
+    for missing in ({}, {"sha256": None}, {"sha256": ""}):
+        assert_error(presign(size=len(png), **missing), 400, "upload.invalid_checksum")
+    assert not Upload.objects.exists()
+
+    given = presign(size=len(png), sha256=sha256_b64(png))
+    assert given.status_code == 201, given.content
+    assert given.json()["data"]["sha256"] == sha256_b64(png)
+
+
+# --- malformed bodies ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"type": "avatar", "contentType": "image/png", "size": 10, "owner": 1}, {"owner"}),
+        ({"type": 5, "contentType": "image/png", "size": 10}, {"type"}),
+        ({"type": "avatar", "contentType": None, "size": 10}, {"contentType"}),
+        ({"type": 5, "contentType": None, "size": 10}, {"type", "contentType"}),
+        (
+            {"type": 5, "contentType": None, "key": "avatars/1/x.png", "owner": 2},
+            {"type", "contentType", "key", "owner"},
+        ),
+        ({"contentType": "image/png", "size": 10}, {"type"}),
+        ({"type": "avatar", "contentType": "image/png", "fileName": 7}, {"fileName"}),
+    ],
+)
+def test_body_fields_are_validated_and_each_listed(
+    api: APIClient, body: dict[str, Any], fields: set[str]
+) -> None:
+    error = assert_error(api.post(PRESIGN, body, format="json"), 400, "validation.failed")
+    assert detail_fields(error) == fields
+    assert all(d["message"] for d in error["details"])
+    assert not Upload.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '[{"type": "avatar", "contentType": "image/png", "size": 10}]',
+        '"avatar"',
+        '{"type": "avatar", "contentType": "image/png",',
+        '{"type": "avatar", "contentType": "image/png", "size": NaN}',
+        "",
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_refused(api: APIClient, raw: str) -> None:
+    response = api.post(PRESIGN, raw, content_type="application/json")
+    error = assert_error(response, 400, "validation.failed")
+    assert error["details"]
+    assert not Upload.objects.exists()
+
+
+def test_a_body_that_is_not_json_is_refused(api: APIClient) -> None:
+    response = api.post(PRESIGN, "type=avatar", content_type="application/x-www-form-urlencoded")
+    assert_error(response, 415, "validation.unsupported_media_type")
+    assert not Upload.objects.exists()
+
+
+# --- keys and file names ---------------------------------------------------------------
+
+
+def test_key_is_made_by_the_server_whatever_the_file_name(
+    presign: Callable[..., Any], user: Any
+) -> None:
+    response = presign(contentType="image/jpeg", size=10, fileName="../../etc/passwd.html")
+    assert response.status_code == 201, response.content
+    data = response.json()["data"]
+    assert data["key"] == f"avatars/{user.pk}/{data['id']}.jpg"
+    assert data["fileName"] == "passwd.html"
+    assert Upload.objects.get(pk=data["id"]).file_name == "passwd.html"
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("re\x00po\x1brt\x7f.png", "report.png"),
+        ("evil\u202egnp.exe", "evilgnp.exe"),  # the right-to-left override is dropped
+        ("line\r\nbreak.png", "linebreak.png"),
+        ("C:\\Users\\me\\photo.png", "photo.png"),
+        ("  ..hidden.png  ", "hidden.png"),
+        ("", ""),
+    ],
+)
+def test_file_name_is_cleaned_for_display(
+    presign: Callable[..., Any], user: Any, sent: str, kept: str
+) -> None:
+    response = presign(size=10, fileName=sent)
+    assert response.status_code == 201, response.content
+    data = response.json()["data"]
+    assert data["fileName"] == kept
+    assert re.fullmatch(rf"avatars/{user.pk}/{data['id']}\.png", data["key"])
+
+
+@pytest.mark.parametrize(
+    ("sent", "ending"),
+    [("a" * 300 + ".png", "a.png"), ("b" * 400, "bbbbb"), ("c" * 250 + "." + "d" * 20, "ddd")],
+)
+def test_long_file_names_are_capped_at_255_keeping_the_extension(
+    presign: Callable[..., Any], user: Any, sent: str, ending: str
+) -> None:
+    response = presign(size=10, fileName=sent)
+    assert response.status_code == 201, response.content
+    data = response.json()["data"]
+    assert len(data["fileName"]) == 255
+    assert data["fileName"].endswith(ending)
+    assert data["key"] == f"avatars/{user.pk}/{data['id']}.png"
+
+
+# --- rate limit ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_per_window(settings: Any) -> None:
+    # Counted per fixed window: a day-long one makes a window edge mid-test practically impossible.
+    settings.UPLOADS = {**settings.UPLOADS, "RATE_LIMIT": "3/d"}
+
+
+def presign_as(client: APIClient, **extra: Any) -> Any:
+    return client.post(
+        PRESIGN, {"type": "avatar", "contentType": "image/png", "size": 10}, format="json", **extra
+    )
+
+
+def test_rate_limit_counts_presigns_per_user(
+    three_per_window: None, api: APIClient, user: Any, other_user: Any
+) -> None:
+    for remaining in (2, 1, 0):
+        response = presign_as(api)
+        assert response.status_code == 201, response.content
+        assert response["X-RateLimit-Limit"] == "3"
+        assert response["X-RateLimit-Remaining"] == str(remaining)
+        rate = response.json()["meta"]["rateLimit"]
+        assert rate == {"limit": 3, "remaining": remaining, "reset": int(response["X-RateLimit-Reset"])}
+
+    limited = presign_as(api)
+    error = assert_error(limited, 429, "rate_limited")
+    assert 1 <= int(limited["Retry-After"]) <= 86400
+    assert error["i18nVars"] == {"retryAfter": int(limited["Retry-After"])}
+    assert limited["X-RateLimit-Limit"] == "3"
+    assert limited["X-RateLimit-Remaining"] == "0"
+    assert int(limited["X-RateLimit-Reset"]) > 0
+    assert Upload.objects.filter(owner=user).count() == 3
+
+    elsewhere = presign_as(client_for(other_user))
+    assert elsewhere.status_code == 201, elsewhere.content
+    assert elsewhere["X-RateLimit-Remaining"] == "2"
+
+
+def test_rate_limit_ignores_what_the_client_says_about_itself(
+    three_per_window: None, api: APIClient, user: Any
+) -> None:
+    for _ in range(3):
+        assert presign_as(api).status_code == 201
+
+    disguises: list[dict[str, str]] = [
+        {"HTTP_X_FORWARDED_FOR": "203.0.113.9"},
+        {"HTTP_X_REAL_IP": "203.0.113.10"},
+        {"HTTP_USER_AGENT": "SomethingElse/2.0"},
+        {"REMOTE_ADDR": "198.51.100.7"},
+    ]
+    for extra in disguises:
+        assert_error(presign_as(api, **extra), 429, "rate_limited")
+    # A fresh token of the same user is the same user.
+    assert_error(presign_as(client_for(user)), 429, "rate_limited")
+    assert Upload.objects.count() == 3
+
+
+def test_requests_refused_before_presign_do_not_count(three_per_window: None, api: APIClient) -> None:
+    anonymous = APIClient()
+    for _ in range(4):
+        response = presign_as(anonymous)
+        assert_error(response, 401, "auth.unauthorized")
+        assert "X-RateLimit-Remaining" not in response
+    for _ in range(2):
+        assert_error(api.put(PRESIGN, {}, format="json"), 405, "method_not_allowed")
+
+    remaining = [presign_as(api)["X-RateLimit-Remaining"] for _ in range(3)]
+    assert remaining == ["2", "1", "0"]
+
+
+# --- query budget ----------------------------------------------------------------------
+
+
+def test_presign_with_a_warm_policy_cache_stays_within_its_query_budget(
+    presign: Callable[..., Any], django_assert_max_num_queries: Any, png: bytes
+) -> None:
+    assert presign(size=10).status_code == 201  # warms the policy snapshot
+
+    with django_assert_max_num_queries(2) as captured:  # the user, the insert
+        response = presign(size=10)
+    assert response.status_code == 201, response.content
+    assert not [q for q in captured.captured_queries if "uploads_uploadpolicy" in q["sql"]]
+
+    with django_assert_max_num_queries(3) as captured:  # the user, the dedup lookup, the insert
+        response = presign(size=len(png), sha256=sha256_b64(png))
+    assert response.status_code == 201, response.content
+    assert not [q for q in captured.captured_queries if "uploads_uploadpolicy" in q["sql"]]
+
+
+def test_a_deduplicated_presign_does_not_query_the_policy_table(
+    api: APIClient,
+    presign: Callable[..., Any],
+    uploaded: Callable[..., dict[str, Any]],
+    django_assert_max_num_queries: Any,
+    png: bytes,
+) -> None:
+    first = uploaded(sha256=sha256_b64(png))
+    assert api.post(f"/api/v1/uploads/{first['id']}/complete").status_code == 200
+
+    with django_assert_max_num_queries(2) as captured:  # the user, the dedup lookup
+        again = presign(size=len(png), sha256=sha256_b64(png))
+    assert again.status_code == 200, again.content
+    data = again.json()["data"]
+    assert data["id"] == first["id"] and data["deduplicated"] is True
+    assert data["type"] == "avatar" and data["status"] == "completed"
+    assert "uploadUrl" not in data
+    assert not [q for q in captured.captured_queries if "uploads_uploadpolicy" in q["sql"]]
+    assert Upload.objects.count() == 1
