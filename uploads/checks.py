@@ -9,6 +9,7 @@ uploads.W001  an in-process cache with DEBUG off: policy edits and rate limits s
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -71,10 +72,16 @@ def _check_storages() -> list[Any]:
 def _check_rate() -> list[Any]:
     from django_ratelimit.core import _split_rate
 
+    rate = app_settings.RATE_LIMIT
     try:
-        count, seconds = _split_rate(app_settings.RATE_LIMIT)
-        assert count > 0 and seconds > 0
-    except (ValueError, AssertionError, KeyError, TypeError):
+        # django-ratelimit reads only a prefix ("30/x" would be 30 per second) and fails
+        # with AttributeError on text that does not start like a rate ("lots").
+        if not re.fullmatch(r"[0-9]+/[0-9]*[smhdSMHD]", rate):
+            raise ValueError(rate)
+        count, seconds = _split_rate(rate)
+    except (ValueError, AttributeError, KeyError, TypeError):
+        count = seconds = 0
+    if count <= 0 or seconds <= 0:
         return [
             Error(
                 f"UPLOADS['RATE_LIMIT'] = {app_settings.RATE_LIMIT!r} is not a rate.",
@@ -86,7 +93,16 @@ def _check_rate() -> list[Any]:
 
 
 def _check_cache() -> list[Any]:
-    backend = settings.CACHES.get(app_settings.CACHE_ALIAS, {}).get("BACKEND", "")
+    if app_settings.CACHE_ALIAS not in settings.CACHES:
+        # Every presign would fail with InvalidCacheBackendError.
+        return [
+            Error(
+                f"UPLOADS['CACHE_ALIAS'] = {app_settings.CACHE_ALIAS!r} is not in settings.CACHES.",
+                hint=f"Choose one of: {', '.join(settings.CACHES)}.",
+                id="uploads.E001",
+            )
+        ]
+    backend = settings.CACHES[app_settings.CACHE_ALIAS].get("BACKEND", "")
     if not settings.DEBUG and backend.endswith(("LocMemCache", "DummyCache")):
         return [
             Warning(

@@ -62,10 +62,15 @@ class ContentType:
     aliases: frozenset[str] = frozenset()
     raster_image: bool = False
     text: bool = False
+    # ISO media major brands (the 4 bytes after "ftyp") that identify the type; the
+    # magic-byte library knows only some of them (not mp41, avc1, iso5, ...).
+    brands: frozenset[bytes] = frozenset()
 
     def recognise(self, head: bytes) -> bool:
         if self.text:
             return _text(head)
+        if self.brands and head[4:8] == b"ftyp" and head[8:12] in self.brands:
+            return True
         return bool(_sniffed(head) & ({self.mime} | self.aliases))
 
 
@@ -82,7 +87,13 @@ _TYPES = [
     _image("image/heic", "heic", "image/heif"),
     _image("image/bmp", "bmp", "image/x-ms-bmp"),
     _image("image/tiff", "tiff"),
-    ContentType("video/mp4", "mp4"),
+    ContentType(
+        "video/mp4",
+        "mp4",
+        brands=frozenset(
+            {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"dash", b"M4V ", b"MSNV"}
+        ),
+    ),
     ContentType("video/quicktime", "mov"),
     ContentType("video/webm", "webm", frozenset({"application/x-matroska"})),
     ContentType("audio/mpeg", "mp3"),

@@ -10,7 +10,10 @@ from decimal import Decimal, InvalidOperation
 
 UNITS = {"": 1, "b": 1, "byte": 1, "bytes": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
 UNITS |= {"kib": UNITS["kb"], "mib": UNITS["mb"], "gib": UNITS["gb"], "tib": UNITS["tb"]}
-SIZE_RE = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+# Commas only as thousands separators: "1,5 MB" (a decimal comma) is refused, not read as 15 MB.
+SIZE_RE = re.compile(
+    r"^\s*((?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9][0-9_]*)(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$"
+)
 
 
 def parse_bytes(text: str) -> int:

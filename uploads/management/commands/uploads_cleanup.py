@@ -8,6 +8,14 @@ from django.core.management.base import BaseCommand
 from uploads.services.cleanup import CleanupReport, expire_stale_uploads
 
 
+def _positive_int(value: str) -> int:
+    # 0 would sweep nothing and report success; a negative size would crash the sweep.
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 class Command(BaseCommand):
     help = (
         "Mark pending uploads whose URL expired (plus UPLOADS['CLEANUP_GRACE']) as expired "
@@ -16,7 +24,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="Count, change nothing.")
-        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--batch-size", type=_positive_int, default=500)
 
     def handle(self, *args: Any, dry_run: bool, batch_size: int, **options: Any) -> None:
         def progress(report: CleanupReport, total: int) -> None:

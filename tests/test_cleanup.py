@@ -1,0 +1,155 @@
+"""The uploads_cleanup command: stale pending uploads expire and their objects go."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from tests.conftest import make_png
+from uploads.models import Upload, UploadPolicy
+
+
+def make_upload(owner: Any, *, status: str = "pending", expires_in: timedelta, with_object: bool) -> Upload:
+    policy = UploadPolicy.objects.get(name="avatar")
+    upload = Upload(
+        owner=owner,
+        policy=policy,
+        storage="default",
+        status=status,
+        expires_at=timezone.now() + expires_in,
+        max_size=policy.max_size,
+        content_type="image/png",
+    )
+    upload.key = f"avatars/{owner.pk}/{upload.id}.png"
+    if with_object:
+        body = make_png(2, 2)
+        upload.size = len(body)
+        storages["default"].save(upload.key, ContentFile(body))
+    upload.save()
+    return upload
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("uploads_cleanup", *args, stdout=out)
+    return out.getvalue()
+
+
+def has_object(upload: Upload) -> bool:
+    return storages["default"].exists(upload.key)
+
+
+def status_of(upload: Upload) -> str:
+    upload.refresh_from_db()
+    return upload.status
+
+
+@dataclass
+class Scene:
+    stale_with_object: list[Upload]
+    stale_without_object: list[Upload]
+    within_grace: Upload
+    fresh: Upload
+    completed: Upload
+
+    @property
+    def stale(self) -> list[Upload]:
+        return self.stale_with_object + self.stale_without_object
+
+
+@pytest.fixture
+def scene(user: Any) -> Scene:
+    long_ago = -timedelta(days=2)
+    return Scene(
+        stale_with_object=[make_upload(user, expires_in=long_ago, with_object=True) for _ in range(3)],
+        stale_without_object=[make_upload(user, expires_in=long_ago, with_object=False) for _ in range(2)],
+        # Expired a minute ago: a slow client may still be completing it (CLEANUP_GRACE).
+        within_grace=make_upload(user, expires_in=-timedelta(minutes=1), with_object=True),
+        fresh=make_upload(user, expires_in=timedelta(minutes=5), with_object=False),
+        completed=make_upload(user, status="completed", expires_in=long_ago, with_object=True),
+    )
+
+
+def test_dry_run_counts_and_changes_nothing(scene: Scene) -> None:
+    output = run("--dry-run")
+
+    assert "5 stale pending uploads would expire" in output
+    assert all(status_of(u) == "pending" for u in scene.stale)
+    assert all(has_object(u) for u in scene.stale_with_object)
+
+
+def test_sweep_expires_stale_uploads_and_deletes_their_objects(scene: Scene) -> None:
+    output = run()
+
+    assert "Expired 5/5 uploads..." in output
+    assert "Expired 5 uploads, deleted 3 objects." in output
+    assert all(status_of(u) == "expired" for u in scene.stale)
+    assert not any(has_object(u) for u in scene.stale_with_object)
+    assert status_of(scene.within_grace) == "pending" and has_object(scene.within_grace)
+    assert status_of(scene.fresh) == "pending"
+    assert status_of(scene.completed) == "completed" and has_object(scene.completed)
+    # A second run finds nothing more to do.
+    assert "Expired 0 uploads, deleted 0 objects." in run()
+
+
+def test_small_batches_still_sweep_everything(scene: Scene) -> None:
+    output = run("--batch-size", "2")
+
+    progress = [line for line in output.splitlines() if line.endswith("uploads...")]
+    assert progress == ["Expired 2/5 uploads...", "Expired 4/5 uploads...", "Expired 5/5 uploads..."]
+    assert "Expired 5 uploads, deleted 3 objects." in output
+    assert Upload.objects.filter(status="expired").count() == 5
+    assert not any(has_object(u) for u in scene.stale_with_object)
+    assert status_of(scene.within_grace) == "pending"
+
+
+def test_grace_is_configurable(scene: Scene, settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "CLEANUP_GRACE": 0}
+
+    run()
+
+    assert status_of(scene.within_grace) == "expired" and not has_object(scene.within_grace)
+    assert status_of(scene.fresh) == "pending"
+
+
+def test_an_unusable_storage_keeps_its_uploads_pending(scene: Scene, user: Any) -> None:
+    stranded = make_upload(user, expires_in=-timedelta(days=2), with_object=False)
+    Upload.objects.filter(pk=stranded.pk).update(storage="gone")
+
+    output = run()
+
+    assert "Expired 5 uploads, deleted 3 objects, 1 failed" in output
+    assert status_of(stranded) == "pending"
+    assert all(status_of(u) == "expired" for u in scene.stale)
+
+
+def test_expired_upload_then_refuses_the_file(
+    user: Any, api: Any, put: Any, presign: Any, png: bytes
+) -> None:
+    answer = presign(size=len(png)).json()["data"]
+    Upload.objects.filter(pk=answer["id"]).update(expires_at=timezone.now() - timedelta(days=1))
+
+    run()
+
+    response = put(answer, png)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "upload.invalid_state"
+    assert not storages["default"].exists(answer["key"])
+    complete = api.post(f"/api/v1/uploads/{answer['id']}/complete")
+    assert complete.status_code == 410 and complete.json()["error"]["code"] == "upload.expired"
+
+
+@pytest.mark.parametrize("size", ["0", "-1", "two"])
+def test_batch_size_must_be_positive(scene: Scene, size: str) -> None:
+    with pytest.raises(CommandError, match="batch.size"):
+        run("--batch-size", size)
+
+    assert all(status_of(u) == "pending" for u in scene.stale)

@@ -1,0 +1,234 @@
+"""The local signer's receiver (the signed PUT at /uploads/local/put/<token>): it must
+refuse what a storage provider refuses, and leave nothing behind when it does."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.files.storage import storages
+from django.test.client import FakePayload
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from tests.conftest import make_png, sha256_b64
+from uploads.models import Upload, UploadPolicy
+from uploads.policies import bump_version
+from uploads.signers import UploadSpec, get_signer
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The contract's error envelope, with the correlation id of the response."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+    assert body["error"]["correlationId"] == response["X-Request-ID"]
+    return body["error"]
+
+
+def stored_bytes(key: str) -> bytes:
+    with storages["default"].open(key, "rb") as fh:
+        return fh.read()
+
+
+def nothing_at(key: str) -> bool:
+    return not storages["default"].exists(key)
+
+
+def raw_put(url: str, body: bytes, content_type: str, **environ: str) -> Any:
+    return APIClient().generic("PUT", url, body, content_type=content_type, **environ)
+
+
+@pytest.fixture
+def signed(presign: Callable[..., Any], png: bytes) -> dict[str, Any]:
+    """A presign answer for ``png``, with its size and sha256 signed in."""
+    answer = presign(size=len(png), sha256=sha256_b64(png))
+    assert answer.status_code == 201, answer.content
+    return answer.json()["data"]
+
+
+def test_accepted_upload_is_stored_intact(signed: dict[str, Any], put: Callable[..., Any], png: bytes) -> None:
+    response = put(signed, png)
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["success"] is True
+    assert body["data"] == {"key": signed["key"], "size": len(png), "sha256": sha256_b64(png)}
+    assert response["ETag"] == f'"{sha256_b64(png)}"'
+    assert stored_bytes(signed["key"]) == png
+
+
+def test_body_larger_than_chunk_size_is_streamed_intact(
+    settings: Any, presign: Callable[..., Any], put: Callable[..., Any]
+) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "CHUNK_SIZE": 1024}
+    # Reading the whole body at once (request.body) would now fail with RequestDataTooBig.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    big = make_png(8, 8, extra=os.urandom(20 * 1024 + 7))  # many chunks, and a partial last one
+    answer = presign(size=len(big), sha256=sha256_b64(big))
+    assert answer.status_code == 201, answer.content
+    data = answer.json()["data"]
+
+    response = put(data, big)
+
+    assert response.status_code == 200, response.content
+    assert stored_bytes(data["key"]) == big
+    assert response.json()["data"]["sha256"] == sha256_b64(big)
+
+
+def test_tampered_token_is_refused(signed: dict[str, Any], put: Callable[..., Any], png: bytes) -> None:
+    url = signed["uploadUrl"]
+    token_start = url.index("/put/") + len("/put/")
+    i = token_start + 10  # a character of the signed payload
+    flipped = "B" if url[i] != "B" else "C"
+    tampered = {**signed, "uploadUrl": url[:i] + flipped + url[i + 1 :]}
+
+    assert_error(put(tampered, png), 403, "upload.signature_invalid")
+    assert nothing_at(signed["key"])
+
+
+def test_tampered_signature_is_refused(signed: dict[str, Any], put: Callable[..., Any], png: bytes) -> None:
+    url = signed["uploadUrl"]
+    flipped = "x" if url[-5] != "x" else "y"
+    tampered = {**signed, "uploadUrl": url[:-5] + flipped + url[-4:]}
+
+    assert_error(put(tampered, png), 403, "upload.signature_invalid")
+    assert nothing_at(signed["key"])
+
+
+def test_expired_token_is_refused(db: Any, png: bytes) -> None:
+    key = "avatars/1/expired.png"
+    presigned = get_signer("default").presign_upload(
+        UploadSpec(
+            key=key,
+            content_type="image/png",
+            expires_at=timezone.now() - timedelta(seconds=5),
+            max_size=5 * 1024 * 1024,
+            size=len(png),
+        )
+    )
+
+    response = raw_put(presigned.url, png, "image/png")
+
+    assert_error(response, 403, "upload.url_expired")
+    assert nothing_at(key)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["image/jpeg", "image/png; charset=x", "image/png;text/html", "text/html", ""]
+)
+def test_content_type_other_than_signed_is_refused(
+    signed: dict[str, Any], put: Callable[..., Any], png: bytes, content_type: str
+) -> None:
+    response = put(signed, png, **{"Content-Type": content_type})
+
+    assert_error(response, 403, "upload.signature_mismatch")
+    assert nothing_at(signed["key"])
+
+
+@pytest.mark.parametrize("delta", [-1, +1])
+def test_content_length_other_than_signed_is_refused(
+    signed: dict[str, Any], put: Callable[..., Any], png: bytes, delta: int
+) -> None:
+    body = png[:-1] if delta < 0 else png + b"\x00"
+    response = put(signed, body, **{"Content-Length": str(len(body))})
+
+    error = assert_error(response, 403, "upload.signature_mismatch")
+    assert str(len(png)) in error["message"]
+    assert nothing_at(signed["key"])
+
+
+def test_unsized_upload_over_the_cap_is_refused(
+    db: Any, presign: Callable[..., Any], put: Callable[..., Any]
+) -> None:
+    UploadPolicy.objects.filter(name="avatar").update(require_size=False, max_size=1024)
+    bump_version()
+    answer = presign()
+    assert answer.status_code == 201, answer.content
+    data = answer.json()["data"]
+    assert "Content-Length" not in data["headers"]
+    big = make_png(4, 4, extra=os.urandom(2000))
+    assert len(big) > 1024
+
+    error = assert_error(put(data, big), 413, "upload.too_large")
+
+    assert "1024" in error["message"]
+    assert nothing_at(data["key"])
+    small = make_png(2, 2)
+    assert put(data, small).status_code == 200
+    assert stored_bytes(data["key"]) == small
+
+
+def test_missing_content_length_is_refused(signed: dict[str, Any], png: bytes) -> None:
+    # A body without Content-Length (as with chunked transfer encoding).
+    response = APIClient().generic(
+        "PUT", signed["uploadUrl"], b"", content_type="image/png", **{"wsgi.input": FakePayload(png)}
+    )
+
+    assert_error(response, 411, "upload.length_required")
+    assert nothing_at(signed["key"])
+
+
+def test_body_not_matching_signed_sha256_is_refused(
+    signed: dict[str, Any], put: Callable[..., Any], png: bytes
+) -> None:
+    other = bytearray(png)
+    other[-20] ^= 0xFF  # same length, different bytes
+    assert len(other) == len(png)
+
+    response = put(signed, bytes(other))
+
+    assert_error(response, 400, "upload.checksum_mismatch")
+    assert nothing_at(signed["key"])
+    # The right bytes are still accepted afterwards.
+    assert put(signed, png).status_code == 200
+
+
+def test_second_put_to_the_same_key_is_refused(
+    signed: dict[str, Any], presign: Callable[..., Any], put: Callable[..., Any], png: bytes
+) -> None:
+    assert put(signed, png).status_code == 200
+
+    assert_error(put(signed, png), 409, "upload.already_exists")
+
+    assert stored_bytes(signed["key"]) == png
+    assert storages["default"].listdir(os.path.dirname(signed["key"]))[1] == [
+        os.path.basename(signed["key"])
+    ]
+
+
+def test_second_put_with_other_bytes_leaves_the_first_object(
+    presign: Callable[..., Any], put: Callable[..., Any], png: bytes
+) -> None:
+    answer = presign(size=len(png))
+    data = answer.json()["data"]
+    assert put(data, png).status_code == 200
+    other = bytearray(png)
+    other[-20] ^= 0xFF
+
+    assert_error(put(data, bytes(other)), 409, "upload.already_exists")
+
+    assert stored_bytes(data["key"]) == png
+
+
+def test_put_after_the_upload_was_deleted_is_refused(
+    api: APIClient, signed: dict[str, Any], put: Callable[..., Any], png: bytes
+) -> None:
+    deleted = api.delete(f"/api/v1/uploads/{signed['id']}")
+    assert deleted.status_code in (200, 204), deleted.content
+
+    assert_error(put(signed, png), 409, "upload.invalid_state")
+
+    assert nothing_at(signed["key"])
+    assert Upload.objects.get(pk=signed["id"]).status == Upload.Status.DELETED
+
+
+def test_get_on_the_put_url_is_not_allowed(signed: dict[str, Any]) -> None:
+    response = APIClient().get(signed["uploadUrl"])
+
+    assert_error(response, 405, "method_not_allowed")
+    assert nothing_at(signed["key"])
