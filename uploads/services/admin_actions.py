@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from uploads import exceptions
 from uploads.models import Upload
-from uploads.services.complete import reject, settle, verify_stored_object
+from uploads.services.complete import reason, reject, settle, verify_stored_object
 from uploads.services.signing import provider_errors, signer_for
 
 
@@ -39,9 +39,15 @@ def reverify_uploads(queryset: QuerySet[Upload]) -> Counter[str]:
                 if upload.status == Upload.Status.COMPLETED:
                     stored, reasons = verify_stored_object(upload)
                     if stored is None:
-                        reasons = [{"field": "object", "code": "missing", "message": "The file is gone from storage.", "expected": upload.key, "actual": None}]
-                    elif upload.verified_sha256 and stored.sha256 and stored.sha256 != upload.verified_sha256:
-                        reasons.append({"field": "sha256", "code": "sha256_mismatch", "message": "The file changed since it was verified.", "expected": upload.verified_sha256, "actual": stored.sha256})
+                        reasons = [reason("object", "The file is gone from storage.", upload.key, None)]
+                    elif not upload.sha256 and upload.verified_sha256:  # a declared one was just checked
+                        with provider_errors():
+                            actual = stored.sha256 or signer_for(upload.storage).compute_sha256(upload.key)
+                        if actual != upload.verified_sha256:
+                            reasons.append(
+                                reason("sha256", "The file changed since it was verified.",
+                                       upload.verified_sha256, actual)
+                            )
                     if reasons:
                         reject(upload, reasons)
                 else:

@@ -14,6 +14,7 @@ from uploads.app_settings import app_settings
 from uploads.models import Upload
 from uploads.services.complete import locked_upload
 from uploads.services.signing import provider_errors, signer_for
+from uploads.signals import upload_deleting
 from uploads.signers import SignerNotConfigured, get_signer
 
 logger = logging.getLogger("uploads")
@@ -39,6 +40,7 @@ def delete_upload(owner: AbstractBaseUser, upload_id: uuid.UUID | str) -> Upload
     and the call can be repeated."""
     with transaction.atomic():
         upload = locked_upload(owner, upload_id)
+        upload_deleting.send(sender=Upload, upload=upload)  # a receiver may veto
         with provider_errors():
             signer_for(upload.storage).delete(upload.key)
         upload.status = Upload.Status.DELETED
