@@ -39,4 +39,4 @@ def format_bytes(value: int) -> str:
         factor = UNITS[unit.lower()]
         if value >= factor and value % factor == 0:
             return f"{value // factor} {unit}"
-    return f"{value} bytes"
+    return f"{value} byte" if value == 1 else f"{value} bytes"
