@@ -1,6 +1,200 @@
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin
+from __future__ import annotations
 
-from accounts.models import User
+from typing import Any
 
-admin.site.register(User, UserAdmin)
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from accounts import apikeys, services
+from accounts.models import ApiKey, MediaItem, User
+from uploads import content_types, exceptions
+from uploads import services as upload_services
+from uploads.api.permissions import SCOPES
+from uploads.models import Upload
+
+
+def thumbnail(upload: Upload | None, height: int = 64) -> str | SafeString:
+    """An <img> for a completed raster image (its publicUrl, or a short-lived signed URL
+    for a private one); a plain description otherwise."""
+    if upload is None:
+        return "-"
+    content_type = upload.verified_content_type or upload.content_type
+    label = f"{upload.file_name or upload.key} ({content_type}, {upload.status})"
+    if upload.status != Upload.Status.COMPLETED or not content_types.is_raster_image(content_type):
+        return label
+    url = upload_services.public_url(upload)
+    if url is None:
+        try:
+            url = upload_services.download_url(upload)["url"]
+        except exceptions.UploadError:
+            return label
+    return format_html(
+        '<a href="{}"><img src="{}" alt="{}" style="max-height:{}px;max-width:{}px"></a>',
+        url, url, label, height, height * 2,
+    )
+
+
+class MediaItemInline(admin.TabularInline):
+    """The user's media, to look at: items are made and deleted through the API, which
+    releases their uploads."""
+
+    model = MediaItem
+    fk_name = "owner"
+    fields = ["preview", "title", "upload_type", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ["-created_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[MediaItem]:
+        return super().get_queryset(request).select_related("upload__policy")
+
+    @admin.display(description="preview")
+    def preview(self, item: MediaItem) -> str | SafeString:
+        return thumbnail(item.upload)
+
+    @admin.display(description="type")
+    def upload_type(self, item: MediaItem) -> str:
+        return item.upload.policy.name
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ["avatar_thumbnail", *BaseUserAdmin.list_display]
+    list_display_links = ["username"]
+    readonly_fields = ["avatar_preview"]
+    fieldsets = [
+        *BaseUserAdmin.fieldsets,
+        ("Avatar", {"fields": ["avatar_preview"]}),
+    ]
+    inlines = [MediaItemInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).select_related("avatar")
+
+    @admin.display(description="avatar")
+    def avatar_thumbnail(self, user: User) -> str | SafeString:
+        return thumbnail(user.avatar, height=32) if user.avatar else ""
+
+    @admin.display(description="avatar")
+    def avatar_preview(self, user: User) -> str | SafeString:
+        return thumbnail(user.avatar, height=128)
+
+
+@admin.register(MediaItem)
+class MediaItemAdmin(admin.ModelAdmin):
+    list_display = ["preview", "title", "owner", "upload_type", "created_at"]
+    list_display_links = ["title"]
+    list_select_related = ["owner", "upload__policy"]
+    search_fields = ["title", "owner__username", "upload__key"]
+    fields = ["preview", "title", "owner", "upload", "created_at", "updated_at"]
+    readonly_fields = ["preview", "owner", "upload", "created_at", "updated_at"]
+    actions = ["delete_items"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # Django's delete would skip releasing the upload: see delete_items.
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="preview")
+    def preview(self, item: MediaItem) -> str | SafeString:
+        return thumbnail(item.upload)
+
+    @admin.display(description="type")
+    def upload_type(self, item: MediaItem) -> str:
+        return item.upload.policy.name
+
+    @admin.action(description="Delete the selected items (and their files when unused)")
+    def delete_items(self, request: HttpRequest, queryset: QuerySet[MediaItem]) -> None:
+        deleted = failed = 0
+        for item in queryset.select_related("owner"):
+            try:
+                services.delete_media(item.owner, item.pk)
+                deleted += 1
+            except exceptions.UploadError:
+                failed += 1
+        if deleted:
+            self.message_user(request, f"Deleted {deleted} media item(s).", messages.SUCCESS)
+        if failed:
+            self.message_user(
+                request, f"{failed} item(s) could not be deleted (storage); try again.", messages.ERROR
+            )
+
+
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=[(s, s) for s in SCOPES], widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="What the key may do. A key with none can still read its user's profile.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["user", "name", "scopes", "expires_at"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Adding a key shows it once, in the confirmation message; only its hash is kept."""
+
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "user", "scope_list", "expires_at", "last_used_at", "state", "created_at"]
+    list_filter = ["revoked_at"]
+    list_select_related = ["user"]
+    search_fields = ["name", "prefix", "user__username"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["prefix", "last_used_at", "revoked_at", "created_at"]
+    actions = ["revoke_keys"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        if obj is None:
+            return ["user", "name", "scopes", "expires_at"]
+        return ["prefix", "user", "name", "scopes", "expires_at", "last_used_at", "revoked_at", "created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        # A key's owner never changes: a new owner gets a new key.
+        return [*self.readonly_fields, "user"] if obj is not None else list(self.readonly_fields)
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key = apikeys.generate_key()
+        apikeys.fill_new_key(obj, key)
+        super().save_model(request, obj, form, change)
+        messages.success(
+            request,
+            f"The new API key is {key} . Copy it now: it is not stored and will not be shown again.",
+        )
+
+    @admin.display(description="scopes")
+    def scope_list(self, key: ApiKey) -> str:
+        return ", ".join(key.scopes) or "-"
+
+    @admin.display(description="state")
+    def state(self, key: ApiKey) -> str:
+        if key.revoked_at is not None:
+            return "revoked"
+        if key.expires_at is not None and key.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        count = apikeys.revoke(queryset)
+        self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)

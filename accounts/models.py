@@ -1,6 +1,101 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from uploads.api.permissions import SCOPES
 
 
 class User(AbstractUser):
     """The project's user, custom from the first migration so that profile fields
     (avatar, media) arrive without migration surgery."""
+
+    # Only ever one of the user's own completed avatar uploads (accounts.services sees to
+    # that). If the row itself goes, the avatar goes with it.
+    avatar = models.ForeignKey(
+        "uploads.Upload",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("avatar"),
+    )
+
+
+class MediaItem(models.Model):
+    """A titled link to one of its owner's completed uploads of a media-linkable type."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="media_items"
+    )
+    # RESTRICT rather than PROTECT: an upload row cannot be deleted while an item links it,
+    # yet deleting the user (which cascades to both) still works.
+    upload = models.ForeignKey(
+        "uploads.Upload", on_delete=models.RESTRICT, related_name="media_items"
+    )
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="media_owner_recent")]
+        verbose_name = _("media item")
+        verbose_name_plural = _("media items")
+
+    def __str__(self) -> str:
+        return self.title or f"media item {self.pk}"
+
+
+def validate_scopes(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise ValidationError(_("Scopes must be a list of strings."))
+    unknown = sorted(set(value) - set(SCOPES))
+    if unknown:
+        raise ValidationError(
+            _("Unknown scopes: %(unknown)s. Known: %(known)s."),
+            params={"unknown": ", ".join(unknown), "known": ", ".join(SCOPES)},
+        )
+
+
+class ApiKey(models.Model):
+    """A credential for server-to-server clients. Only a hash of the key is stored; the key
+    itself is shown once, when it is created."""
+
+    PREFIX = "upk_"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(_("name"), max_length=100, help_text=_("What uses this key."))
+    prefix = models.CharField(
+        _("prefix"), max_length=16, editable=False,
+        help_text=_("The key's first characters, to recognise it."),
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(_("scopes"), default=list, validators=[validate_scopes])
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and (
+            self.expires_at is None or self.expires_at > timezone.now()
+        )

@@ -8,6 +8,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Before the uploads API, whose last pattern answers 404 for anything under api/v1/.
+    path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("uploads.api.urls")),
     path("uploads/", include("uploads.urls")),
 ]

@@ -14,9 +14,12 @@ PRESIGN=$(curl -sS -X POST "$BASE/api/v1/uploads/presign" \
 echo "$PRESIGN"
 ID=$(echo "$PRESIGN" | field id)
 UPLOAD_URL=$(echo "$PRESIGN" | field uploadUrl)
+HEADERS=()  # every header the answer lists (curl sets Content-Length itself)
+while IFS= read -r header; do HEADERS+=(-H "$header"); done < <(echo "$PRESIGN" | python3 -c \
+  "import json, sys; [print(f'{k}: {v}') for k, v in json.load(sys.stdin)['data']['headers'].items() if k != 'Content-Length']")
 
-echo "2. Send the bytes straight to storage, with the headers the answer listed"
-curl -sS -X PUT "$UPLOAD_URL" -H "Content-Type: image/png" --data-binary @"$FILE"
+echo "2. Send the bytes straight to storage, with exactly those headers"
+curl -sS -X PUT "$UPLOAD_URL" "${HEADERS[@]}" --data-binary @"$FILE"
 echo
 
 echo "3. Tell the API it is done: it checks the stored file itself"

@@ -93,7 +93,7 @@ class UploadPolicyAdmin(admin.ModelAdmin):
     search_fields = ["name", "label"]
     fieldsets = [
         (None, {"fields": ["name", "label", "is_active"]}),
-        ("What may be uploaded", {"fields": ["allowed_content_types", "max_size", "require_size", "require_sha256", "deduplicate"]}),
+        ("What may be uploaded", {"fields": ["allowed_content_types", "max_size", "require_size", "require_sha256", "deduplicate", "media_linkable"]}),
         ("Where it goes", {"fields": ["storage", "key_prefix", "is_public", "method", "expires_in"]}),
     ]
 
@@ -140,7 +140,7 @@ class UploadAdmin(admin.ModelAdmin):
         deleted, failed = delete_uploads(queryset)
         self.message_user(request, f"Deleted {deleted} uploads and their files.")
         if failed:
-            self.message_user(request, f"{failed} could not be deleted: their storage failed.", messages.ERROR)
+            self.message_user(request, f"{failed} were kept: still in use, or their storage failed.", messages.ERROR)
 
     @admin.action(description="Re-verify selected uploads against storage", permissions=["view"])
     def reverify(self, request: HttpRequest, queryset: QuerySet[Upload]) -> None:

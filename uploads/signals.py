@@ -5,6 +5,11 @@
 
 Each is sent exactly once per upload, after the transaction that changed its status
 commits. A receiver's exception is logged and does not undo the change.
+
+``upload_deleting``: ``upload`` (the row-locked Upload about to be deleted by
+``uploads.services.delete_upload``), sent inside its transaction before anything is
+removed. Receivers may veto by raising ``uploads.exceptions.InvalidState``, such as when
+something else still uses the upload; nothing is changed then.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ logger = logging.getLogger("uploads")
 
 upload_completed = Signal()
 upload_rejected = Signal()
+upload_deleting = Signal()
 
 
 def send_on_commit(signal: Signal, sender: type, **kwargs: Any) -> None:

@@ -20,6 +20,9 @@ class Backend(ABC):
     name: str
     #: The subset of ENFORCEABLE this provider's storage enforces on a signed upload.
     enforces: frozenset[str]
+    #: Conformance scenarios (test names) the emulator cannot play although the real provider
+    #: does, with the reason: they run as strict expected failures.
+    emulator_gaps: dict[str, str] = {}
 
     @abstractmethod
     def storage_config(self) -> dict[str, Any]:

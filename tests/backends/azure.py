@@ -24,6 +24,7 @@ ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 CONTAINER = "uploads"
 START_TIMEOUT = 20.0
+QUICK_RETRY: dict[str, Any] = {"backoff": 0.2, "retry_total": 2, "random_jitter_range": 0.1}
 
 
 def connection_string(port: int) -> str:
@@ -55,7 +56,7 @@ class AzureBackend(Backend):
         self.connection_string = connection_string(port)
         self.service = BlobServiceClient.from_connection_string(
             self.connection_string,
-            retry_policy=LinearRetry(backoff=0.2, retry_total=2, random_jitter_range=0.1),
+            retry_policy=LinearRetry(**QUICK_RETRY),
             connection_timeout=2,
             read_timeout=5,
         )

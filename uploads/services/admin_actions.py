@@ -5,25 +5,30 @@ from __future__ import annotations
 from collections import Counter
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import ProtectedError, QuerySet, RestrictedError
 
 from uploads import exceptions
 from uploads.models import Upload
 from uploads.services.complete import reason, reject, settle, verify_stored_object
 from uploads.services.signing import provider_errors, signer_for
+from uploads.signals import upload_deleting
 
 
 def delete_uploads(queryset: QuerySet[Upload]) -> tuple[int, int]:
-    """Delete each row and its object; returns (deleted, failed)."""
+    """Delete each row and its object; returns (deleted, refused or failed). An upload that
+    something still uses (a veto through ``upload_deleting``, or a protecting foreign key)
+    is kept whole, and so is one whose storage fails."""
     deleted = failed = 0
-    for upload in queryset:
+    for pk in queryset.values_list("pk", flat=True):
         try:
             with transaction.atomic():
+                upload = Upload.objects.select_for_update().get(pk=pk)
+                upload_deleting.send(sender=Upload, upload=upload)
+                upload.delete()  # the row first: a protecting foreign key stops us here
                 with provider_errors():
                     signer_for(upload.storage).delete(upload.key)
-                upload.delete()
             deleted += 1
-        except exceptions.UploadError:
+        except (exceptions.UploadError, ProtectedError, RestrictedError):
             failed += 1
     return deleted, failed
 

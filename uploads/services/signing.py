@@ -13,18 +13,18 @@ logger = logging.getLogger("uploads")
 
 
 def signer_for(alias: str) -> Signer:
-    try:
+    with provider_errors():
         return get_signer(alias)
-    except SignerNotConfigured as err:
-        # The reason names settings, which the client has no business seeing.
-        logger.error("Upload storage %r is not usable: %s", alias, err)
-        raise exceptions.NotConfigured() from err
 
 
 @contextmanager
 def provider_errors() -> Iterator[None]:
     try:
         yield
+    except SignerNotConfigured as err:
+        # The reason names settings, which the client has no business seeing.
+        logger.error("Upload storage is not usable: %s", err)
+        raise exceptions.NotConfigured() from err
     except SignerUnavailable as err:
         logger.warning("Storage unavailable: %s", err)
         raise exceptions.StorageUnavailable() from err

@@ -1,0 +1,124 @@
+"""The users and media endpoints of the contract, on the uploads API's envelope, errors
+and scopes."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts import services
+from accounts.api.serializers import (
+    AvatarRequestSerializer,
+    MediaCreateSerializer,
+    MediaItemSerializer,
+    MediaUpdateSerializer,
+    ProfileSerializer,
+)
+from uploads import services as upload_services
+from uploads.api.pagination import EnvelopePagination
+from uploads.api.views import UploadsAPIView
+from uploads.models import Upload
+
+PROFILE_WRITE = "profile:write"
+MEDIA_READ = "media:read"
+MEDIA_WRITE = "media:write"
+
+
+class MeView(UploadsAPIView):
+    required_scopes = {"GET": None}  # any valid credential reads its own profile
+
+    @extend_schema(responses=ProfileSerializer, summary="The caller's profile")
+    def get(self, request: Request) -> Response:
+        return self.ok(ProfileSerializer(request.user, context={"request": request}).data)
+
+
+class AvatarView(UploadsAPIView):
+    required_scopes = {"PATCH": PROFILE_WRITE, "DELETE": PROFILE_WRITE}
+
+    @extend_schema(
+        request=AvatarRequestSerializer,
+        responses=ProfileSerializer,
+        summary="Set the avatar: one of the caller's avatar uploads (completed first if pending)",
+    )
+    def patch(self, request: Request) -> Response:
+        body = AvatarRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        me = services.set_avatar(request.user, self._upload(request, body.validated_data))
+        return self.ok(ProfileSerializer(me, context={"request": request}).data)
+
+    @extend_schema(request=None, responses=ProfileSerializer, summary="Remove the avatar")
+    def delete(self, request: Request) -> Response:
+        me = services.remove_avatar(request.user)
+        return self.ok(ProfileSerializer(me, context={"request": request}).data)
+
+    @staticmethod
+    def _upload(request: Request, by: dict[str, str]) -> Upload:
+        if "upload" in by:
+            return upload_services.get_upload(request.user, by["upload"])
+        if "key" in by:
+            return services.upload_by_key(request.user, by["key"])
+        return services.upload_by_public_url(
+            request.user, by["avatarUrl"], request.build_absolute_uri
+        )
+
+
+class MediaListView(UploadsAPIView):
+    required_scopes = {"GET": MEDIA_READ, "POST": MEDIA_WRITE}
+    # Here a 404 is about the upload named in the body.
+
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("pageSize", int)],
+        responses=MediaItemSerializer(many=True),
+        summary="The caller's media items, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        paginator = EnvelopePagination()
+        page = paginator.paginate_queryset(
+            services.owned_media(request.user).order_by("-created_at", "-id"), request, view=self
+        )
+        assert page is not None
+        data = MediaItemSerializer(page, many=True, context={"request": request}).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        request=MediaCreateSerializer,
+        responses={201: MediaItemSerializer},
+        summary="Link one of the caller's uploads as a media item (completed first if pending)",
+    )
+    def post(self, request: Request) -> Response:
+        body = MediaCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = upload_services.get_upload(request.user, body.validated_data["upload"])
+        item = services.create_media(request.user, upload, body.validated_data.get("title"))
+        data = MediaItemSerializer(item, context={"request": request}).data
+        return self.ok(data, status=status.HTTP_201_CREATED)
+
+
+class MediaDetailView(UploadsAPIView):
+    required_scopes = {"GET": MEDIA_READ, "PATCH": MEDIA_WRITE, "DELETE": MEDIA_WRITE}
+    not_found_code = "media.not_found"
+
+    @extend_schema(responses=MediaItemSerializer, summary="One media item of the caller")
+    def get(self, request: Request, item_id: str) -> Response:
+        item = services.get_media(request.user, item_id)
+        return self.ok(MediaItemSerializer(item, context={"request": request}).data)
+
+    @extend_schema(
+        request=MediaUpdateSerializer, responses=MediaItemSerializer, summary="Rename a media item"
+    )
+    def patch(self, request: Request, item_id: str) -> Response:
+        body = MediaUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        item = services.rename_media(request.user, item_id, body.validated_data["title"])
+        return self.ok(MediaItemSerializer(item, context={"request": request}).data)
+
+    @extend_schema(
+        request=None,
+        responses=MediaItemSerializer,
+        summary="Delete a media item; its upload goes too unless something else uses it",
+    )
+    def delete(self, request: Request, item_id: str) -> Response:
+        item = services.delete_media(request.user, item_id)
+        return self.ok(MediaItemSerializer(item, context={"request": request}).data)

@@ -1,0 +1,44 @@
+"""``Authorization: Bearer upk_...``: API keys beside JWTs.
+
+Put ApiKeyAuthentication before simplejwt's JWTAuthentication: it answers only for tokens
+that start with ``upk_`` and leaves every other token to the next class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+from accounts import apikeys
+from accounts.models import ApiKey
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
+        parts = get_authorization_header(request).split()
+        if len(parts) != 2 or parts[0].decode(errors="replace") != self.keyword:
+            return None
+        try:
+            token = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        if not token.startswith(ApiKey.PREFIX):
+            return None  # a JWT, most likely: the next class decides
+        api_key = apikeys.find_key(token)
+        # One message for every refusal, so that a caller learns nothing about which keys
+        # exist, are revoked or have expired.
+        if api_key is None or not api_key.is_usable or not api_key.user.is_active:
+            raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked API key."))
+        apikeys.touch(api_key)
+        return api_key.user, api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        # A value here makes DRF answer 401 (not 403) when credentials are missing, as this
+        # class comes first in DEFAULT_AUTHENTICATION_CLASSES.
+        return f'{self.keyword} realm="api"'

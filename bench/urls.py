@@ -1,0 +1,44 @@
+"""The project's URLs plus ``bench/bare``: the cheapest request the real API could answer.
+
+The bare view has the API's own authentication (the project's JWT), permissions (logged in,
+``uploads:write`` scope), parser, renderer and error handler, and parses a presign-shaped
+body, but does nothing else: no rate limit, no policy lookup, no signing, no insert. The
+benchmark divides presign's throughput by this one's.
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config import urls as project_urls
+from uploads.api.views import WRITE, UploadsAPIView
+
+
+class PresignShapeSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    type = serializers.CharField()
+    contentType = serializers.CharField()
+    size = serializers.IntegerField(required=False)
+    fileName = serializers.CharField(required=False)
+    sha256 = serializers.CharField(required=False)
+
+
+class BareView(UploadsAPIView):
+    required_scopes = {"POST": WRITE}
+
+    def post(self, request: Request) -> Response:
+        PresignShapeSerializer(data=request.data).is_valid(raise_exception=True)
+        return Response({"success": True, "data": {"ok": True}})
+
+
+urlpatterns = [
+    path("bench/bare", BareView.as_view(), name="bench-bare"),
+    *project_urls.urlpatterns,
+]
+
+handler400 = project_urls.handler400
+handler403 = project_urls.handler403
+handler404 = project_urls.handler404
+handler500 = project_urls.handler500

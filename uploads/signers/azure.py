@@ -1,0 +1,341 @@
+"""The Azure Blob Storage signer, for a django-storages ``AzureStorage``.
+
+Uploads are a single ``Put Blob`` to a service SAS signed with the storage's own account
+key: permission ``c`` (create) only, so the URL cannot read, list, or overwrite a blob
+that already exists; scoped to the one blob (``sr=b``); HTTPS-only except against a local
+emulator on a loopback ``http`` endpoint; expiring with the upload.
+
+A service SAS cannot bind the request's headers, so the size, the content type and the
+checksum of what arrives are not enforced by Azure: complete reads the blob back (size and
+type from its properties, sha256 by streaming it) and deletes a blob that contradicts the
+upload. ``x-ms-meta-*`` headers cannot be bound either, so none are asked for: the key
+itself names the owner and the upload.
+
+The signer builds one ``BlobServiceClient`` of its own from the storage's endpoint and
+credential, with short timeouts and a short retry budget (django-storages' client keeps the
+SDK defaults, up to minutes of retrying), and uses it for every call.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from django.utils.http import content_disposition_header
+
+from uploads.app_settings import app_settings
+from uploads.signers.base import (
+    PresignedUpload,
+    Signer,
+    SignerError,
+    SignerNotConfigured,
+    SignerUnavailable,
+    StoredObject,
+    UploadSpec,
+)
+
+try:
+    from azure.core.exceptions import (
+        AzureError,
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+    from azure.storage.blob import (
+        BlobSasPermissions,
+        BlobServiceClient,
+        CorsRule,
+        LinearRetry,
+        generate_blob_sas,
+    )
+except ImportError as err:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        f"The Azure signer needs azure-storage-blob ({err}). "
+        "Install it with: pip install django-upload-policies[azure]"
+    ) from err
+
+#: Bounded calls: three attempts (connect within 3 s, each read within 5 s) with about half
+#: a second between them, so SignerUnavailable comes within about 10 s for an unreachable
+#: host and 16 s for a stalled one. AZURE_CLIENT_OPTIONS (``client_options``) override these.
+CLIENT_DEFAULTS: dict[str, Any] = {"connection_timeout": 3, "read_timeout": 5}
+RETRY_DEFAULTS: dict[str, Any] = {"backoff": 0.5, "retry_total": 2, "random_jitter_range": 0.2}
+
+CORS_METHODS = ["PUT", "POST", "GET", "HEAD", "OPTIONS"]
+CORS_MAX_AGE = 3600
+MAX_CORS_RULES = 5
+#: Statuses worth retrying later: the service was busy or failed.
+TRANSIENT_STATUSES = frozenset({408, 429})
+
+
+def _code(err: HttpResponseError) -> str:
+    """The service's error code as plain text (the SDK may give an enum)."""
+    code = getattr(err, "error_code", None)
+    return str(getattr(code, "value", code) or "")
+
+
+def _split(value: Any) -> set[str]:
+    items = value.split(",") if isinstance(value, str) else (value or [])
+    return {item.strip().lower() for item in items if item.strip()}
+
+
+def _is_our_cors_rule(rule: Any) -> bool:
+    """Whether a rule read back from Azure is the one apply_cors sets (origins aside)."""
+    return (
+        _split(rule.allowed_methods) == _split(CORS_METHODS)
+        and _split(rule.allowed_headers) == {"*"}
+        and _split(rule.exposed_headers) == {"etag"}
+    )
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class AzureSigner(Signer):
+    """Signs single-request block blob uploads and read URLs for one AzureStorage."""
+
+    methods: ClassVar[frozenset[str]] = frozenset({"PUT"})
+    storage: Any  # a storages.backends.azure_storage.AzureStorage (untyped)
+
+    def __init__(self, alias: str, storage: Any) -> None:
+        super().__init__(alias, storage)
+        self.container_name: str = storage.azure_container or ""
+        if not self.container_name:
+            raise SignerNotConfigured(
+                f"Storage '{alias}' names no container: set AZURE_CONTAINER "
+                "(OPTIONS['azure_container'])."
+            )
+        self.account_name: str = storage.account_name or ""
+        if not self.account_name:
+            raise SignerNotConfigured(
+                f"Storage '{alias}' names no storage account: set AZURE_ACCOUNT_NAME "
+                "(OPTIONS['account_name']) or AZURE_CONNECTION_STRING."
+            )
+        self.account_key: str = storage.account_key or ""
+        if not self.account_key:
+            raise SignerNotConfigured(
+                f"Storage '{alias}' has no account key to sign upload URLs with: set "
+                "AZURE_ACCOUNT_KEY (OPTIONS['account_key']) or a connection string with "
+                "AccountKey. SAS tokens and token credentials cannot sign for uploads."
+            )
+        try:
+            base64.b64decode(self.account_key, validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise SignerNotConfigured(
+                f"The account key of storage '{alias}' is not base64: copy it again "
+                "from the storage account's access keys."
+            ) from err
+
+        self.service = self._build_client()
+        endpoint = urlsplit(self.service.url)
+        self._blob_base = f"{self.service.url.rstrip('/')}/{quote(self.container_name)}"
+        if endpoint.scheme == "https":
+            self.protocol = "https"
+        elif _is_loopback(endpoint.hostname):
+            self.protocol = "https,http"  # a local emulator (Azurite) speaks plain http
+        else:
+            raise SignerNotConfigured(
+                f"Storage '{alias}' reaches Azure over plain http ({endpoint.hostname}); "
+                "upload URLs are https-only. Leave AZURE_SSL on, or use an https "
+                "BlobEndpoint in AZURE_CONNECTION_STRING."
+            )
+        self.container = self.service.get_container_client(self.container_name)
+        self.custom_domain: str | None = getattr(storage, "custom_domain", None)
+
+    def _build_client(self) -> BlobServiceClient:
+        """One client for this signer: the storage's endpoint and credential, bounded
+        timeouts and retries (unless the storage's client_options say otherwise)."""
+        options: dict[str, Any] = dict(CLIENT_DEFAULTS)
+        client_options = dict(getattr(self.storage, "client_options", None) or {})
+        if not any(name.startswith("retry") for name in client_options):
+            options["retry_policy"] = LinearRetry(**RETRY_DEFAULTS)
+        options |= client_options
+        try:
+            if self.storage.connection_string:
+                return BlobServiceClient.from_connection_string(
+                    self.storage.connection_string, **options
+                )
+            suffix = self.storage.endpoint_suffix or "core.windows.net"
+            account_url = f"{self.storage.azure_protocol}://{self.account_name}.blob.{suffix}"
+            credential = {"account_name": self.account_name, "account_key": self.account_key}
+            return BlobServiceClient(account_url, credential=credential, **options)
+        except (ValueError, TypeError) as err:
+            # The SDK's message can quote the connection string: name the setting only.
+            raise SignerNotConfigured(
+                f"Storage '{self.alias}' has an unusable Azure endpoint or connection string: "
+                "check AZURE_CONNECTION_STRING, or AZURE_ACCOUNT_NAME and AZURE_ENDPOINT_SUFFIX."
+            ) from err
+
+    # --- names and URLs ----------------------------------------------------------------
+
+    def blob_name(self, key: str) -> str:
+        """The blob's name for ``key``, as the storage itself names it (its location
+        prefix included), so that storage.open(key) and the signer agree."""
+        return str(self.storage._get_valid_path(key))
+
+    def blob_url(self, key: str, *, custom_domain: bool = False) -> str:
+        url = f"{self._blob_base}/{quote(self.blob_name(key), safe='~/')}"
+        if custom_domain and self.custom_domain:
+            url = urlunsplit(urlsplit(url)._replace(netloc=self.custom_domain))
+        return url
+
+    def _sas(self, key: str, permission: BlobSasPermissions, expiry: datetime, **extra: Any) -> str:
+        return generate_blob_sas(
+            self.account_name,
+            self.container_name,
+            self.blob_name(key),
+            account_key=self.account_key,
+            permission=permission,
+            expiry=expiry,
+            protocol=self.protocol,
+            **extra,
+        )
+
+    # --- the Signer interface ----------------------------------------------------------
+
+    def presign_upload(self, spec: UploadSpec) -> PresignedUpload:
+        if spec.method != "PUT":
+            raise SignerError(f"Azure uploads are PUT only, not {spec.method}.")
+        sas = self._sas(spec.key, BlobSasPermissions(create=True), spec.expires_at)
+        return PresignedUpload(
+            url=f"{self.blob_url(spec.key)}?{sas}",
+            method="PUT",
+            # Content-Type alone sets the blob's type on Put Blob. x-ms-blob-content-type
+            # would take precedence over it, leaving two unsigned headers that may disagree,
+            # so it is not asked for: the type stored is the Content-Type the client sent.
+            headers={"Content-Type": spec.content_type, "x-ms-blob-type": "BlockBlob"},
+        )
+
+    def presign_download(
+        self, key: str, *, expires_in: int, content_type: str, attachment_name: str | None
+    ) -> str:
+        extra: dict[str, Any] = {"content_type": content_type}
+        if attachment_name:
+            extra["content_disposition"] = content_disposition_header(True, attachment_name)
+        expiry = datetime.now(UTC) + timedelta(seconds=expires_in)
+        sas = self._sas(key, BlobSasPermissions(read=True), expiry, **extra)
+        return f"{self.blob_url(key, custom_domain=True)}?{sas}"
+
+    def public_url(self, key: str) -> str:
+        if app_settings.PUBLIC_BASE_URL:
+            return super().public_url(key)
+        return self.blob_url(key, custom_domain=True)
+
+    def stat(self, key: str) -> StoredObject | None:
+        with self._errors(f"reading the properties of {key}"):
+            try:
+                props = self.container.get_blob_client(self.blob_name(key)).get_blob_properties()
+            except ResourceNotFoundError as err:
+                if _code(err) in ("", "BlobNotFound"):
+                    return None
+                raise
+        # Azure keeps an MD5 (content_md5) at most, never a sha256.
+        return StoredObject(
+            size=int(props.size),
+            content_type=props.content_settings.content_type or None,
+            sha256=None,
+            metadata=dict(props.metadata or {}),
+        )
+
+    def read_head(self, key: str, length: int) -> bytes:
+        with self._errors(f"reading {key}"):
+            try:
+                downloader = self.container.download_blob(
+                    self.blob_name(key), offset=0, length=length
+                )
+            except HttpResponseError as err:
+                if err.status_code == 416:  # an empty blob has no byte 0
+                    return b""
+                raise
+            return bytes(downloader.readall())[:length]
+
+    def compute_sha256(self, key: str) -> str:
+        digest = hashlib.sha256()
+        with self._errors(f"reading {key}"):
+            for chunk in self.container.download_blob(self.blob_name(key)).chunks():
+                digest.update(chunk)
+        return base64.b64encode(digest.digest()).decode()
+
+    def delete(self, key: str) -> None:
+        with self._errors(f"deleting {key}"):
+            try:
+                # The upload URL may also snapshot the blob (sp=c): take those with it.
+                self.container.delete_blob(self.blob_name(key), delete_snapshots="include")
+            except ResourceNotFoundError as err:
+                if _code(err) not in ("", "BlobNotFound"):
+                    raise
+
+    def apply_cors(self, origins: list[str]) -> None:
+        """Set this app's CORS rule on the account's Blob service for ``origins``.
+
+        Azure CORS rules have no names: a rule with exactly this app's methods and headers
+        is taken for the one set before and replaced; other rules are kept.
+        """
+        rule = CorsRule(
+            list(origins),
+            CORS_METHODS,
+            allowed_headers=["*"],
+            exposed_headers=["ETag"],
+            max_age_in_seconds=CORS_MAX_AGE,
+        )
+        with self._errors("setting the Blob service's CORS rules"):
+            current = self.service.get_service_properties().get("cors") or []
+            kept = [r for r in current if not _is_our_cors_rule(r)]
+            if len(kept) >= MAX_CORS_RULES:
+                raise SignerError(
+                    f"The Blob service of account {self.account_name} already has "
+                    f"{len(kept)} CORS rules, Azure's limit: remove one first."
+                )
+            self.service.set_service_properties(cors=[*kept, rule])
+
+    # --- errors ------------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Azure's exceptions as SignerErrors. Messages name settings and error codes,
+        never a key or a signed URL."""
+        where = f"storage '{self.alias}' (account {self.account_name}, container {self.container_name})"
+        try:
+            yield
+        except (ServiceRequestError, ServiceResponseError) as err:
+            raise SignerUnavailable(
+                f"Azure did not answer while {doing} on {where}: {type(err).__name__}."
+            ) from err
+        except ResourceNotFoundError as err:
+            if _code(err) == "ContainerNotFound":
+                raise SignerNotConfigured(
+                    f"The container of {where} does not exist: create it, or set "
+                    "AZURE_CONTAINER to an existing one."
+                ) from err
+            raise SignerError(f"Azure answered {_code(err)} while {doing} on {where}.") from err
+        except HttpResponseError as err:
+            status = err.status_code or 0
+            if isinstance(err, ClientAuthenticationError) or status in (401, 403):
+                raise SignerNotConfigured(
+                    f"Azure refused the credentials of {where} ({_code(err)}): check that "
+                    "AZURE_ACCOUNT_KEY (or AZURE_CONNECTION_STRING) holds a current key of "
+                    "that account."
+                ) from err
+            if status >= 500 or status in TRANSIENT_STATUSES:
+                raise SignerUnavailable(
+                    f"Azure failed ({status} {_code(err)}) while {doing} on {where}."
+                ) from err
+            raise SignerError(f"Azure answered {status} {_code(err)} while {doing} on {where}.") from err
+        except AzureError as err:
+            raise SignerError(f"Azure failed while {doing} on {where}: {type(err).__name__}.") from err

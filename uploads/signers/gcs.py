@@ -1,0 +1,333 @@
+"""Google Cloud Storage: V4 signed URLs, signed with the storage's own credentials.
+
+The signer wraps a django-storages ``GoogleCloudStorage`` and uses its client, bucket and
+credentials (``storage.client``, ``storage.bucket``, ``storage.credentials``); it builds no
+client of its own. Signing happens in-process with the service account's private key (or,
+with ``iam_sign_blob``, through the IAM signBlob API as django-storages does).
+
+An upload URL is a V4 signed ``PUT`` (XML API) that binds, as signed headers:
+
+- ``Content-Type``: the declared type; another type breaks the signature (403).
+- ``x-goog-content-length-range: N,N`` (or ``1,<cap>`` without a declared size): GCS
+  refuses a body of another length (400).
+- ``x-goog-if-generation-match: 0``: GCS refuses to replace an existing object (412), so a
+  completed upload cannot be overwritten through its URL.
+- ``x-goog-meta-owner`` and ``x-goog-meta-upload-id``: kept on the object.
+- ``x-goog-acl``, only when the storage sets ``default_acl`` and the upload is public.
+
+GCS verifies only CRC32C and MD5 (``x-goog-hash``), never SHA-256, so a declared sha256 is
+not signed in: ``stat`` reports none and the complete step hashes the stored bytes.
+
+Every call to GCS has bounded timeouts and a retry with a short deadline; what still fails
+is raised as ``SignerUnavailable`` (transient) or ``SignerNotConfigured`` (a missing
+bucket, refused permissions or credentials), with the provider's exception as the cause.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from django.utils.http import content_disposition_header
+
+from uploads.app_settings import app_settings
+from uploads.signers.base import (
+    PresignedUpload,
+    Signer,
+    SignerError,
+    SignerNotConfigured,
+    SignerUnavailable,
+    StoredObject,
+    UploadSpec,
+)
+
+INSTALL_HINT = "pip install django-upload-policies[gcs]"
+
+try:
+    import requests
+    from google.api_core import exceptions as api_exceptions
+    from google.auth import exceptions as auth_exceptions
+    from google.auth.credentials import Signing
+    from google.cloud.storage.retry import DEFAULT_RETRY
+    from storages.backends.gcloud import GoogleCloudStorage
+    from storages.utils import clean_name, safe_join
+except ImportError as err:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        f"The Google Cloud Storage signer needs google-cloud-storage and django-storages "
+        f"({err}). Install them with: {INSTALL_HINT}"
+    ) from err
+
+#: django-storages names predefined ACLs as the JSON API does; the XML API header wants these.
+XML_ACL = {
+    "authenticatedRead": "authenticated-read",
+    "bucketOwnerFullControl": "bucket-owner-full-control",
+    "bucketOwnerRead": "bucket-owner-read",
+    "private": "private",
+    "projectPrivate": "project-private",
+    "publicRead": "public-read",
+}
+
+#: Failures worth trying again later: the provider is down, slow or unreachable.
+TRANSIENT = (
+    api_exceptions.RetryError,
+    api_exceptions.TooManyRequests,
+    api_exceptions.InternalServerError,
+    api_exceptions.BadGateway,
+    api_exceptions.ServiceUnavailable,
+    api_exceptions.GatewayTimeout,
+    requests.ConnectionError,
+    requests.Timeout,
+    auth_exceptions.TransportError,
+    ConnectionError,
+    TimeoutError,
+)
+
+_META_NAME = re.compile(r"[^a-z0-9-]")
+
+
+class _Sha256Sink:
+    """A write-only file that hashes what is written to it."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return len(data)
+
+
+class GCSSigner(Signer):
+    methods: ClassVar[frozenset[str]] = frozenset({"PUT"})
+    storage: Any  # a django-storages GoogleCloudStorage
+
+    #: (connect, read) seconds for each request to GCS.
+    timeout: ClassVar[tuple[float, float]] = (2.0, 5.0)
+    #: Exponential backoff on the storage library's retryable errors, for 3 s in all.
+    retry: ClassVar[Any] = DEFAULT_RETRY.with_delay(
+        initial=0.1, maximum=1.0, multiplier=2.0
+    ).with_timeout(3.0)
+
+    def __init__(self, alias: str, storage: Any) -> None:
+        if not isinstance(storage, GoogleCloudStorage):
+            raise SignerNotConfigured(
+                f"Storage '{alias}' is a {type(storage).__name__}, not a django-storages "
+                "GoogleCloudStorage: the GCS signer cannot sign for it."
+            )
+        if not storage.bucket_name:
+            raise SignerNotConfigured(
+                f"Storage '{alias}' names no bucket: set GS_BUCKET_NAME "
+                "(OPTIONS['bucket_name'])."
+            )
+        credentials = storage.credentials
+        if credentials is None and not storage.iam_sign_blob:
+            raise SignerNotConfigured(
+                f"Storage '{alias}' has no credentials to sign URLs with: set GS_CREDENTIALS "
+                "to a service-account JSON key file (OPTIONS['credentials'] = "
+                "service_account.Credentials.from_service_account_file(path)), or set "
+                "OPTIONS['iam_sign_blob'] = True to sign through the IAM signBlob API."
+            )
+        if credentials is not None and not storage.iam_sign_blob and not isinstance(
+            credentials, Signing
+        ):
+            raise SignerNotConfigured(
+                f"Storage '{alias}' has credentials of type {type(credentials).__name__}, "
+                "which cannot sign URLs: use a service-account key "
+                "(service_account.Credentials), or set OPTIONS['iam_sign_blob'] = True."
+            )
+        super().__init__(alias, storage)
+        self._bucket_seen = False
+
+    # --- signing ---------------------------------------------------------------------------
+
+    def presign_upload(self, spec: UploadSpec) -> PresignedUpload:
+        if spec.method != "PUT":
+            raise SignerError(f"The GCS signer signs PUT uploads, not {spec.method}.")
+        size_range = f"{spec.size},{spec.size}" if spec.size is not None else f"1,{spec.max_size}"
+        headers = {
+            "Content-Type": spec.content_type,
+            "x-goog-content-length-range": size_range,
+            "x-goog-if-generation-match": "0",
+        }
+        acl = XML_ACL.get(self.storage.default_acl or "") if spec.public else None
+        if acl:
+            headers["x-goog-acl"] = acl
+        for name, value in sorted(spec.metadata.items()):
+            headers[f"x-goog-meta-{_META_NAME.sub('-', name.lower())}"] = _ascii(value)
+        url = self._sign(spec.key, method="PUT", expiration=spec.expires_at, headers=headers)
+        return PresignedUpload(url=url, method="PUT", headers=headers)
+
+    def presign_download(
+        self, key: str, *, expires_in: int, content_type: str, attachment_name: str | None
+    ) -> str:
+        disposition = content_disposition_header(True, attachment_name) if attachment_name else None
+        return self._sign(
+            key,
+            method="GET",
+            expiration=timedelta(seconds=expires_in),
+            response_type=content_type,
+            response_disposition=disposition,
+            bucket_bound_hostname=self.storage.custom_endpoint or None,
+        )
+
+    def _sign(self, key: str, *, method: str, expiration: datetime | timedelta, **kwargs: Any) -> str:
+        params: dict[str, Any] = {"version": "v4", "method": method, "expiration": expiration}
+        params |= {name: value for name, value in kwargs.items() if value is not None}
+        if "headers" in params:
+            params["headers"] = dict(params["headers"])  # the library adds Host to it
+        with self._errors(f"sign a {method} URL for {key}"):
+            if self.storage.iam_sign_blob:
+                email, token = self.storage._get_iam_sign_blob_params()
+                params |= {"service_account_email": email, "access_token": token}
+            else:
+                params["credentials"] = self.storage.credentials
+            return str(self._blob(key).generate_signed_url(**params))
+
+    # --- the stored object -----------------------------------------------------------------
+
+    def stat(self, key: str) -> StoredObject | None:
+        blob = self._blob(key)
+        with self._errors(f"read the facts of {key}"):
+            try:
+                blob.reload(timeout=self.timeout, retry=self.retry)
+            except api_exceptions.NotFound:
+                self._check_bucket()
+                return None
+        self._bucket_seen = True
+        return StoredObject(
+            size=int(blob.size or 0),
+            content_type=blob.content_type,
+            sha256=None,  # GCS keeps CRC32C and MD5 only
+            metadata=dict(blob.metadata or {}),
+        )
+
+    def read_head(self, key: str, length: int) -> bytes:
+        if length < 1:
+            return b""
+        with self._errors(f"read {key}"):
+            try:
+                return bytes(
+                    self._blob(key).download_as_bytes(
+                        start=0, end=length - 1, raw_download=True, checksum=None,
+                        timeout=self.timeout, retry=self.retry,
+                    )
+                )
+            except api_exceptions.RequestRangeNotSatisfiable:
+                return b""  # an empty object
+
+    def compute_sha256(self, key: str) -> str:
+        """Stream the stored bytes (as stored, no decompression) through SHA-256."""
+        sink = _Sha256Sink()
+        with self._errors(f"read {key}"):
+            self._blob(key).download_to_file(
+                sink, raw_download=True, checksum="crc32c", timeout=self.timeout, retry=self.retry
+            )
+        return base64.b64encode(sink.digest.digest()).decode()
+
+    def delete(self, key: str) -> None:
+        with self._errors(f"delete {key}"):
+            try:
+                self._blob(key).delete(timeout=self.timeout, retry=self.retry)
+            except api_exceptions.NotFound:
+                pass
+
+    def public_url(self, key: str) -> str:
+        base = app_settings.PUBLIC_BASE_URL
+        if base:
+            return f"{base.rstrip('/')}/{key}"
+        with self._errors(f"build the URL of {key}"):
+            return str(self.storage.url(key))
+
+    def apply_cors(self, origins: list[str]) -> None:
+        """Let browsers on ``origins`` PUT with the signed headers and GET, and read ETag."""
+        bucket = self.storage.bucket
+        bucket.cors = [
+            {
+                "origin": list(origins),
+                "method": ["PUT", "GET", "HEAD"],
+                "responseHeader": [
+                    "Content-Type", "ETag", "x-goog-content-length-range",
+                    "x-goog-if-generation-match", "x-goog-meta-owner", "x-goog-meta-upload-id",
+                    "x-goog-acl", "x-goog-generation", "x-goog-hash",
+                ],
+                "maxAgeSeconds": 3600,
+            }
+        ]
+        with self._errors("set the bucket's CORS rules"):
+            bucket.patch(timeout=self.timeout, retry=self.retry)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _blob(self, key: str) -> Any:
+        """The storage's blob for ``key``, under its ``location`` as django-storages puts it."""
+        try:
+            name = safe_join(self.storage.location, clean_name(key))
+        except ValueError as err:
+            raise SignerError(f"{key!r} is outside the storage's location.") from err
+        return self.storage.bucket.blob(name)
+
+    def _check_bucket(self) -> None:
+        """A missing object and a missing bucket both answer 404: tell them apart, once."""
+        if self._bucket_seen:
+            return
+        try:
+            # Listing needs storage.objects.list, which the object roles grant (unlike
+            # storage.buckets.get); a missing bucket answers 404.
+            listing = self.storage.bucket.list_blobs(
+                max_results=1, timeout=self.timeout, retry=self.retry
+            )
+            next(iter(listing), None)
+        except api_exceptions.NotFound as err:
+            raise SignerNotConfigured(
+                f"Storage '{self.alias}': bucket {self.storage.bucket_name!r} does not exist. "
+                "Create it, or fix GS_BUCKET_NAME (OPTIONS['bucket_name'])."
+            ) from err
+        except api_exceptions.Forbidden:
+            return  # cannot tell: take the object as missing
+        self._bucket_seen = True
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Wrap what the Google libraries raise into the signer's errors."""
+        try:
+            yield
+        except SignerError:
+            raise
+        except Exception as err:
+            raise self._wrap(err, doing) from err
+
+    def _wrap(self, err: Exception, doing: str) -> SignerError:
+        alias, bucket = self.alias, self.storage.bucket_name
+        if isinstance(err, TRANSIENT):
+            return SignerUnavailable(
+                f"GCS did not answer in time for storage '{alias}' (tried to {doing}): "
+                f"{type(err).__name__}"
+            )
+        if isinstance(err, (api_exceptions.Forbidden, api_exceptions.Unauthorized)):
+            return SignerNotConfigured(
+                f"GCS refused storage '{alias}' ({err.code}) when trying to {doing}: give "
+                f"its service account roles/storage.objectAdmin on bucket {bucket!r} (and "
+                "roles/iam.serviceAccountTokenCreator on itself with iam_sign_blob)."
+            )
+        if isinstance(err, auth_exceptions.RefreshError):
+            return SignerNotConfigured(
+                f"Google refused the credentials of storage '{alias}': check the "
+                "service-account key in GS_CREDENTIALS (disabled or deleted key?)."
+            )
+        if isinstance(err, auth_exceptions.DefaultCredentialsError):
+            return SignerNotConfigured(
+                f"Storage '{alias}' found no Google credentials: set GS_CREDENTIALS."
+            )
+        return SignerError(
+            f"GCS failed for storage '{alias}' when trying to {doing}: {type(err).__name__}"
+        )
+
+
+def _ascii(value: str) -> str:
+    """A header value GCS accepts: printable ASCII, anything else percent-encoded."""
+    return value if value.isascii() and value.isprintable() else quote(value, safe="")
