@@ -21,7 +21,12 @@ run: $(STAMP)
 	$(BIN)/python manage.py demo_user --base-url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: $(STAMP)
+# Azurite, the Azure Blob emulator, for the Azure tests (skipped where npm is missing).
+node_modules/.package-lock.json: package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; \
+	else echo "npm not found: the Azure tests will be skipped"; fi
+
+test: $(STAMP) node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -6,10 +6,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from uploads import validators
 from uploads.app_settings import app_settings
 from uploads.models import Upload, UploadPolicy
+from uploads.services import storage_check
 from uploads.services.admin_actions import delete_uploads, reverify_uploads
 from uploads.units import format_bytes, parse_bytes
 
@@ -96,6 +99,17 @@ class UploadPolicyAdmin(admin.ModelAdmin):
         ("What may be uploaded", {"fields": ["allowed_content_types", "max_size", "require_size", "require_sha256", "deduplicate", "media_linkable"]}),
         ("Where it goes", {"fields": ["storage", "key_prefix", "is_public", "method", "expires_in"]}),
     ]
+
+    actions = ["check_storage"]
+
+    @admin.action(description="Check the storage of selected types (a real round trip)")
+    def check_storage(self, request: HttpRequest, queryset: QuerySet[UploadPolicy]) -> None:
+        for alias in sorted(set(queryset.values_list("storage", flat=True))):
+            report = storage_check.check_storage(alias)
+            level = messages.SUCCESS if report.ok else messages.ERROR
+            self.message_user(request, format_html_join(
+                mark_safe("<br>"), "{}", ((line,) for line in storage_check.describe(report))
+            ), level)
 
     @admin.display(description="content types")
     def content_types(self, policy: UploadPolicy) -> str:

@@ -1,0 +1,456 @@
+"""The signer for django-storages' S3Storage: AWS S3 and S3-compatible servers (SeaweedFS,
+MinIO, Ceph, R2, ...).
+
+It signs with the storage's own session, credentials, endpoint, region and client options,
+through one boto3 client built when the signer is (once per storage per process). That
+client always signs SigV4: with SigV2 a presigned PUT does not sign Content-Length, and
+the size limit would silently vanish. It also has bounded timeouts and retries, so a
+storage that does not answer fails in seconds, as ``SignerUnavailable``.
+
+A presigned PUT binds Content-Type, Content-Length (when the size is declared), the
+sha256 (``x-amz-checksum-sha256``, which S3 verifies against the body), the upload's
+metadata (``x-amz-meta-*``) and ``If-None-Match: *`` (S3 refuses to overwrite an existing
+object). A presigned POST binds the same in its policy, with ``content-length-range``
+as the size limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+import threading
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.utils import timezone
+from django.utils.encoding import filepath_to_uri
+from django.utils.http import content_disposition_header
+
+from uploads.app_settings import app_settings
+from uploads.signers.base import (
+    PresignedUpload,
+    Signer,
+    SignerError,
+    SignerNotConfigured,
+    SignerUnavailable,
+    StoredObject,
+    UploadSpec,
+)
+
+try:
+    import boto3
+    import botocore
+    import botocore.loaders
+    from botocore.config import Config
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        HTTPClientError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        SSLError,
+    )
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from storages.utils import clean_name
+except ImportError as err:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        f"The S3 signer needs boto3 and django-storages ({err}). "
+        "Install them with: pip install django-upload-policies[s3]"
+    ) from err
+
+#: Bounded waits: three attempts in all, with backoff (botocore's "max_attempts" would
+#: count retries only, making four), 2 s to connect, 5 s per read: at worst about 9 s for
+#: a storage that does not connect, 18 s for one that stops answering.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 3},
+    connect_timeout=2,
+    read_timeout=5,
+)
+SIGV4 = "AWS4-HMAC-SHA256"
+MAX_EXPIRY = 7 * 24 * 3600  # the longest SigV4 signs for
+CORS_RULE_ID = "django-upload-policies"
+CORS_METHODS = ["PUT", "POST", "GET", "HEAD"]
+# botocore's service models, parsed once per process rather than once per session.
+_LOADER = botocore.loaders.create_loader()
+
+# Error codes that mean the configuration is wrong, not that the storage is down.
+MISSING_BUCKET = {"NoSuchBucket"}
+BAD_CREDENTIALS = {
+    "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
+    "TokenRefreshRequired", "InvalidSecurity", "AuthorizationHeaderMalformed",
+}
+DENIED = {"AccessDenied", "AllAccessDisabled", "AccountProblem", "403"}
+SKEWED = {"RequestTimeTooSkewed"}
+TRANSIENT = {
+    "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling",
+    "ThrottlingException", "RequestLimitExceeded", "500", "502", "503", "504",
+}
+
+
+class S3Signer(Signer):
+    methods = frozenset({"PUT", "POST"})
+
+    def __init__(self, alias: str, storage: Any) -> None:
+        super().__init__(alias, storage)
+        self.bucket: str = getattr(storage, "bucket_name", None) or ""
+        if not self.bucket:
+            raise SignerNotConfigured(
+                f"Storage '{alias}' names no bucket: set AWS_STORAGE_BUCKET_NAME "
+                "(or OPTIONS['bucket_name'] in settings.STORAGES)."
+            )
+        try:
+            session = self._session()
+            credentials = session.get_credentials()
+        except BotoCoreError as err:  # a missing profile, partial keys, a failing provider
+            raise SignerNotConfigured(
+                f"Storage '{alias}' has unusable AWS credentials ({type(err).__name__}): "
+                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a valid profile or role."
+            ) from err
+        if credentials is None or not credentials.access_key or not credentials.secret_key:
+            raise SignerNotConfigured(
+                f"Storage '{alias}' has no AWS credentials: set both AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (or OPTIONS access_key/secret_key), or run with an "
+                "IAM role, profile or web identity that boto3 can find."
+            )
+        self._session_obj = session
+        self.client = self._build_client(CLIENT_CONFIG)
+        self._unsigned_client: Any = None
+        self._lock = threading.Lock()
+
+    # --- building -----------------------------------------------------------------------
+
+    def _session(self) -> Any:
+        """The storage's own boto3 session (its keys, token or profile)."""
+        create = getattr(self.storage, "_create_session", None)
+        if callable(create):
+            session = create()
+        else:
+            session = boto3.Session(
+                aws_access_key_id=getattr(self.storage, "access_key", None),
+                aws_secret_access_key=getattr(self.storage, "secret_key", None),
+                aws_session_token=getattr(self.storage, "security_token", None),
+            )
+        core = getattr(session, "_session", None)
+        if core is not None:
+            core.register_component("data_loader", _LOADER)
+        return session
+
+    def _build_client(self, base: Config, *, unsigned: bool = False) -> Any:
+        """A client with the storage's endpoint, region and client options; our timeouts
+        and retries apply unless the storage's own client_config sets them; SigV4 always."""
+        config = base
+        storage_config = getattr(self.storage, "client_config", None)
+        if storage_config is not None:
+            config = config.merge(storage_config)
+        config = config.merge(
+            Config(signature_version=botocore.UNSIGNED if unsigned else "s3v4")
+        )
+        try:
+            return self._session_obj.client(
+                "s3",
+                region_name=getattr(self.storage, "region_name", None),
+                use_ssl=getattr(self.storage, "use_ssl", True),
+                endpoint_url=getattr(self.storage, "endpoint_url", None),
+                verify=getattr(self.storage, "verify", None),
+                config=config,
+            )
+        except (BotoCoreError, ValueError) as err:
+            raise SignerNotConfigured(
+                f"Storage '{self.alias}' cannot build an S3 client ({type(err).__name__}: "
+                f"{err}). Check AWS_S3_ENDPOINT_URL and AWS_S3_REGION_NAME."
+            ) from err
+
+    def _name(self, key: str) -> str:
+        """The object's name in the bucket (the storage's ``location`` prefix applied)."""
+        normalize = getattr(self.storage, "_normalize_name", None)
+        return str(normalize(clean_name(key)) if normalize else clean_name(key))
+
+    # --- signing ------------------------------------------------------------------------
+
+    def presign_upload(self, spec: UploadSpec) -> PresignedUpload:
+        expires_in = _seconds_until(spec.expires_at)
+        if spec.method == "POST":
+            return self._presign_post(spec, expires_in)
+        if spec.method != "PUT":
+            raise SignerError(f"S3 cannot sign {spec.method} uploads.")
+        name = self._name(spec.key)
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": name,
+            "ContentType": spec.content_type,
+            "IfNoneMatch": "*",
+        }
+        headers = {"Content-Type": spec.content_type}
+        if spec.size is not None:
+            params["ContentLength"] = spec.size
+            headers["Content-Length"] = str(spec.size)
+        if spec.sha256:
+            params["ChecksumSHA256"] = spec.sha256
+            headers["x-amz-checksum-sha256"] = spec.sha256
+        if spec.metadata:
+            params["Metadata"] = dict(spec.metadata)
+            headers |= {f"x-amz-meta-{k.lower()}": v for k, v in spec.metadata.items()}
+        headers["If-None-Match"] = "*"
+        try:
+            url = self.client.generate_presigned_url(
+                "put_object", Params=params, ExpiresIn=expires_in, HttpMethod="PUT"
+            )
+        except (BotoCoreError, ClientError) as err:
+            raise self._wrap(err, "sign an upload for", spec.key) from err
+        _check_sigv4(url, headers)
+        return PresignedUpload(url=url, method="PUT", headers=headers)
+
+    def _presign_post(self, spec: UploadSpec, expires_in: int) -> PresignedUpload:
+        low, high = (spec.size, spec.size) if spec.size is not None else (1, spec.max_size)
+        fields = {"Content-Type": spec.content_type}
+        fields |= {f"x-amz-meta-{k.lower()}": v for k, v in spec.metadata.items()}
+        if spec.sha256:
+            fields["x-amz-checksum-sha256"] = spec.sha256
+        # Every field must equal its value exactly; botocore adds bucket, key (exact) and
+        # the signing fields; S3 refuses any field the policy does not name.
+        conditions: list[Any] = [{name: value} for name, value in fields.items()]
+        conditions.append(["content-length-range", low, high])
+        try:
+            post = self.client.generate_presigned_post(
+                self.bucket, self._name(spec.key), Fields=fields, Conditions=conditions,
+                ExpiresIn=expires_in,
+            )
+        except (BotoCoreError, ClientError) as err:
+            raise self._wrap(err, "sign an upload for", spec.key) from err
+        if post["fields"].get("x-amz-algorithm") != SIGV4:
+            raise SignerError("botocore did not sign the POST policy with SigV4.")
+        return PresignedUpload(url=post["url"], method="POST", headers={}, fields=dict(post["fields"]))
+
+    def presign_download(
+        self, key: str, *, expires_in: int, content_type: str, attachment_name: str | None
+    ) -> str:
+        params = {"Bucket": self.bucket, "Key": self._name(key), "ResponseContentType": content_type}
+        if attachment_name:
+            params["ResponseContentDisposition"] = content_disposition_header(True, attachment_name)
+        try:
+            return str(
+                self.client.generate_presigned_url(
+                    "get_object", Params=params, ExpiresIn=min(max(1, expires_in), MAX_EXPIRY)
+                )
+            )
+        except (BotoCoreError, ClientError) as err:
+            raise self._wrap(err, "sign a download of", key) from err
+
+    def public_url(self, key: str) -> str:
+        """The CDN base when one is set, else the storage's custom domain, else the
+        object's plain (unsigned) URL in the bucket."""
+        name = self._name(key)
+        if app_settings.PUBLIC_BASE_URL:
+            return f"{app_settings.PUBLIC_BASE_URL.rstrip('/')}/{filepath_to_uri(name)}"
+        domain = getattr(self.storage, "custom_domain", None)
+        if domain:
+            protocol = getattr(self.storage, "url_protocol", "https:")
+            return f"{protocol}//{domain}/{filepath_to_uri(name)}"
+        if self._unsigned_client is None:
+            with self._lock:
+                if self._unsigned_client is None:
+                    self._unsigned_client = self._build_client(CLIENT_CONFIG, unsigned=True)
+        return str(
+            self._unsigned_client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": name}
+            )
+        )
+
+    # --- reading back -------------------------------------------------------------------
+
+    def stat(self, key: str) -> StoredObject | None:
+        try:
+            head = self.client.head_object(
+                Bucket=self.bucket, Key=self._name(key), ChecksumMode="ENABLED"
+            )
+        except ClientError as err:
+            if _status(err) == 404:
+                # HEAD has no body: a missing bucket answers 404 too. Tell them apart.
+                self._check_bucket()
+                return None
+            raise self._wrap(err, "read", key) from err
+        except BotoCoreError as err:
+            raise self._wrap(err, "read", key) from err
+        return StoredObject(
+            size=int(head["ContentLength"]),
+            content_type=head.get("ContentType"),
+            sha256=_full_object_sha256(head),
+            metadata=dict(head.get("Metadata") or {}),
+        )
+
+    def _check_bucket(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as err:
+            if _status(err) == 404:
+                raise self._missing_bucket() from err
+            # Other answers (403 without ListBucket, ...): the object is simply absent.
+        except BotoCoreError as err:
+            raise self._wrap(err, "read", self.bucket) from err
+
+    def read_head(self, key: str, length: int) -> bytes:
+        if length < 1:
+            return b""
+        try:
+            answer = self.client.get_object(
+                Bucket=self.bucket, Key=self._name(key), Range=f"bytes=0-{length - 1}"
+            )
+            body = answer["Body"]
+            try:
+                return bytes(body.read(length))
+            finally:
+                body.close()
+        except ClientError as err:
+            if _code(err) in ("InvalidRange", "NoSuchKey", "416"):
+                return b""  # empty, or gone since stat: nothing to recognise
+            raise self._wrap(err, "read", key) from err
+        except BotoCoreError as err:
+            raise self._wrap(err, "read", key) from err
+
+    def compute_sha256(self, key: str) -> str:
+        """Hash the object by streaming it once with the signer's client."""
+        digest = hashlib.sha256()
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._name(key))
+            body = answer["Body"]
+            try:
+                for chunk in body.iter_chunks(app_settings.CHUNK_SIZE):
+                    digest.update(chunk)
+            finally:
+                body.close()
+        except (ClientError, BotoCoreError) as err:
+            raise self._wrap(err, "read", key) from err
+        return base64.b64encode(digest.digest()).decode()
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
+        except ClientError as err:
+            if _code(err) in ("NoSuchKey", "404"):
+                return
+            raise self._wrap(err, "delete", key) from err
+        except BotoCoreError as err:
+            raise self._wrap(err, "delete", key) from err
+
+    # --- operators ----------------------------------------------------------------------
+
+    def cors_rule(self, origins: list[str]) -> dict[str, Any]:
+        return {
+            "ID": CORS_RULE_ID,
+            "AllowedOrigins": list(origins),
+            "AllowedMethods": list(CORS_METHODS),
+            "AllowedHeaders": ["*"],
+            "ExposeHeaders": ["ETag"],
+            "MaxAgeSeconds": 3600,
+        }
+
+    def apply_cors(self, origins: list[str]) -> None:
+        """Add (or replace) this app's rule in the bucket's CORS configuration; rules
+        that others put there are kept."""
+        try:
+            try:
+                rules = self.client.get_bucket_cors(Bucket=self.bucket).get("CORSRules", [])
+            except ClientError as err:
+                if _code(err) != "NoSuchCORSConfiguration":
+                    raise
+                rules = []
+            rules = [r for r in rules if r.get("ID") != CORS_RULE_ID]
+            rules.append(self.cors_rule(origins))
+            self.client.put_bucket_cors(
+                Bucket=self.bucket, CORSConfiguration={"CORSRules": rules}
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise self._wrap(err, "configure CORS on", self.bucket) from err
+
+    # --- errors -------------------------------------------------------------------------
+
+    def _missing_bucket(self) -> SignerNotConfigured:
+        where = getattr(self.storage, "endpoint_url", None) or "AWS S3"
+        return SignerNotConfigured(
+            f"Bucket '{self.bucket}' of storage '{self.alias}' does not exist at {where}. "
+            "Create it, or fix AWS_STORAGE_BUCKET_NAME (OPTIONS['bucket_name'])."
+        )
+
+    def _wrap(self, err: Exception, action: str, key: str) -> SignerError:
+        """The provider's error as a SignerError, naming the fix; never a secret."""
+        where = f"storage '{self.alias}' (bucket '{self.bucket}')"
+        if isinstance(err, ClientError):
+            code, status = _code(err), _status(err)
+            if code in MISSING_BUCKET:
+                return self._missing_bucket()
+            if code in BAD_CREDENTIALS:
+                return SignerNotConfigured(
+                    f"S3 refused the credentials of {where} ({code}): check "
+                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_S3_REGION_NAME and the "
+                    "server's clock."
+                )
+            if code in SKEWED:
+                return SignerNotConfigured(
+                    f"S3 refused a request of {where}: this server's clock is off. Sync it (NTP)."
+                )
+            if code in DENIED or status == 403:
+                return SignerNotConfigured(
+                    f"S3 denied access to {where} ({code}) trying to {action} {key}: the "
+                    "credentials are wrong or lack a permission (s3:GetObject, s3:PutObject, "
+                    "s3:DeleteObject, s3:ListBucket on the bucket), or the clock is off."
+                )
+            if code in TRANSIENT or status >= 500:
+                return SignerUnavailable(
+                    f"S3 failed to {action} {key} in {where} after retries ({code})."
+                )
+            return SignerError(f"S3 refused to {action} {key} in {where} ({code}).")
+        if isinstance(err, SSLError):
+            return SignerNotConfigured(
+                f"TLS to {where} failed ({err}); check AWS_S3_ENDPOINT_URL and AWS_S3_VERIFY."
+            )
+        if isinstance(err, (BotoConnectionError, HTTPClientError)):
+            return SignerUnavailable(
+                f"S3 did not answer when trying to {action} {key} in {where} "
+                f"after retries ({type(err).__name__})."
+            )
+        if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
+            return SignerNotConfigured(f"{where} has no usable AWS credentials.")
+        return SignerError(f"S3 failed to {action} {key} in {where} ({type(err).__name__}).")
+
+
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def _status(err: ClientError) -> int:
+    return int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def _seconds_until(moment: Any) -> int:
+    seconds = math.ceil((moment - timezone.now()).total_seconds())
+    return min(max(1, seconds), MAX_EXPIRY)
+
+
+def _full_object_sha256(head: dict[str, Any]) -> str | None:
+    """The stored sha256 of the whole object, when S3 kept one. A multipart upload's
+    checksum is a checksum of checksums ("...-N" or ChecksumType COMPOSITE): not usable."""
+    value = head.get("ChecksumSHA256")
+    if not value or head.get("ChecksumType") == "COMPOSITE" or "-" in value:
+        return None
+    try:
+        if len(base64.b64decode(value, validate=True)) != 32:
+            return None
+    except (binascii.Error, ValueError):
+        return None
+    return str(value)
+
+
+def _check_sigv4(url: str, headers: dict[str, str]) -> None:
+    """Refuse to hand out a URL that is not SigV4 or that signs other headers than the
+    ones the client is told to send (a botocore change must not drop the size limit)."""
+    query = parse_qs(urlsplit(url).query)
+    if query.get("X-Amz-Algorithm") != [SIGV4]:
+        raise SignerError("botocore did not presign the upload with SigV4.")
+    signed = set(query.get("X-Amz-SignedHeaders", [""])[0].split(";"))
+    expected = {name.lower() for name in headers} | {"host"}
+    if signed != expected:
+        raise SignerError(
+            f"botocore signed the headers {sorted(signed)}, not {sorted(expected)}."
+        )
