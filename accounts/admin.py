@@ -36,7 +36,11 @@ def thumbnail(upload: Upload | None, height: int = 64) -> str | SafeString:
             return label
     return format_html(
         '<a href="{}"><img src="{}" alt="{}" style="max-height:{}px;max-width:{}px"></a>',
-        url, url, label, height, height * 2,
+        url,
+        url,
+        label,
+        height,
+        height * 2,
     )
 
 
@@ -133,13 +137,17 @@ class MediaItemAdmin(admin.ModelAdmin):
             self.message_user(request, f"Deleted {deleted} media item(s).", messages.SUCCESS)
         if failed:
             self.message_user(
-                request, f"{failed} item(s) could not be deleted (storage); try again.", messages.ERROR
+                request,
+                f"{failed} item(s) could not be deleted (storage); try again.",
+                messages.ERROR,
             )
 
 
 class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
-        choices=[(s, s) for s in SCOPES], widget=forms.CheckboxSelectMultiple, required=False,
+        choices=[(s, s) for s in SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
         help_text="What the key may do. A key with none can still read its user's profile.",
     )
 
@@ -153,7 +161,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
     """Adding a key shows it once, in the confirmation message; only its hash is kept."""
 
     form = ApiKeyForm
-    list_display = ["name", "prefix", "user", "scope_list", "expires_at", "last_used_at", "state", "created_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "scope_list",
+        "expires_at",
+        "last_used_at",
+        "state",
+        "created_at",
+    ]
     list_filter = ["revoked_at"]
     list_select_related = ["user"]
     search_fields = ["name", "prefix", "user__username"]
@@ -164,7 +181,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         if obj is None:
             return ["user", "name", "scopes", "expires_at"]
-        return ["prefix", "user", "name", "scopes", "expires_at", "last_used_at", "revoked_at", "created_at"]
+        return [
+            "prefix",
+            "user",
+            "name",
+            "scopes",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "created_at",
+        ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         # A key's owner never changes: a new owner gets a new key.

@@ -76,7 +76,9 @@ class ApiKey(models.Model):
     )
     name = models.CharField(_("name"), max_length=100, help_text=_("What uses this key."))
     prefix = models.CharField(
-        _("prefix"), max_length=16, editable=False,
+        _("prefix"),
+        max_length=16,
+        editable=False,
         help_text=_("The key's first characters, to recognise it."),
     )
     key_hash = models.CharField(max_length=64, unique=True, editable=False)

@@ -54,9 +54,20 @@ def azurite() -> Iterator[AzureBackend]:
     log = workdir / "azurite.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port),
-             "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
-            cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+            [
+                str(AZURITE),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--inMemoryPersistence",
+                "--disableTelemetry",
+                "--skipApiVersionCheck",
+                "--silent",
+            ],
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         _wait_until_listening(port, process, log)
@@ -92,7 +103,9 @@ def timed(n: int, call: Callable[[int], object]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=2000, help="calls per measurement")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -144,8 +157,11 @@ def main() -> None:
         assert done.status_code == 200, done.content
 
         spec = UploadSpec(
-            key="avatars/1/bench.png", content_type="image/png",
-            expires_at=timezone.now() + timedelta(minutes=5), max_size=len(png), size=len(png),
+            key="avatars/1/bench.png",
+            content_type="image/png",
+            expires_at=timezone.now() + timedelta(minutes=5),
+            max_size=len(png),
+            size=len(png),
         )
         n = args.requests
 
@@ -162,13 +178,17 @@ def main() -> None:
             "bare": timed(n, bare),
             "api": timed(n, api_presign),
         }
-        results["api_over_bare"] = round(results["api"]["per_second"] / results["bare"]["per_second"], 3)
+        results["api_over_bare"] = round(
+            results["api"]["per_second"] / results["bare"]["per_second"], 3
+        )
         results["python"] = sys.version.split()[0]
 
     shutil.rmtree(var_dir, ignore_errors=True)
     for name in ("signer", "bare", "api"):
         r = results[name]
-        print(f"{name:>6}: {r['per_second']:>9.1f}/s  mean {r['mean_ms']:.3f} ms  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  (n={r['n']})")
+        print(
+            f"{name:>6}: {r['per_second']:>9.1f}/s  mean {r['mean_ms']:.3f} ms  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  (n={r['n']})"
+        )
     print(f"api/bare throughput ratio: {results['api_over_bare']}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

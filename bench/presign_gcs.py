@@ -108,10 +108,16 @@ def run(n: int) -> dict[str, Any]:
     expires_at = timezone.now() + timedelta(minutes=5)
 
     def sign(i: int) -> None:
-        signer.presign_upload(UploadSpec(
-            key=f"avatars/{user.pk}/{i}.png", content_type="image/png", expires_at=expires_at,
-            max_size=5 * 1024 * 1024, size=1234, metadata={"owner": str(user.pk), "upload-id": str(i)},
-        ))
+        signer.presign_upload(
+            UploadSpec(
+                key=f"avatars/{user.pk}/{i}.png",
+                content_type="image/png",
+                expires_at=expires_at,
+                max_size=5 * 1024 * 1024,
+                size=1234,
+                metadata={"owner": str(user.pk), "upload-id": str(i)},
+            )
+        )
 
     body = {"type": "avatar", "contentType": "image/png", "size": 1234, "fileName": "b.png"}
 

@@ -72,23 +72,29 @@ def main() -> None:
     startup = time.perf_counter() - started
     try:
         with tempfile.TemporaryDirectory(prefix="bench-s3-") as var_dir:
-            os.environ.update({
-                "DJANGO_SETTINGS_MODULE": "bench.settings",
-                "VAR_DIR": var_dir,
-                "UPLOADS_STORAGE": "s3",
-                "AWS_STORAGE_BUCKET_NAME": BUCKET,
-                "AWS_S3_ENDPOINT_URL": server.endpoint,
-                "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-                "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-                "AWS_S3_REGION_NAME": REGION,
-            })
+            os.environ.update(
+                {
+                    "DJANGO_SETTINGS_MODULE": "bench.settings",
+                    "VAR_DIR": var_dir,
+                    "UPLOADS_STORAGE": "s3",
+                    "AWS_STORAGE_BUCKET_NAME": BUCKET,
+                    "AWS_S3_ENDPOINT_URL": server.endpoint,
+                    "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                    "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                    "AWS_S3_REGION_NAME": REGION,
+                }
+            )
             os.environ.pop("DATABASE_URL", None)
             os.environ.pop("REDIS_URL", None)
             results = run(args.requests, server)
     finally:
         server.stop()
     results["seaweedfs_startup_s"] = round(startup, 2)
-    results["machine"] = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    results["machine"] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
@@ -119,8 +125,13 @@ def run(n: int, server: Any) -> dict[str, Any]:
 
     def spec(i: int, **extra: Any) -> UploadSpec:
         return UploadSpec(
-            key=f"bench/{i}.png", content_type="image/png", expires_at=expires, max_size=5 << 20,
-            size=len(png), metadata={"upload-id": f"{i:032x}", "owner": "1"}, **extra,
+            key=f"bench/{i}.png",
+            content_type="image/png",
+            expires_at=expires,
+            max_size=5 << 20,
+            size=len(png),
+            metadata={"upload-id": f"{i:032x}", "owner": "1"},
+            **extra,
         )
 
     sha = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
@@ -132,7 +143,8 @@ def run(n: int, server: Any) -> dict[str, Any]:
     }
 
     client = Client(
-        HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}", HTTP_HOST="127.0.0.1"
+        HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}",
+        HTTP_HOST="127.0.0.1",
     )
     body = {"type": "avatar", "contentType": "image/png", "size": len(png)}
 
@@ -144,8 +156,10 @@ def run(n: int, server: Any) -> dict[str, Any]:
     api_presign(0)
     results["api_presign"] = timed(n, api_presign)
     # The same requests on the local signer (filesystem storage), for scale.
-    local = {"BACKEND": "django.core.files.storage.FileSystemStorage",
-             "OPTIONS": {"location": str(Path(settings.VAR_DIR) / "uploads"), "base_url": None}}
+    local = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(Path(settings.VAR_DIR) / "uploads"), "base_url": None},
+    }
     with override_settings(STORAGES={**settings.STORAGES, "default": local}):
         api_presign(0)
         results["api_presign_local_signer"] = timed(n, api_presign)
@@ -155,7 +169,9 @@ def run(n: int, server: Any) -> dict[str, Any]:
 
     # What was timed works: send one and complete it.
     data = api_presign(0).json()["data"]
-    request = urllib.request.Request(data["uploadUrl"], data=png, method="PUT", headers=data["headers"])
+    request = urllib.request.Request(
+        data["uploadUrl"], data=png, method="PUT", headers=data["headers"]
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 200
     done = client.post(f"/api/v1/uploads/{data['id']}/complete")

@@ -33,7 +33,11 @@ STEPS: tuple[tuple[str, str, str], ...] = (
     ("django/core/handlers/base.py", "get_response", "whole request, middleware included"),
     ("rest_framework/views.py", "dispatch", "DRF dispatch"),
     ("rest_framework_simplejwt/authentication.py", "authenticate", "JWT authentication"),
-    ("rest_framework_simplejwt/authentication.py", "get_validated_token", "  token decoding and checks"),
+    (
+        "rest_framework_simplejwt/authentication.py",
+        "get_validated_token",
+        "  token decoding and checks",
+    ),
     ("rest_framework_simplejwt/authentication.py", "get_user", "  user query"),
     ("uploads/api/ratelimit.py", "hit", "rate limit (cache)"),
     ("rest_framework/serializers.py", "is_valid", "request serializer"),
@@ -106,7 +110,9 @@ def print_top(stats: pstats.Stats, sort: str, top: int) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=500, help="requests per loop (default 500)")
-    parser.add_argument("--top", type=int, default=25, help="functions listed per ranking (default 25)")
+    parser.add_argument(
+        "--top", type=int, default=25, help="functions listed per ranking (default 25)"
+    )
     return parser.parse_args(argv)
 
 
@@ -123,8 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         bare_ms = wall_ms_per_request(bare, args.requests)
         presign_ms = wall_ms_per_request(presign, args.requests)
-        print(f"Test client, no profiler: bare {bare_ms:.2f} ms, presign {presign_ms:.2f} ms per request "
-              f"(ratio of throughputs {bare_ms / presign_ms:.2f})")
+        print(
+            f"Test client, no profiler: bare {bare_ms:.2f} ms, presign {presign_ms:.2f} ms per request "
+            f"(ratio of throughputs {bare_ms / presign_ms:.2f})"
+        )
 
         for name, loop in (("bare", bare), ("presign", presign)):
             stats = profile(loop)

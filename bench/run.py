@@ -70,7 +70,10 @@ def make_png(width: int = 8, height: int = 8) -> bytes:
 
 PNG = make_png()
 PRESIGN_BODY = {
-    "type": "avatar", "contentType": "image/png", "size": len(PNG), "fileName": "bench.png",
+    "type": "avatar",
+    "contentType": "image/png",
+    "size": len(PNG),
+    "fileName": "bench.png",
 }
 
 
@@ -149,7 +152,9 @@ def expect(response: requests.Response, status: int) -> Any:
         )
     body = response.json()
     if body.get("success") is not True:
-        raise RequestFailed(f"{response.request.path_url[:60]}: not a success: {response.text[:200]}")
+        raise RequestFailed(
+            f"{response.request.path_url[:60]}: not a success: {response.text[:200]}"
+        )
     return body["data"]
 
 
@@ -243,7 +248,11 @@ class Bench:
     errors: list[str] = field(default_factory=list)
 
     def batch(
-        self, name: str, concurrency: int, items: Sequence[T], call: Callable[[requests.Session, T], Any]
+        self,
+        name: str,
+        concurrency: int,
+        items: Sequence[T],
+        call: Callable[[requests.Session, T], Any],
     ) -> list[Any]:
         """An untimed batch (set-up or warm-up): only its errors are kept."""
         phase, results = run_phase(name, concurrency, items, call)
@@ -387,12 +396,20 @@ def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[str]:
     """A running gunicorn; yields its base URL and stops it by PID on the way out."""
     port = free_port()
     command = [
-        sys.executable, "-m", "gunicorn", "config.wsgi:application",
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(WORKERS),
-        "--worker-class", "sync",
-        "--chdir", str(ROOT),
-        "--log-level", "warning",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(WORKERS),
+        "--worker-class",
+        "sync",
+        "--chdir",
+        str(ROOT),
+        "--log-level",
+        "warning",
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -443,10 +460,9 @@ def tail(path: Path, lines: int = 30) -> str:
 
 def describe_environment(args: argparse.Namespace) -> dict[str, str]:
     import django
+    import gunicorn as gunicorn_package
     from django.conf import settings
     from django.db import connection
-
-    import gunicorn as gunicorn_package
 
     db = settings.DATABASES["default"]
     if connection.vendor == "sqlite":
@@ -496,7 +512,9 @@ def presign_ratios(phases: Sequence[Phase]) -> dict[int, float]:
     }
 
 
-def print_report(environment: dict[str, str], phases: Sequence[Phase], errors: Sequence[str]) -> None:
+def print_report(
+    environment: dict[str, str], phases: Sequence[Phase], errors: Sequence[str]
+) -> None:
     print("\nEnvironment")
     for key, value in environment.items():
         print(f"  {key + ':':<18} {value}")
@@ -514,7 +532,10 @@ def print_report(environment: dict[str, str], phases: Sequence[Phase], errors: S
             f"{p.percentile(99):>8.2f} {len(p.errors):>6}  {ratio_text(ratio)}"
         )
     if errors:
-        print(f"\n!!! {len(errors)} REQUEST(S) FAILED: THESE FIGURES ARE NOT VALID !!!", file=sys.stderr)
+        print(
+            f"\n!!! {len(errors)} REQUEST(S) FAILED: THESE FIGURES ARE NOT VALID !!!",
+            file=sys.stderr,
+        )
         for message, times in Counter(errors).most_common(10):
             print(f"  x{times} {message}", file=sys.stderr)
 

@@ -96,7 +96,9 @@ def put() -> Callable[..., Any]:
 
 
 @pytest.fixture
-def uploaded(presign: Callable[..., Any], put: Callable[..., Any], png: bytes) -> Callable[..., Any]:
+def uploaded(
+    presign: Callable[..., Any], put: Callable[..., Any], png: bytes
+) -> Callable[..., Any]:
     """Presign and PUT a file; returns the presign answer's data."""
 
     def do(body: bytes = png, **fields: Any) -> dict[str, Any]:

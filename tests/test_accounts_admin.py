@@ -6,7 +6,6 @@ import html
 import re
 from typing import Any
 
-import pytest
 from django.test import Client
 
 from accounts.models import MediaItem
@@ -47,7 +46,9 @@ def test_user_page_shows_the_avatar_and_media_with_thumbnails_for_images(
     assert "Beach" in page and "Clip" in page and "Scan" in page
 
 
-def test_user_list_shows_avatar_thumbnails(admin_client: Client, user: Any, other_user: Any) -> None:
+def test_user_list_shows_avatar_thumbnails(
+    admin_client: Client, user: Any, other_user: Any
+) -> None:
     avatar = make_upload(user)
     user.avatar = avatar
     user.save()
@@ -58,7 +59,9 @@ def test_user_list_shows_avatar_thumbnails(admin_client: Client, user: Any, othe
     assert other_user.username in page
 
 
-def test_media_admin_lists_items_with_thumbnails_and_cannot_add(admin_client: Client, user: Any) -> None:
+def test_media_admin_lists_items_with_thumbnails_and_cannot_add(
+    admin_client: Client, user: Any
+) -> None:
     picture = make_upload(user, "media")
     MediaItem.objects.create(owner=user, upload=picture, title="Beach")
 
@@ -75,7 +78,9 @@ def test_media_admin_delete_action_releases_unused_uploads(admin_client: Client,
     third = MediaItem.objects.create(owner=user, upload=alone, title="c")
 
     response = admin_client.post(
-        MEDIA_URL, {"action": "delete_items", "_selected_action": [str(first.pk), str(third.pk)]}, follow=True
+        MEDIA_URL,
+        {"action": "delete_items", "_selected_action": [str(first.pk), str(third.pk)]},
+        follow=True,
     )
 
     assert "Deleted 2 media item(s)." in response.content.decode()
@@ -85,13 +90,16 @@ def test_media_admin_delete_action_releases_unused_uploads(admin_client: Client,
     assert "delete_selected" not in admin_client.get(MEDIA_URL).content.decode()
 
 
-def test_uploads_admin_delete_keeps_a_linked_upload_and_its_file(admin_client: Client, user: Any) -> None:
+def test_uploads_admin_delete_keeps_a_linked_upload_and_its_file(
+    admin_client: Client, user: Any
+) -> None:
     upload = make_upload(user, "media")
     MediaItem.objects.create(owner=user, upload=upload, title="kept")
 
     admin_client.raise_request_exception = False  # look at what the admin answers
     response = admin_client.post(
-        "/admin/uploads/upload/", {"action": "delete_with_objects", "_selected_action": [str(upload.pk)]}
+        "/admin/uploads/upload/",
+        {"action": "delete_with_objects", "_selected_action": [str(upload.pk)]},
     )
 
     assert stored(upload.key)

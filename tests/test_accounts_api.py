@@ -74,7 +74,10 @@ def make_upload(
     result = services.presign_upload(
         owner,
         services.PresignRequest(
-            type=type, content_type=content_type, size=len(body), file_name=f"file.{type}",
+            type=type,
+            content_type=content_type,
+            size=len(body),
+            file_name=f"file.{type}",
         ),
     )
     upload = result.upload
@@ -96,11 +99,22 @@ def completed_row(owner: Any, type: str = "avatar", body: bytes | None = None) -
     assert storages[policy.storage].save(key, ContentFile(body)) == key
     now = timezone.now()
     return Upload.objects.create(
-        id=upload_id, owner=owner, policy=policy, key=key, storage=policy.storage,
-        is_public=policy.is_public, status=Upload.Status.COMPLETED, expires_at=now,
-        max_size=policy.max_size, content_type="image/png", size=len(body),
-        verified_size=len(body), verified_content_type="image/png",
-        verified_sha256=sha256_b64(body), file_name=f"file.{type}", completed_at=now,
+        id=upload_id,
+        owner=owner,
+        policy=policy,
+        key=key,
+        storage=policy.storage,
+        is_public=policy.is_public,
+        status=Upload.Status.COMPLETED,
+        expires_at=now,
+        max_size=policy.max_size,
+        content_type="image/png",
+        size=len(body),
+        verified_size=len(body),
+        verified_content_type="image/png",
+        verified_sha256=sha256_b64(body),
+        file_name=f"file.{type}",
+        completed_at=now,
     )
 
 
@@ -145,7 +159,9 @@ def test_patch_avatar_with_a_pending_upload_completes_it_and_shows_it(
     presigned = presigned_put(png)
     assert status_of(presigned["id"]) == "pending"
 
-    profile = assert_ok(api.patch("/api/v1/users/me/avatar", {"upload": presigned["id"]}, format="json"))
+    profile = assert_ok(
+        api.patch("/api/v1/users/me/avatar", {"upload": presigned["id"]}, format="json")
+    )
 
     assert status_of(presigned["id"]) == "completed"
     assert profile["avatarUrl"] == presigned["publicUrl"]
@@ -176,7 +192,9 @@ def test_avatar_by_key_then_by_avatar_url_releases_each_previous_one(
     assert status_of(third.pk) == "completed" and stored(third.key)
 
 
-def test_avatar_url_behind_a_cdn_is_accepted_as_issued(api: APIClient, user: Any, settings: Any) -> None:
+def test_avatar_url_behind_a_cdn_is_accepted_as_issued(
+    api: APIClient, user: Any, settings: Any
+) -> None:
     settings.UPLOADS = {**settings.UPLOADS, "PUBLIC_BASE_URL": "https://cdn.example.com/files/"}
     upload = make_upload(user)
     url = f"https://cdn.example.com/files/{upload.key}"
@@ -190,7 +208,10 @@ def test_avatar_url_behind_a_cdn_is_accepted_as_issued(api: APIClient, user: Any
 @pytest.mark.parametrize(
     "mangle",
     [
-        pytest.param(lambda url: url.replace("http://testserver", "http://elsewhere.example"), id="other-host"),
+        pytest.param(
+            lambda url: url.replace("http://testserver", "http://elsewhere.example"),
+            id="other-host",
+        ),
         pytest.param(lambda url: url.replace("http://", "https://"), id="other-scheme"),
         pytest.param(lambda url: url + "?v=1", id="query"),
         pytest.param(lambda url: url.replace("http://testserver", ""), id="relative"),
@@ -207,7 +228,9 @@ def test_avatar_url_must_be_exactly_the_issued_public_url(
     assert_ok(api.patch("/api/v1/users/me/avatar", {"upload": str(current.pk)}, format="json"))
 
     response = api.patch(
-        "/api/v1/users/me/avatar", {"avatarUrl": mangle(absolute_public_url(candidate))}, format="json"
+        "/api/v1/users/me/avatar",
+        {"avatarUrl": mangle(absolute_public_url(candidate))},
+        format="json",
     )
 
     assert_error(response, 404, "upload.not_found")
@@ -221,7 +244,11 @@ def test_avatar_must_be_of_the_avatar_type_and_a_refused_one_is_left_as_it_was(
 ) -> None:
     media = presigned_put(type="media")
 
-    assert_error(api.patch("/api/v1/users/me/avatar", {"upload": media["id"]}, format="json"), 409, "upload.invalid_state")
+    assert_error(
+        api.patch("/api/v1/users/me/avatar", {"upload": media["id"]}, format="json"),
+        409,
+        "upload.invalid_state",
+    )
 
     assert status_of(media["id"]) == "pending"  # not completed on the way to a refusal
     assert stored(media["key"])
@@ -233,7 +260,11 @@ def test_avatar_of_a_pending_upload_without_its_file_is_not_uploaded(
 ) -> None:
     pending = assert_ok(presign(size=100), 201)
 
-    assert_error(api.patch("/api/v1/users/me/avatar", {"upload": pending["id"]}, format="json"), 409, "upload.not_uploaded")
+    assert_error(
+        api.patch("/api/v1/users/me/avatar", {"upload": pending["id"]}, format="json"),
+        409,
+        "upload.not_uploaded",
+    )
 
     assert status_of(pending["id"]) == "pending"
     user.refresh_from_db()
@@ -244,7 +275,11 @@ def test_avatar_of_an_expired_pending_upload_is_expired(api: APIClient, user: An
     pending = make_upload(user, complete=False, put=False)
     Upload.objects.filter(pk=pending.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
 
-    assert_error(api.patch("/api/v1/users/me/avatar", {"upload": str(pending.pk)}, format="json"), 410, "upload.expired")
+    assert_error(
+        api.patch("/api/v1/users/me/avatar", {"upload": str(pending.pk)}, format="json"),
+        410,
+        "upload.expired",
+    )
 
     assert status_of(pending.pk) == "expired"
     user.refresh_from_db()
@@ -262,7 +297,8 @@ def test_avatar_whose_bytes_lie_is_rejected_and_the_old_avatar_stays(
 
     error = assert_error(
         api.patch("/api/v1/users/me/avatar", {"upload": presigned["id"]}, format="json"),
-        422, "upload.verification_failed",
+        422,
+        "upload.verification_failed",
     )
 
     assert error["details"]
@@ -275,7 +311,11 @@ def test_a_rejected_upload_cannot_become_the_avatar(api: APIClient, user: Any) -
     upload = make_upload(user)
     Upload.objects.filter(pk=upload.pk).update(status="rejected")
 
-    assert_error(api.patch("/api/v1/users/me/avatar", {"upload": str(upload.pk)}, format="json"), 409, "upload.invalid_state")
+    assert_error(
+        api.patch("/api/v1/users/me/avatar", {"upload": str(upload.pk)}, format="json"),
+        409,
+        "upload.invalid_state",
+    )
 
     user.refresh_from_db()
     assert user.avatar_id is None
@@ -291,11 +331,18 @@ def test_a_rejected_upload_cannot_become_the_avatar(api: APIClient, user: Any) -
         pytest.param({"upload": None}, id="null"),
     ],
 )
-def test_avatar_body_needs_exactly_one_identifier(api: APIClient, user: Any, body: dict[str, Any]) -> None:
+def test_avatar_body_needs_exactly_one_identifier(
+    api: APIClient, user: Any, body: dict[str, Any]
+) -> None:
     upload = make_upload(user)
-    body = {k: v.format(id=upload.pk, key=upload.key) if isinstance(v, str) else v for k, v in body.items()}
+    body = {
+        k: v.format(id=upload.pk, key=upload.key) if isinstance(v, str) else v
+        for k, v in body.items()
+    }
 
-    assert_error(api.patch("/api/v1/users/me/avatar", body, format="json"), 400, "validation.failed")
+    assert_error(
+        api.patch("/api/v1/users/me/avatar", body, format="json"), 400, "validation.failed"
+    )
 
     user.refresh_from_db()
     assert user.avatar_id is None
@@ -324,7 +371,10 @@ def test_setting_the_same_avatar_again_keeps_it(api: APIClient, user: Any) -> No
 
 
 def test_a_deduplicated_presign_of_the_current_avatar_links_the_same_upload(
-    api: APIClient, user: Any, presign: Callable[..., Any], presigned_put: Callable[..., dict[str, Any]]
+    api: APIClient,
+    user: Any,
+    presign: Callable[..., Any],
+    presigned_put: Callable[..., dict[str, Any]],
 ) -> None:
     png = make_png(6, 6)
     first = presigned_put(png, sha256=sha256_b64(png))
@@ -337,7 +387,9 @@ def test_a_deduplicated_presign_of_the_current_avatar_links_the_same_upload(
     assert status_of(first["id"]) == "completed" and stored(first["key"])
 
 
-def test_an_avatar_upload_cannot_be_deleted_while_it_is_the_avatar(api: APIClient, user: Any) -> None:
+def test_an_avatar_upload_cannot_be_deleted_while_it_is_the_avatar(
+    api: APIClient, user: Any
+) -> None:
     upload = make_upload(user)
     assert_ok(api.patch("/api/v1/users/me/avatar", {"upload": str(upload.pk)}, format="json"))
 
@@ -368,10 +420,20 @@ def test_another_users_upload_cannot_be_the_avatar_by_any_identifier(
         "avatarUrl": f"http://testserver/uploads/files/avatars/{other_user.pk}/{missing_id}.png",
     }
 
-    for field, value in {"upload": str(theirs.pk), "key": theirs.key, "avatarUrl": absolute_public_url(theirs)}.items():
-        error = assert_error(api.patch("/api/v1/users/me/avatar", {field: value}, format="json"), 404, "upload.not_found")
+    for field, value in {
+        "upload": str(theirs.pk),
+        "key": theirs.key,
+        "avatarUrl": absolute_public_url(theirs),
+    }.items():
+        error = assert_error(
+            api.patch("/api/v1/users/me/avatar", {field: value}, format="json"),
+            404,
+            "upload.not_found",
+        )
         error_missing = assert_error(
-            api.patch("/api/v1/users/me/avatar", {field: missing[field]}, format="json"), 404, "upload.not_found"
+            api.patch("/api/v1/users/me/avatar", {field: missing[field]}, format="json"),
+            404,
+            "upload.not_found",
         )
         assert without_correlation(error) == without_correlation(error_missing), field
 
@@ -389,7 +451,10 @@ def test_media_create_list_get_rename_delete(
     presigned = presigned_put(MP4, type="media", contentType="video/mp4", fileName="clip.mp4")
     assert_ok(api.post(f"/api/v1/uploads/{presigned['id']}/complete"))
 
-    item = assert_ok(api.post("/api/v1/media", {"upload": presigned["id"], "title": "Holiday"}, format="json"), 201)
+    item = assert_ok(
+        api.post("/api/v1/media", {"upload": presigned["id"], "title": "Holiday"}, format="json"),
+        201,
+    )
     assert item["title"] == "Holiday"
     assert item["upload"]["id"] == presigned["id"] and item["upload"]["status"] == "completed"
     assert item["upload"]["publicUrl"] == presigned["publicUrl"]
@@ -400,7 +465,9 @@ def test_media_create_list_get_rename_delete(
     assert listed.json()["meta"]["pagination"]["total"] == 1
     assert assert_ok(api.get(f"/api/v1/media/{item['id']}")) == item
 
-    renamed = assert_ok(api.patch(f"/api/v1/media/{item['id']}", {"title": "Summer"}, format="json"))
+    renamed = assert_ok(
+        api.patch(f"/api/v1/media/{item['id']}", {"title": "Summer"}, format="json")
+    )
     assert renamed["title"] == "Summer"
     assert assert_ok(api.get(f"/api/v1/media/{item['id']}"))["title"] == "Summer"
 
@@ -429,7 +496,11 @@ def test_media_needs_a_media_linkable_type_which_the_admin_can_switch_on(
 ) -> None:
     avatar = make_upload(user)
 
-    assert_error(api.post("/api/v1/media", {"upload": str(avatar.pk)}, format="json"), 409, "upload.invalid_state")
+    assert_error(
+        api.post("/api/v1/media", {"upload": str(avatar.pk)}, format="json"),
+        409,
+        "upload.invalid_state",
+    )
     assert not MediaItem.objects.exists()
 
     set_policy(django_capture_on_commit_callbacks, "avatar", media_linkable=True)
@@ -441,10 +512,16 @@ def test_the_shipped_media_type_is_media_linkable_and_the_others_are_not(db: Any
     assert linkable == {"avatar": False, "document": False, "media": True}
 
 
-def test_a_linked_upload_cannot_be_deleted_until_its_last_item_goes(api: APIClient, user: Any) -> None:
+def test_a_linked_upload_cannot_be_deleted_until_its_last_item_goes(
+    api: APIClient, user: Any
+) -> None:
     upload = make_upload(user, "media")
-    first = assert_ok(api.post("/api/v1/media", {"upload": str(upload.pk), "title": "a"}, format="json"), 201)
-    second = assert_ok(api.post("/api/v1/media", {"upload": str(upload.pk), "title": "b"}, format="json"), 201)
+    first = assert_ok(
+        api.post("/api/v1/media", {"upload": str(upload.pk), "title": "a"}, format="json"), 201
+    )
+    second = assert_ok(
+        api.post("/api/v1/media", {"upload": str(upload.pk), "title": "b"}, format="json"), 201
+    )
 
     assert_error(api.delete(f"/api/v1/uploads/{upload.pk}"), 409, "upload.invalid_state")
     assert status_of(upload.pk) == "completed" and stored(upload.key)
@@ -465,7 +542,9 @@ def test_an_upload_both_avatar_and_media_goes_only_with_its_last_use(
     assert_ok(api.patch("/api/v1/users/me/avatar", {"upload": str(upload.pk)}, format="json"))
     item = assert_ok(api.post("/api/v1/media", {"upload": str(upload.pk)}, format="json"), 201)
 
-    assert_ok(api.patch("/api/v1/users/me/avatar", {"upload": str(make_upload(user).pk)}, format="json"))
+    assert_ok(
+        api.patch("/api/v1/users/me/avatar", {"upload": str(make_upload(user).pk)}, format="json")
+    )
     assert status_of(upload.pk) == "completed" and stored(upload.key)
 
     assert_ok(api.delete(f"/api/v1/media/{item['id']}"))
@@ -474,35 +553,71 @@ def test_an_upload_both_avatar_and_media_goes_only_with_its_last_use(
 
 def test_media_create_refuses_bad_bodies(api: APIClient, user: Any) -> None:
     upload = make_upload(user, "media")
-    for body in ({}, {"title": "x"}, {"upload": str(upload.pk), "extra": 1}, {"upload": str(upload.pk), "title": 5},
-                 {"upload": str(upload.pk), "title": "x" * 201}):
+    for body in (
+        {},
+        {"title": "x"},
+        {"upload": str(upload.pk), "extra": 1},
+        {"upload": str(upload.pk), "title": 5},
+        {"upload": str(upload.pk), "title": "x" * 201},
+    ):
         assert_error(api.post("/api/v1/media", body, format="json"), 400, "validation.failed")
-    assert_error(api.post("/api/v1/media", {"upload": "not-a-uuid"}, format="json"), 404, "upload.not_found")
-    assert_error(api.post("/api/v1/media", {"upload": str(uuid.uuid4())}, format="json"), 404, "upload.not_found")
+    assert_error(
+        api.post("/api/v1/media", {"upload": "not-a-uuid"}, format="json"), 404, "upload.not_found"
+    )
+    assert_error(
+        api.post("/api/v1/media", {"upload": str(uuid.uuid4())}, format="json"),
+        404,
+        "upload.not_found",
+    )
     assert not MediaItem.objects.exists()
 
 
 def test_media_rename_refuses_bad_bodies_and_keeps_the_title(api: APIClient, user: Any) -> None:
-    item = assert_ok(api.post("/api/v1/media", {"upload": str(make_upload(user, "media").pk), "title": "kept"}, format="json"), 201)
+    item = assert_ok(
+        api.post(
+            "/api/v1/media",
+            {"upload": str(make_upload(user, "media").pk), "title": "kept"},
+            format="json",
+        ),
+        201,
+    )
     for body in ({}, {"title": None}, {"title": "x", "upload": str(uuid.uuid4())}):
-        assert_error(api.patch(f"/api/v1/media/{item['id']}", body, format="json"), 400, "validation.failed")
+        assert_error(
+            api.patch(f"/api/v1/media/{item['id']}", body, format="json"), 400, "validation.failed"
+        )
     assert MediaItem.objects.get().title == "kept"
 
 
 @pytest.mark.parametrize("item_id", ["not-a-uuid", str(uuid.uuid4()), "0"])
 def test_a_missing_media_item_is_media_not_found(api: APIClient, item_id: str) -> None:
     for method in ("get", "patch", "delete"):
-        assert_error(getattr(api, method)(f"/api/v1/media/{item_id}", {"title": "x"}, format="json"), 404, "media.not_found")
+        assert_error(
+            getattr(api, method)(f"/api/v1/media/{item_id}", {"title": "x"}, format="json"),
+            404,
+            "media.not_found",
+        )
 
 
 def test_media_list_is_the_callers_newest_first_and_paginated(
     api: APIClient, user: Any, other_user: Any
 ) -> None:
     ids = [
-        assert_ok(api.post("/api/v1/media", {"upload": str(make_upload(user, "media").pk), "title": str(n)}, format="json"), 201)["id"]
+        assert_ok(
+            api.post(
+                "/api/v1/media",
+                {"upload": str(make_upload(user, "media").pk), "title": str(n)},
+                format="json",
+            ),
+            201,
+        )["id"]
         for n in range(3)
     ]
-    assert_ok(client_for(other_user).post("/api/v1/media", {"upload": str(make_upload(other_user, "media").pk)}, format="json"), 201)
+    assert_ok(
+        client_for(other_user).post(
+            "/api/v1/media", {"upload": str(make_upload(other_user, "media").pk)}, format="json"
+        ),
+        201,
+    )
 
     first = api.get("/api/v1/media?pageSize=2")
     assert [i["id"] for i in assert_ok(first)] == ids[::-1][:2]
@@ -522,7 +637,9 @@ def test_media_list_costs_the_same_queries_for_many_items(
 def test_deleting_the_user_deletes_their_media_items_and_uploads(api: APIClient, user: Any) -> None:
     upload = make_upload(user, "media")
     assert_ok(api.post("/api/v1/media", {"upload": str(upload.pk)}, format="json"), 201)
-    assert_ok(api.patch("/api/v1/users/me/avatar", {"upload": str(make_upload(user).pk)}, format="json"))
+    assert_ok(
+        api.patch("/api/v1/users/me/avatar", {"upload": str(make_upload(user).pk)}, format="json")
+    )
 
     user.delete()
 
@@ -549,7 +666,10 @@ def test_presign_of_a_file_the_caller_completed_before_answers_200_with_that_upl
 
 
 def test_deduplication_is_per_caller_type_and_completed_upload(
-    api: APIClient, presign: Callable[..., Any], presigned_put: Callable[..., dict[str, Any]], other_user: Any
+    api: APIClient,
+    presign: Callable[..., Any],
+    presigned_put: Callable[..., dict[str, Any]],
+    other_user: Any,
 ) -> None:
     png = make_png(8, 8)
     digest = sha256_b64(png)
@@ -562,7 +682,8 @@ def test_deduplication_is_per_caller_type_and_completed_upload(
     assert "deduplicated" not in assert_ok(presign(type="media", size=len(png), sha256=digest), 201)
     theirs = client_for(other_user).post(
         "/api/v1/uploads/presign",
-        {"type": "avatar", "contentType": "image/png", "size": len(png), "sha256": digest}, format="json",
+        {"type": "avatar", "contentType": "image/png", "size": len(png), "sha256": digest},
+        format="json",
     )
     assert assert_ok(theirs, 201)["id"] != pending["id"]
     # Without a sha256 there is nothing to match.
@@ -570,7 +691,9 @@ def test_deduplication_is_per_caller_type_and_completed_upload(
 
 
 def test_deduplication_can_be_switched_off_per_type(
-    api: APIClient, presign: Callable[..., Any], presigned_put: Callable[..., dict[str, Any]],
+    api: APIClient,
+    presign: Callable[..., Any],
+    presigned_put: Callable[..., dict[str, Any]],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     png = make_png(9, 9)
@@ -589,7 +712,10 @@ def test_openapi_schema_lists_the_users_and_media_paths_and_api_keys(db: Any) ->
 
     schema = yaml.safe_load(APIClient().get("/api/v1/schema").content)
     assert {
-        "/api/v1/users/me", "/api/v1/users/me/avatar", "/api/v1/media", "/api/v1/media/{item_id}"
+        "/api/v1/users/me",
+        "/api/v1/users/me/avatar",
+        "/api/v1/media",
+        "/api/v1/media/{item_id}",
     } <= set(schema["paths"])
     assert set(schema["paths"]["/api/v1/users/me/avatar"]) == {"patch", "delete"}
     assert set(schema["paths"]["/api/v1/media/{item_id}"]) == {"get", "patch", "delete"}

@@ -53,7 +53,9 @@ def test_a_key_authenticates_as_its_user_beside_jwts(user: Any, other_user: Any)
     _, key = apikeys.create_api_key(user, "job", ALL_SCOPES)
 
     assert assert_ok(key_client(key).get("/api/v1/users/me"))["username"] == user.username
-    assert assert_ok(client_for(other_user).get("/api/v1/users/me"))["username"] == other_user.username
+    assert (
+        assert_ok(client_for(other_user).get("/api/v1/users/me"))["username"] == other_user.username
+    )
 
 
 def test_a_key_can_do_only_what_its_scopes_allow(user: Any) -> None:
@@ -62,7 +64,11 @@ def test_a_key_can_do_only_what_its_scopes_allow(user: Any) -> None:
 
     assert assert_ok(key_client(reader).get(f"/api/v1/uploads/{upload.pk}"))["id"] == str(upload.pk)
     assert assert_ok(key_client(reader).get("/api/v1/media")) == []
-    assert_error(key_client(reader).post("/api/v1/media", {"upload": str(upload.pk)}, format="json"), 403, "auth.forbidden")
+    assert_error(
+        key_client(reader).post("/api/v1/media", {"upload": str(upload.pk)}, format="json"),
+        403,
+        "auth.forbidden",
+    )
     assert_error(key_client(reader).delete(f"/api/v1/uploads/{upload.pk}"), 403, "auth.forbidden")
     assert status_of(upload.pk) == "completed" and stored(upload.key)
 
@@ -104,15 +110,39 @@ def test_a_request_within_the_minute_writes_nothing(
 @pytest.mark.parametrize(
     "spoil",
     [
-        pytest.param(lambda key, row, user: (ApiKey.objects.filter(pk=row.pk).update(revoked_at=timezone.now()), key)[1], id="revoked"),
-        pytest.param(lambda key, row, user: (ApiKey.objects.filter(pk=row.pk).update(expires_at=timezone.now() - timedelta(seconds=1)), key)[1], id="expired"),
-        pytest.param(lambda key, row, user: (type(user).objects.filter(pk=user.pk).update(is_active=False), key)[1], id="inactive-user"),
-        pytest.param(lambda key, row, user: key[:-1] + ("A" if key[-1] != "A" else "B"), id="unknown"),
+        pytest.param(
+            lambda key, row, user: (
+                ApiKey.objects.filter(pk=row.pk).update(revoked_at=timezone.now()),
+                key,
+            )[1],
+            id="revoked",
+        ),
+        pytest.param(
+            lambda key, row, user: (
+                ApiKey.objects.filter(pk=row.pk).update(
+                    expires_at=timezone.now() - timedelta(seconds=1)
+                ),
+                key,
+            )[1],
+            id="expired",
+        ),
+        pytest.param(
+            lambda key, row, user: (
+                type(user).objects.filter(pk=user.pk).update(is_active=False),
+                key,
+            )[1],
+            id="inactive-user",
+        ),
+        pytest.param(
+            lambda key, row, user: key[:-1] + ("A" if key[-1] != "A" else "B"), id="unknown"
+        ),
         pytest.param(lambda key, row, user: "upk_", id="bare-prefix"),
     ],
 )
 def test_an_unusable_key_is_unauthorized(user: Any, spoil: Any) -> None:
-    row, key = apikeys.create_api_key(user, "job", ALL_SCOPES, expires_at=timezone.now() + timedelta(days=1))
+    row, key = apikeys.create_api_key(
+        user, "job", ALL_SCOPES, expires_at=timezone.now() + timedelta(days=1)
+    )
     bad = spoil(key, row, user)
 
     response = key_client(bad).get("/api/v1/users/me")
@@ -124,7 +154,9 @@ def test_an_unusable_key_is_unauthorized(user: Any, spoil: Any) -> None:
 
 
 def test_a_key_before_its_expiry_works(user: Any) -> None:
-    _, key = apikeys.create_api_key(user, "job", [], expires_at=timezone.now() + timedelta(minutes=1))
+    _, key = apikeys.create_api_key(
+        user, "job", [], expires_at=timezone.now() + timedelta(minutes=1)
+    )
     assert_ok(key_client(key).get("/api/v1/users/me"))
 
 
@@ -163,7 +195,10 @@ def added_key(admin_client: Client, **form: Any) -> tuple[Any, str]:
 
 def test_admin_shows_a_new_key_once_and_keeps_its_hash(admin_client: Client, user: Any) -> None:
     response, key = added_key(
-        admin_client, user=user.pk, name="nightly sync", scopes=["media:read", "uploads:read"],
+        admin_client,
+        user=user.pk,
+        name="nightly sync",
+        scopes=["media:read", "uploads:read"],
     )
 
     row = ApiKey.objects.get()
@@ -174,17 +209,23 @@ def test_admin_shows_a_new_key_once_and_keeps_its_hash(admin_client: Client, use
         assert key not in admin_client.get(page).content.decode()
 
     assert assert_ok(key_client(key).get("/api/v1/media")) == []
-    assert_error(key_client(key).patch("/api/v1/users/me/avatar", {}, format="json"), 403, "auth.forbidden")
+    assert_error(
+        key_client(key).patch("/api/v1/users/me/avatar", {}, format="json"), 403, "auth.forbidden"
+    )
 
 
 def test_admin_refuses_an_unknown_scope(admin_client: Client, user: Any) -> None:
-    response = admin_client.post(f"{KEYS_URL}add/", {"user": user.pk, "name": "x", "scopes": ["root"]})
+    response = admin_client.post(
+        f"{KEYS_URL}add/", {"user": user.pk, "name": "x", "scopes": ["root"]}
+    )
     assert response.status_code == 200
     assert "scopes" in response.context["adminform"].form.errors
     assert not ApiKey.objects.exists()
 
 
-def test_admin_edit_keeps_the_key_and_its_owner(admin_client: Client, user: Any, other_user: Any) -> None:
+def test_admin_edit_keeps_the_key_and_its_owner(
+    admin_client: Client, user: Any, other_user: Any
+) -> None:
     row, key = apikeys.create_api_key(user, "job", ["media:read"])
     response = admin_client.post(
         f"{KEYS_URL}{row.pk}/change/",
@@ -200,7 +241,9 @@ def test_admin_revokes_keys(admin_client: Client, user: Any) -> None:
     revoked, revoked_key = apikeys.create_api_key(user, "old", ALL_SCOPES)
     _, kept_key = apikeys.create_api_key(user, "current", ALL_SCOPES)
 
-    response = admin_client.post(KEYS_URL, {"action": "revoke_keys", "_selected_action": [revoked.pk]}, follow=True)
+    response = admin_client.post(
+        KEYS_URL, {"action": "revoke_keys", "_selected_action": [revoked.pk]}, follow=True
+    )
 
     assert "Revoked 1 key(s)." in response.content.decode()
     revoked.refresh_from_db()

@@ -80,6 +80,8 @@ def test_accounts_walkthrough_runs_end_to_end_against_a_live_server(tmp_path: Pa
         assert [i["title"] for i in listed["data"]] == ["My first photo", "My first photo"]
         gone = subprocess.run(
             ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", presigned["publicUrl"]],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert gone.stdout == "404"

@@ -72,13 +72,17 @@ def refused(admin_client: Client, field: str, **overrides: str) -> list[str]:
         ("", "at least one"),
     ],
 )
-def test_policy_form_refuses_unsafe_content_types(admin_client: Client, value: str, says: str) -> None:
+def test_policy_form_refuses_unsafe_content_types(
+    admin_client: Client, value: str, says: str
+) -> None:
     errors = refused(admin_client, "allowed_content_types", allowed_content_types=value)
     assert any(says in e for e in errors), errors
 
 
 def test_policy_form_refuses_a_bad_type_among_good_ones(admin_client: Client) -> None:
-    errors = refused(admin_client, "allowed_content_types", allowed_content_types="image/png, text/html")
+    errors = refused(
+        admin_client, "allowed_content_types", allowed_content_types="image/png, text/html"
+    )
     assert any("text/html" in e for e in errors)
 
 
@@ -96,7 +100,9 @@ def test_policy_form_refuses_bad_sizes(admin_client: Client, value: str) -> None
     refused(admin_client, "max_size", max_size=value)
 
 
-def test_policy_form_refuses_an_expiry_over_the_ceiling(admin_client: Client, settings: Any) -> None:
+def test_policy_form_refuses_an_expiry_over_the_ceiling(
+    admin_client: Client, settings: Any
+) -> None:
     settings.UPLOADS = {**settings.UPLOADS, "MAX_EXPIRY_CEILING": 3600}
 
     errors = refused(admin_client, "expires_in", expires_in="3601")
@@ -142,7 +148,9 @@ def test_policy_form_accepts_human_sizes_and_shows_them_back(admin_client: Clien
     assert 'value="5 MB"' in change.content.decode()
     assert "application/pdf\nimage/png" in change.content.decode()
     # Saving the change form unchanged keeps the size.
-    admin_client.post(f"/admin/uploads/uploadpolicy/{policy.pk}/change/", policy_form(label="Reports"))
+    admin_client.post(
+        f"/admin/uploads/uploadpolicy/{policy.pk}/change/", policy_form(label="Reports")
+    )
     policy.refresh_from_db()
     assert (policy.label, policy.max_size) == ("Reports", 5 * MB)
 
@@ -158,7 +166,9 @@ def test_policy_changelist_shows_sizes(admin_client: Client) -> None:
 # uploads -------------------------------------------------------------------------------
 
 
-def make_upload(owner: Any, status: str = "pending", body: bytes | None = None, **fields: Any) -> Upload:
+def make_upload(
+    owner: Any, status: str = "pending", body: bytes | None = None, **fields: Any
+) -> Upload:
     policy = UploadPolicy.objects.get(name="avatar")
     upload = Upload(
         owner=owner,
@@ -217,8 +227,14 @@ def test_uploads_admin_is_read_only(admin_client: Client, user: Any, png: bytes)
     assert "delete_selected" not in listing.content.decode()
 
 
-def test_delete_with_objects_removes_rows_and_files(admin_client: Client, user: Any, png: bytes) -> None:
-    doomed = [make_upload(user, "completed", png), make_upload(user, "pending", png), make_upload(user)]
+def test_delete_with_objects_removes_rows_and_files(
+    admin_client: Client, user: Any, png: bytes
+) -> None:
+    doomed = [
+        make_upload(user, "completed", png),
+        make_upload(user, "pending", png),
+        make_upload(user),
+    ]
     kept = make_upload(user, "completed", png)
 
     response = run_action(admin_client, "delete_with_objects", doomed)
@@ -231,7 +247,9 @@ def test_delete_with_objects_removes_rows_and_files(admin_client: Client, user: 
     assert storages["default"].exists(kept.key)
 
 
-def test_reverify_completes_a_sound_pending_upload(admin_client: Client, user: Any, png: bytes) -> None:
+def test_reverify_completes_a_sound_pending_upload(
+    admin_client: Client, user: Any, png: bytes
+) -> None:
     upload = make_upload(user, "pending", png)
 
     response = run_action(admin_client, "reverify", [upload])

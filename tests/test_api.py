@@ -62,7 +62,9 @@ def statuses() -> dict[str, str]:
 
 
 @pytest.fixture
-def completed(api: APIClient, uploaded: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+def completed(
+    api: APIClient, uploaded: Callable[..., dict[str, Any]]
+) -> Callable[..., dict[str, Any]]:
     """Presign, PUT and complete; returns the completed upload as the API shows it."""
 
     def do(body: bytes | None = None, **fields: Any) -> dict[str, Any]:
@@ -87,7 +89,11 @@ def upload_paths(upload_id: str) -> list[tuple[str, str]]:
 def test_token_pair_for_a_password_and_it_works(user: Any) -> None:
     client = APIClient()
     data = assert_ok(
-        client.post("/api/v1/auth/token", {"username": user.username, "password": "pw-123456"}, format="json")
+        client.post(
+            "/api/v1/auth/token",
+            {"username": user.username, "password": "pw-123456"},
+            format="json",
+        )
     )
     assert set(data) == {"access", "refresh"}
 
@@ -117,7 +123,9 @@ def test_token_refused_for_bad_credentials(user: Any, credentials: dict[str, str
 
 
 def test_token_request_without_fields_is_a_validation_error(db: Any) -> None:
-    error = assert_error(APIClient().post("/api/v1/auth/token", {}, format="json"), 400, "validation.failed")
+    error = assert_error(
+        APIClient().post("/api/v1/auth/token", {}, format="json"), 400, "validation.failed"
+    )
     assert {d["field"] for d in error["details"]} == {"username", "password"}
 
 
@@ -137,7 +145,9 @@ def test_inactive_user_gets_no_token_and_their_tokens_stop_working(user: Any) ->
 def test_bad_refresh_token_is_unauthorized(user: Any) -> None:
     access = str(RefreshToken.for_user(user).access_token)
     for refresh in ("garbage", access):  # an access token is not a refresh token
-        response = APIClient().post("/api/v1/auth/token/refresh", {"refresh": refresh}, format="json")
+        response = APIClient().post(
+            "/api/v1/auth/token/refresh", {"refresh": refresh}, format="json"
+        )
         assert_error(response, 401, "auth.unauthorized")
 
 
@@ -176,7 +186,10 @@ def test_every_uploads_endpoint_requires_a_valid_token(
     before = statuses()
     for method, path in requests:
         response = getattr(client, method)(
-            path, {"type": "avatar", "contentType": "image/png", "size": 10} if method == "post" else None,
+            path,
+            {"type": "avatar", "contentType": "image/png", "size": 10}
+            if method == "post"
+            else None,
             format="json",
         )
         assert_error(response, 401, "auth.unauthorized")
@@ -298,9 +311,14 @@ def test_list_is_newest_first_paginated_and_filtered(
     done = completed()
     pending = assert_ok(presign(size=10), 201)
     document = assert_ok(presign(type="document", contentType="application/pdf", size=10), 201)
-    assert_ok(client_for(other_user).post(
-        "/api/v1/uploads/presign", {"type": "avatar", "contentType": "image/png", "size": 10}, format="json"
-    ), 201)
+    assert_ok(
+        client_for(other_user).post(
+            "/api/v1/uploads/presign",
+            {"type": "avatar", "contentType": "image/png", "size": 10},
+            format="json",
+        ),
+        201,
+    )
     now = timezone.now()
     for age, upload in enumerate([document, pending, done]):
         Upload.objects.filter(pk=upload["id"]).update(created_at=now - timedelta(minutes=age))
@@ -309,7 +327,12 @@ def test_list_is_newest_first_paginated_and_filtered(
     response = api.get("/api/v1/uploads")
     assert [u["id"] for u in assert_ok(response)] == newest_first
     assert response.json()["meta"]["pagination"] | {"next": None} == {
-        "page": 1, "pageSize": 20, "total": 3, "totalPages": 1, "next": None, "previous": None,
+        "page": 1,
+        "pageSize": 20,
+        "total": 3,
+        "totalPages": 1,
+        "next": None,
+        "previous": None,
     }
 
     first = api.get("/api/v1/uploads", {"pageSize": 2})
@@ -320,9 +343,15 @@ def test_list_is_newest_first_paginated_and_filtered(
     assert [u["id"] for u in assert_ok(second)] == newest_first[2:]
     assert second.json()["meta"]["pagination"]["page"] == 2
 
-    assert [u["id"] for u in assert_ok(api.get("/api/v1/uploads", {"status": "completed"}))] == [done["id"]]
-    assert [u["id"] for u in assert_ok(api.get("/api/v1/uploads", {"status": "pending"}))] == newest_first[:2]
-    assert [u["id"] for u in assert_ok(api.get("/api/v1/uploads", {"type": "document"}))] == [document["id"]]
+    assert [u["id"] for u in assert_ok(api.get("/api/v1/uploads", {"status": "completed"}))] == [
+        done["id"]
+    ]
+    assert [
+        u["id"] for u in assert_ok(api.get("/api/v1/uploads", {"status": "pending"}))
+    ] == newest_first[:2]
+    assert [u["id"] for u in assert_ok(api.get("/api/v1/uploads", {"type": "document"}))] == [
+        document["id"]
+    ]
     both = api.get("/api/v1/uploads", {"type": "avatar", "status": "pending"})
     assert [u["id"] for u in assert_ok(both)] == [pending["id"]]
     assert assert_ok(api.get("/api/v1/uploads", {"type": "nothing-such"})) == []
@@ -390,7 +419,9 @@ def test_delete_removes_the_object_and_marks_the_row(
 def test_private_document_downloads_as_an_attachment(
     api: APIClient, completed: Callable[..., dict[str, Any]]
 ) -> None:
-    upload = completed(PDF, type="document", contentType="application/pdf", fileName="Q3 report.pdf")
+    upload = completed(
+        PDF, type="document", contentType="application/pdf", fileName="Q3 report.pdf"
+    )
     assert upload["publicUrl"] is None
 
     data = assert_ok(api.get(f"/api/v1/uploads/{upload['id']}/download"))
@@ -424,7 +455,9 @@ def test_a_pending_upload_cannot_be_downloaded(
     api: APIClient, uploaded: Callable[..., dict[str, Any]]
 ) -> None:
     pending = uploaded()
-    error = assert_error(api.get(f"/api/v1/uploads/{pending['id']}/download"), 409, "upload.invalid_state")
+    error = assert_error(
+        api.get(f"/api/v1/uploads/{pending['id']}/download"), 409, "upload.invalid_state"
+    )
     assert error["i18nVars"] == {"status": "pending"}
     assert Upload.objects.get(pk=pending["id"]).status == "pending"
 
@@ -457,7 +490,15 @@ def test_a_sane_request_id_is_echoed(api: APIClient) -> None:
 
 @pytest.mark.parametrize(
     "sent",
-    ["x" * 500, "has spaces in it", "abcdefgh\n", "abcd\nefgh", "short", "<script>alert(1)</script>", "émoji-ünïcode"],
+    [
+        "x" * 500,
+        "has spaces in it",
+        "abcdefgh\n",
+        "abcd\nefgh",
+        "short",
+        "<script>alert(1)</script>",
+        "émoji-ünïcode",
+    ],
 )
 def test_an_insane_request_id_is_replaced(api: APIClient, sent: str) -> None:
     response = api.get("/api/v1/uploads", HTTP_X_REQUEST_ID=sent)
@@ -539,7 +580,9 @@ def test_complete_stays_within_its_query_budget(
         response = api.post(f"/api/v1/uploads/{data['id']}/complete")
     assert assert_ok(response)["status"] == "completed"
     with django_assert_max_num_queries(5):  # completing again reads, changes nothing
-        assert assert_ok(api.post(f"/api/v1/uploads/{data['id']}/complete"))["status"] == "completed"
+        assert (
+            assert_ok(api.post(f"/api/v1/uploads/{data['id']}/complete"))["status"] == "completed"
+        )
 
 
 # --- upload types ----------------------------------------------------------------------
@@ -566,7 +609,10 @@ def test_upload_types_lists_the_active_ones(
     media.is_active = False
     with django_capture_on_commit_callbacks(execute=True):
         media.save()
-    assert [t["type"] for t in assert_ok(api.get("/api/v1/uploads/types"))] == ["avatar", "document"]
+    assert [t["type"] for t in assert_ok(api.get("/api/v1/uploads/types"))] == [
+        "avatar",
+        "document",
+    ]
 
 
 # --- OpenAPI ---------------------------------------------------------------------------

@@ -73,7 +73,10 @@ def test_storage_alias_missing_from_storages_is_e002(settings: Any) -> None:
 def test_backend_without_a_signer_is_e002(settings: Any) -> None:
     settings.STORAGES = {
         **settings.STORAGES,
-        "ftp": {"BACKEND": "storages.backends.ftp.FTPStorage", "OPTIONS": {"location": "ftp://u:p@h:21/"}},
+        "ftp": {
+            "BACKEND": "storages.backends.ftp.FTPStorage",
+            "OPTIONS": {"location": "ftp://u:p@h:21/"},
+        },
     }
     settings.UPLOADS = {**settings.UPLOADS, "STORAGES": ["default", "ftp"]}
 
@@ -101,7 +104,9 @@ def test_local_signer_with_debug_off_is_e003(settings: Any) -> None:
 
 
 @pytest.mark.parametrize(("debug", "allowed"), [(False, True), (True, False), (True, True)])
-def test_local_signer_allowed_or_debug_is_not_e003(settings: Any, debug: bool, allowed: bool) -> None:
+def test_local_signer_allowed_or_debug_is_not_e003(
+    settings: Any, debug: bool, allowed: bool
+) -> None:
     settings.DEBUG = debug
     settings.UPLOADS = {**settings.UPLOADS, "LOCAL_ALLOW_WITHOUT_DEBUG": allowed}
 
@@ -148,7 +153,15 @@ def test_in_process_cache_with_debug_on_is_not_w001(settings: Any) -> None:
 
 # The same misconfiguration seen by a client ---------------------------------------------
 
-SECRETS_AND_SETTINGS = ("DEBUG", "UPLOADS", "LOCAL_ALLOW", "settings", "STORAGES", "SECRET", "FileSystem")
+SECRETS_AND_SETTINGS = (
+    "DEBUG",
+    "UPLOADS",
+    "LOCAL_ALLOW",
+    "settings",
+    "STORAGES",
+    "SECRET",
+    "FileSystem",
+)
 
 
 def test_unusable_local_signer_answers_503_naming_nothing(

@@ -17,7 +17,9 @@ from tests.conftest import make_png
 from uploads.models import Upload, UploadPolicy
 
 
-def make_upload(owner: Any, *, status: str = "pending", expires_in: timedelta, with_object: bool) -> Upload:
+def make_upload(
+    owner: Any, *, status: str = "pending", expires_in: timedelta, with_object: bool
+) -> Upload:
     policy = UploadPolicy.objects.get(name="avatar")
     upload = Upload(
         owner=owner,
@@ -69,8 +71,12 @@ class Scene:
 def scene(user: Any) -> Scene:
     long_ago = -timedelta(days=2)
     return Scene(
-        stale_with_object=[make_upload(user, expires_in=long_ago, with_object=True) for _ in range(3)],
-        stale_without_object=[make_upload(user, expires_in=long_ago, with_object=False) for _ in range(2)],
+        stale_with_object=[
+            make_upload(user, expires_in=long_ago, with_object=True) for _ in range(3)
+        ],
+        stale_without_object=[
+            make_upload(user, expires_in=long_ago, with_object=False) for _ in range(2)
+        ],
         # Expired a minute ago: a slow client may still be completing it (CLEANUP_GRACE).
         within_grace=make_upload(user, expires_in=-timedelta(minutes=1), with_object=True),
         fresh=make_upload(user, expires_in=timedelta(minutes=5), with_object=False),
@@ -104,7 +110,11 @@ def test_small_batches_still_sweep_everything(scene: Scene) -> None:
     output = run("--batch-size", "2")
 
     progress = [line for line in output.splitlines() if line.endswith("uploads...")]
-    assert progress == ["Expired 2/5 uploads...", "Expired 4/5 uploads...", "Expired 5/5 uploads..."]
+    assert progress == [
+        "Expired 2/5 uploads...",
+        "Expired 4/5 uploads...",
+        "Expired 5/5 uploads...",
+    ]
     assert "Expired 5 uploads, deleted 3 objects." in output
     assert Upload.objects.filter(status="expired").count() == 5
     assert not any(has_object(u) for u in scene.stale_with_object)

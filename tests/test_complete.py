@@ -57,7 +57,9 @@ class SignalLog:
     def on_completed(self, sender: Any, upload: Upload, **kwargs: Any) -> None:
         self.completed.append(upload)
 
-    def on_rejected(self, sender: Any, upload: Upload, reasons: list[dict[str, Any]], **kwargs: Any) -> None:
+    def on_rejected(
+        self, sender: Any, upload: Upload, reasons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
         self.rejected.append((upload, reasons))
 
 
@@ -71,7 +73,9 @@ def signal_log() -> Iterator[SignalLog]:
     upload_rejected.disconnect(log.on_rejected)
 
 
-def test_complete_before_the_put_is_not_uploaded(api: APIClient, presign: Callable[..., Any], png: bytes) -> None:
+def test_complete_before_the_put_is_not_uploaded(
+    api: APIClient, presign: Callable[..., Any], png: bytes
+) -> None:
     data = presigned(presign, size=len(png))
 
     assert_error(complete(api, data["id"]), 409, "upload.not_uploaded")
@@ -106,7 +110,9 @@ def test_object_that_arrived_before_expiry_still_completes(
     assert status_of(data["id"]) == "completed"
 
 
-def assert_rejected(api: APIClient, data: dict[str, Any], response: Any, field: str) -> dict[str, Any]:
+def assert_rejected(
+    api: APIClient, data: dict[str, Any], response: Any, field: str
+) -> dict[str, Any]:
     error = assert_error(response, 422, "upload.verification_failed")
     reasons = [d for d in error["details"] if d["field"] == field]
     assert reasons, error["details"]
@@ -133,7 +139,9 @@ def test_size_other_than_declared_is_rejected(
     assert reason["actual"] == len(body)
 
 
-def test_unsized_upload_over_its_cap_is_rejected(api: APIClient, presign: Callable[..., Any], settings: Any) -> None:
+def test_unsized_upload_over_its_cap_is_rejected(
+    api: APIClient, presign: Callable[..., Any], settings: Any
+) -> None:
     from uploads.models import UploadPolicy
     from uploads.policies import bump_version
 
@@ -148,7 +156,9 @@ def test_unsized_upload_over_its_cap_is_rejected(api: APIClient, presign: Callab
     assert reason["expected"] == 100 and reason["actual"] == len(big)
 
 
-def test_bytes_not_of_the_declared_type_are_rejected(api: APIClient, presign: Callable[..., Any]) -> None:
+def test_bytes_not_of_the_declared_type_are_rejected(
+    api: APIClient, presign: Callable[..., Any]
+) -> None:
     html = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
     data = presigned(presign, size=len(html))
     write_object(data["key"], html)
@@ -168,7 +178,9 @@ def test_bytes_not_of_the_declared_type_are_rejected_even_through_the_put(
     assert_rejected(api, data, complete(api, data["id"]), "contentType")
 
 
-def test_sha256_other_than_declared_is_rejected(api: APIClient, presign: Callable[..., Any]) -> None:
+def test_sha256_other_than_declared_is_rejected(
+    api: APIClient, presign: Callable[..., Any]
+) -> None:
     declared = make_png(4, 4, extra=b"a")
     stored = make_png(4, 4, extra=b"b")
     assert len(declared) == len(stored)
@@ -229,7 +241,10 @@ def test_rejection_signals_once(
 
 
 def test_no_signal_before_the_transaction_commits(
-    api: APIClient, uploaded: Callable[..., Any], signal_log: SignalLog, django_capture_on_commit_callbacks: Any
+    api: APIClient,
+    uploaded: Callable[..., Any],
+    signal_log: SignalLog,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     data = uploaded()
 
@@ -272,7 +287,8 @@ def test_a_failing_receiver_does_not_break_the_response(
 
 JPEG = (
     b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    + b"\xff\xdb\x00\x43\x00" + bytes(64)
+    + b"\xff\xdb\x00\x43\x00"
+    + bytes(64)
 )
 GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
@@ -281,8 +297,12 @@ GIF = (
 _VP8L = b"VP8L" + struct.pack("<I", 10) + b"\x2f" + bytes(9)
 WEBP = b"RIFF" + struct.pack("<I", 4 + len(_VP8L)) + b"WEBP" + _VP8L
 WAV = (
-    b"RIFF" + struct.pack("<I", 36) + b"WAVEfmt "
-    + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) + b"data" + struct.pack("<I", 0)
+    b"RIFF"
+    + struct.pack("<I", 36)
+    + b"WAVEfmt "
+    + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16)
+    + b"data"
+    + struct.pack("<I", 0)
 )
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
 MP4 = struct.pack(">I", 24) + b"ftypisom\x00\x00\x02\x00isomiso2" + struct.pack(">I", 8) + b"free"
@@ -315,13 +335,18 @@ def ftyp(major: bytes, *compatible: bytes) -> bytes:
     return struct.pack(">I", 8 + len(brands)) + b"ftyp" + brands + struct.pack(">I", 8) + b"free"
 
 
-@pytest.mark.parametrize("major", [b"isom", b"mp41", b"mp42", b"avc1", b"iso5", b"iso6", b"dash", b"M4V "])
+@pytest.mark.parametrize(
+    "major", [b"isom", b"mp41", b"mp42", b"avc1", b"iso5", b"iso6", b"dash", b"M4V "]
+)
 def test_mp4_is_recognised_by_its_common_brands(major: bytes) -> None:
     # mp41 (cameras, editors), avc1 and iso5/iso6/dash (fragmented MP4) are everyday files.
     assert content_types.bytes_match("video/mp4", ftyp(major, b"isom", major))
 
 
-@pytest.mark.parametrize(("major", "mime"), [(b"qt  ", "video/quicktime"), (b"heic", "image/heic"), (b"avif", "image/avif")])
+@pytest.mark.parametrize(
+    ("major", "mime"),
+    [(b"qt  ", "video/quicktime"), (b"heic", "image/heic"), (b"avif", "image/avif")],
+)
 def test_other_iso_media_is_not_mp4(major: bytes, mime: str) -> None:
     head = ftyp(major, major) + bytes(32)
     assert content_types.bytes_match(mime, head)

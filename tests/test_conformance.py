@@ -31,7 +31,9 @@ def backend(request: pytest.FixtureRequest, settings: Any) -> Backend:
 
 
 PNG = make_png(8, 8)
-SAME_SIZE_OTHER_BYTES = make_png(8, 8)[:-20] + bytes(b ^ 0xFF for b in make_png(8, 8)[-20:-12]) + make_png(8, 8)[-12:]
+SAME_SIZE_OTHER_BYTES = (
+    make_png(8, 8)[:-20] + bytes(b ^ 0xFF for b in make_png(8, 8)[-20:-12]) + make_png(8, 8)[-12:]
+)
 
 
 def _presign(api: Any, **fields: Any) -> dict[str, Any]:
@@ -48,7 +50,9 @@ def _complete(api: Any, answer: dict[str, Any]) -> Any:
     return api.post(f"/api/v1/uploads/{answer['id']}/complete")
 
 
-def _refused_or_rejected(backend: Backend, api: Any, rule: str, answer: dict[str, Any], status: int) -> None:
+def _refused_or_rejected(
+    backend: Backend, api: Any, rule: str, answer: dict[str, Any], status: int
+) -> None:
     if rule in backend.enforces:
         assert 400 <= status < 500, f"{backend.name} accepted what it should refuse ({rule})"
         assert backend.read(answer["key"]) is None
@@ -69,7 +73,11 @@ class TestConformance:
         response = _complete(api, answer)
         assert response.status_code == 200, response.content
         data = response.json()["data"]
-        assert (data["status"], data["size"], data["sha256"]) == ("completed", len(PNG), sha256_b64(PNG))
+        assert (data["status"], data["size"], data["sha256"]) == (
+            "completed",
+            len(PNG),
+            sha256_b64(PNG),
+        )
         assert backend.read(answer["key"]) == PNG
 
     def test_wrong_content_type(self, backend: Backend, api: Any) -> None:

@@ -51,7 +51,9 @@ def signed(presign: Callable[..., Any], png: bytes) -> dict[str, Any]:
     return answer.json()["data"]
 
 
-def test_accepted_upload_is_stored_intact(signed: dict[str, Any], put: Callable[..., Any], png: bytes) -> None:
+def test_accepted_upload_is_stored_intact(
+    signed: dict[str, Any], put: Callable[..., Any], png: bytes
+) -> None:
     response = put(signed, png)
 
     assert response.status_code == 200, response.content
@@ -80,7 +82,9 @@ def test_body_larger_than_chunk_size_is_streamed_intact(
     assert response.json()["data"]["sha256"] == sha256_b64(big)
 
 
-def test_tampered_token_is_refused(signed: dict[str, Any], put: Callable[..., Any], png: bytes) -> None:
+def test_tampered_token_is_refused(
+    signed: dict[str, Any], put: Callable[..., Any], png: bytes
+) -> None:
     url = signed["uploadUrl"]
     token_start = url.index("/put/") + len("/put/")
     i = token_start + 10  # a character of the signed payload
@@ -91,7 +95,9 @@ def test_tampered_token_is_refused(signed: dict[str, Any], put: Callable[..., An
     assert nothing_at(signed["key"])
 
 
-def test_tampered_signature_is_refused(signed: dict[str, Any], put: Callable[..., Any], png: bytes) -> None:
+def test_tampered_signature_is_refused(
+    signed: dict[str, Any], put: Callable[..., Any], png: bytes
+) -> None:
     url = signed["uploadUrl"]
     flipped = "x" if url[-5] != "x" else "y"
     tampered = {**signed, "uploadUrl": url[:-5] + flipped + url[-4:]}
@@ -166,7 +172,11 @@ def test_unsized_upload_over_the_cap_is_refused(
 def test_missing_content_length_is_refused(signed: dict[str, Any], png: bytes) -> None:
     # A body without Content-Length (as with chunked transfer encoding).
     response = APIClient().generic(
-        "PUT", signed["uploadUrl"], b"", content_type="image/png", **{"wsgi.input": FakePayload(png)}
+        "PUT",
+        signed["uploadUrl"],
+        b"",
+        content_type="image/png",
+        **{"wsgi.input": FakePayload(png)},
     )
 
     assert_error(response, 411, "upload.length_required")

@@ -55,60 +55,115 @@ class Endpoint:
 ENDPOINTS = [
     Endpoint("types", "get", lambda i: "/api/v1/uploads/types", "uploads:read"),
     Endpoint(
-        "presign", "post", lambda i: "/api/v1/uploads/presign", "uploads:write",
-        body=lambda i: {"type": "media", "contentType": "image/png", "size": 10}, ok=201,
-    ),
-    Endpoint("uploads-list", "get", lambda i: "/api/v1/uploads", "uploads:read", shows=lambda i: i.media_free),
-    Endpoint(
-        "upload-get", "get", lambda i: f"/api/v1/uploads/{i.media_free}", "uploads:read",
-        not_found="upload.not_found", shows=lambda i: i.media_free,
-    ),
-    Endpoint(
-        "upload-delete", "delete", lambda i: f"/api/v1/uploads/{i.media_free}", "uploads:write",
-        not_found="upload.not_found", shows=lambda i: i.media_free,
+        "presign",
+        "post",
+        lambda i: "/api/v1/uploads/presign",
+        "uploads:write",
+        body=lambda i: {"type": "media", "contentType": "image/png", "size": 10},
+        ok=201,
     ),
     Endpoint(
-        "upload-complete", "post", lambda i: f"/api/v1/uploads/{i.media_free}/complete", "uploads:write",
-        not_found="upload.not_found", shows=lambda i: i.media_free,
+        "uploads-list",
+        "get",
+        lambda i: "/api/v1/uploads",
+        "uploads:read",
+        shows=lambda i: i.media_free,
     ),
     Endpoint(
-        "upload-download", "get", lambda i: f"/api/v1/uploads/{i.media_free}/download", "uploads:read",
+        "upload-get",
+        "get",
+        lambda i: f"/api/v1/uploads/{i.media_free}",
+        "uploads:read",
+        not_found="upload.not_found",
+        shows=lambda i: i.media_free,
+    ),
+    Endpoint(
+        "upload-delete",
+        "delete",
+        lambda i: f"/api/v1/uploads/{i.media_free}",
+        "uploads:write",
+        not_found="upload.not_found",
+        shows=lambda i: i.media_free,
+    ),
+    Endpoint(
+        "upload-complete",
+        "post",
+        lambda i: f"/api/v1/uploads/{i.media_free}/complete",
+        "uploads:write",
+        not_found="upload.not_found",
+        shows=lambda i: i.media_free,
+    ),
+    Endpoint(
+        "upload-download",
+        "get",
+        lambda i: f"/api/v1/uploads/{i.media_free}/download",
+        "uploads:read",
         not_found="upload.not_found",
     ),
     Endpoint("me", "get", lambda i: "/api/v1/users/me", None, shows=lambda i: i.avatar_current),
     Endpoint(
-        "avatar-by-id", "patch", lambda i: "/api/v1/users/me/avatar", "profile:write",
-        body=lambda i: {"upload": i.avatar_new}, not_found="upload.not_found",
+        "avatar-by-id",
+        "patch",
+        lambda i: "/api/v1/users/me/avatar",
+        "profile:write",
+        body=lambda i: {"upload": i.avatar_new},
+        not_found="upload.not_found",
         shows=lambda i: i.avatar_new,
     ),
     Endpoint(
-        "avatar-by-key", "patch", lambda i: "/api/v1/users/me/avatar", "profile:write",
-        body=lambda i: {"key": i.avatar_new_key}, not_found="upload.not_found",
+        "avatar-by-key",
+        "patch",
+        lambda i: "/api/v1/users/me/avatar",
+        "profile:write",
+        body=lambda i: {"key": i.avatar_new_key},
+        not_found="upload.not_found",
         shows=lambda i: i.avatar_new,
     ),
     Endpoint(
-        "avatar-by-url", "patch", lambda i: "/api/v1/users/me/avatar", "profile:write",
-        body=lambda i: {"avatarUrl": i.avatar_new_url}, not_found="upload.not_found",
+        "avatar-by-url",
+        "patch",
+        lambda i: "/api/v1/users/me/avatar",
+        "profile:write",
+        body=lambda i: {"avatarUrl": i.avatar_new_url},
+        not_found="upload.not_found",
         shows=lambda i: i.avatar_new,
     ),
     Endpoint("avatar-delete", "delete", lambda i: "/api/v1/users/me/avatar", "profile:write"),
     Endpoint("media-list", "get", lambda i: "/api/v1/media", "media:read", shows=lambda i: i.item),
     Endpoint(
-        "media-create", "post", lambda i: "/api/v1/media", "media:write",
-        body=lambda i: {"upload": i.media_free, "title": "new"}, ok=201,
-        not_found="upload.not_found", shows=lambda i: i.media_free,
+        "media-create",
+        "post",
+        lambda i: "/api/v1/media",
+        "media:write",
+        body=lambda i: {"upload": i.media_free, "title": "new"},
+        ok=201,
+        not_found="upload.not_found",
+        shows=lambda i: i.media_free,
     ),
     Endpoint(
-        "media-get", "get", lambda i: f"/api/v1/media/{i.item}", "media:read",
-        not_found="media.not_found", shows=lambda i: i.item,
+        "media-get",
+        "get",
+        lambda i: f"/api/v1/media/{i.item}",
+        "media:read",
+        not_found="media.not_found",
+        shows=lambda i: i.item,
     ),
     Endpoint(
-        "media-rename", "patch", lambda i: f"/api/v1/media/{i.item}", "media:write",
-        body=lambda i: {"title": "renamed"}, not_found="media.not_found", shows=lambda i: i.item,
+        "media-rename",
+        "patch",
+        lambda i: f"/api/v1/media/{i.item}",
+        "media:write",
+        body=lambda i: {"title": "renamed"},
+        not_found="media.not_found",
+        shows=lambda i: i.item,
     ),
     Endpoint(
-        "media-delete", "delete", lambda i: f"/api/v1/media/{i.item}", "media:write",
-        not_found="media.not_found", shows=lambda i: i.item,
+        "media-delete",
+        "delete",
+        lambda i: f"/api/v1/media/{i.item}",
+        "media:write",
+        not_found="media.not_found",
+        shows=lambda i: i.item,
     ),
 ]
 
@@ -131,7 +186,9 @@ def world(user: Any, other_user: Any) -> World:
     item = MediaItem.objects.create(owner=user, upload=media_linked, title="mine")
     theirs = completed_row(other_user)
     get_user_model().objects.filter(pk=other_user.pk).update(avatar=theirs)
-    MediaItem.objects.create(owner=other_user, upload=completed_row(other_user, "media"), title="theirs")
+    MediaItem.objects.create(
+        owner=other_user, upload=completed_row(other_user, "media"), title="theirs"
+    )
 
     ids = Ids(
         avatar_current=str(avatar_current.pk),
@@ -157,7 +214,10 @@ def everything() -> tuple[Any, ...]:
     return (
         sorted((str(pk), status) for pk, status in Upload.objects.values_list("pk", "status")),
         list(users.values_list("pk", "avatar_id")),
-        sorted((str(pk), title, str(upload)) for pk, title, upload in MediaItem.objects.values_list("pk", "title", "upload_id")),
+        sorted(
+            (str(pk), title, str(upload))
+            for pk, title, upload in MediaItem.objects.values_list("pk", "title", "upload_id")
+        ),
         sorted(key for key in Upload.objects.values_list("key", flat=True) if stored(key)),
     )
 
@@ -165,10 +225,17 @@ def everything() -> tuple[Any, ...]:
 def owners_things(world: World) -> tuple[Any, ...]:
     owner = world.owner
     return (
-        sorted((str(pk), s) for pk, s in Upload.objects.filter(owner=owner).values_list("pk", "status")),
+        sorted(
+            (str(pk), s) for pk, s in Upload.objects.filter(owner=owner).values_list("pk", "status")
+        ),
         get_user_model().objects.get(pk=owner.pk).avatar_id,
-        sorted((str(pk), t) for pk, t in MediaItem.objects.filter(owner=owner).values_list("pk", "title")),
-        sorted(k for k in Upload.objects.filter(owner=owner).values_list("key", flat=True) if stored(k)),
+        sorted(
+            (str(pk), t)
+            for pk, t in MediaItem.objects.filter(owner=owner).values_list("pk", "title")
+        ),
+        sorted(
+            k for k in Upload.objects.filter(owner=owner).values_list("key", flat=True) if stored(k)
+        ),
     )
 
 
@@ -200,13 +267,21 @@ CALLERS: dict[str, tuple[Callable[[World, Endpoint], APIClient], str]] = {
     "other-user": (lambda w, e: client_for(w.other), "other"),
     "other-user-key": (lambda w, e: key_for(w.other, list(SCOPES)), "other"),
     "key-without-the-scope": (lambda w, e: key_for(w.owner, all_but(e.scope)), "forbidden"),
-    "revoked-key": (lambda w, e: key_for(w.owner, list(SCOPES), revoked_at=timezone.now()), "unauthorized"),
+    "revoked-key": (
+        lambda w, e: key_for(w.owner, list(SCOPES), revoked_at=timezone.now()),
+        "unauthorized",
+    ),
     "expired-key": (
-        lambda w, e: key_for(w.owner, list(SCOPES), expires_at=timezone.now() - timedelta(seconds=1)),
+        lambda w, e: key_for(
+            w.owner, list(SCOPES), expires_at=timezone.now() - timedelta(seconds=1)
+        ),
         "unauthorized",
     ),
     "inactive-user": (lambda w, e: (client_for(w.owner), deactivate(w.owner))[0], "unauthorized"),
-    "inactive-user-key": (lambda w, e: (key_for(w.owner, list(SCOPES)), deactivate(w.owner))[0], "unauthorized"),
+    "inactive-user-key": (
+        lambda w, e: (key_for(w.owner, list(SCOPES)), deactivate(w.owner))[0],
+        "unauthorized",
+    ),
 }
 
 
@@ -242,6 +317,9 @@ def test_matrix(world: World, endpoint: Endpoint, caller: str) -> None:
             assert not any(value in response.content.decode() for value in owners)
         assert owners_things(world) == before_owners
         return
-    status, code = {"forbidden": (403, "auth.forbidden"), "unauthorized": (401, "auth.unauthorized")}[outcome]
+    status, code = {
+        "forbidden": (403, "auth.forbidden"),
+        "unauthorized": (401, "auth.unauthorized"),
+    }[outcome]
     assert_error(response, status, code)
     assert everything() == before

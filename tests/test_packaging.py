@@ -22,8 +22,20 @@ def test_no_missing_migrations() -> None:
 
 def test_wheel_holds_the_app_and_nothing_of_the_project(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
-        check=True, timeout=300, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        timeout=300,
+        capture_output=True,
     )
     (wheel,) = tmp_path.glob("django_upload_policies-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

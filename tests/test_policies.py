@@ -56,7 +56,22 @@ def test_parse_bytes(text: str, expected: int) -> None:
     assert parse_bytes(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "MB", "five MB", "5 XB", "-5 MB", "1.5 bytes", "0.3 KB", "5 MB 3", "1e6", "1,5 MB", "10,00 KB"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "MB",
+        "five MB",
+        "5 XB",
+        "-5 MB",
+        "1.5 bytes",
+        "0.3 KB",
+        "5 MB 3",
+        "1e6",
+        "1,5 MB",
+        "10,00 KB",
+    ],
+)
 def test_parse_bytes_refuses_what_is_not_a_size(text: str) -> None:
     with pytest.raises(ValueError, match="size|whole"):
         parse_bytes(text)
@@ -64,7 +79,13 @@ def test_parse_bytes_refuses_what_is_not_a_size(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(5 * MB, "5 MB"), (1572864, "1536 KB"), (1000, "1000 bytes"), (1024, "1 KB"), (3 * 1024**4, "3 TB")],
+    [
+        (5 * MB, "5 MB"),
+        (1572864, "1536 KB"),
+        (1000, "1000 bytes"),
+        (1024, "1 KB"),
+        (3 * 1024**4, "3 TB"),
+    ],
 )
 def test_format_bytes_is_exact_and_round_trips(value: int, text: str) -> None:
     assert format_bytes(value) == text

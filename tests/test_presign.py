@@ -329,7 +329,11 @@ def test_rate_limit_counts_presigns_per_user(
         assert response["X-RateLimit-Limit"] == "3"
         assert response["X-RateLimit-Remaining"] == str(remaining)
         rate = response.json()["meta"]["rateLimit"]
-        assert rate == {"limit": 3, "remaining": remaining, "reset": int(response["X-RateLimit-Reset"])}
+        assert rate == {
+            "limit": 3,
+            "remaining": remaining,
+            "reset": int(response["X-RateLimit-Reset"]),
+        }
 
     limited = presign_as(api)
     error = assert_error(limited, 429, "rate_limited")
@@ -364,7 +368,9 @@ def test_rate_limit_ignores_what_the_client_says_about_itself(
     assert Upload.objects.count() == 3
 
 
-def test_requests_refused_before_presign_do_not_count(three_per_window: None, api: APIClient) -> None:
+def test_requests_refused_before_presign_do_not_count(
+    three_per_window: None, api: APIClient
+) -> None:
     anonymous = APIClient()
     for _ in range(4):
         response = presign_as(anonymous)

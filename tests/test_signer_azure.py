@@ -63,7 +63,9 @@ def presigned(api: Any, body: bytes = PNG, **fields: Any) -> dict[str, Any]:
 
 def put(answer: dict[str, Any], body: bytes, **extra_headers: str) -> requests.Response:
     headers = {**answer["headers"], **extra_headers}
-    return requests.request(answer["method"], answer["uploadUrl"], data=body, headers=headers, timeout=10)
+    return requests.request(
+        answer["method"], answer["uploadUrl"], data=body, headers=headers, timeout=10
+    )
 
 
 def sas_of(url: str) -> dict[str, str]:
@@ -78,7 +80,9 @@ def test_upload_url_is_a_create_only_sas_for_one_blob_expiring_with_the_upload(
     upload = Upload.objects.get(pk=answer["id"])
 
     assert (sas["sp"], sas["sr"]) == ("c", "b")
-    assert datetime.strptime(sas["se"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) == upload.expires_at.replace(microsecond=0)
+    assert datetime.strptime(sas["se"], "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=UTC
+    ) == upload.expires_at.replace(microsecond=0)
     assert sas["spr"] == "https,http"  # plain http is allowed only because Azurite is on loopback
     assert urlsplit(answer["uploadUrl"]).path == f"/{ACCOUNT}/{CONTAINER}/{answer['key']}"
     assert answer["method"] == "PUT"
@@ -93,12 +97,22 @@ def test_upload_url_is_a_create_only_sas_for_one_blob_expiring_with_the_upload(
 
 
 def test_a_real_account_gets_https_only_urls_on_its_endpoint_suffix(settings: Any) -> None:
-    settings.STORAGES = {**settings.STORAGES, "default": env_storage_config({
-        "AZURE_ACCOUNT_NAME": "acme", "AZURE_ACCOUNT_KEY": REAL_KEY,
-        "AZURE_CONTAINER": "media", "AZURE_ENDPOINT_SUFFIX": "core.chinacloudapi.cn",
-    }, VAR)}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": env_storage_config(
+            {
+                "AZURE_ACCOUNT_NAME": "acme",
+                "AZURE_ACCOUNT_KEY": REAL_KEY,
+                "AZURE_CONTAINER": "media",
+                "AZURE_ENDPOINT_SUFFIX": "core.chinacloudapi.cn",
+            },
+            VAR,
+        ),
+    }
     expires_at = timezone.now() + timedelta(minutes=5)
-    spec = UploadSpec(key="avatars/1/x.png", content_type="image/png", expires_at=expires_at, max_size=10)
+    spec = UploadSpec(
+        key="avatars/1/x.png", content_type="image/png", expires_at=expires_at, max_size=10
+    )
 
     url = get_signer("default").presign_upload(spec).url
 
@@ -115,11 +129,16 @@ def test_the_blob_is_stored_with_the_declared_content_type(azure: AzureBackend, 
     assert properties.size == len(PNG)
     done = api.post(f"/api/v1/uploads/{answer['id']}/complete")
     assert done.status_code == 200, done.content
-    assert (done.json()["data"]["contentType"], done.json()["data"]["sha256"]) == ("image/png", sha256_b64(PNG))
+    assert (done.json()["data"]["contentType"], done.json()["data"]["sha256"]) == (
+        "image/png",
+        sha256_b64(PNG),
+    )
 
 
 def test_download_is_served_by_azure_as_an_attachment(azure: AzureBackend, api: Any) -> None:
-    answer = presigned(api, PDF, type="document", contentType="application/pdf", fileName="report 2026.pdf")
+    answer = presigned(
+        api, PDF, type="document", contentType="application/pdf", fileName="report 2026.pdf"
+    )
     assert put(answer, PDF).status_code == 201
     assert api.post(f"/api/v1/uploads/{answer['id']}/complete").status_code == 200
 
@@ -135,7 +154,9 @@ def test_download_is_served_by_azure_as_an_attachment(azure: AzureBackend, api: 
     assert azure.read(answer["key"]) == PDF
 
 
-def test_a_second_put_with_the_same_url_is_refused_and_changes_nothing(azure: AzureBackend, api: Any) -> None:
+def test_a_second_put_with_the_same_url_is_refused_and_changes_nothing(
+    azure: AzureBackend, api: Any
+) -> None:
     answer = presigned(api)
     assert put(answer, PNG).status_code == 201
 
@@ -147,7 +168,9 @@ def test_a_second_put_with_the_same_url_is_refused_and_changes_nothing(azure: Az
     assert api.post(f"/api/v1/uploads/{answer['id']}/complete").status_code == 200
 
 
-def test_a_rejected_blob_is_deleted_with_the_snapshots_its_url_could_make(azure: AzureBackend, api: Any) -> None:
+def test_a_rejected_blob_is_deleted_with_the_snapshots_its_url_could_make(
+    azure: AzureBackend, api: Any
+) -> None:
     answer = presigned(api)
     assert put(answer, PNG + b"\0").status_code == 201
     assert requests.put(answer["uploadUrl"] + "&comp=snapshot", timeout=10).status_code == 201
@@ -183,7 +206,10 @@ def test_storage_down_answers_503_and_the_upload_completes_once_it_is_back(
     [
         ({"account_name": "acme", "account_key": REAL_KEY}, "AZURE_CONTAINER"),
         ({"account_name": "acme", "azure_container": "media"}, "AZURE_ACCOUNT_KEY"),
-        ({"account_name": "acme", "account_key": "not base64!", "azure_container": "media"}, "not base64"),
+        (
+            {"account_name": "acme", "account_key": "not base64!", "azure_container": "media"},
+            "not base64",
+        ),
         (
             {
                 "connection_string": f"AccountName=acme;AccountKey={REAL_KEY};BlobEndpoint=http://blob.example/acme",
@@ -203,7 +229,9 @@ def test_unusable_configuration_answers_503_not_configured_naming_the_fix_not_th
     }
     with caplog.at_level(logging.ERROR, logger="uploads"):
         response = api.post(
-            "/api/v1/uploads/presign", {"type": "avatar", "contentType": "image/png", "size": 9}, format="json"
+            "/api/v1/uploads/presign",
+            {"type": "avatar", "contentType": "image/png", "size": 9},
+            format="json",
         )
 
     assert_error(response, 503, "upload.not_configured")
@@ -218,7 +246,10 @@ def test_a_missing_container_at_complete_answers_503_not_configured(
     azure: AzureBackend, api: Any, settings: Any
 ) -> None:
     answer = presigned(api)
-    settings.STORAGES = {**settings.STORAGES, "default": storage_config(azure.port, "no-such-container")}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": storage_config(azure.port, "no-such-container"),
+    }
 
     response = api.post(f"/api/v1/uploads/{answer['id']}/complete")
 
@@ -226,9 +257,13 @@ def test_a_missing_container_at_complete_answers_503_not_configured(
     assert Upload.objects.get(pk=answer["id"]).status == Upload.Status.PENDING
 
 
-def test_a_refused_account_key_is_reported_as_configuration(azure: AzureBackend, settings: Any) -> None:
+def test_a_refused_account_key_is_reported_as_configuration(
+    azure: AzureBackend, settings: Any
+) -> None:
     wrong = storage_config(azure.port)
-    wrong["OPTIONS"]["connection_string"] = connection_string(azure.port).replace(ACCOUNT_KEY, REAL_KEY)
+    wrong["OPTIONS"]["connection_string"] = connection_string(azure.port).replace(
+        ACCOUNT_KEY, REAL_KEY
+    )
     settings.STORAGES = {**settings.STORAGES, "default": wrong}
 
     with pytest.raises(SignerNotConfigured, match="AZURE_ACCOUNT_KEY") as caught:
@@ -264,7 +299,10 @@ def test_cors_lets_the_configured_origins_preflight_an_upload_and_keeps_other_ru
 
     get_signer("default").apply_cors([second])  # replaces its own rule, not the others
 
-    assert (preflight(blob_url, first).status_code, preflight(blob_url, second).status_code) == (403, 200)
+    assert (preflight(blob_url, first).status_code, preflight(blob_url, second).status_code) == (
+        403,
+        200,
+    )
     assert preflight(blob_url, reports, "GET").status_code == 200
 
 
@@ -273,7 +311,10 @@ def test_public_url_serves_the_blob_from_a_public_container(
 ) -> None:
     container = f"public{uuid.uuid4().hex[:8]}"
     azure_backend.service.create_container(container, public_access="blob")
-    settings.STORAGES = {**settings.STORAGES, "default": storage_config(azure_backend.port, container)}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": storage_config(azure_backend.port, container),
+    }
     answer = presigned(api)
     assert put(answer, PNG).status_code == 201
 
@@ -282,10 +323,16 @@ def test_public_url_serves_the_blob_from_a_public_container(
     assert done["publicUrl"] == answer["publicUrl"]
     assert "sig=" not in done["publicUrl"]
     served = requests.get(done["publicUrl"], timeout=10)
-    assert (served.status_code, served.content, served.headers["Content-Type"]) == (200, PNG, "image/png")
+    assert (served.status_code, served.content, served.headers["Content-Type"]) == (
+        200,
+        PNG,
+        "image/png",
+    )
 
 
-def test_public_url_uses_the_cdn_base_when_configured(azure: AzureBackend, api: Any, settings: Any) -> None:
+def test_public_url_uses_the_cdn_base_when_configured(
+    azure: AzureBackend, api: Any, settings: Any
+) -> None:
     settings.UPLOADS = {**settings.UPLOADS, "PUBLIC_BASE_URL": "https://cdn.example/"}
     answer = presigned(api)
     assert answer["publicUrl"] == f"https://cdn.example/{answer['key']}"
@@ -307,10 +354,19 @@ def test_storage_location_prefixes_the_blob_and_complete_finds_it(
     assert azure.read(f"tenant-a/{answer['key']}") == PNG
 
 
-def test_the_env_connection_string_drives_a_whole_upload(azure: AzureBackend, api: Any, settings: Any) -> None:
-    settings.STORAGES = {**settings.STORAGES, "default": env_storage_config({
-        "AZURE_CONNECTION_STRING": azure.connection_string, "AZURE_CONTAINER": CONTAINER,
-    }, VAR)}
+def test_the_env_connection_string_drives_a_whole_upload(
+    azure: AzureBackend, api: Any, settings: Any
+) -> None:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": env_storage_config(
+            {
+                "AZURE_CONNECTION_STRING": azure.connection_string,
+                "AZURE_CONTAINER": CONTAINER,
+            },
+            VAR,
+        ),
+    }
     answer = presigned(api)
     assert put(answer, PNG).status_code == 201
     assert api.post(f"/api/v1/uploads/{answer['id']}/complete").status_code == 200
@@ -322,7 +378,13 @@ def test_the_env_connection_string_drives_a_whole_upload(azure: AzureBackend, ap
         ({"AZURE_ACCOUNT_NAME": "acme", "AZURE_ACCOUNT_KEY": REAL_KEY}, "AZURE_CONTAINER"),
         ({"AZURE_CONTAINER": "media", "AZURE_ACCOUNT_KEY": REAL_KEY}, "AZURE_ACCOUNT_NAME"),
         ({"AZURE_CONTAINER": "media", "AZURE_ACCOUNT_NAME": "acme"}, "AZURE_ACCOUNT_KEY"),
-        ({"AZURE_CONTAINER": "media", "AZURE_CONNECTION_STRING": "AccountName=acme;BlobEndpoint=https://x"}, "AccountKey"),
+        (
+            {
+                "AZURE_CONTAINER": "media",
+                "AZURE_CONNECTION_STRING": "AccountName=acme;BlobEndpoint=https://x",
+            },
+            "AccountKey",
+        ),
     ],
 )
 def test_env_config_names_what_is_missing(env: dict[str, str], missing: str) -> None:
@@ -349,4 +411,3 @@ def test_an_empty_blob_is_read_as_nothing_and_rejected(azure: AzureBackend, api:
     assert_error(done, 422, "upload.verification_failed")
     assert azure.read(answer["key"]) is None
     assert Upload.objects.get(pk=answer["id"]).status == Upload.Status.REJECTED
-

@@ -142,8 +142,12 @@ def test_upload_url_is_signed_by_the_service_account_with_the_headers_to_send(
     assert query["X-Goog-Algorithm"] == "GOOG4-RSA-SHA256"
     assert query["X-Goog-Credential"].startswith(f"{account.email}/")
     assert query["X-Goog-SignedHeaders"].split(";") == [
-        "content-type", "host", "x-goog-content-length-range", "x-goog-if-generation-match",
-        "x-goog-meta-owner", "x-goog-meta-upload-id",
+        "content-type",
+        "host",
+        "x-goog-content-length-range",
+        "x-goog-if-generation-match",
+        "x-goog-meta-owner",
+        "x-goog-meta-upload-id",
     ]
     expires_in = int(query["X-Goog-Expires"])
     assert 298 <= expires_in <= 300  # until spec.expires_at, the policy's expiry
@@ -191,8 +195,15 @@ def _altered_signature(url: str, headers: dict[str, str]) -> tuple[str, dict[str
 
 @pytest.mark.parametrize(
     "tamper",
-    [_other_type, _wider_range, _longer_expiry, _no_precondition, _other_owner, _other_key,
-     _altered_signature],
+    [
+        _other_type,
+        _wider_range,
+        _longer_expiry,
+        _no_precondition,
+        _other_owner,
+        _other_key,
+        _altered_signature,
+    ],
 )
 def test_a_changed_request_fails_the_signature(
     account: ServiceAccount, tamper: Callable[[str, dict[str, str]], tuple[str, dict[str, str]]]
@@ -218,9 +229,13 @@ def test_the_url_expires_when_the_policy_says(account: ServiceAccount) -> None:
     presigned = make_signer(account).presign_upload(
         make_spec(expires_at=timezone.now() + timedelta(seconds=120))
     )
-    end = signed_at(presigned.url) + timedelta(seconds=int(query_of(presigned.url)["X-Goog-Expires"]))
+    end = signed_at(presigned.url) + timedelta(
+        seconds=int(query_of(presigned.url)["X-Goog-Expires"])
+    )
 
-    verify_v4("PUT", presigned.url, presigned.headers, keys(account), now=end - timedelta(seconds=1))
+    verify_v4(
+        "PUT", presigned.url, presigned.headers, keys(account), now=end - timedelta(seconds=1)
+    )
     with pytest.raises(Refused) as refused:
         verify_v4("PUT", presigned.url, presigned.headers, keys(account), now=end)
     assert refused.value.status == 400
@@ -261,7 +276,9 @@ def test_a_public_upload_on_an_acl_storage_signs_the_acl(account: ServiceAccount
 
 def test_download_url_asks_for_an_attachment_and_the_type(account: ServiceAccount) -> None:
     url = make_signer(account).presign_download(
-        "documents/7/a.pdf", expires_in=300, content_type="application/pdf",
+        "documents/7/a.pdf",
+        expires_in=300,
+        content_type="application/pdf",
         attachment_name="Q3 report.pdf",
     )
     query = query_of(url)
@@ -385,7 +402,9 @@ def test_a_location_prefix_is_where_the_object_lands(gcs: GCSBackend, settings: 
 
 
 @pytest.mark.django_db
-def test_public_url_is_the_cdn_base_when_one_is_set(gcs: GCSBackend, api: APIClient, settings: Any) -> None:
+def test_public_url_is_the_cdn_base_when_one_is_set(
+    gcs: GCSBackend, api: APIClient, settings: Any
+) -> None:
     settings.UPLOADS = {**settings.UPLOADS, "PUBLIC_BASE_URL": "https://cdn.example.com/"}
     answer = presign_ok(api)
     assert answer["publicUrl"] == f"https://cdn.example.com/{answer['key']}"
@@ -452,7 +471,10 @@ def test_a_storage_that_cannot_sign_answers_not_configured(
 
 @pytest.mark.django_db
 def test_a_missing_bucket_is_reported_as_configuration(gcs: GCSBackend, settings: Any) -> None:
-    settings.STORAGES = {**settings.STORAGES, "default": gcs.storage_config(bucket_name="no-such-bucket")}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": gcs.storage_config(bucket_name="no-such-bucket"),
+    }
     signer = get_signer("default")
     with pytest.raises(SignerNotConfigured, match="no-such-bucket.*does not exist.*GS_BUCKET_NAME"):
         signer.stat("avatars/1/x.png")
@@ -462,7 +484,10 @@ def test_a_missing_bucket_is_reported_as_configuration(gcs: GCSBackend, settings
 def test_complete_on_a_missing_bucket_answers_not_configured(
     gcs: GCSBackend, api: APIClient, settings: Any
 ) -> None:
-    settings.STORAGES = {**settings.STORAGES, "default": gcs.storage_config(bucket_name="no-such-bucket")}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": gcs.storage_config(bucket_name="no-such-bucket"),
+    }
     answer = presign_ok(api)
 
     response = api.post(f"/api/v1/uploads/{answer['id']}/complete")
@@ -506,8 +531,11 @@ def test_env_config_builds_a_storage_that_runs_the_flow(
 def test_env_config_takes_the_project_from_gs_project_id(
     account: ServiceAccount, tmp_path: Path
 ) -> None:
-    env = {"GS_BUCKET_NAME": "b", "GS_CREDENTIALS": str(write_key(tmp_path, account)),
-           "GS_PROJECT_ID": "other-project"}
+    env = {
+        "GS_BUCKET_NAME": "b",
+        "GS_CREDENTIALS": str(write_key(tmp_path, account)),
+        "GS_PROJECT_ID": "other-project",
+    }
     assert gcs_env.storage_config(env, tmp_path)["OPTIONS"]["project_id"] == "other-project"
 
 
@@ -516,12 +544,22 @@ def test_env_config_takes_the_project_from_gs_project_id(
     [
         ({"GS_CREDENTIALS": "KEY"}, "GS_BUCKET_NAME"),
         ({"GS_BUCKET_NAME": "b"}, "GS_CREDENTIALS"),
-        ({"GS_BUCKET_NAME": "b", "GS_CREDENTIALS": "/nonexistent/sa.json"}, "GS_CREDENTIALS=/nonexistent/sa.json"),
+        (
+            {"GS_BUCKET_NAME": "b", "GS_CREDENTIALS": "/nonexistent/sa.json"},
+            "GS_CREDENTIALS=/nonexistent/sa.json",
+        ),
         ({"GS_BUCKET_NAME": "b", "GS_CREDENTIALS": "NOT_JSON"}, "not JSON"),
         ({"GS_BUCKET_NAME": "b", "GS_CREDENTIALS": "USER_KEY"}, "not a service-account key"),
         ({"GS_BUCKET_NAME": "b", "GS_CREDENTIALS": "BROKEN_KEY"}, "GS_CREDENTIALS="),
     ],
-    ids=["no-bucket", "no-credentials", "missing-file", "not-json", "not-a-service-account", "broken-key"],
+    ids=[
+        "no-bucket",
+        "no-credentials",
+        "missing-file",
+        "not-json",
+        "not-a-service-account",
+        "broken-key",
+    ],
 )
 def test_env_config_fails_loudly_naming_the_variable(
     account: ServiceAccount, tmp_path: Path, env: dict[str, str], named: str
@@ -530,7 +568,9 @@ def test_env_config_fails_loudly_naming_the_variable(
         "KEY": json.dumps(account.info),
         "NOT_JSON": "client_email = x",
         "USER_KEY": json.dumps({"type": "authorized_user", "refresh_token": "r-secret"}),
-        "BROKEN_KEY": json.dumps({**account.info, "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA"}),
+        "BROKEN_KEY": json.dumps(
+            {**account.info, "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA"}
+        ),
     }
     for name, value in env.items():
         if value in files:
@@ -546,9 +586,7 @@ def test_env_config_fails_loudly_naming_the_variable(
 
 
 @pytest.mark.live
-def test_make_run_with_uploads_storage_gcs_serves_the_flow(
-    gcs: GCSBackend, tmp_path: Path
-) -> None:
+def test_make_run_with_uploads_storage_gcs_serves_the_flow(gcs: GCSBackend, tmp_path: Path) -> None:
     env = project_env(
         tmp_path,
         UPLOADS_STORAGE="gcs",
@@ -562,14 +600,22 @@ def test_make_run_with_uploads_storage_gcs_serves_the_flow(
         token = re.search(r"^Access token\s+(\S+)", printed, re.MULTILINE).group(1)  # type: ignore[union-attr]
         auth = {"Authorization": f"Bearer {token}"}
         presigned = requests.post(
-            f"{base}/api/v1/uploads/presign", headers=auth, timeout=10,
-            json={"type": "avatar", "contentType": "image/png", "size": len(PNG),
-                  "sha256": sha256_b64(PNG)},
+            f"{base}/api/v1/uploads/presign",
+            headers=auth,
+            timeout=10,
+            json={
+                "type": "avatar",
+                "contentType": "image/png",
+                "size": len(PNG),
+                "sha256": sha256_b64(PNG),
+            },
         )
         assert presigned.status_code == 201, presigned.text
         answer = presigned.json()["data"]
         assert gcs.send(answer, PNG, answer["headers"]) == 200
-        done = requests.post(f"{base}/api/v1/uploads/{answer['id']}/complete", headers=auth, timeout=10)
+        done = requests.post(
+            f"{base}/api/v1/uploads/{answer['id']}/complete", headers=auth, timeout=10
+        )
         assert done.status_code == 200, done.text
         assert done.json()["data"]["sha256"] == sha256_b64(PNG)
     assert gcs.read(answer["key"]) == PNG

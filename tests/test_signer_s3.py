@@ -123,7 +123,13 @@ def test_put_is_sigv4_and_lists_exactly_the_headers_it_signed(
         {"If-None-Match": None},
         {"Content-Type": "image/webp"},
     ],
-    ids=["meta-dropped", "meta-changed", "checksum-dropped", "if-none-match-dropped", "type-changed"],
+    ids=[
+        "meta-dropped",
+        "meta-changed",
+        "checksum-dropped",
+        "if-none-match-dropped",
+        "type-changed",
+    ],
 )
 def test_storage_refuses_a_put_that_strays_from_the_signed_headers(
     s3: S3Backend, api: APIClient, change: dict[str, str | None]
@@ -189,7 +195,9 @@ def test_complete_hashes_the_object_when_the_storage_kept_no_sha256(
 def test_download_url_makes_the_browser_save_the_file_under_its_name(
     s3: S3Backend, api: APIClient
 ) -> None:
-    data = presign(api, type="document", contentType="application/pdf", size=len(PDF), fileName="Q3 report.pdf")
+    data = presign(
+        api, type="document", contentType="application/pdf", size=len(PDF), fileName="Q3 report.pdf"
+    )
     assert data["publicUrl"] is None
     assert send_answer(data, PDF, data["headers"]).status == 200
     assert api.post(f"/api/v1/uploads/{data['id']}/complete").status_code == 200
@@ -231,7 +239,9 @@ def policy_of(fields: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.mark.django_db
-def test_post_form_upload_completes(s3: S3Backend, api: APIClient, user: Any, post_policy: None) -> None:
+def test_post_form_upload_completes(
+    s3: S3Backend, api: APIClient, user: Any, post_policy: None
+) -> None:
     data = presign(api, sha256=sha256_b64(PNG))
     assert data["method"] == "POST"
     assert data["headers"] == {}
@@ -261,10 +271,23 @@ def test_post_form_upload_completes(s3: S3Backend, api: APIClient, user: Any, po
         ({"x-amz-meta-extra": "1"}, PNG, 403),
         ({"x-amz-checksum-sha256": sha256_b64(b"other")}, PNG, 403),
     ],
-    ids=["bigger", "smaller", "other-key", "other-type", "other-owner", "extra-field", "other-checksum"],
+    ids=[
+        "bigger",
+        "smaller",
+        "other-key",
+        "other-type",
+        "other-owner",
+        "extra-field",
+        "other-checksum",
+    ],
 )
 def test_post_policy_refuses_anything_it_did_not_sign(
-    s3: S3Backend, api: APIClient, post_policy: None, fields: dict[str, str], body: bytes, status: int
+    s3: S3Backend,
+    api: APIClient,
+    post_policy: None,
+    fields: dict[str, str],
+    body: bytes,
+    status: int,
 ) -> None:
     data = presign(api, sha256=sha256_b64(PNG))
     answer = post_form(data["uploadUrl"], {**data["fields"], **fields}, body, "image/png")
@@ -318,7 +341,8 @@ def test_storage_without_a_bucket_answers_not_configured_and_names_no_secret(
     use_storage(settings, s3_backend.storage_config(bucket_name=None))
     with caplog.at_level(logging.ERROR, logger="uploads"):
         response = api.post(
-            "/api/v1/uploads/presign", {"type": "avatar", "contentType": "image/png", "size": len(PNG)},
+            "/api/v1/uploads/presign",
+            {"type": "avatar", "contentType": "image/png", "size": len(PNG)},
             format="json",
         )
     assert_error(response, 503, "upload.not_configured")
@@ -330,14 +354,19 @@ def test_storage_without_a_bucket_answers_not_configured_and_names_no_secret(
 
 @pytest.mark.django_db
 def test_storage_without_credentials_answers_not_configured(
-    settings: Any, s3_backend: S3Backend, api: APIClient, caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
+    settings: Any,
+    s3_backend: S3Backend,
+    api: APIClient,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
 ) -> None:
     without_ambient_credentials(monkeypatch, tmp_path)
     use_storage(settings, s3_backend.storage_config(access_key=None, secret_key=None))
     with caplog.at_level(logging.ERROR, logger="uploads"):
         response = api.post(
-            "/api/v1/uploads/presign", {"type": "avatar", "contentType": "image/png", "size": len(PNG)},
+            "/api/v1/uploads/presign",
+            {"type": "avatar", "contentType": "image/png", "size": len(PNG)},
             format="json",
         )
     assert_error(response, 503, "upload.not_configured")
@@ -358,18 +387,24 @@ def test_bucket_missing_at_complete_answers_not_configured_and_keeps_the_upload(
 
 
 @pytest.mark.django_db
-def test_bucket_missing_is_told_apart_from_a_missing_object(settings: Any, s3_backend: S3Backend) -> None:
+def test_bucket_missing_is_told_apart_from_a_missing_object(
+    settings: Any, s3_backend: S3Backend
+) -> None:
     from uploads.signers import SignerNotConfigured
 
     use_storage(settings, s3_backend.storage_config(bucket_name="no-such-bucket"))
-    with pytest.raises(SignerNotConfigured, match="Bucket 'no-such-bucket' of storage 'default' does not exist"):
+    with pytest.raises(
+        SignerNotConfigured, match="Bucket 'no-such-bucket' of storage 'default' does not exist"
+    ):
         get_signer("default").stat("avatars/x.png")
     use_storage(settings, s3_backend.storage_config())
     assert get_signer("default").stat("avatars/x.png") is None
 
 
 @pytest.mark.django_db
-def test_wrong_secret_is_reported_as_configuration_naming_no_secret(settings: Any, s3_backend: S3Backend) -> None:
+def test_wrong_secret_is_reported_as_configuration_naming_no_secret(
+    settings: Any, s3_backend: S3Backend
+) -> None:
     from uploads.signers import SignerNotConfigured
 
     wrong = "wrong-secret-0123456789"
@@ -401,11 +436,15 @@ def test_env_config_fails_loudly_naming_the_missing_variable(tmp_path: Any) -> N
     with pytest.raises(ImproperlyConfigured, match="needs AWS_ACCESS_KEY_ID"):
         env_storage_config({"AWS_STORAGE_BUCKET_NAME": "b", "AWS_SECRET_ACCESS_KEY": "s"}, tmp_path)
     with pytest.raises(ImproperlyConfigured, match="AWS_S3_ENDPOINT_URL"):
-        env_storage_config({"AWS_STORAGE_BUCKET_NAME": "b", "AWS_S3_ENDPOINT_URL": "127.0.0.1:8333"}, tmp_path)
+        env_storage_config(
+            {"AWS_STORAGE_BUCKET_NAME": "b", "AWS_S3_ENDPOINT_URL": "127.0.0.1:8333"}, tmp_path
+        )
 
 
 @pytest.mark.django_db
-def test_env_config_uploads_end_to_end(settings: Any, s3_backend: S3Backend, api: APIClient, tmp_path: Any) -> None:
+def test_env_config_uploads_end_to_end(
+    settings: Any, s3_backend: S3Backend, api: APIClient, tmp_path: Any
+) -> None:
     env = {
         "AWS_STORAGE_BUCKET_NAME": BUCKET,
         "AWS_S3_ENDPOINT_URL": s3_backend.server.endpoint,

@@ -55,7 +55,9 @@ def leftovers(s3: S3Backend, bucket: str = BUCKET) -> list[str]:
 # --- uploads_check_storage -------------------------------------------------------------------
 
 
-def test_check_passes_on_a_working_bucket_and_leaves_nothing(settings: Any, s3_backend: S3Backend) -> None:
+def test_check_passes_on_a_working_bucket_and_leaves_nothing(
+    settings: Any, s3_backend: S3Backend
+) -> None:
     add_storage(settings, "s3", s3_backend.storage_config())
     ok, output = run("uploads_check_storage", "s3")
     assert ok, output
@@ -83,8 +85,10 @@ def test_check_names_a_missing_bucket(settings: Any, s3_backend: S3Backend) -> N
 
 @pytest.mark.parametrize(
     ("options", "code"),
-    [({"secret_key": "wrong-secret-0123456789"}, "SignatureDoesNotMatch"),
-     ({"access_key": "UNKNOWNKEY"}, "InvalidAccessKeyId")],
+    [
+        ({"secret_key": "wrong-secret-0123456789"}, "SignatureDoesNotMatch"),
+        ({"access_key": "UNKNOWNKEY"}, "InvalidAccessKeyId"),
+    ],
     ids=["wrong-secret", "unknown-key"],
 )
 def test_check_names_refused_credentials_without_showing_them(
@@ -129,7 +133,9 @@ def test_local_storage_skips_the_http_steps_without_a_base_url(db: Any) -> None:
     report = check_storage("default")
     assert report.ok
     assert [(s.name, s.skipped) for s in report.steps] == [
-        ("configuration", False), ("presign", False), ("upload", True),
+        ("configuration", False),
+        ("presign", False),
+        ("upload", True),
     ]
 
 
@@ -146,7 +152,9 @@ def test_check_reports_clock_skew(settings: Any, s3_backend: S3Backend) -> None:
 # --- CORS ------------------------------------------------------------------------------------
 
 
-def test_cors_fails_until_uploads_cors_allows_the_origin(settings: Any, s3_backend: S3Backend) -> None:
+def test_cors_fails_until_uploads_cors_allows_the_origin(
+    settings: Any, s3_backend: S3Backend
+) -> None:
     bucket = s3_backend.new_bucket()
     add_storage(settings, "s3", s3_backend.storage_config(bucket_name=bucket))
 
@@ -178,14 +186,22 @@ def test_uploads_cors_keeps_rules_it_did_not_set(settings: Any, s3_backend: S3Ba
     assert run("uploads_cors", "s3", "--origin", "https://new.example")[0]
 
     rules = s3_backend.admin.get_bucket_cors(Bucket=bucket)["CORSRules"]
-    assert [r["AllowedOrigins"] for r in rules] == [["https://reports.example"], ["https://new.example"]]
+    assert [r["AllowedOrigins"] for r in rules] == [
+        ["https://reports.example"],
+        ["https://new.example"],
+    ]
     ours = rules[1]
     assert set(ours["AllowedMethods"]) == {"PUT", "POST", "GET", "HEAD"}
     assert ours["ExposeHeaders"] == ["ETag"]
 
 
-@pytest.mark.parametrize("value", ["https://app.example/upload", "app.example", "ftp://app.example", "https://a:b@app.example"])
-def test_uploads_cors_refuses_what_is_not_an_origin(settings: Any, s3_backend: S3Backend, value: str) -> None:
+@pytest.mark.parametrize(
+    "value",
+    ["https://app.example/upload", "app.example", "ftp://app.example", "https://a:b@app.example"],
+)
+def test_uploads_cors_refuses_what_is_not_an_origin(
+    settings: Any, s3_backend: S3Backend, value: str
+) -> None:
     bucket = s3_backend.new_bucket()
     add_storage(settings, "s3", s3_backend.storage_config(bucket_name=bucket))
     with pytest.raises(CommandError, match="is not an origin"):

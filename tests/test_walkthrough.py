@@ -32,8 +32,12 @@ def test_walkthrough_runs_end_to_end_against_a_live_server(tmp_path: Path) -> No
         password = re.search(r"^Password\s+(\S+)", printed, re.M).group(1)
 
         result = subprocess.run(
-            ["bash", "docs/walkthrough.sh"], cwd=ROOT, env=env | variables,
-            capture_output=True, text=True, timeout=60,
+            ["bash", "docs/walkthrough.sh"],
+            cwd=ROOT,
+            env=env | variables,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         out = result.stdout
@@ -44,9 +48,19 @@ def test_walkthrough_runs_end_to_end_against_a_live_server(tmp_path: Path) -> No
 
         # The printed password logs in too.
         login = subprocess.run(
-            ["curl", "-sS", "-X", "POST", f"{base}/api/v1/auth/token", "-H",
-             "Content-Type: application/json", "-d",
-             f'{{"username": "demo", "password": "{password}"}}'],
-            capture_output=True, text=True, timeout=30,
+            [
+                "curl",
+                "-sS",
+                "-X",
+                "POST",
+                f"{base}/api/v1/auth/token",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                f'{{"username": "demo", "password": "{password}"}}',
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert '"access"' in login.stdout, login.stdout

@@ -27,7 +27,9 @@ class ContentTypesField(forms.CharField):
 
     def to_python(self, value: Any) -> list[str]:
         text = super().to_python(value) or ""
-        return [item.strip().lower() for item in text.replace(",", "\n").splitlines() if item.strip()]
+        return [
+            item.strip().lower() for item in text.replace(",", "\n").splitlines() if item.strip()
+        ]
 
     def validate(self, value: list[str]) -> None:
         validators.validate_content_type_list(value)
@@ -67,12 +69,15 @@ class UploadPolicyForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["storage"].choices = [(alias, alias) for alias in app_settings.STORAGES]
-        self.fields["storage"].help_text = "Configured in settings.STORAGES and UPLOADS['STORAGES']."
+        self.fields[
+            "storage"
+        ].help_text = "Configured in settings.STORAGES and UPLOADS['STORAGES']."
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        from uploads.signers import SignerNotConfigured, signer_path_for
         from django.utils.module_loading import import_string
+
+        from uploads.signers import SignerNotConfigured, signer_path_for
 
         if data.get("storage") and data.get("method"):
             try:
@@ -91,13 +96,37 @@ class UploadPolicyForm(forms.ModelForm):
 @admin.register(UploadPolicy)
 class UploadPolicyAdmin(admin.ModelAdmin):
     form = UploadPolicyForm
-    list_display = ["name", "label", "is_active", "content_types", "size_cap", "expires_in", "storage", "is_public"]
+    list_display = [
+        "name",
+        "label",
+        "is_active",
+        "content_types",
+        "size_cap",
+        "expires_in",
+        "storage",
+        "is_public",
+    ]
     list_filter = ["is_active", "is_public", "storage"]
     search_fields = ["name", "label"]
     fieldsets = [
         (None, {"fields": ["name", "label", "is_active"]}),
-        ("What may be uploaded", {"fields": ["allowed_content_types", "max_size", "require_size", "require_sha256", "deduplicate", "media_linkable"]}),
-        ("Where it goes", {"fields": ["storage", "key_prefix", "is_public", "method", "expires_in"]}),
+        (
+            "What may be uploaded",
+            {
+                "fields": [
+                    "allowed_content_types",
+                    "max_size",
+                    "require_size",
+                    "require_sha256",
+                    "deduplicate",
+                    "media_linkable",
+                ]
+            },
+        ),
+        (
+            "Where it goes",
+            {"fields": ["storage", "key_prefix", "is_public", "method", "expires_in"]},
+        ),
     ]
 
     actions = ["check_storage"]
@@ -107,9 +136,13 @@ class UploadPolicyAdmin(admin.ModelAdmin):
         for alias in sorted(set(queryset.values_list("storage", flat=True))):
             report = storage_check.check_storage(alias)
             level = messages.SUCCESS if report.ok else messages.ERROR
-            self.message_user(request, format_html_join(
-                mark_safe("<br>"), "{}", ((line,) for line in storage_check.describe(report))
-            ), level)
+            self.message_user(
+                request,
+                format_html_join(
+                    mark_safe("<br>"), "{}", ((line,) for line in storage_check.describe(report))
+                ),
+                level,
+            )
 
     @admin.display(description="content types")
     def content_types(self, policy: UploadPolicy) -> str:
@@ -149,17 +182,25 @@ class UploadAdmin(admin.ModelAdmin):
         size = upload.verified_size if upload.verified_size is not None else upload.size
         return "-" if size is None else format_bytes(size)
 
-    @admin.action(description="Delete selected uploads and their stored files", permissions=["delete"])
+    @admin.action(
+        description="Delete selected uploads and their stored files", permissions=["delete"]
+    )
     def delete_with_objects(self, request: HttpRequest, queryset: QuerySet[Upload]) -> None:
         deleted, failed = delete_uploads(queryset)
         self.message_user(request, f"Deleted {deleted} uploads and their files.")
         if failed:
-            self.message_user(request, f"{failed} were kept: still in use, or their storage failed.", messages.ERROR)
+            self.message_user(
+                request,
+                f"{failed} were kept: still in use, or their storage failed.",
+                messages.ERROR,
+            )
 
     @admin.action(description="Re-verify selected uploads against storage", permissions=["view"])
     def reverify(self, request: HttpRequest, queryset: QuerySet[Upload]) -> None:
         counts = reverify_uploads(queryset)
         self.message_user(
             request,
-            "Re-verified: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) + ".",
+            "Re-verified: "
+            + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+            + ".",
         )

@@ -91,7 +91,19 @@ _TYPES = [
         "video/mp4",
         "mp4",
         brands=frozenset(
-            {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"dash", b"M4V ", b"MSNV"}
+            {
+                b"isom",
+                b"iso2",
+                b"iso4",
+                b"iso5",
+                b"iso6",
+                b"mp41",
+                b"mp42",
+                b"avc1",
+                b"dash",
+                b"M4V ",
+                b"MSNV",
+            }
         ),
     ),
     ContentType("video/quicktime", "mov"),

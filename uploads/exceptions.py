@@ -24,8 +24,6 @@ class UploadError(Exception):
         super().__init__(self.message)
 
 
-
-
 class InvalidType(UploadError):
     code = "upload.invalid_type"
     default_message = "There is no active upload type of that name."

@@ -31,8 +31,6 @@ def send_on_commit(signal: Signal, sender: type, **kwargs: Any) -> None:
     def send() -> None:
         for receiver, result in signal.send_robust(sender=sender, **kwargs):
             if isinstance(result, Exception):
-                logger.error(
-                    "Receiver %r of an uploads signal failed", receiver, exc_info=result
-                )
+                logger.error("Receiver %r of an uploads signal failed", receiver, exc_info=result)
 
     transaction.on_commit(send)

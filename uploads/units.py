@@ -8,7 +8,16 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-UNITS = {"": 1, "b": 1, "byte": 1, "bytes": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
+UNITS = {
+    "": 1,
+    "b": 1,
+    "byte": 1,
+    "bytes": 1,
+    "kb": 1024,
+    "mb": 1024**2,
+    "gb": 1024**3,
+    "tb": 1024**4,
+}
 UNITS |= {"kib": UNITS["kb"], "mib": UNITS["mb"], "gib": UNITS["gb"], "tib": UNITS["tb"]}
 # Commas only as thousands separators: "1,5 MB" (a decimal comma) is refused, not read as 15 MB.
 SIZE_RE = re.compile(

@@ -34,9 +34,10 @@ def receive_upload(request: HttpRequest, token: str) -> HttpResponse:
     try:
         grant = read_upload_token(token)
         signer = _local_signer(grant.alias)
-        if grant.upload_id and not Upload.objects.filter(
-            pk=grant.upload_id, status=Upload.Status.PENDING
-        ).exists():
+        if (
+            grant.upload_id
+            and not Upload.objects.filter(pk=grant.upload_id, status=Upload.Status.PENDING).exists()
+        ):
             raise Refused(409, "upload.invalid_state", "This upload no longer takes a file.")
         stored = signer.receive(
             grant,
@@ -55,7 +56,9 @@ def receive_upload(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
-def _serve(signer: LocalSigner, key: str, content_type: str, attachment_name: str | None) -> FileResponse:
+def _serve(
+    signer: LocalSigner, key: str, content_type: str, attachment_name: str | None
+) -> FileResponse:
     response = FileResponse(signer.storage.open(key, "rb"), content_type=content_type)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"

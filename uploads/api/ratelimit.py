@@ -37,7 +37,12 @@ def _user_key(group: str, request: Request) -> str:
 def hit(request: Request, group: str) -> RateInfo:
     """Count one request of the user against ``group``; raise RateLimited past the limit."""
     usage = get_usage(
-        request, group=group, key=_user_key, rate=app_settings.RATE_LIMIT, method=ALL, increment=True
+        request,
+        group=group,
+        key=_user_key,
+        rate=app_settings.RATE_LIMIT,
+        method=ALL,
+        increment=True,
     )
     if usage is None:  # RATELIMIT_ENABLE = False
         return RateInfo(0, 0, 0)

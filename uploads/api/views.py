@@ -69,7 +69,9 @@ class PresignView(UploadsAPIView):
         if request.method == "POST":  # not a 405 or an OPTIONS
             self.rate = ratelimit.hit(request, "uploads.presign")
 
-    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
         if self.rate is not None:
             for name, value in self.rate.headers().items():
                 response[name] = value

@@ -4,13 +4,30 @@ MB = 1024 * 1024
 IMAGES = ["image/jpeg", "image/png", "image/webp"]
 
 DEFAULTS = [
-    {"name": "avatar", "label": "Avatar", "allowed_content_types": IMAGES,
-     "max_size": 5 * MB, "key_prefix": "avatars", "is_public": True},
-    {"name": "media", "label": "Media", "allowed_content_types": [*IMAGES, "image/gif", "video/mp4"],
-     "max_size": 50 * MB, "key_prefix": "media", "is_public": True},
-    {"name": "document", "label": "Document",
-     "allowed_content_types": ["application/pdf", "image/jpeg", "image/png"],
-     "max_size": 10 * MB, "key_prefix": "documents", "is_public": False},
+    {
+        "name": "avatar",
+        "label": "Avatar",
+        "allowed_content_types": IMAGES,
+        "max_size": 5 * MB,
+        "key_prefix": "avatars",
+        "is_public": True,
+    },
+    {
+        "name": "media",
+        "label": "Media",
+        "allowed_content_types": [*IMAGES, "image/gif", "video/mp4"],
+        "max_size": 50 * MB,
+        "key_prefix": "media",
+        "is_public": True,
+    },
+    {
+        "name": "document",
+        "label": "Document",
+        "allowed_content_types": ["application/pdf", "image/jpeg", "image/png"],
+        "max_size": 10 * MB,
+        "key_prefix": "documents",
+        "is_public": False,
+    },
 ]
 
 

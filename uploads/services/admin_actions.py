@@ -44,14 +44,24 @@ def reverify_uploads(queryset: QuerySet[Upload]) -> Counter[str]:
                 if upload.status == Upload.Status.COMPLETED:
                     stored, reasons = verify_stored_object(upload)
                     if stored is None:
-                        reasons = [reason("object", "The file is gone from storage.", upload.key, None)]
-                    elif not upload.sha256 and upload.verified_sha256:  # a declared one was just checked
+                        reasons = [
+                            reason("object", "The file is gone from storage.", upload.key, None)
+                        ]
+                    elif (
+                        not upload.sha256 and upload.verified_sha256
+                    ):  # a declared one was just checked
                         with provider_errors():
-                            actual = stored.sha256 or signer_for(upload.storage).compute_sha256(upload.key)
+                            actual = stored.sha256 or signer_for(upload.storage).compute_sha256(
+                                upload.key
+                            )
                         if actual != upload.verified_sha256:
                             reasons.append(
-                                reason("sha256", "The file changed since it was verified.",
-                                       upload.verified_sha256, actual)
+                                reason(
+                                    "sha256",
+                                    "The file changed since it was verified.",
+                                    upload.verified_sha256,
+                                    actual,
+                                )
                             )
                     if reasons:
                         reject(upload, reasons)

@@ -97,24 +97,68 @@ def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict
             return None, []
         reasons = []
         if upload.size is not None and stored.size != upload.size:
-            reasons.append(reason("size", f"The file is {stored.size} bytes, not the declared {upload.size}.", upload.size, stored.size))
+            reasons.append(
+                reason(
+                    "size",
+                    f"The file is {stored.size} bytes, not the declared {upload.size}.",
+                    upload.size,
+                    stored.size,
+                )
+            )
         elif stored.size > upload.max_size:
-            reasons.append(reason("size", f"The file is {stored.size} bytes, over the {upload.max_size}-byte limit.", upload.max_size, stored.size))
+            reasons.append(
+                reason(
+                    "size",
+                    f"The file is {stored.size} bytes, over the {upload.max_size}-byte limit.",
+                    upload.max_size,
+                    stored.size,
+                )
+            )
         elif stored.size == 0:
             reasons.append(reason("size", "The file is empty.", None, 0))
-        if stored.content_type and content_types.normalise(stored.content_type) != upload.content_type:
-            reasons.append(reason("contentType", f"The file was stored as {stored.content_type}, not {upload.content_type}.", upload.content_type, stored.content_type))
+        if (
+            stored.content_type
+            and content_types.normalise(stored.content_type) != upload.content_type
+        ):
+            reasons.append(
+                reason(
+                    "contentType",
+                    f"The file was stored as {stored.content_type}, not {upload.content_type}.",
+                    upload.content_type,
+                    stored.content_type,
+                )
+            )
         head = signer.read_head(upload.key, app_settings.SNIFF_BYTES) if stored.size else b""
         if not content_types.bytes_match(upload.content_type, head):
-            reasons.append(reason("contentType", f"The file's bytes are not {upload.content_type}.", upload.content_type, None))
+            reasons.append(
+                reason(
+                    "contentType",
+                    f"The file's bytes are not {upload.content_type}.",
+                    upload.content_type,
+                    None,
+                )
+            )
         if upload.sha256:
             actual = stored.sha256 or signer.compute_sha256(upload.key)
             if actual != upload.sha256:
-                reasons.append(reason("sha256", "The file's sha256 differs from the declared one.", upload.sha256, actual))
+                reasons.append(
+                    reason(
+                        "sha256",
+                        "The file's sha256 differs from the declared one.",
+                        upload.sha256,
+                        actual,
+                    )
+                )
             elif not stored.sha256:
                 stored = StoredObject(stored.size, stored.content_type, actual, stored.metadata)
     return stored, reasons
 
 
 def reason(field: str, message: str, expected: Any, actual: Any) -> dict[str, Any]:
-    return {"field": field, "code": f"{field}_mismatch", "message": message, "expected": expected, "actual": actual}
+    return {
+        "field": field,
+        "code": f"{field}_mismatch",
+        "message": message,
+        "expected": expected,
+        "actual": actual,
+    }

@@ -48,7 +48,9 @@ def presign_upload(owner: AbstractBaseUser, request: PresignRequest) -> PresignR
     if sha256 and policy.deduplicate:
         existing = (
             Upload.objects.filter(
-                owner=owner, policy_id=policy.id, status=Upload.Status.COMPLETED,
+                owner=owner,
+                policy_id=policy.id,
+                status=Upload.Status.COMPLETED,
                 verified_sha256=sha256,
             )
             .order_by("-completed_at")

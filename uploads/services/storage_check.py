@@ -72,29 +72,44 @@ class HttpAnswer:
         """The provider's error code from an XML error body (S3, GCS and Azure all send
         one as <Code>...</Code>)."""
         start, end = self.body.find(b"<Code>"), self.body.find(b"</Code>")
-        return self.body[start + 6:end].decode(errors="replace") if 0 <= start < end else ""
+        return self.body[start + 6 : end].decode(errors="replace") if 0 <= start < end else ""
 
     @property
     def message(self) -> str:
         start, end = self.body.find(b"<Message>"), self.body.find(b"</Message>")
-        return self.body[start + 9:end].decode(errors="replace") if 0 <= start < end else ""
+        return self.body[start + 9 : end].decode(errors="replace") if 0 <= start < end else ""
 
 
 # Provider error codes -> what is wrong, in plain words.
 BUCKET_MISSING = {"NoSuchBucket", "ContainerNotFound", "BucketNotFound"}
 BAD_CREDENTIALS = {
-    "InvalidAccessKeyId", "SignatureDoesNotMatch", "AuthenticationFailed", "InvalidToken",
-    "ExpiredToken", "InvalidSecurity", "InvalidAuthenticationInfo",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AuthenticationFailed",
+    "InvalidToken",
+    "ExpiredToken",
+    "InvalidSecurity",
+    "InvalidAuthenticationInfo",
 }
 DENIED = {
-    "AccessDenied", "AuthorizationPermissionMismatch", "AuthorizationFailure",
-    "AllAccessDisabled", "AccountProblem", "UserProjectAccountProblem",
+    "AccessDenied",
+    "AuthorizationPermissionMismatch",
+    "AuthorizationFailure",
+    "AllAccessDisabled",
+    "AccountProblem",
+    "UserProjectAccountProblem",
 }
-WRONG_REGION = {"AuthorizationHeaderMalformed", "PermanentRedirect", "IllegalLocationConstraintException"}
+WRONG_REGION = {
+    "AuthorizationHeaderMalformed",
+    "PermanentRedirect",
+    "IllegalLocationConstraintException",
+}
 SKEWED = {"RequestTimeTooSkewed"}
 
 
-def check_storage(alias: str, origin: str | None = None, base_url: str | None = None) -> StorageReport:
+def check_storage(
+    alias: str, origin: str | None = None, base_url: str | None = None
+) -> StorageReport:
     """Run every step against storage ``alias``; ``origin`` adds the CORS preflight;
     ``base_url`` resolves a relative upload URL (the local signer's) against a running
     server, without which the HTTP steps are skipped."""
@@ -128,19 +143,25 @@ def check_storage(alias: str, origin: str | None = None, base_url: str | None = 
     url = _absolute(presigned.url, base_url)
     if url is None:
         report.add(
-            "upload", True,
+            "upload",
+            True,
             "Skipped: the upload URL is relative to this site (local signer). "
-            "Pass --base-url of a running server to send it.", skipped=True,
+            "Pass --base-url of a running server to send it.",
+            skipped=True,
         )
         if origin:
-            report.add("cors", True, "Skipped: the upload URL is relative to this site.", skipped=True)
+            report.add(
+                "cors", True, "Skipped: the upload URL is relative to this site.", skipped=True
+            )
         return report
 
     answer = _send(presigned, url)
     skew = _skew(answer)
     uploaded = 200 <= answer.status < 300
     if uploaded:
-        report.add("upload", True, f"The storage took the signed {presigned.method} ({answer.status}).")
+        report.add(
+            "upload", True, f"The storage took the signed {presigned.method} ({answer.status})."
+        )
     else:
         report.add("upload", False, _diagnose(answer, alias, skew))
     _clock(report, skew)
@@ -188,7 +209,9 @@ def _send(presigned: PresignedUpload, url: str) -> HttpAnswer:
         ]
         parts.append(
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="check.txt"\r\n'
-            f"Content-Type: {CHECK_TYPE}\r\n\r\n".encode() + CHECK_BODY + b"\r\n"
+            f"Content-Type: {CHECK_TYPE}\r\n\r\n".encode()
+            + CHECK_BODY
+            + b"\r\n"
             + f"--{boundary}--\r\n".encode()
         )
         headers = {**presigned.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"}
@@ -215,7 +238,8 @@ def _clock(report: StorageReport, skew: float | None) -> None:
         report.add("clock", True, "Skipped: the storage sent no Date header.", skipped=True)
     elif abs(skew) > MAX_SKEW:
         report.add(
-            "clock", False,
+            "clock",
+            False,
             f"This server's clock is {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} "
             "the storage's. Signed URLs start and expire at the wrong time, and providers "
             "refuse requests beyond a few minutes of skew. Sync the clock (NTP).",
@@ -279,7 +303,11 @@ def _verify_and_delete(report: StorageReport, signer: Signer, key: str) -> bool:
     if problems:
         report.add("stat", False, "The object arrived changed: " + "; ".join(problems) + ".")
     else:
-        kept = "with the sha256 it verified" if stored.sha256 else "(no sha256 kept; complete hashes it)"
+        kept = (
+            "with the sha256 it verified"
+            if stored.sha256
+            else "(no sha256 kept; complete hashes it)"
+        )
         report.add("stat", True, f"The object is there, {stored.size} bytes, {kept}.")
     try:
         signer.delete(key)
@@ -288,7 +316,9 @@ def _verify_and_delete(report: StorageReport, signer: Signer, key: str) -> bool:
         report.add("delete", False, f"Could not delete the test object {key}: {err}")
         return False
     return report.add(
-        "delete", gone, "Deleted the test object." if gone else f"{key} is still there after delete."
+        "delete",
+        gone,
+        "Deleted the test object." if gone else f"{key} is still there after delete.",
     )
 
 
@@ -299,7 +329,9 @@ def _cleanup(signer: Signer, key: str) -> None:
         pass  # what went wrong is in the report already
 
 
-def _cors(report: StorageReport, alias: str, url: str, presigned: PresignedUpload, origin: str) -> None:
+def _cors(
+    report: StorageReport, alias: str, url: str, presigned: PresignedUpload, origin: str
+) -> None:
     requested = sorted(h.lower() for h in presigned.headers if h.lower() not in BROWSER_SET)
     headers = {"Origin": origin, "Access-Control-Request-Method": presigned.method}
     if requested:
@@ -313,7 +345,8 @@ def _cors(report: StorageReport, alias: str, url: str, presigned: PresignedUploa
     allowed_origin = got.get("access-control-allow-origin", "")
     if not 200 <= answer.status < 300 or allowed_origin not in (origin, "*"):
         report.add(
-            "cors", False,
+            "cors",
+            False,
             f"Browsers on {origin} cannot upload: the storage refused the CORS preflight "
             f"({answer.status}{', allows ' + allowed_origin if allowed_origin else ''}). {fix}",
         )
@@ -324,9 +357,15 @@ def _cors(report: StorageReport, alias: str, url: str, presigned: PresignedUploa
     if presigned.method.lower() not in methods and "*" not in methods:
         report.add("cors", False, f"Browsers on {origin} may not send {presigned.method}. {fix}")
     elif missing:
-        report.add("cors", False, f"Browsers on {origin} may not send the headers {', '.join(missing)}. {fix}")
+        report.add(
+            "cors",
+            False,
+            f"Browsers on {origin} may not send the headers {', '.join(missing)}. {fix}",
+        )
     else:
-        report.add("cors", True, f"Browsers on {origin} may send the {presigned.method} with its headers.")
+        report.add(
+            "cors", True, f"Browsers on {origin} may send the {presigned.method} with its headers."
+        )
 
 
 def _tokens(value: str) -> set[str]:

@@ -310,7 +310,9 @@ class AzureSigner(Signer):
     def _errors(self, doing: str) -> Iterator[None]:
         """Azure's exceptions as SignerErrors. Messages name settings and error codes,
         never a key or a signed URL."""
-        where = f"storage '{self.alias}' (account {self.account_name}, container {self.container_name})"
+        where = (
+            f"storage '{self.alias}' (account {self.account_name}, container {self.container_name})"
+        )
         try:
             yield
         except (ServiceRequestError, ServiceResponseError) as err:
@@ -336,6 +338,10 @@ class AzureSigner(Signer):
                 raise SignerUnavailable(
                     f"Azure failed ({status} {_code(err)}) while {doing} on {where}."
                 ) from err
-            raise SignerError(f"Azure answered {status} {_code(err)} while {doing} on {where}.") from err
+            raise SignerError(
+                f"Azure answered {status} {_code(err)} while {doing} on {where}."
+            ) from err
         except AzureError as err:
-            raise SignerError(f"Azure failed while {doing} on {where}: {type(err).__name__}.") from err
+            raise SignerError(
+                f"Azure failed while {doing} on {where}: {type(err).__name__}."
+            ) from err

@@ -121,8 +121,7 @@ class GCSSigner(Signer):
             )
         if not storage.bucket_name:
             raise SignerNotConfigured(
-                f"Storage '{alias}' names no bucket: set GS_BUCKET_NAME "
-                "(OPTIONS['bucket_name'])."
+                f"Storage '{alias}' names no bucket: set GS_BUCKET_NAME (OPTIONS['bucket_name'])."
             )
         credentials = storage.credentials
         if credentials is None and not storage.iam_sign_blob:
@@ -132,8 +131,10 @@ class GCSSigner(Signer):
                 "service_account.Credentials.from_service_account_file(path)), or set "
                 "OPTIONS['iam_sign_blob'] = True to sign through the IAM signBlob API."
             )
-        if credentials is not None and not storage.iam_sign_blob and not isinstance(
-            credentials, Signing
+        if (
+            credentials is not None
+            and not storage.iam_sign_blob
+            and not isinstance(credentials, Signing)
         ):
             raise SignerNotConfigured(
                 f"Storage '{alias}' has credentials of type {type(credentials).__name__}, "
@@ -175,7 +176,9 @@ class GCSSigner(Signer):
             bucket_bound_hostname=self.storage.custom_endpoint or None,
         )
 
-    def _sign(self, key: str, *, method: str, expiration: datetime | timedelta, **kwargs: Any) -> str:
+    def _sign(
+        self, key: str, *, method: str, expiration: datetime | timedelta, **kwargs: Any
+    ) -> str:
         params: dict[str, Any] = {"version": "v4", "method": method, "expiration": expiration}
         params |= {name: value for name, value in kwargs.items() if value is not None}
         if "headers" in params:
@@ -213,8 +216,12 @@ class GCSSigner(Signer):
             try:
                 return bytes(
                     self._blob(key).download_as_bytes(
-                        start=0, end=length - 1, raw_download=True, checksum=None,
-                        timeout=self.timeout, retry=self.retry,
+                        start=0,
+                        end=length - 1,
+                        raw_download=True,
+                        checksum=None,
+                        timeout=self.timeout,
+                        retry=self.retry,
                     )
                 )
             except api_exceptions.RequestRangeNotSatisfiable:
@@ -251,9 +258,15 @@ class GCSSigner(Signer):
                 "origin": list(origins),
                 "method": ["PUT", "GET", "HEAD"],
                 "responseHeader": [
-                    "Content-Type", "ETag", "x-goog-content-length-range",
-                    "x-goog-if-generation-match", "x-goog-meta-owner", "x-goog-meta-upload-id",
-                    "x-goog-acl", "x-goog-generation", "x-goog-hash",
+                    "Content-Type",
+                    "ETag",
+                    "x-goog-content-length-range",
+                    "x-goog-if-generation-match",
+                    "x-goog-meta-owner",
+                    "x-goog-meta-upload-id",
+                    "x-goog-acl",
+                    "x-goog-generation",
+                    "x-goog-hash",
                 ],
                 "maxAgeSeconds": 3600,
             }

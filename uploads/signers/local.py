@@ -133,7 +133,9 @@ class LocalSigner(Signer):
         except OSError as err:
             raise SignerError(f"Could not delete {key}: {err}") from err
 
-    def receive(self, grant: UploadGrant, content_type: str, length: str | None, body: IO[bytes]) -> StoredObject:
+    def receive(
+        self, grant: UploadGrant, content_type: str, length: str | None, body: IO[bytes]
+    ) -> StoredObject:
         """Check a PUT against its grant, stream the body and store it under the key.
 
         The body goes to a temporary file while it is counted and hashed, and reaches the
@@ -141,7 +143,8 @@ class LocalSigner(Signer):
         """
         if content_type.strip().lower() != grant.content_type:
             raise Refused(
-                403, "upload.signature_mismatch",
+                403,
+                "upload.signature_mismatch",
                 f"Content-Type must be exactly {grant.content_type}, as signed.",
             )
         if not length or not length.isdigit():
@@ -149,7 +152,8 @@ class LocalSigner(Signer):
         declared = int(length)
         if grant.size is not None and declared != grant.size:
             raise Refused(
-                403, "upload.signature_mismatch",
+                403,
+                "upload.signature_mismatch",
                 f"Content-Length must be exactly {grant.size}, as signed.",
             )
         if declared > grant.max_size:
@@ -161,18 +165,26 @@ class LocalSigner(Signer):
 
         digest = hashlib.sha256()
         received = 0
-        with TemporaryUploadedFile(grant.key.rsplit("/", 1)[-1], grant.content_type, declared, None) as tmp:
+        with TemporaryUploadedFile(
+            grant.key.rsplit("/", 1)[-1], grant.content_type, declared, None
+        ) as tmp:
             for chunk in iter(lambda: body.read(app_settings.CHUNK_SIZE), b""):
                 received += len(chunk)
                 if received > declared:
-                    raise Refused(413, "upload.too_large", "The body is longer than Content-Length.")
+                    raise Refused(
+                        413, "upload.too_large", "The body is longer than Content-Length."
+                    )
                 digest.update(chunk)
                 tmp.write(chunk)
             if received != declared:
-                raise Refused(400, "upload.incomplete", "The body ended before Content-Length bytes.")
+                raise Refused(
+                    400, "upload.incomplete", "The body ended before Content-Length bytes."
+                )
             sha256 = base64.b64encode(digest.digest()).decode()
             if grant.sha256 and not hmac.compare_digest(sha256, grant.sha256):
-                raise Refused(400, "upload.checksum_mismatch", "The body does not match the signed sha256.")
+                raise Refused(
+                    400, "upload.checksum_mismatch", "The body does not match the signed sha256."
+                )
             tmp.seek(0)
             saved_as = self.storage.save(grant.key, tmp)
         if saved_as != grant.key:

@@ -78,14 +78,28 @@ _LOADER = botocore.loaders.create_loader()
 # Error codes that mean the configuration is wrong, not that the storage is down.
 MISSING_BUCKET = {"NoSuchBucket"}
 BAD_CREDENTIALS = {
-    "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
-    "TokenRefreshRequired", "InvalidSecurity", "AuthorizationHeaderMalformed",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenRefreshRequired",
+    "InvalidSecurity",
+    "AuthorizationHeaderMalformed",
 }
 DENIED = {"AccessDenied", "AllAccessDisabled", "AccountProblem", "403"}
 SKEWED = {"RequestTimeTooSkewed"}
 TRANSIENT = {
-    "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling",
-    "ThrottlingException", "RequestLimitExceeded", "500", "502", "503", "504",
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "500",
+    "502",
+    "503",
+    "504",
 }
 
 
@@ -144,9 +158,7 @@ class S3Signer(Signer):
         storage_config = getattr(self.storage, "client_config", None)
         if storage_config is not None:
             config = config.merge(storage_config)
-        config = config.merge(
-            Config(signature_version=botocore.UNSIGNED if unsigned else "s3v4")
-        )
+        config = config.merge(Config(signature_version=botocore.UNSIGNED if unsigned else "s3v4"))
         try:
             return self._session_obj.client(
                 "s3",
@@ -214,19 +226,28 @@ class S3Signer(Signer):
         conditions.append(["content-length-range", low, high])
         try:
             post = self.client.generate_presigned_post(
-                self.bucket, self._name(spec.key), Fields=fields, Conditions=conditions,
+                self.bucket,
+                self._name(spec.key),
+                Fields=fields,
+                Conditions=conditions,
                 ExpiresIn=expires_in,
             )
         except (BotoCoreError, ClientError) as err:
             raise self._wrap(err, "sign an upload for", spec.key) from err
         if post["fields"].get("x-amz-algorithm") != SIGV4:
             raise SignerError("botocore did not sign the POST policy with SigV4.")
-        return PresignedUpload(url=post["url"], method="POST", headers={}, fields=dict(post["fields"]))
+        return PresignedUpload(
+            url=post["url"], method="POST", headers={}, fields=dict(post["fields"])
+        )
 
     def presign_download(
         self, key: str, *, expires_in: int, content_type: str, attachment_name: str | None
     ) -> str:
-        params = {"Bucket": self.bucket, "Key": self._name(key), "ResponseContentType": content_type}
+        params = {
+            "Bucket": self.bucket,
+            "Key": self._name(key),
+            "ResponseContentType": content_type,
+        }
         if attachment_name:
             params["ResponseContentDisposition"] = content_disposition_header(True, attachment_name)
         try:
@@ -358,9 +379,7 @@ class S3Signer(Signer):
                 rules = []
             rules = [r for r in rules if r.get("ID") != CORS_RULE_ID]
             rules.append(self.cors_rule(origins))
-            self.client.put_bucket_cors(
-                Bucket=self.bucket, CORSConfiguration={"CORSRules": rules}
-            )
+            self.client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": rules})
         except (ClientError, BotoCoreError) as err:
             raise self._wrap(err, "configure CORS on", self.bucket) from err
 
@@ -451,6 +470,4 @@ def _check_sigv4(url: str, headers: dict[str, str]) -> None:
     signed = set(query.get("X-Amz-SignedHeaders", [""])[0].split(";"))
     expected = {name.lower() for name in headers} | {"host"}
     if signed != expected:
-        raise SignerError(
-            f"botocore signed the headers {sorted(signed)}, not {sorted(expected)}."
-        )
+        raise SignerError(f"botocore signed the headers {sorted(signed)}, not {sorted(expected)}.")

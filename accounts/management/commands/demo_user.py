@@ -16,7 +16,9 @@ WALKTHROUGH = Path(settings.BASE_DIR) / "docs" / "walkthrough.sh"
 
 
 class Command(BaseCommand):
-    help = "Create (or reset) the demo user and print its password, a token and a curl walk-through."
+    help = (
+        "Create (or reset) the demo user and print its password, a token and a curl walk-through."
+    )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--username", default="demo")

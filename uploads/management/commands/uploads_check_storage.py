@@ -19,17 +19,28 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "aliases", nargs="*", metavar="alias",
+            "aliases",
+            nargs="*",
+            metavar="alias",
             help="Storage aliases (default: every one in settings.UPLOADS['STORAGES']).",
         )
-        parser.add_argument("--origin", help="A browser origin to check CORS for, e.g. https://app.example")
+        parser.add_argument(
+            "--origin", help="A browser origin to check CORS for, e.g. https://app.example"
+        )
         parser.add_argument(
             "--base-url",
             help="Where this site runs (e.g. http://127.0.0.1:8000), to send a local signer's "
             "relative upload URL through it. Without it, that step is skipped.",
         )
 
-    def handle(self, *args: Any, aliases: list[str], origin: str | None, base_url: str | None, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        aliases: list[str],
+        origin: str | None,
+        base_url: str | None,
+        **options: Any,
+    ) -> None:
         failed = []
         for alias in aliases or list(app_settings.STORAGES):
             report = check_storage(alias, origin=origin, base_url=base_url)

@@ -37,6 +37,10 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Expired {report.expired} uploads, deleted {report.objects_deleted} objects"
-                + (f", {report.failed} failed (kept pending, retried next run)." if report.failed else ".")
+                + (
+                    f", {report.failed} failed (kept pending, retried next run)."
+                    if report.failed
+                    else "."
+                )
             )
         )

@@ -16,8 +16,15 @@ def origin(value: str) -> str:
         parts.port  # noqa: B018  a bad port raises
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"{value!r} has a bad port") from err
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
-            or parts.query or parts.fragment or parts.username or parts.password:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+    ):
         raise argparse.ArgumentTypeError(
             f"{value!r} is not an origin; use scheme://host[:port], e.g. https://app.example"
         )
@@ -32,9 +39,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("alias", nargs="?", default="default", help="Storage alias (default: default).")
         parser.add_argument(
-            "--origin", dest="origins", action="append", type=origin, required=True,
+            "alias", nargs="?", default="default", help="Storage alias (default: default)."
+        )
+        parser.add_argument(
+            "--origin",
+            dest="origins",
+            action="append",
+            type=origin,
+            required=True,
             help="An origin allowed to upload, e.g. https://app.example (repeat for more).",
         )
 
