@@ -8,6 +8,14 @@ set -euo pipefail
 FILE=${FILE:-var/demo.png}
 SIZE=$(wc -c < "$FILE" | tr -d ' ')
 field() { python3 -c "import json, sys; print(json.load(sys.stdin)['data']['$1'])"; }
+# PUT the file to a presign answer's uploadUrl with exactly the headers it lists
+# (curl sets Content-Length itself from the body).
+put_file() {
+  local args=()
+  while IFS= read -r header; do args+=(-H "$header"); done < <(echo "$1" | python3 -c \
+    "import json, sys; [print(f'{k}: {v}') for k, v in json.load(sys.stdin)['data']['headers'].items() if k != 'Content-Length']")
+  curl -sS -X PUT "$(echo "$1" | field uploadUrl)" "${args[@]}" --data-binary @"$FILE"
+}
 
 echo "1. Ask for a signed URL for an avatar, and send the bytes to it"
 PRESIGN=$(curl -sS -X POST "$BASE/api/v1/uploads/presign" \
@@ -15,7 +23,7 @@ PRESIGN=$(curl -sS -X POST "$BASE/api/v1/uploads/presign" \
   -d "{\"type\": \"avatar\", \"contentType\": \"image/png\", \"size\": $SIZE, \"fileName\": \"me.png\"}")
 echo "$PRESIGN"
 AVATAR_ID=$(echo "$PRESIGN" | field id)
-curl -sS -X PUT "$(echo "$PRESIGN" | field uploadUrl)" -H "Content-Type: image/png" --data-binary @"$FILE"
+put_file "$PRESIGN"
 echo
 
 echo "2. Make it your avatar: no complete call needed, the server verifies the file first"
@@ -35,7 +43,7 @@ PRESIGN=$(curl -sS -X POST "$BASE/api/v1/uploads/presign" \
   -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
   -d "{\"type\": \"media\", \"contentType\": \"image/png\", \"size\": $SIZE, \"fileName\": \"photo.png\"}")
 MEDIA_ID=$(echo "$PRESIGN" | field id)
-curl -sS -X PUT "$(echo "$PRESIGN" | field uploadUrl)" -H "Content-Type: image/png" --data-binary @"$FILE"
+put_file "$PRESIGN"
 echo
 curl -sS -X POST "$BASE/api/v1/uploads/$MEDIA_ID/complete" -H "Authorization: Bearer $TOKEN"
 echo

@@ -6,6 +6,14 @@ set -euo pipefail
 FILE=${FILE:-var/demo.png}
 SIZE=$(wc -c < "$FILE" | tr -d ' ')
 field() { python3 -c "import json, sys; print(json.load(sys.stdin)['data']['$1'])"; }
+# PUT the file to a presign answer's uploadUrl with exactly the headers it lists
+# (curl sets Content-Length itself from the body).
+put_file() {
+  local args=()
+  while IFS= read -r header; do args+=(-H "$header"); done < <(echo "$1" | python3 -c \
+    "import json, sys; [print(f'{k}: {v}') for k, v in json.load(sys.stdin)['data']['headers'].items() if k != 'Content-Length']")
+  curl -sS -X PUT "$(echo "$1" | field uploadUrl)" "${args[@]}" --data-binary @"$FILE"
+}
 
 echo "1. Ask the API for a signed upload URL"
 PRESIGN=$(curl -sS -X POST "$BASE/api/v1/uploads/presign" \
@@ -13,13 +21,9 @@ PRESIGN=$(curl -sS -X POST "$BASE/api/v1/uploads/presign" \
   -d "{\"type\": \"avatar\", \"contentType\": \"image/png\", \"size\": $SIZE, \"fileName\": \"demo.png\"}")
 echo "$PRESIGN"
 ID=$(echo "$PRESIGN" | field id)
-UPLOAD_URL=$(echo "$PRESIGN" | field uploadUrl)
-HEADERS=()  # every header the answer lists (curl sets Content-Length itself)
-while IFS= read -r header; do HEADERS+=(-H "$header"); done < <(echo "$PRESIGN" | python3 -c \
-  "import json, sys; [print(f'{k}: {v}') for k, v in json.load(sys.stdin)['data']['headers'].items() if k != 'Content-Length']")
 
-echo "2. Send the bytes straight to storage, with exactly those headers"
-curl -sS -X PUT "$UPLOAD_URL" "${HEADERS[@]}" --data-binary @"$FILE"
+echo "2. Send the bytes straight to storage, with exactly the headers the answer lists"
+put_file "$PRESIGN"
 echo
 
 echo "3. Tell the API it is done: it checks the stored file itself"

@@ -1,4 +1,4 @@
-"""The avatar and media walk-through of docs/accounts.md, run with curl against a live server,
+"""The avatar and media walk-through of the README, run with curl against a live server,
 with a token and then with an API key."""
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def answer_after(lines: list[str], step: str, nth: int = 1) -> str:
 
 
 def test_docs_show_the_accounts_walkthrough_verbatim() -> None:
-    steps = SCRIPT.read_text().split("\n\n", 1)[1]  # past the header comments and set-up lines
-    assert steps.strip() in (ROOT / "docs" / "accounts.md").read_text()
+    steps = SCRIPT.read_text().split("\n", 1)[1]  # all but the shebang
+    assert steps.strip() in (ROOT / "README.md").read_text()
 
 
 def test_accounts_walkthrough_runs_end_to_end_against_a_live_server(tmp_path: Path) -> None:
