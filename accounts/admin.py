@@ -50,8 +50,8 @@ class MediaItemInline(admin.TabularInline):
 
     model = MediaItem
     fk_name = "owner"
-    fields = ["preview", "title", "upload_type", "created_at"]
-    readonly_fields = fields
+    fields = ("preview", "title", "upload_type", "created_at")
+    readonly_fields = ("preview", "title", "upload_type", "created_at")
     extra = 0
     can_delete = False
     show_change_link = True
@@ -74,11 +74,12 @@ class MediaItemInline(admin.TabularInline):
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ["avatar_thumbnail", *BaseUserAdmin.list_display]
+    # The stubs cannot make list_display a ClassVar (it holds a type variable).
+    list_display = ["avatar_thumbnail", *BaseUserAdmin.list_display]  # type: ignore[misc]
     list_display_links = ["username"]
     readonly_fields = ["avatar_preview"]
     fieldsets = [
-        *BaseUserAdmin.fieldsets,
+        *(BaseUserAdmin.fieldsets or ()),
         ("Avatar", {"fields": ["avatar_preview"]}),
     ]
     inlines = [MediaItemInline]
@@ -178,10 +179,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     readonly_fields = ["prefix", "last_used_at", "revoked_at", "created_at"]
     actions = ["revoke_keys"]
 
-    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ["user", "name", "scopes", "expires_at"]
-        return [
+            return ("user", "name", "scopes", "expires_at")
+        return (
             "prefix",
             "user",
             "name",
@@ -190,7 +191,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             "last_used_at",
             "revoked_at",
             "created_at",
-        ]
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         # A key's owner never changes: a new owner gets a new key.
@@ -205,7 +206,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         messages.success(
             request,
-            f"The new API key is {key} . Copy it now: it is not stored and will not be shown again.",
+            f"The new API key is {key} . "
+            "Copy it now: it is not stored and will not be shown again.",
         )
 
     @admin.display(description="scopes")

@@ -7,11 +7,10 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import ApiKey, validate_scopes
+from accounts.models import ApiKey, User, validate_scopes
 
 # Shown in the admin to tell keys apart: "upk_" and 8 random characters.
 SHOWN_PREFIX_LENGTH = len(ApiKey.PREFIX) + 8
@@ -33,7 +32,7 @@ def hash_key(key: str) -> str:
 
 
 def create_api_key(
-    user: AbstractBaseUser,
+    user: User,
     name: str,
     scopes: Iterable[str],
     expires_at: datetime | None = None,

@@ -13,7 +13,6 @@ from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -36,16 +35,14 @@ class MediaNotFound(exceptions.NotFound):
 # --- finding the caller's upload ------------------------------------------------------
 
 
-def upload_by_key(owner: AbstractBaseUser, key: str) -> Upload:
+def upload_by_key(owner: User, key: str) -> Upload:
     upload = services.owned_uploads(owner).filter(key=key).first()
     if upload is None:
         raise exceptions.NotFound()
     return upload
 
 
-def upload_by_public_url(
-    owner: AbstractBaseUser, url: str, absolute: Callable[[str], str] = str
-) -> Upload:
+def upload_by_public_url(owner: User, url: str, absolute: Callable[[str], str] = str) -> Upload:
     """The owner's upload whose publicUrl (made absolute by ``absolute``) is exactly
     ``url``. Keys end in ``<upload id>.<ext>``, so the id comes from the last segment."""
     name = PurePosixPath(urlsplit(url).path).name
@@ -56,7 +53,7 @@ def upload_by_public_url(
     return upload
 
 
-def _ensure_completed(owner: AbstractBaseUser, upload: Upload) -> Upload:
+def _ensure_completed(owner: User, upload: Upload) -> Upload:
     """Complete a pending upload (outside any transaction of ours, so that a rejection
     is committed with its object's deletion); refuse one that cannot be completed."""
     if upload.status == Upload.Status.COMPLETED:
@@ -64,7 +61,7 @@ def _ensure_completed(owner: AbstractBaseUser, upload: Upload) -> Upload:
     return services.complete_upload(owner, upload.pk)  # raises for every other outcome
 
 
-def _locked_completed(owner: AbstractBaseUser, upload_id: uuid.UUID) -> Upload:
+def _locked_completed(owner: User, upload_id: uuid.UUID) -> Upload:
     """The upload row-locked (so that no delete_upload runs beside the link), still the
     owner's and still completed."""
     upload = (
@@ -94,7 +91,7 @@ def is_referenced(upload_id: uuid.UUID) -> bool:
     )
 
 
-def release(owner: AbstractBaseUser, upload_id: uuid.UUID | None) -> bool:
+def release(owner: User, upload_id: uuid.UUID | None) -> bool:
     """Delete the upload and its object unless something still uses it; call it after
     dropping a reference, inside that transaction. Returns whether it was deleted.
 
@@ -172,18 +169,18 @@ def avatar_of(user: User) -> Upload | None:
 # --- media -----------------------------------------------------------------------------
 
 
-def owned_media(owner: AbstractBaseUser) -> QuerySet[MediaItem]:
+def owned_media(owner: User) -> QuerySet[MediaItem]:
     return MediaItem.objects.filter(owner=owner).select_related("upload__policy")
 
 
-def get_media(owner: AbstractBaseUser, item_id: uuid.UUID | str) -> MediaItem:
+def get_media(owner: User, item_id: uuid.UUID | str) -> MediaItem:
     try:
         return owned_media(owner).get(pk=item_id)
     except (MediaItem.DoesNotExist, ValueError, ValidationError) as err:
         raise MediaNotFound() from err
 
 
-def create_media(owner: AbstractBaseUser, upload: Upload, title: str | None = None) -> MediaItem:
+def create_media(owner: User, upload: Upload, title: str | None = None) -> MediaItem:
     """Link one of the owner's uploads of a media-linkable type (completing it first)."""
     if not upload.policy.media_linkable:
         raise exceptions.InvalidState(
@@ -199,14 +196,14 @@ def create_media(owner: AbstractBaseUser, upload: Upload, title: str | None = No
     return item
 
 
-def rename_media(owner: AbstractBaseUser, item_id: uuid.UUID | str, title: str) -> MediaItem:
+def rename_media(owner: User, item_id: uuid.UUID | str, title: str) -> MediaItem:
     item = get_media(owner, item_id)
     item.title = title
     item.save(update_fields=["title", "updated_at"])
     return item
 
 
-def delete_media(owner: AbstractBaseUser, item_id: uuid.UUID | str) -> MediaItem:
+def delete_media(owner: User, item_id: uuid.UUID | str) -> MediaItem:
     """Delete the item; its upload goes too when nothing else uses it."""
     with transaction.atomic():
         try:

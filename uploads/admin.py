@@ -17,7 +17,12 @@ from uploads.services.admin_actions import delete_uploads, reverify_uploads
 from uploads.units import format_bytes, parse_bytes
 
 
-class ContentTypesField(forms.CharField):
+def _text(value: Any) -> str:
+    """A submitted value as forms.CharField cleans it: stripped, "" when empty."""
+    return "" if value in forms.Field.empty_values else str(value).strip()
+
+
+class ContentTypesField(forms.Field):
     """One MIME type per line (commas work too), stored as a list."""
 
     widget = forms.Textarea(attrs={"rows": 5, "cols": 40})
@@ -26,7 +31,7 @@ class ContentTypesField(forms.CharField):
         return "\n".join(value) if isinstance(value, list) else value
 
     def to_python(self, value: Any) -> list[str]:
-        text = super().to_python(value) or ""
+        text = _text(value)
         return [
             item.strip().lower() for item in text.replace(",", "\n").splitlines() if item.strip()
         ]
@@ -35,14 +40,14 @@ class ContentTypesField(forms.CharField):
         validators.validate_content_type_list(value)
 
 
-class ByteSizeField(forms.CharField):
+class ByteSizeField(forms.Field):
     """Accepts and shows human units: 5 MB, 512 KB, 1000."""
 
     def prepare_value(self, value: Any) -> Any:
         return format_bytes(value) if isinstance(value, int) else value
 
     def to_python(self, value: Any) -> int | None:
-        text = super().to_python(value)
+        text = _text(value)
         if not text:
             return None
         try:
@@ -68,13 +73,14 @@ class UploadPolicyForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["storage"].choices = [(alias, alias) for alias in app_settings.STORAGES]
-        self.fields[
-            "storage"
-        ].help_text = "Configured in settings.STORAGES and UPLOADS['STORAGES']."
+        storage = self.fields["storage"]
+        assert isinstance(storage, forms.ChoiceField)  # declared above; the form copies it
+        storage.choices = [(alias, alias) for alias in app_settings.STORAGES]
+        storage.help_text = "Configured in settings.STORAGES and UPLOADS['STORAGES']."
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        cleaned = super().clean()  # ModelForm's returns cleaned_data; Form.clean may be None
+        data = self.cleaned_data if cleaned is None else cleaned
         from django.utils.module_loading import import_string
 
         from uploads.signers import SignerNotConfigured, signer_path_for

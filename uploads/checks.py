@@ -46,7 +46,10 @@ def _check_storages() -> list[Any]:
             errors.append(
                 Error(
                     str(err),
-                    hint=f"Configure STORAGES['{alias}'], or remove '{alias}' from UPLOADS['STORAGES'].",
+                    hint=(
+                        f"Configure STORAGES['{alias}'], "
+                        f"or remove '{alias}' from UPLOADS['STORAGES']."
+                    ),
                     id="uploads.E002",
                 )
             )

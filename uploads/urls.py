@@ -1,4 +1,5 @@
-"""The local signer's endpoints. Mount them anywhere, e.g. ``path("uploads/", include("uploads.urls"))``."""
+"""The local signer's endpoints. Mount them anywhere, e.g.
+``path("uploads/", include("uploads.urls"))``."""
 
 from django.urls import path
 

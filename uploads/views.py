@@ -4,6 +4,7 @@ the signed PUT that receives a file, the signed GET for downloads, and the publi
 from __future__ import annotations
 
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 from django.views.decorators.csrf import csrf_exempt
 
@@ -67,7 +68,7 @@ def _serve(
     return response
 
 
-def download(request: HttpRequest, token: str) -> HttpResponse:
+def download(request: HttpRequest, token: str) -> HttpResponseBase:
     if request.method not in ("GET", "HEAD"):
         return error_response(request, 405, "method_not_allowed", "Use GET.")
     try:
@@ -82,7 +83,7 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
     return _serve(signer, claims["k"], claims["ct"], claims["n"])
 
 
-def public_file(request: HttpRequest, key: str) -> HttpResponse:
+def public_file(request: HttpRequest, key: str) -> HttpResponseBase:
     """A completed public upload, as a public bucket would serve it."""
     upload = (
         Upload.objects.filter(key=key, status=Upload.Status.COMPLETED, is_public=True)

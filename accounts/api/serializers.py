@@ -11,6 +11,7 @@ from uploads.api.serializers import (
     StrictCharField,
     UploadSerializer,
 )
+from uploads.models import Upload
 
 
 class ProfileSerializer(serializers.Serializer):
@@ -22,11 +23,14 @@ class ProfileSerializer(serializers.Serializer):
     avatarUrl = serializers.SerializerMethodField()
     avatarUpload = serializers.SerializerMethodField()
 
-    def _avatar(self, user: User) -> Any:
-        cache = self.context.setdefault("avatars", {})
-        if user.pk not in cache:
-            cache[user.pk] = services.avatar_of(user)
-        return cache[user.pk]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._avatars: dict[int, Upload | None] = {}  # both avatar fields, one lookup
+
+    def _avatar(self, user: User) -> Upload | None:
+        if user.pk not in self._avatars:
+            self._avatars[user.pk] = services.avatar_of(user)
+        return self._avatars[user.pk]
 
     def get_avatarUrl(self, user: User) -> str | None:
         upload = self._avatar(user)

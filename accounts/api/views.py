@@ -31,7 +31,7 @@ class MeView(UploadsAPIView):
 
     @extend_schema(responses=ProfileSerializer, summary="The caller's profile")
     def get(self, request: Request) -> Response:
-        return self.ok(ProfileSerializer(request.user, context={"request": request}).data)
+        return self.ok(ProfileSerializer(self.caller(), context={"request": request}).data)
 
 
 class AvatarView(UploadsAPIView):
@@ -45,22 +45,21 @@ class AvatarView(UploadsAPIView):
     def patch(self, request: Request) -> Response:
         body = AvatarRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        me = services.set_avatar(request.user, self._upload(request, body.validated_data))
+        me = services.set_avatar(self.caller(), self._upload(request, body.validated_data))
         return self.ok(ProfileSerializer(me, context={"request": request}).data)
 
     @extend_schema(request=None, responses=ProfileSerializer, summary="Remove the avatar")
     def delete(self, request: Request) -> Response:
-        me = services.remove_avatar(request.user)
+        me = services.remove_avatar(self.caller())
         return self.ok(ProfileSerializer(me, context={"request": request}).data)
 
-    @staticmethod
-    def _upload(request: Request, by: dict[str, str]) -> Upload:
+    def _upload(self, request: Request, by: dict[str, str]) -> Upload:
         if "upload" in by:
-            return upload_services.get_upload(request.user, by["upload"])
+            return upload_services.get_upload(self.caller(), by["upload"])
         if "key" in by:
-            return services.upload_by_key(request.user, by["key"])
+            return services.upload_by_key(self.caller(), by["key"])
         return services.upload_by_public_url(
-            request.user, by["avatarUrl"], request.build_absolute_uri
+            self.caller(), by["avatarUrl"], request.build_absolute_uri
         )
 
 
@@ -76,7 +75,7 @@ class MediaListView(UploadsAPIView):
     def get(self, request: Request) -> Response:
         paginator = EnvelopePagination()
         page = paginator.paginate_queryset(
-            services.owned_media(request.user).order_by("-created_at", "-id"), request, view=self
+            services.owned_media(self.caller()).order_by("-created_at", "-id"), request, view=self
         )
         assert page is not None
         data = MediaItemSerializer(page, many=True, context={"request": request}).data
@@ -90,8 +89,8 @@ class MediaListView(UploadsAPIView):
     def post(self, request: Request) -> Response:
         body = MediaCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        upload = upload_services.get_upload(request.user, body.validated_data["upload"])
-        item = services.create_media(request.user, upload, body.validated_data.get("title"))
+        upload = upload_services.get_upload(self.caller(), body.validated_data["upload"])
+        item = services.create_media(self.caller(), upload, body.validated_data.get("title"))
         data = MediaItemSerializer(item, context={"request": request}).data
         return self.ok(data, status=status.HTTP_201_CREATED)
 
@@ -102,7 +101,7 @@ class MediaDetailView(UploadsAPIView):
 
     @extend_schema(responses=MediaItemSerializer, summary="One media item of the caller")
     def get(self, request: Request, item_id: str) -> Response:
-        item = services.get_media(request.user, item_id)
+        item = services.get_media(self.caller(), item_id)
         return self.ok(MediaItemSerializer(item, context={"request": request}).data)
 
     @extend_schema(
@@ -111,7 +110,7 @@ class MediaDetailView(UploadsAPIView):
     def patch(self, request: Request, item_id: str) -> Response:
         body = MediaUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        item = services.rename_media(request.user, item_id, body.validated_data["title"])
+        item = services.rename_media(self.caller(), item_id, body.validated_data["title"])
         return self.ok(MediaItemSerializer(item, context={"request": request}).data)
 
     @extend_schema(
@@ -120,5 +119,5 @@ class MediaDetailView(UploadsAPIView):
         summary="Delete a media item; its upload goes too unless something else uses it",
     )
     def delete(self, request: Request, item_id: str) -> Response:
-        item = services.delete_media(request.user, item_id)
+        item = services.delete_media(self.caller(), item_id)
         return self.ok(MediaItemSerializer(item, context={"request": request}).data)

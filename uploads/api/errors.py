@@ -121,8 +121,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             headers |= exc.headers
             headers["Retry-After"] = str(exc.retry_after)
             vars = {"retryAfter": exc.retry_after}
-        elif isinstance(exc, drf.Throttled) and exc.wait:
-            headers["Retry-After"] = str(int(exc.wait))
+        elif isinstance(exc, drf.Throttled):
+            # Throttled.__init__ sets wait; the stubs do not declare it.
+            wait: float | None = exc.wait  # type: ignore[attr-defined]
+            if wait:
+                headers["Retry-After"] = str(int(wait))
     else:
         logger.error(
             "Unhandled error in %s %s [request %s]",

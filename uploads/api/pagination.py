@@ -14,11 +14,11 @@ class EnvelopePagination(PageNumberPagination):
     max_page_size = 100
 
     def get_paginated_response(self, data: Any) -> Response:
-        page = self.page
-        assert page is not None
+        page, request = self.page, self.request
+        assert page is not None and request is not None  # set by paginate_queryset
         return Response(
             success_body(
-                self.request,
+                request,
                 data,
                 pagination={
                     "page": page.number,

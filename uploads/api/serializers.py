@@ -97,7 +97,10 @@ class PresignResponseSerializer(UploadSerializer):
     uploadUrl = serializers.CharField()
     method = serializers.CharField()
     headers = serializers.DictField(child=serializers.CharField())
-    fields = serializers.DictField(child=serializers.CharField(), required=False)
+    # A declared field; DRF's metaclass takes it off the class, so Serializer.fields stays.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.CharField(), required=False
+    )
     expiresIn = serializers.IntegerField()
     maxSize = serializers.IntegerField()
     deduplicated = serializers.BooleanField()
@@ -105,7 +108,8 @@ class PresignResponseSerializer(UploadSerializer):
 
 class UploadTypeSerializer(serializers.Serializer):
     type = serializers.CharField(source="name")
-    label = serializers.CharField()
+    # A declared field; DRF's metaclass takes it off the class, so Field.label stays.
+    label = serializers.CharField()  # type: ignore[assignment]
     allowedContentTypes = serializers.ListField(
         child=serializers.CharField(), source="allowed_content_types"
     )

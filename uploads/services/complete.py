@@ -3,7 +3,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -14,9 +13,10 @@ from uploads.models import Upload
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import send_on_commit, upload_completed, upload_rejected
 from uploads.signers import StoredObject
+from uploads.types import User
 
 
-def locked_upload(owner: AbstractBaseUser, upload_id: uuid.UUID | str) -> Upload:
+def locked_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
     """The owner's upload, row-locked until the transaction ends. Deleted ones and other
     users' ones are missing alike."""
     try:
@@ -29,7 +29,7 @@ def locked_upload(owner: AbstractBaseUser, upload_id: uuid.UUID | str) -> Upload
         raise exceptions.NotFound() from err
 
 
-def complete_upload(owner: AbstractBaseUser, upload_id: uuid.UUID | str) -> Upload:
+def complete_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
     """Verify the stored object against the upload and settle its status.
 
     Completing a completed upload returns it unchanged. A mismatch deletes the object,

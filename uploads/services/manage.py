@@ -4,7 +4,6 @@ import logging
 import uuid
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -16,11 +15,12 @@ from uploads.services.complete import locked_upload
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import upload_deleting
 from uploads.signers import SignerNotConfigured, get_signer
+from uploads.types import User
 
 logger = logging.getLogger("uploads")
 
 
-def owned_uploads(owner: AbstractBaseUser) -> QuerySet[Upload]:
+def owned_uploads(owner: User) -> QuerySet[Upload]:
     return (
         Upload.objects.filter(owner=owner)
         .exclude(status=Upload.Status.DELETED)
@@ -28,14 +28,14 @@ def owned_uploads(owner: AbstractBaseUser) -> QuerySet[Upload]:
     )
 
 
-def get_upload(owner: AbstractBaseUser, upload_id: uuid.UUID | str) -> Upload:
+def get_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
     try:
         return owned_uploads(owner).get(pk=upload_id)
     except (Upload.DoesNotExist, ValueError, ValidationError) as err:
         raise exceptions.NotFound() from err
 
 
-def delete_upload(owner: AbstractBaseUser, upload_id: uuid.UUID | str) -> Upload:
+def delete_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
     """Remove the object, then mark the row deleted. If the storage fails, nothing changes
     and the call can be repeated."""
     with transaction.atomic():

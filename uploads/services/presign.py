@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
 from uploads import content_types, exceptions, keys
@@ -15,6 +14,7 @@ from uploads.models import Upload, UploadPolicy
 from uploads.policies import Policy, registry
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signers import PresignedUpload, UploadSpec
+from uploads.types import User
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class PresignResult:
     deduplicated: bool = False
 
 
-def presign_upload(owner: AbstractBaseUser, request: PresignRequest) -> PresignResult:
+def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
     """Check a request against its type's policy, record a pending upload and sign a URL
     for it. Nothing is written unless every check passes and the URL is signed."""
     policy = registry.get(request.type)

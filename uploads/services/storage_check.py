@@ -204,7 +204,9 @@ def _send(presigned: PresignedUpload, url: str) -> HttpAnswer:
     if presigned.fields is not None:
         boundary = uuid.uuid4().hex
         parts = [
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            ).encode()
             for name, value in presigned.fields.items()
         ]
         parts.append(
@@ -258,7 +260,10 @@ def _diagnose(answer: HttpAnswer, alias: str, skew: float | None) -> str:
     code = answer.code
     said = f"{answer.status} {code}".strip() + (f": {answer.message}" if answer.message else "")
     if skew is not None and abs(skew) > MAX_SKEW and (code in SKEWED or answer.status == 403):
-        return f"The storage refused the upload ({said}), most likely because of clock skew (see clock)."
+        return (
+            f"The storage refused the upload ({said}), "
+            "most likely because of clock skew (see clock)."
+        )
     if code in BUCKET_MISSING:
         return (
             f"The bucket (or container) does not exist ({said}). Create it, or fix the bucket "
@@ -270,7 +275,10 @@ def _diagnose(answer: HttpAnswer, alias: str, skew: float | None) -> str:
             f"(or account key) of storage '{alias}', and that they belong to this endpoint."
         )
     if code in WRONG_REGION:
-        return f"The bucket is in another region than the one signed for ({said}). Set the region of storage '{alias}'."
+        return (
+            f"The bucket is in another region than the one signed for ({said}). "
+            f"Set the region of storage '{alias}'."
+        )
     if code in SKEWED:
         return f"The storage says this server's clock is off ({said}). Sync it (NTP)."
     if code in DENIED or answer.status == 403:
@@ -281,7 +289,10 @@ def _diagnose(answer: HttpAnswer, alias: str, skew: float | None) -> str:
     if answer.status == 404:
         return f"Not found ({said}): the bucket or the endpoint path is probably wrong."
     if answer.status >= 500:
-        return f"The storage failed ({said}). Try again later; if it persists, check the provider's status."
+        return (
+            f"The storage failed ({said}). "
+            "Try again later; if it persists, check the provider's status."
+        )
     return f"The storage refused the upload ({said})."
 
 

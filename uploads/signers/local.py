@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core import signing
@@ -32,6 +32,12 @@ from uploads.signers.base import (
 
 UPLOAD_SALT = "uploads.local.put"
 DOWNLOAD_SALT = "uploads.local.get"
+
+
+class Readable(Protocol):
+    """A request body to stream: a file, or Django's HttpRequest itself."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 class Refused(Exception):
@@ -134,7 +140,7 @@ class LocalSigner(Signer):
             raise SignerError(f"Could not delete {key}: {err}") from err
 
     def receive(
-        self, grant: UploadGrant, content_type: str, length: str | None, body: IO[bytes]
+        self, grant: UploadGrant, content_type: str, length: str | None, body: Readable
     ) -> StoredObject:
         """Check a PUT against its grant, stream the body and store it under the key.
 
