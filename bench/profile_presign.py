@@ -130,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bare_ms = wall_ms_per_request(bare, args.requests)
         presign_ms = wall_ms_per_request(presign, args.requests)
         print(
-            f"Test client, no profiler: bare {bare_ms:.2f} ms, presign {presign_ms:.2f} ms per request "
+            f"Test client, no profiler: bare {bare_ms:.2f} ms, "
+            f"presign {presign_ms:.2f} ms per request "
             f"(ratio of throughputs {bare_ms / presign_ms:.2f})"
         )
 

@@ -12,16 +12,11 @@ import math
 import os
 import platform
 import shutil
-import signal
-import socket
-import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,13 +28,18 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from accounts.demo import png_bytes  # noqa: E402
+from tests.live import free_port, running  # noqa: E402
+
 SETTINGS_MODULE = "bench.settings"
 SECRET_KEY = "bench-only-secret-key-0123456789abcdefghijklmnopqrstuv"
 WORKERS = 2
 CONCURRENCIES = (1, 16)
 SETUP_CONCURRENCY = 16
 READY_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 TARGET_RATIO = 0.4
 STRETCH_RATIO = 0.6
 
@@ -52,23 +52,7 @@ T = TypeVar("T")
 # --- what is sent -------------------------------------------------------------------------
 
 
-def make_png(width: int = 8, height: int = 8) -> bytes:
-    """A small, valid PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = b"".join(b"\x00" + b"\x20\x80\xc0" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-PNG = make_png()
+PNG = png_bytes(8, 8)
 PRESIGN_BODY = {
     "type": "avatar",
     "contentType": "image/png",
@@ -384,17 +368,20 @@ def prepare_database() -> str:
     return token
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """A running gunicorn; yields its base URL and stops it by PID on the way out."""
+    """A running gunicorn, ready when a worker answers HTTP (any status); yields its base
+    URL and stops it, workers and all, on the way out."""
     port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            requests.get(base_url + BARE_PATH, timeout=2)
+            return True
+        except (requests.ConnectionError, requests.Timeout):
+            return False
+
     command = [
         sys.executable,
         "-m",
@@ -411,41 +398,17 @@ def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[str]:
         "--log-level",
         "warning",
     ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        wait_until_ready(process, base_url, log_path)
+    with running(
+        command,
+        ready=answers,
+        timeout=READY_TIMEOUT,
+        name="gunicorn",
+        log=log_path,
+        group=True,
+        env=env,
+        cwd=ROOT,
+    ):
         yield base_url
-    finally:
-        stop(process)
-
-
-def wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
-    """Poll until a worker answers HTTP (any status), the server dies, or time runs out."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{tail(log_path)}")
-        try:
-            requests.get(base_url + BARE_PATH, timeout=2)
-            return
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.05)
-    raise RuntimeError(f"gunicorn did not answer within {READY_TIMEOUT:.0f}s:\n{tail(log_path)}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)  # graceful: the arbiter stops its workers
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def tail(path: Path, lines: int = 30) -> str:

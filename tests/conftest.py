@@ -12,6 +12,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.demo import png_bytes
 from tests.factories import UserFactory
+from uploads.models import UploadPolicy
 
 pytest_plugins = [f"tests.backends.{name}" for name in ("local", "s3", "azure", "gcs")]
 
@@ -109,5 +110,21 @@ def uploaded(
         response = put(data, body)
         assert response.status_code == 200, response.content
         return data
+
+    return do
+
+
+@pytest.fixture
+def edit_policy(django_capture_on_commit_callbacks: Any) -> Callable[..., UploadPolicy]:
+    """Edits an upload type as an operator does in the admin: save, and commit (whose
+    on-commit version bump makes every process reload its policy snapshot)."""
+
+    def do(name: str, **fields: Any) -> UploadPolicy:
+        policy = UploadPolicy.objects.get(name=name)
+        for field, value in fields.items():
+            setattr(policy, field, value)
+        with django_capture_on_commit_callbacks(execute=True):
+            policy.save()
+        return policy
 
     return do

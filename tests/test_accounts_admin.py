@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.test import Client
 
 from accounts.models import MediaItem
-from tests.test_accounts_api import MP4, make_upload, set_policy, status_of, stored
+from tests.helpers import MP4, make_upload, status_of, stored
 from uploads import services
+from uploads.models import UploadPolicy
 
 USERS_URL = "/admin/accounts/user/"
 MEDIA_URL = "/admin/accounts/mediaitem/"
@@ -23,14 +25,14 @@ def image_sources(page: str) -> list[str]:
 
 
 def test_user_page_shows_the_avatar_and_media_with_thumbnails_for_images(
-    admin_client: Client, user: Any, django_capture_on_commit_callbacks: Any
+    admin_client: Client, user: Any, edit_policy: Callable[..., UploadPolicy]
 ) -> None:
     avatar = make_upload(user)
     user.avatar = avatar
     user.save()
     picture = make_upload(user, "media")
     video = make_upload(user, "media", MP4, "video/mp4")
-    set_policy(django_capture_on_commit_callbacks, "document", media_linkable=True)
+    edit_policy("document", media_linkable=True)
     private = make_upload(user, "document")
     for upload, title in ((picture, "Beach"), (video, "Clip"), (private, "Scan")):
         MediaItem.objects.create(owner=user, upload=upload, title=title)

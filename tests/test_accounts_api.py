@@ -9,128 +9,24 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.files.base import ContentFile
-from django.core.files.storage import storages
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import MediaItem
 from tests.conftest import client_for, make_png, sha256_b64
-from uploads import keys, services
+from tests.helpers import (
+    MP4,
+    absolute_public_url,
+    assert_error,
+    assert_ok,
+    make_upload,
+    status_of,
+    stored,
+    without_correlation,
+)
 from uploads.models import Upload, UploadPolicy
 
-MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 40
-
-
-# --- helpers (shared with the other accounts tests and the matrix) --------------------
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The contract's error envelope with this status and code; returns its ``error``."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert body["success"] is False
-    error = body["error"]
-    assert error["code"] == code
-    assert error["i18nKey"] == f"error.{code}"
-    assert isinstance(error["message"], str) and error["message"]
-    assert error["correlationId"] == response["X-Request-ID"]
-    return error
-
-
-def assert_ok(response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is True
-    assert body["meta"]["requestId"] == response["X-Request-ID"]
-    return body["data"]
-
-
-def without_correlation(error: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in error.items() if k != "correlationId"}
-
-
-def stored(key: str) -> bool:
-    return storages["default"].exists(key)
-
-
-def status_of(upload_id: Any) -> str:
-    return Upload.objects.get(pk=upload_id).status
-
-
-def make_upload(
-    owner: Any,
-    type: str = "avatar",
-    body: bytes | None = None,
-    content_type: str = "image/png",
-    *,
-    complete: bool = True,
-    put: bool = True,
-) -> Upload:
-    """An upload made by the services (faster than HTTP for set-ups): presigned, its bytes
-    in storage where the signed URL would have put them, and completed."""
-    body = make_png(2, 2, uuid.uuid4().bytes) if body is None else body
-    result = services.presign_upload(
-        owner,
-        services.PresignRequest(
-            type=type,
-            content_type=content_type,
-            size=len(body),
-            file_name=f"file.{type}",
-        ),
-    )
-    upload = result.upload
-    if put:
-        assert storages["default"].save(upload.key, ContentFile(body)) == upload.key
-    if complete:
-        upload = services.complete_upload(owner, upload.pk)
-    return Upload.objects.select_related("policy").get(pk=upload.pk)
-
-
-def completed_row(owner: Any, type: str = "avatar", body: bytes | None = None) -> Upload:
-    """A completed PNG upload written straight to the database and storage, as complete
-    leaves one: for set-ups that need many (the matrix), where the services' checks would
-    only cost time."""
-    body = make_png(2, 2, uuid.uuid4().bytes) if body is None else body
-    policy = UploadPolicy.objects.get(name=type)
-    upload_id = uuid.uuid4()
-    key = keys.build_key(policy.key_prefix, owner.pk, upload_id, "image/png")
-    assert storages[policy.storage].save(key, ContentFile(body)) == key
-    now = timezone.now()
-    return Upload.objects.create(
-        id=upload_id,
-        owner=owner,
-        policy=policy,
-        key=key,
-        storage=policy.storage,
-        is_public=policy.is_public,
-        status=Upload.Status.COMPLETED,
-        expires_at=now,
-        max_size=policy.max_size,
-        content_type="image/png",
-        size=len(body),
-        verified_size=len(body),
-        verified_content_type="image/png",
-        verified_sha256=sha256_b64(body),
-        file_name=f"file.{type}",
-        completed_at=now,
-    )
-
-
-def absolute_public_url(upload: Upload) -> str:
-    url = services.public_url(upload)
-    assert url is not None
-    return f"http://testserver{url}" if url.startswith("/") else url
-
-
-def set_policy(django_capture_on_commit_callbacks: Any, name: str, **fields: Any) -> None:
-    """Edit an upload type as the admin does (the snapshot reloads after the commit)."""
-    policy = UploadPolicy.objects.get(name=name)
-    for field, value in fields.items():
-        setattr(policy, field, value)
-    with django_capture_on_commit_callbacks(execute=True):
-        policy.save()
+# --- helpers ---------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -492,7 +388,7 @@ def test_media_create_completes_a_pending_upload_and_titles_it_by_its_file_name(
 
 
 def test_media_needs_a_media_linkable_type_which_the_admin_can_switch_on(
-    api: APIClient, user: Any, django_capture_on_commit_callbacks: Any
+    api: APIClient, user: Any, edit_policy: Callable[..., UploadPolicy]
 ) -> None:
     avatar = make_upload(user)
 
@@ -503,7 +399,7 @@ def test_media_needs_a_media_linkable_type_which_the_admin_can_switch_on(
     )
     assert not MediaItem.objects.exists()
 
-    set_policy(django_capture_on_commit_callbacks, "avatar", media_linkable=True)
+    edit_policy("avatar", media_linkable=True)
     assert_ok(api.post("/api/v1/media", {"upload": str(avatar.pk)}, format="json"), 201)
 
 
@@ -535,9 +431,9 @@ def test_a_linked_upload_cannot_be_deleted_until_its_last_item_goes(
 
 
 def test_an_upload_both_avatar_and_media_goes_only_with_its_last_use(
-    api: APIClient, user: Any, django_capture_on_commit_callbacks: Any
+    api: APIClient, user: Any, edit_policy: Callable[..., UploadPolicy]
 ) -> None:
-    set_policy(django_capture_on_commit_callbacks, "avatar", media_linkable=True)
+    edit_policy("avatar", media_linkable=True)
     upload = make_upload(user)
     assert_ok(api.patch("/api/v1/users/me/avatar", {"upload": str(upload.pk)}, format="json"))
     item = assert_ok(api.post("/api/v1/media", {"upload": str(upload.pk)}, format="json"), 201)
@@ -694,13 +590,13 @@ def test_deduplication_can_be_switched_off_per_type(
     api: APIClient,
     presign: Callable[..., Any],
     presigned_put: Callable[..., dict[str, Any]],
-    django_capture_on_commit_callbacks: Any,
+    edit_policy: Callable[..., UploadPolicy],
 ) -> None:
     png = make_png(9, 9)
     first = presigned_put(png, sha256=sha256_b64(png))
     assert_ok(api.post(f"/api/v1/uploads/{first['id']}/complete"))
 
-    set_policy(django_capture_on_commit_callbacks, "avatar", deduplicate=False)
+    edit_policy("avatar", deduplicate=False)
     answer = assert_ok(presign(size=len(png), sha256=sha256_b64(png)), 201)
 
     assert answer["id"] != first["id"] and "deduplicated" not in answer

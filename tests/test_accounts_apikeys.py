@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from accounts import apikeys
 from accounts.models import ApiKey
 from tests.conftest import client_for
-from tests.test_accounts_api import (
+from tests.helpers import (
     assert_error,
     assert_ok,
     make_upload,

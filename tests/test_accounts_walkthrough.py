@@ -4,13 +4,12 @@ with a token and then with an API key."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.live import ROOT, manage, project_env, serve
+from tests.live import ROOT, assert_readme_shows, demo_site, manage, run_script
 
 pytestmark = pytest.mark.live
 
@@ -19,16 +18,9 @@ SCRIPT = ROOT / "docs" / "accounts_walkthrough.sh"
 NEW_KEY = """
 from accounts.apikeys import create_api_key
 from django.contrib.auth import get_user_model
-print(create_api_key(get_user_model().objects.get(username="demo"), "walk-through", ["media:read"])[1])
+demo = get_user_model().objects.get(username="demo")
+print(create_api_key(demo, "walk-through", ["media:read"])[1])
 """
-
-
-def run_script(env: dict[str, str]) -> list[str]:
-    result = subprocess.run(
-        ["bash", str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout.splitlines()
 
 
 def answer_after(lines: list[str], step: str, nth: int = 1) -> str:
@@ -37,21 +29,15 @@ def answer_after(lines: list[str], step: str, nth: int = 1) -> str:
 
 
 def test_docs_show_the_accounts_walkthrough_verbatim() -> None:
-    steps = SCRIPT.read_text().split("\n", 1)[1]  # all but the shebang
-    assert steps.strip() in (ROOT / "README.md").read_text()
+    assert_readme_shows(SCRIPT)
 
 
 def test_accounts_walkthrough_runs_end_to_end_against_a_live_server(tmp_path: Path) -> None:
-    env = project_env(tmp_path)
-    manage(env, "migrate", "--noinput")
-    with serve(env) as base:
-        printed = manage(env, "demo_user", "--base-url", base)
-        exports = re.search(r"^export (BASE=\S+ TOKEN=\S+ FILE=\S+)$", printed, re.M)
-        assert exports, printed
-        variables = dict(item.split("=", 1) for item in exports.group(1).split())
+    with demo_site(tmp_path) as site:
+        variables = site.exports
         size = Path(variables["FILE"]).stat().st_size
 
-        out = run_script(env | variables)
+        out = run_script(SCRIPT, site.env | variables).splitlines()
 
         presigned = json.loads(answer_after(out, "1."))["data"]
         assert presigned["status"] == "pending"
@@ -71,9 +57,9 @@ def test_accounts_walkthrough_runs_end_to_end_against_a_live_server(tmp_path: Pa
         assert [i["id"] for i in listed["data"]] == [item["id"]]
 
         # Again, listing with an API key: the new avatar replaces (and deletes) the first.
-        key = manage(env, "shell", "-c", NEW_KEY).split()[-1]
+        key = manage(site.env, "shell", "-c", NEW_KEY).split()[-1]
         assert key.startswith("upk_")
-        again = run_script(env | variables | {"KEY": key})
+        again = run_script(SCRIPT, site.env | variables | {"KEY": key}).splitlines()
 
         listed = json.loads(answer_after(again, "6."))
         assert listed["success"] is True

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import html
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.test import Client
-from django.utils import timezone
 
 from tests.conftest import make_png, sha256_b64
 from tests.factories import UserFactory
+from tests.helpers import avatar_row
 from uploads.models import Upload, UploadPolicy
 
 ADD_URL = "/admin/uploads/uploadpolicy/add/"
@@ -166,35 +165,6 @@ def test_policy_changelist_shows_sizes(admin_client: Client) -> None:
 # uploads -------------------------------------------------------------------------------
 
 
-def make_upload(
-    owner: Any, status: str = "pending", body: bytes | None = None, **fields: Any
-) -> Upload:
-    policy = UploadPolicy.objects.get(name="avatar")
-    upload = Upload(
-        owner=owner,
-        policy=policy,
-        storage="default",
-        is_public=True,
-        status=status,
-        expires_at=timezone.now() + timedelta(minutes=5),
-        max_size=policy.max_size,
-        content_type="image/png",
-        **fields,
-    )
-    upload.key = f"avatars/{owner.pk}/{upload.id}.png"
-    if body is not None:
-        storages["default"].save(upload.key, ContentFile(body))
-        if upload.size is None:
-            upload.size = len(body)
-        if status == "completed":
-            upload.verified_size = len(body)
-            upload.verified_content_type = "image/png"
-            upload.verified_sha256 = sha256_b64(body)
-            upload.completed_at = timezone.now()
-    upload.save()
-    return upload
-
-
 def run_action(admin_client: Client, action: str, uploads: list[Upload]) -> Any:
     return admin_client.post(
         UPLOADS_URL,
@@ -204,8 +174,8 @@ def run_action(admin_client: Client, action: str, uploads: list[Upload]) -> Any:
 
 
 def test_uploads_changelist_renders(admin_client: Client, user: Any, png: bytes) -> None:
-    make_upload(user, "completed", png)
-    make_upload(user)
+    avatar_row(user, "completed", png)
+    avatar_row(user)
 
     response = admin_client.get(UPLOADS_URL)
 
@@ -214,7 +184,7 @@ def test_uploads_changelist_renders(admin_client: Client, user: Any, png: bytes)
 
 
 def test_uploads_admin_is_read_only(admin_client: Client, user: Any, png: bytes) -> None:
-    upload = make_upload(user, "completed", png)
+    upload = avatar_row(user, "completed", png)
 
     assert admin_client.get(f"{UPLOADS_URL}add/").status_code == 403
     change = admin_client.get(f"{UPLOADS_URL}{upload.pk}/change/")
@@ -231,11 +201,11 @@ def test_delete_with_objects_removes_rows_and_files(
     admin_client: Client, user: Any, png: bytes
 ) -> None:
     doomed = [
-        make_upload(user, "completed", png),
-        make_upload(user, "pending", png),
-        make_upload(user),
+        avatar_row(user, "completed", png),
+        avatar_row(user, "pending", png),
+        avatar_row(user),
     ]
-    kept = make_upload(user, "completed", png)
+    kept = avatar_row(user, "completed", png)
 
     response = run_action(admin_client, "delete_with_objects", doomed)
 
@@ -250,7 +220,7 @@ def test_delete_with_objects_removes_rows_and_files(
 def test_reverify_completes_a_sound_pending_upload(
     admin_client: Client, user: Any, png: bytes
 ) -> None:
-    upload = make_upload(user, "pending", png)
+    upload = avatar_row(user, "pending", png)
 
     response = run_action(admin_client, "reverify", [upload])
 
@@ -264,8 +234,8 @@ def test_reverify_completes_a_sound_pending_upload(
 def test_reverify_rejects_a_completed_upload_whose_file_was_replaced(
     admin_client: Client, user: Any, png: bytes
 ) -> None:
-    upload = make_upload(user, "completed", png)
-    sound = make_upload(user, "completed", make_png(3, 3))
+    upload = avatar_row(user, "completed", png)
+    sound = avatar_row(user, "completed", make_png(3, 3))
     other = bytearray(png)  # same size, other bytes
     other[-20] ^= 0xFF
     storages["default"].delete(upload.key)
@@ -285,7 +255,7 @@ def test_reverify_rejects_a_completed_upload_whose_file_was_replaced(
 def test_reverify_rejects_a_completed_upload_whose_file_is_gone(
     admin_client: Client, user: Any, png: bytes
 ) -> None:
-    upload = make_upload(user, "completed", png)
+    upload = avatar_row(user, "completed", png)
     storages["default"].delete(upload.key)
 
     run_action(admin_client, "reverify", [upload])
@@ -296,8 +266,8 @@ def test_reverify_rejects_a_completed_upload_whose_file_is_gone(
 
 def test_search_by_key_and_owner_username(admin_client: Client, user: Any, png: bytes) -> None:
     other = UserFactory(username="zebra-owner")
-    mine = make_upload(user, "completed", png)
-    theirs = [make_upload(other), make_upload(other)]
+    mine = avatar_row(user, "completed", png)
+    theirs = [avatar_row(other), avatar_row(other)]
 
     by_owner = admin_client.get(UPLOADS_URL, {"q": "zebra-owner"})
     by_key = admin_client.get(UPLOADS_URL, {"q": str(mine.pk)[:13]})

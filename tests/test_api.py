@@ -23,38 +23,12 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from tests.conftest import client_for, make_png
+from tests.helpers import PDF, assert_error, assert_ok, without_correlation
 from uploads import services
 from uploads.api.views import UploadsAPIView
 from uploads.models import Upload, UploadPolicy
 
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The contract's error envelope with this status and code; returns its ``error``."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert body["success"] is False
-    error = body["error"]
-    assert error["code"] == code
-    assert error["i18nKey"] == f"error.{code}"
-    assert isinstance(error["message"], str) and error["message"]
-    assert error["correlationId"] == response["X-Request-ID"]
-    return error
-
-
-def assert_ok(response: Any, status: int = 200) -> Any:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is True
-    assert body["meta"]["requestId"] == response["X-Request-ID"]
-    return body["data"]
-
-
-def without_correlation(error: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in error.items() if k != "correlationId"}
 
 
 def statuses() -> dict[str, str]:
@@ -287,7 +261,10 @@ def test_another_users_upload_answers_as_a_missing_one(
     theirs = assert_ok(theirs_client.post(f"/api/v1/uploads/{presigned['id']}/complete"))
 
     for (method, path), (_, missing_path), (_, garbage_path) in zip(
-        upload_paths(theirs["id"]), upload_paths(str(uuid.uuid4())), upload_paths("not-a-uuid")
+        upload_paths(theirs["id"]),
+        upload_paths(str(uuid.uuid4())),
+        upload_paths("not-a-uuid"),
+        strict=True,
     ):
         answers = [getattr(api, method)(p) for p in (path, missing_path, garbage_path)]
         errors = [assert_error(a, 404, "upload.not_found") for a in answers]

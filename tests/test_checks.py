@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.checks import run_checks
 
+from tests.helpers import assert_error
 from uploads.models import Upload
 
 
@@ -20,15 +21,6 @@ def uploads_messages(errors_only: bool = False) -> dict[str, list[str]]:
         if str(message.id).startswith("uploads.") and (not errors_only or message.is_serious()):
             found.setdefault(message.id, []).append(message.msg)
     return found
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["correlationId"] == response["X-Request-ID"]
-    return body["error"]
 
 
 def test_test_settings_pass_every_error_check(settings: Any) -> None:

@@ -8,50 +8,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.conftest import make_png
-from uploads.models import Upload, UploadPolicy
-
-
-def make_upload(
-    owner: Any, *, status: str = "pending", expires_in: timedelta, with_object: bool
-) -> Upload:
-    policy = UploadPolicy.objects.get(name="avatar")
-    upload = Upload(
-        owner=owner,
-        policy=policy,
-        storage="default",
-        status=status,
-        expires_at=timezone.now() + expires_in,
-        max_size=policy.max_size,
-        content_type="image/png",
-    )
-    upload.key = f"avatars/{owner.pk}/{upload.id}.png"
-    if with_object:
-        body = make_png(2, 2)
-        upload.size = len(body)
-        storages["default"].save(upload.key, ContentFile(body))
-    upload.save()
-    return upload
+from tests.helpers import avatar_row, status_of, stored
+from uploads.models import Upload
 
 
 def run(*args: str) -> str:
     out = io.StringIO()
     call_command("uploads_cleanup", *args, stdout=out)
     return out.getvalue()
-
-
-def has_object(upload: Upload) -> bool:
-    return storages["default"].exists(upload.key)
-
-
-def status_of(upload: Upload) -> str:
-    upload.refresh_from_db()
-    return upload.status
 
 
 @dataclass
@@ -72,15 +41,13 @@ def scene(user: Any) -> Scene:
     long_ago = -timedelta(days=2)
     return Scene(
         stale_with_object=[
-            make_upload(user, expires_in=long_ago, with_object=True) for _ in range(3)
+            avatar_row(user, body=make_png(2, 2), expires_in=long_ago) for _ in range(3)
         ],
-        stale_without_object=[
-            make_upload(user, expires_in=long_ago, with_object=False) for _ in range(2)
-        ],
+        stale_without_object=[avatar_row(user, expires_in=long_ago) for _ in range(2)],
         # Expired a minute ago: a slow client may still be completing it (CLEANUP_GRACE).
-        within_grace=make_upload(user, expires_in=-timedelta(minutes=1), with_object=True),
-        fresh=make_upload(user, expires_in=timedelta(minutes=5), with_object=False),
-        completed=make_upload(user, status="completed", expires_in=long_ago, with_object=True),
+        within_grace=avatar_row(user, body=make_png(2, 2), expires_in=-timedelta(minutes=1)),
+        fresh=avatar_row(user, expires_in=timedelta(minutes=5)),
+        completed=avatar_row(user, "completed", make_png(2, 2), expires_in=long_ago),
     )
 
 
@@ -89,7 +56,7 @@ def test_dry_run_counts_and_changes_nothing(scene: Scene) -> None:
 
     assert "5 stale pending uploads would expire" in output
     assert all(status_of(u) == "pending" for u in scene.stale)
-    assert all(has_object(u) for u in scene.stale_with_object)
+    assert all(stored(u.key) for u in scene.stale_with_object)
 
 
 def test_sweep_expires_stale_uploads_and_deletes_their_objects(scene: Scene) -> None:
@@ -98,10 +65,10 @@ def test_sweep_expires_stale_uploads_and_deletes_their_objects(scene: Scene) -> 
     assert "Expired 5/5 uploads..." in output
     assert "Expired 5 uploads, deleted 3 objects." in output
     assert all(status_of(u) == "expired" for u in scene.stale)
-    assert not any(has_object(u) for u in scene.stale_with_object)
-    assert status_of(scene.within_grace) == "pending" and has_object(scene.within_grace)
+    assert not any(stored(u.key) for u in scene.stale_with_object)
+    assert status_of(scene.within_grace) == "pending" and stored(scene.within_grace.key)
     assert status_of(scene.fresh) == "pending"
-    assert status_of(scene.completed) == "completed" and has_object(scene.completed)
+    assert status_of(scene.completed) == "completed" and stored(scene.completed.key)
     # A second run finds nothing more to do.
     assert "Expired 0 uploads, deleted 0 objects." in run()
 
@@ -117,7 +84,7 @@ def test_small_batches_still_sweep_everything(scene: Scene) -> None:
     ]
     assert "Expired 5 uploads, deleted 3 objects." in output
     assert Upload.objects.filter(status="expired").count() == 5
-    assert not any(has_object(u) for u in scene.stale_with_object)
+    assert not any(stored(u.key) for u in scene.stale_with_object)
     assert status_of(scene.within_grace) == "pending"
 
 
@@ -126,12 +93,12 @@ def test_grace_is_configurable(scene: Scene, settings: Any) -> None:
 
     run()
 
-    assert status_of(scene.within_grace) == "expired" and not has_object(scene.within_grace)
+    assert status_of(scene.within_grace) == "expired" and not stored(scene.within_grace.key)
     assert status_of(scene.fresh) == "pending"
 
 
 def test_an_unusable_storage_keeps_its_uploads_pending(scene: Scene, user: Any) -> None:
-    stranded = make_upload(user, expires_in=-timedelta(days=2), with_object=False)
+    stranded = avatar_row(user, expires_in=-timedelta(days=2))
     Upload.objects.filter(pk=stranded.pk).update(storage="gone")
 
     output = run()

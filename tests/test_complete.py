@@ -9,44 +9,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.conftest import make_png, sha256_b64
+from tests.helpers import assert_error, complete, presign_ok, status_of, write_object
 from uploads import content_types
 from uploads.models import Upload
 from uploads.signals import upload_completed, upload_rejected
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["correlationId"] == response["X-Request-ID"]
-    return body["error"]
-
-
-def complete(api: APIClient, upload_id: str) -> Any:
-    return api.post(f"/api/v1/uploads/{upload_id}/complete")
-
-
-def status_of(upload_id: str) -> str:
-    return Upload.objects.get(pk=upload_id).status
-
-
-def write_object(key: str, data: bytes) -> None:
-    """Write straight into storage, as a provider that enforces nothing (such as Azure,
-    which signs no size) would let a client do."""
-    assert storages["default"].save(key, ContentFile(data)) == key
-
-
-def presigned(presign: Callable[..., Any], **fields: Any) -> dict[str, Any]:
-    answer = presign(**fields)
-    assert answer.status_code == 201, answer.content
-    return answer.json()["data"]
 
 
 class SignalLog:
@@ -73,10 +44,8 @@ def signal_log() -> Iterator[SignalLog]:
     upload_rejected.disconnect(log.on_rejected)
 
 
-def test_complete_before_the_put_is_not_uploaded(
-    api: APIClient, presign: Callable[..., Any], png: bytes
-) -> None:
-    data = presigned(presign, size=len(png))
+def test_complete_before_the_put_is_not_uploaded(api: APIClient, png: bytes) -> None:
+    data = presign_ok(api, png)
 
     assert_error(complete(api, data["id"]), 409, "upload.not_uploaded")
 
@@ -84,9 +53,9 @@ def test_complete_before_the_put_is_not_uploaded(
 
 
 def test_complete_after_expiry_without_object_is_expired(
-    api: APIClient, presign: Callable[..., Any], put: Callable[..., Any], png: bytes
+    api: APIClient, put: Callable[..., Any], png: bytes
 ) -> None:
-    data = presigned(presign, size=len(png))
+    data = presign_ok(api, png)
     Upload.objects.filter(pk=data["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     assert_error(complete(api, data["id"]), 410, "upload.expired")
@@ -127,9 +96,9 @@ def assert_rejected(
 
 @pytest.mark.parametrize("stored_size_delta", [-1, +1])
 def test_size_other_than_declared_is_rejected(
-    api: APIClient, presign: Callable[..., Any], png: bytes, stored_size_delta: int
+    api: APIClient, png: bytes, stored_size_delta: int
 ) -> None:
-    data = presigned(presign, size=len(png))
+    data = presign_ok(api, png)
     body = png[:-1] if stored_size_delta < 0 else png + b"\x00"
     write_object(data["key"], body)
 
@@ -139,15 +108,13 @@ def test_size_other_than_declared_is_rejected(
     assert reason["actual"] == len(body)
 
 
-def test_unsized_upload_over_its_cap_is_rejected(
-    api: APIClient, presign: Callable[..., Any], settings: Any
-) -> None:
+def test_unsized_upload_over_its_cap_is_rejected(api: APIClient, settings: Any) -> None:
     from uploads.models import UploadPolicy
     from uploads.policies import bump_version
 
     UploadPolicy.objects.filter(name="avatar").update(require_size=False, max_size=100)
     bump_version()
-    data = presigned(presign)
+    data = presign_ok(api)
     big = make_png(4, 4, extra=b"x" * 200)
     write_object(data["key"], big)
 
@@ -156,11 +123,9 @@ def test_unsized_upload_over_its_cap_is_rejected(
     assert reason["expected"] == 100 and reason["actual"] == len(big)
 
 
-def test_bytes_not_of_the_declared_type_are_rejected(
-    api: APIClient, presign: Callable[..., Any]
-) -> None:
+def test_bytes_not_of_the_declared_type_are_rejected(api: APIClient) -> None:
     html = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
-    data = presigned(presign, size=len(html))
+    data = presign_ok(api, html)
     write_object(data["key"], html)
 
     reason = assert_rejected(api, data, complete(api, data["id"]), "contentType")
@@ -169,22 +134,20 @@ def test_bytes_not_of_the_declared_type_are_rejected(
 
 
 def test_bytes_not_of_the_declared_type_are_rejected_even_through_the_put(
-    api: APIClient, presign: Callable[..., Any], put: Callable[..., Any]
+    api: APIClient, put: Callable[..., Any]
 ) -> None:
     html = b"<html><body>not a png</body></html>"
-    data = presigned(presign, size=len(html))
+    data = presign_ok(api, html)
     assert put(data, html).status_code == 200  # the receiver checks headers, not bytes
 
     assert_rejected(api, data, complete(api, data["id"]), "contentType")
 
 
-def test_sha256_other_than_declared_is_rejected(
-    api: APIClient, presign: Callable[..., Any]
-) -> None:
+def test_sha256_other_than_declared_is_rejected(api: APIClient) -> None:
     declared = make_png(4, 4, extra=b"a")
     stored = make_png(4, 4, extra=b"b")
     assert len(declared) == len(stored)
-    data = presigned(presign, size=len(declared), sha256=sha256_b64(declared))
+    data = presign_ok(api, declared, sha256=sha256_b64(declared))
     write_object(data["key"], stored)
 
     reason = assert_rejected(api, data, complete(api, data["id"]), "sha256")
@@ -220,12 +183,11 @@ def test_complete_twice_returns_the_same_answer_and_signals_once(
 
 def test_rejection_signals_once(
     api: APIClient,
-    presign: Callable[..., Any],
     png: bytes,
     signal_log: SignalLog,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    data = presigned(presign, size=len(png))
+    data = presign_ok(api, png)
     write_object(data["key"], png + b"trailing")
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from tests.backends import Backend
 from tests.conftest import client_for, make_png, sha256_b64
+from tests.helpers import complete, presign_ok, use_storage
 
 BACKENDS = ["local", "s3", "azure", "gcs"]
 
@@ -26,7 +27,7 @@ def backend(request: pytest.FixtureRequest, settings: Any) -> Backend:
     gap = backend.emulator_gaps.get(request.node.originalname)
     if gap:
         request.node.add_marker(pytest.mark.xfail(reason=gap, strict=True))
-    settings.STORAGES = {**settings.STORAGES, "default": backend.storage_config()}
+    use_storage(settings, backend.storage_config())
     return backend
 
 
@@ -36,30 +37,16 @@ SAME_SIZE_OTHER_BYTES = (
 )
 
 
-def _presign(api: Any, **fields: Any) -> dict[str, Any]:
-    response = api.post(
-        "/api/v1/uploads/presign",
-        {"type": "avatar", "contentType": "image/png", "size": len(PNG), **fields},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    return response.json()["data"]
-
-
-def _complete(api: Any, answer: dict[str, Any]) -> Any:
-    return api.post(f"/api/v1/uploads/{answer['id']}/complete")
-
-
 def _refused_or_rejected(
     backend: Backend, api: Any, rule: str, answer: dict[str, Any], status: int
 ) -> None:
     if rule in backend.enforces:
         assert 400 <= status < 500, f"{backend.name} accepted what it should refuse ({rule})"
         assert backend.read(answer["key"]) is None
-        assert _complete(api, answer).json()["error"]["code"] == "upload.not_uploaded"
+        assert complete(api, answer["id"]).json()["error"]["code"] == "upload.not_uploaded"
     else:
         assert status < 300, status
-        response = _complete(api, answer)
+        response = complete(api, answer["id"])
         assert response.status_code == 422, response.content
         assert response.json()["error"]["code"] == "upload.verification_failed"
         assert backend.read(answer["key"]) is None
@@ -68,9 +55,9 @@ def _refused_or_rejected(
 @pytest.mark.django_db
 class TestConformance:
     def test_happy_path(self, backend: Backend, api: Any) -> None:
-        answer = _presign(api, sha256=sha256_b64(PNG))
+        answer = presign_ok(api, PNG, sha256=sha256_b64(PNG))
         assert backend.send(answer, PNG, answer["headers"]) < 300
-        response = _complete(api, answer)
+        response = complete(api, answer["id"])
         assert response.status_code == 200, response.content
         data = response.json()["data"]
         assert (data["status"], data["size"], data["sha256"]) == (
@@ -81,39 +68,39 @@ class TestConformance:
         assert backend.read(answer["key"]) == PNG
 
     def test_wrong_content_type(self, backend: Backend, api: Any) -> None:
-        answer = _presign(api)
+        answer = presign_ok(api, PNG)
         status = backend.send(answer, PNG, {**answer["headers"], "Content-Type": "image/jpeg"})
         _refused_or_rejected(backend, api, "content_type", answer, status)
 
     @pytest.mark.parametrize("delta", [-1, +1])
     def test_size_other_than_declared(self, backend: Backend, api: Any, delta: int) -> None:
-        answer = _presign(api)
+        answer = presign_ok(api, PNG)
         body = PNG[:delta] if delta < 0 else PNG + b"\0"
         headers = {**answer["headers"], "Content-Length": str(len(body))}
         _refused_or_rejected(backend, api, "size", answer, backend.send(answer, body, headers))
 
     def test_checksum_mismatch(self, backend: Backend, api: Any) -> None:
-        answer = _presign(api, sha256=sha256_b64(PNG))
+        answer = presign_ok(api, PNG, sha256=sha256_b64(PNG))
         status = backend.send(answer, SAME_SIZE_OTHER_BYTES, answer["headers"])
         _refused_or_rejected(backend, api, "checksum", answer, status)
 
     def test_tampered_signature(self, backend: Backend, api: Any) -> None:
-        answer = _presign(api)
+        answer = presign_ok(api, PNG)
         tampered = {**answer, "uploadUrl": backend.tamper(answer["uploadUrl"])}
         assert backend.send(tampered, PNG, answer["headers"]) in (401, 403)
         assert backend.read(answer["key"]) is None
 
     def test_expired_url(self, backend: Backend, api: Any, user: Any) -> None:
         with time_machine.travel(timezone.now() - timedelta(minutes=10), tick=True):
-            answer = _presign(client_for(user))  # a token minted then, so still valid now
+            answer = presign_ok(client_for(user), PNG)  # a token minted then, so still valid now
         assert 400 <= backend.send(answer, PNG, answer["headers"]) < 500
         assert backend.read(answer["key"]) is None
-        assert _complete(api, answer).json()["error"]["code"] == "upload.expired"
+        assert complete(api, answer["id"]).json()["error"]["code"] == "upload.expired"
 
     def test_overwrite(self, backend: Backend, api: Any) -> None:
-        answer = _presign(api)
+        answer = presign_ok(api, PNG)
         assert backend.send(answer, PNG, answer["headers"]) < 300
-        assert _complete(api, answer).status_code == 200
+        assert complete(api, answer["id"]).status_code == 200
         status = backend.send(answer, SAME_SIZE_OTHER_BYTES, answer["headers"])
         if "overwrite" in backend.enforces:
             assert 400 <= status < 500

@@ -15,28 +15,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.conftest import make_png, sha256_b64
+from tests.helpers import assert_error, presign_ok, stored, stored_bytes
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import bump_version
 from uploads.signers import UploadSpec, get_signer
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The contract's error envelope, with the correlation id of the response."""
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["correlationId"] == response["X-Request-ID"]
-    return body["error"]
-
-
-def stored_bytes(key: str) -> bytes:
-    with storages["default"].open(key, "rb") as fh:
-        return fh.read()
-
-
-def nothing_at(key: str) -> bool:
-    return not storages["default"].exists(key)
 
 
 def raw_put(url: str, body: bytes, content_type: str, **environ: str) -> Any:
@@ -44,11 +26,9 @@ def raw_put(url: str, body: bytes, content_type: str, **environ: str) -> Any:
 
 
 @pytest.fixture
-def signed(presign: Callable[..., Any], png: bytes) -> dict[str, Any]:
+def signed(api: APIClient, png: bytes) -> dict[str, Any]:
     """A presign answer for ``png``, with its size and sha256 signed in."""
-    answer = presign(size=len(png), sha256=sha256_b64(png))
-    assert answer.status_code == 201, answer.content
-    return answer.json()["data"]
+    return presign_ok(api, png, sha256=sha256_b64(png))
 
 
 def test_accepted_upload_is_stored_intact(
@@ -65,15 +45,13 @@ def test_accepted_upload_is_stored_intact(
 
 
 def test_body_larger_than_chunk_size_is_streamed_intact(
-    settings: Any, presign: Callable[..., Any], put: Callable[..., Any]
+    settings: Any, api: APIClient, put: Callable[..., Any]
 ) -> None:
     settings.UPLOADS = {**settings.UPLOADS, "CHUNK_SIZE": 1024}
     # Reading the whole body at once (request.body) would now fail with RequestDataTooBig.
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
     big = make_png(8, 8, extra=os.urandom(20 * 1024 + 7))  # many chunks, and a partial last one
-    answer = presign(size=len(big), sha256=sha256_b64(big))
-    assert answer.status_code == 201, answer.content
-    data = answer.json()["data"]
+    data = presign_ok(api, big, sha256=sha256_b64(big))
 
     response = put(data, big)
 
@@ -92,7 +70,7 @@ def test_tampered_token_is_refused(
     tampered = {**signed, "uploadUrl": url[:i] + flipped + url[i + 1 :]}
 
     assert_error(put(tampered, png), 403, "upload.signature_invalid")
-    assert nothing_at(signed["key"])
+    assert not stored(signed["key"])
 
 
 def test_tampered_signature_is_refused(
@@ -103,7 +81,7 @@ def test_tampered_signature_is_refused(
     tampered = {**signed, "uploadUrl": url[:-5] + flipped + url[-4:]}
 
     assert_error(put(tampered, png), 403, "upload.signature_invalid")
-    assert nothing_at(signed["key"])
+    assert not stored(signed["key"])
 
 
 def test_expired_token_is_refused(db: Any, png: bytes) -> None:
@@ -121,7 +99,7 @@ def test_expired_token_is_refused(db: Any, png: bytes) -> None:
     response = raw_put(presigned.url, png, "image/png")
 
     assert_error(response, 403, "upload.url_expired")
-    assert nothing_at(key)
+    assert not stored(key)
 
 
 @pytest.mark.parametrize(
@@ -133,7 +111,7 @@ def test_content_type_other_than_signed_is_refused(
     response = put(signed, png, **{"Content-Type": content_type})
 
     assert_error(response, 403, "upload.signature_mismatch")
-    assert nothing_at(signed["key"])
+    assert not stored(signed["key"])
 
 
 @pytest.mark.parametrize("delta", [-1, +1])
@@ -145,17 +123,13 @@ def test_content_length_other_than_signed_is_refused(
 
     error = assert_error(response, 403, "upload.signature_mismatch")
     assert str(len(png)) in error["message"]
-    assert nothing_at(signed["key"])
+    assert not stored(signed["key"])
 
 
-def test_unsized_upload_over_the_cap_is_refused(
-    db: Any, presign: Callable[..., Any], put: Callable[..., Any]
-) -> None:
+def test_unsized_upload_over_the_cap_is_refused(api: APIClient, put: Callable[..., Any]) -> None:
     UploadPolicy.objects.filter(name="avatar").update(require_size=False, max_size=1024)
     bump_version()
-    answer = presign()
-    assert answer.status_code == 201, answer.content
-    data = answer.json()["data"]
+    data = presign_ok(api)
     assert "Content-Length" not in data["headers"]
     big = make_png(4, 4, extra=os.urandom(2000))
     assert len(big) > 1024
@@ -163,7 +137,7 @@ def test_unsized_upload_over_the_cap_is_refused(
     error = assert_error(put(data, big), 413, "upload.too_large")
 
     assert "1024" in error["message"]
-    assert nothing_at(data["key"])
+    assert not stored(data["key"])
     small = make_png(2, 2)
     assert put(data, small).status_code == 200
     assert stored_bytes(data["key"]) == small
@@ -180,7 +154,7 @@ def test_missing_content_length_is_refused(signed: dict[str, Any], png: bytes) -
     )
 
     assert_error(response, 411, "upload.length_required")
-    assert nothing_at(signed["key"])
+    assert not stored(signed["key"])
 
 
 def test_body_not_matching_signed_sha256_is_refused(
@@ -193,7 +167,7 @@ def test_body_not_matching_signed_sha256_is_refused(
     response = put(signed, bytes(other))
 
     assert_error(response, 400, "upload.checksum_mismatch")
-    assert nothing_at(signed["key"])
+    assert not stored(signed["key"])
     # The right bytes are still accepted afterwards.
     assert put(signed, png).status_code == 200
 
@@ -233,7 +207,7 @@ def test_put_after_the_upload_was_deleted_is_refused(
 
     assert_error(put(signed, png), 409, "upload.invalid_state")
 
-    assert nothing_at(signed["key"])
+    assert not stored(signed["key"])
     assert Upload.objects.get(pk=signed["id"]).status == Upload.Status.DELETED
 
 
@@ -241,4 +215,4 @@ def test_get_on_the_put_url_is_not_allowed(signed: dict[str, Any]) -> None:
     response = APIClient().get(signed["uploadUrl"])
 
     assert_error(response, 405, "method_not_allowed")
-    assert nothing_at(signed["key"])
+    assert not stored(signed["key"])

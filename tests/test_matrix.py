@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from accounts import apikeys
 from accounts.models import MediaItem
 from tests.conftest import client_for
-from tests.test_accounts_api import (
+from tests.helpers import (
     absolute_public_url,
     assert_error,
     assert_ok,

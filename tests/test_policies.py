@@ -7,29 +7,12 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import assert_error
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import PolicyRegistry, registry
 from uploads.units import format_bytes, parse_bytes
 
 MB = 1024 * 1024
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["correlationId"] == response["X-Request-ID"]
-    return body["error"]
-
-
-def edit_policy(capture: Any, name: str, **changes: Any) -> None:
-    """Save a policy as the admin does, committing (so its on-commit version bump runs)."""
-    policy = UploadPolicy.objects.get(name=name)
-    for field, value in changes.items():
-        setattr(policy, field, value)
-    with capture(execute=True):
-        policy.save()
 
 
 # units ---------------------------------------------------------------------------------
@@ -101,14 +84,14 @@ def test_format_round_trips(value: int) -> None:
 
 
 def test_max_size_edit_takes_effect_on_the_next_presign(
-    presign: Callable[..., Any], django_capture_on_commit_callbacks: Any
+    presign: Callable[..., Any], edit_policy: Callable[..., UploadPolicy]
 ) -> None:
     size = 7 * MB  # between the old 5 MB cap and the new 10 MB one
     error = assert_error(presign(size=size), 400, "upload.too_large")
     assert error["i18nVars"]["maxSize"] == 5 * MB
     assert Upload.objects.count() == 0
 
-    edit_policy(django_capture_on_commit_callbacks, "avatar", max_size=10 * MB)
+    edit_policy("avatar", max_size=10 * MB)
 
     answer = presign(size=size)
     assert answer.status_code == 201, answer.content
@@ -117,24 +100,24 @@ def test_max_size_edit_takes_effect_on_the_next_presign(
 
 
 def test_lowering_the_cap_refuses_the_next_presign(
-    presign: Callable[..., Any], django_capture_on_commit_callbacks: Any
+    presign: Callable[..., Any], edit_policy: Callable[..., UploadPolicy]
 ) -> None:
     assert presign(size=3 * MB).status_code == 201
 
-    edit_policy(django_capture_on_commit_callbacks, "avatar", max_size=2 * MB)
+    edit_policy("avatar", max_size=2 * MB)
 
     assert_error(presign(size=3 * MB), 400, "upload.too_large")
     assert Upload.objects.count() == 1
 
 
 def test_edit_reaches_another_process_sharing_the_cache(
-    db: Any, django_capture_on_commit_callbacks: Any
+    db: Any, edit_policy: Callable[..., UploadPolicy]
 ) -> None:
     web_1, web_2 = PolicyRegistry(), PolicyRegistry()
     assert web_1.get("avatar").max_size == 5 * MB  # type: ignore[union-attr]
     assert web_2.get("avatar").max_size == 5 * MB  # type: ignore[union-attr]
 
-    edit_policy(django_capture_on_commit_callbacks, "avatar", max_size=8 * MB, expires_in=120)
+    edit_policy("avatar", max_size=8 * MB, expires_in=120)
 
     seen = web_2.get("avatar")
     assert seen is not None and (seen.max_size, seen.expires_in) == (8 * MB, 120)
@@ -154,7 +137,7 @@ def test_uncommitted_edit_is_not_seen(db: Any, django_capture_on_commit_callback
 
 
 def test_warm_registry_does_no_query_and_an_edit_costs_one(
-    db: Any, django_assert_num_queries: Any, django_capture_on_commit_callbacks: Any
+    db: Any, django_assert_num_queries: Any, edit_policy: Callable[..., UploadPolicy]
 ) -> None:
     web = PolicyRegistry()
     web.get("avatar")  # warm
@@ -163,7 +146,7 @@ def test_warm_registry_does_no_query_and_an_edit_costs_one(
         assert web.get("avatar").max_size == 5 * MB  # type: ignore[union-attr]
         assert [p.name for p in web.active()] == ["avatar", "document", "media"]
 
-    edit_policy(django_capture_on_commit_callbacks, "media", label="Media files")
+    edit_policy("media", label="Media files")
 
     with django_assert_num_queries(1):
         assert web.get("media").label == "Media files"  # type: ignore[union-attr]
@@ -173,11 +156,11 @@ def test_warm_registry_does_no_query_and_an_edit_costs_one(
 
 
 def test_deactivated_type_is_refused(
-    presign: Callable[..., Any], api: Any, django_capture_on_commit_callbacks: Any, png: bytes
+    presign: Callable[..., Any], api: Any, edit_policy: Callable[..., UploadPolicy], png: bytes
 ) -> None:
     assert presign(size=len(png)).status_code == 201
 
-    edit_policy(django_capture_on_commit_callbacks, "avatar", is_active=False)
+    edit_policy("avatar", is_active=False)
 
     error = assert_error(presign(size=len(png)), 400, "upload.invalid_type")
     assert error["i18nVars"] == {"type": "avatar"}

@@ -14,46 +14,16 @@ from django.core.files.storage import storages
 from rest_framework.test import APIClient
 
 from tests.conftest import client_for, make_png, sha256_b64
+from tests.helpers import PRESIGN, assert_error
 from uploads.models import Upload, UploadPolicy
 
-PRESIGN = "/api/v1/uploads/presign"
 MB = 1024 * 1024
 AVATAR_TYPES = ["image/jpeg", "image/png", "image/webp"]
 MISSING = object()
 
 
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The contract's error envelope with this status and code; returns its ``error``."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert body["success"] is False
-    error = body["error"]
-    assert error["code"] == code
-    assert error["i18nKey"] == f"error.{code}"
-    assert isinstance(error["message"], str) and error["message"]
-    assert error["correlationId"] == response["X-Request-ID"]
-    return error
-
-
 def detail_fields(error: dict[str, Any]) -> set[str]:
     return {d["field"] for d in error["details"]}
-
-
-@pytest.fixture
-def edit_policy(django_capture_on_commit_callbacks: Any) -> Callable[..., UploadPolicy]:
-    """Edits an upload type as an operator would: save, and commit (which bumps the
-    policy version that presign checks)."""
-
-    def do(name: str, **fields: Any) -> UploadPolicy:
-        policy = UploadPolicy.objects.get(name=name)
-        for field, value in fields.items():
-            setattr(policy, field, value)
-        with django_capture_on_commit_callbacks(execute=True):
-            policy.save()
-        return policy
-
-    return do
 
 
 # --- type and content type -------------------------------------------------------------

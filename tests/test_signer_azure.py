@@ -7,6 +7,7 @@ import io
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,36 +30,20 @@ from tests.backends.azure import (
     storage_config,
 )
 from tests.conftest import make_png, sha256_b64
+from tests.helpers import PDF, assert_error, presign_ok, use_storage
 from tests.live import free_port
 from uploads.models import Upload
 from uploads.signers import SignerNotConfigured, UploadSpec, get_signer
 
 PNG = make_png(6, 6)
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 VAR = Path("var")
 REAL_KEY = "c2VjcmV0LWtleS1vZi10aGUtdGVzdHMtMDEyMzQ1Njc4OWFiY2RlZg=="
 
 
 @pytest.fixture
 def azure(azure_backend: AzureBackend, settings: Any) -> AzureBackend:
-    settings.STORAGES = {**settings.STORAGES, "default": azure_backend.storage_config()}
+    use_storage(settings, azure_backend.storage_config())
     return azure_backend
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["correlationId"] == response["X-Request-ID"]
-    return body["error"]
-
-
-def presigned(api: Any, body: bytes = PNG, **fields: Any) -> dict[str, Any]:
-    fields = {"type": "avatar", "contentType": "image/png", "size": len(body), **fields}
-    response = api.post("/api/v1/uploads/presign", fields, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()["data"]
 
 
 def put(answer: dict[str, Any], body: bytes, **extra_headers: str) -> requests.Response:
@@ -75,7 +60,7 @@ def sas_of(url: str) -> dict[str, str]:
 def test_upload_url_is_a_create_only_sas_for_one_blob_expiring_with_the_upload(
     azure: AzureBackend, api: Any
 ) -> None:
-    answer = presigned(api)
+    answer = presign_ok(api, PNG)
     sas = sas_of(answer["uploadUrl"])
     upload = Upload.objects.get(pk=answer["id"])
 
@@ -97,9 +82,9 @@ def test_upload_url_is_a_create_only_sas_for_one_blob_expiring_with_the_upload(
 
 
 def test_a_real_account_gets_https_only_urls_on_its_endpoint_suffix(settings: Any) -> None:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": env_storage_config(
+    use_storage(
+        settings,
+        env_storage_config(
             {
                 "AZURE_ACCOUNT_NAME": "acme",
                 "AZURE_ACCOUNT_KEY": REAL_KEY,
@@ -108,7 +93,7 @@ def test_a_real_account_gets_https_only_urls_on_its_endpoint_suffix(settings: An
             },
             VAR,
         ),
-    }
+    )
     expires_at = timezone.now() + timedelta(minutes=5)
     spec = UploadSpec(
         key="avatars/1/x.png", content_type="image/png", expires_at=expires_at, max_size=10
@@ -121,7 +106,7 @@ def test_a_real_account_gets_https_only_urls_on_its_endpoint_suffix(settings: An
 
 
 def test_the_blob_is_stored_with_the_declared_content_type(azure: AzureBackend, api: Any) -> None:
-    answer = presigned(api, sha256=sha256_b64(PNG))
+    answer = presign_ok(api, PNG, sha256=sha256_b64(PNG))
     assert put(answer, PNG).status_code == 201
 
     properties = azure.container.get_blob_client(answer["key"]).get_blob_properties()
@@ -136,7 +121,7 @@ def test_the_blob_is_stored_with_the_declared_content_type(azure: AzureBackend, 
 
 
 def test_download_is_served_by_azure_as_an_attachment(azure: AzureBackend, api: Any) -> None:
-    answer = presigned(
+    answer = presign_ok(
         api, PDF, type="document", contentType="application/pdf", fileName="report 2026.pdf"
     )
     assert put(answer, PDF).status_code == 201
@@ -157,7 +142,7 @@ def test_download_is_served_by_azure_as_an_attachment(azure: AzureBackend, api: 
 def test_a_second_put_with_the_same_url_is_refused_and_changes_nothing(
     azure: AzureBackend, api: Any
 ) -> None:
-    answer = presigned(api)
+    answer = presign_ok(api, PNG)
     assert put(answer, PNG).status_code == 201
 
     again = put(answer, make_png(6, 6, b"other"))  # before complete, too
@@ -171,7 +156,7 @@ def test_a_second_put_with_the_same_url_is_refused_and_changes_nothing(
 def test_a_rejected_blob_is_deleted_with_the_snapshots_its_url_could_make(
     azure: AzureBackend, api: Any
 ) -> None:
-    answer = presigned(api)
+    answer = presign_ok(api, PNG)
     assert put(answer, PNG + b"\0").status_code == 201
     assert requests.put(answer["uploadUrl"] + "&comp=snapshot", timeout=10).status_code == 201
 
@@ -185,9 +170,9 @@ def test_a_rejected_blob_is_deleted_with_the_snapshots_its_url_could_make(
 def test_storage_down_answers_503_and_the_upload_completes_once_it_is_back(
     azure: AzureBackend, api: Any, settings: Any
 ) -> None:
-    answer = presigned(api)
+    answer = presign_ok(api, PNG)
     assert put(answer, PNG).status_code == 201
-    settings.STORAGES = {**settings.STORAGES, "default": storage_config(free_port())}
+    use_storage(settings, storage_config(free_port()))
 
     started = time.monotonic()
     down = api.post(f"/api/v1/uploads/{answer['id']}/complete")
@@ -195,7 +180,7 @@ def test_storage_down_answers_503_and_the_upload_completes_once_it_is_back(
     assert_error(down, 503, "storage.unavailable")
     assert time.monotonic() - started < 10, "the SDK's retries are not bounded"
     assert Upload.objects.get(pk=answer["id"]).status == Upload.Status.PENDING
-    settings.STORAGES = {**settings.STORAGES, "default": azure.storage_config()}
+    use_storage(settings, azure.storage_config())
     back = api.post(f"/api/v1/uploads/{answer['id']}/complete")
     assert back.status_code == 200, back.content
     assert back.json()["data"]["status"] == "completed"
@@ -221,18 +206,17 @@ def test_storage_down_answers_503_and_the_upload_completes_once_it_is_back(
     ids=["no-container", "no-key", "bad-key", "http-off-loopback"],
 )
 def test_unusable_configuration_answers_503_not_configured_naming_the_fix_not_the_secret(
-    api: Any, settings: Any, caplog: pytest.LogCaptureFixture, options: dict[str, str], named: str
+    presign: Callable[..., Any],
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+    options: dict[str, str],
+    named: str,
 ) -> None:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "storages.backends.azure_storage.AzureStorage", "OPTIONS": options},
-    }
+    use_storage(
+        settings, {"BACKEND": "storages.backends.azure_storage.AzureStorage", "OPTIONS": options}
+    )
     with caplog.at_level(logging.ERROR, logger="uploads"):
-        response = api.post(
-            "/api/v1/uploads/presign",
-            {"type": "avatar", "contentType": "image/png", "size": 9},
-            format="json",
-        )
+        response = presign(size=9)
 
     assert_error(response, 503, "upload.not_configured")
     assert Upload.objects.count() == 0
@@ -245,11 +229,8 @@ def test_unusable_configuration_answers_503_not_configured_naming_the_fix_not_th
 def test_a_missing_container_at_complete_answers_503_not_configured(
     azure: AzureBackend, api: Any, settings: Any
 ) -> None:
-    answer = presigned(api)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": storage_config(azure.port, "no-such-container"),
-    }
+    answer = presign_ok(api, PNG)
+    use_storage(settings, storage_config(azure.port, "no-such-container"))
 
     response = api.post(f"/api/v1/uploads/{answer['id']}/complete")
 
@@ -264,7 +245,7 @@ def test_a_refused_account_key_is_reported_as_configuration(
     wrong["OPTIONS"]["connection_string"] = connection_string(azure.port).replace(
         ACCOUNT_KEY, REAL_KEY
     )
-    settings.STORAGES = {**settings.STORAGES, "default": wrong}
+    use_storage(settings, wrong)
 
     with pytest.raises(SignerNotConfigured, match="AZURE_ACCOUNT_KEY") as caught:
         get_signer("default").stat("avatars/1/anything.png")
@@ -311,11 +292,8 @@ def test_public_url_serves_the_blob_from_a_public_container(
 ) -> None:
     container = f"public{uuid.uuid4().hex[:8]}"
     azure_backend.service.create_container(container, public_access="blob")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": storage_config(azure_backend.port, container),
-    }
-    answer = presigned(api)
+    use_storage(settings, storage_config(azure_backend.port, container))
+    answer = presign_ok(api, PNG)
     assert put(answer, PNG).status_code == 201
 
     done = api.post(f"/api/v1/uploads/{answer['id']}/complete").json()["data"]
@@ -334,7 +312,7 @@ def test_public_url_uses_the_cdn_base_when_configured(
     azure: AzureBackend, api: Any, settings: Any
 ) -> None:
     settings.UPLOADS = {**settings.UPLOADS, "PUBLIC_BASE_URL": "https://cdn.example/"}
-    answer = presigned(api)
+    answer = presign_ok(api, PNG)
     assert answer["publicUrl"] == f"https://cdn.example/{answer['key']}"
 
 
@@ -343,8 +321,8 @@ def test_storage_location_prefixes_the_blob_and_complete_finds_it(
 ) -> None:
     config = storage_config(azure.port)
     config["OPTIONS"]["location"] = "tenant-a"
-    settings.STORAGES = {**settings.STORAGES, "default": config}
-    answer = presigned(api, sha256=sha256_b64(PNG))
+    use_storage(settings, config)
+    answer = presign_ok(api, PNG, sha256=sha256_b64(PNG))
     assert urlsplit(answer["uploadUrl"]).path.endswith(f"/{CONTAINER}/tenant-a/{answer['key']}")
     assert put(answer, PNG).status_code == 201
 
@@ -357,17 +335,17 @@ def test_storage_location_prefixes_the_blob_and_complete_finds_it(
 def test_the_env_connection_string_drives_a_whole_upload(
     azure: AzureBackend, api: Any, settings: Any
 ) -> None:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": env_storage_config(
+    use_storage(
+        settings,
+        env_storage_config(
             {
                 "AZURE_CONNECTION_STRING": azure.connection_string,
                 "AZURE_CONTAINER": CONTAINER,
             },
             VAR,
         ),
-    }
-    answer = presigned(api)
+    )
+    answer = presign_ok(api, PNG)
     assert put(answer, PNG).status_code == 201
     assert api.post(f"/api/v1/uploads/{answer['id']}/complete").status_code == 200
 
@@ -402,7 +380,7 @@ def test_env_config_of_a_real_account() -> None:
 
 
 def test_an_empty_blob_is_read_as_nothing_and_rejected(azure: AzureBackend, api: Any) -> None:
-    answer = presigned(api)
+    answer = presign_ok(api, PNG)
     assert put(answer, b"").status_code == 201
     assert get_signer("default").read_head(answer["key"], 16) == b""
 

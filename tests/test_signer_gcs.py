@@ -37,16 +37,16 @@ from tests.backends.gcs import (
     verify_v4,
 )
 from tests.conftest import make_png, sha256_b64
-from tests.live import free_port, manage, project_env, serve
+from tests.helpers import PDF, assert_error, presign_ok, use_storage
+from tests.live import demo_site, free_port
 from uploads.models import Upload, UploadPolicy
 from uploads.signers import SignerNotConfigured, UploadSpec, get_signer
 
 storage_backends = pytest.importorskip("storages.backends.gcloud")
-from uploads.signers.gcs import GCSSigner
+from uploads.signers.gcs import GCSSigner  # noqa: E402
 
 MB = 1024 * 1024
 PNG = make_png(6, 6)
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -95,27 +95,11 @@ def signed_at(url: str) -> datetime:
     return datetime.strptime(query_of(url)["X-Goog-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["correlationId"] == response["X-Request-ID"]
-    return body["error"]
-
-
 @pytest.fixture
 def gcs(gcs_backend: GCSBackend, settings: Any) -> GCSBackend:
     """The default storage on fake-gcs-server."""
-    settings.STORAGES = {**settings.STORAGES, "default": gcs_backend.storage_config()}
+    use_storage(settings, gcs_backend.storage_config())
     return gcs_backend
-
-
-def presign_ok(api: APIClient, **fields: Any) -> dict[str, Any]:
-    body = {"type": "avatar", "contentType": "image/png", "size": len(PNG), **fields}
-    response = api.post("/api/v1/uploads/presign", body, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()["data"]
 
 
 # --- the upload URL's signature, checked as GCS checks it -------------------------------------
@@ -250,9 +234,7 @@ def test_a_spec_that_expired_already_gives_a_dead_url(account: ServiceAccount) -
     assert refused.value.status == 400
 
 
-def test_the_storage_location_prefixes_the_signed_object_name(
-    account: ServiceAccount,
-) -> None:
+def test_the_storage_location_prefixes_the_signed_object_name(account: ServiceAccount) -> None:
     presigned = make_signer(account, location="tenant-a").presign_upload(make_spec())
 
     assert urlsplit(presigned.url).path == f"/{BUCKET}/tenant-a/avatars/7/0b7e3f0e.png"
@@ -306,7 +288,7 @@ def test_a_private_document_downloads_from_gcs_as_an_attachment(
     gcs: GCSBackend, api: APIClient
 ) -> None:
     answer = presign_ok(
-        api, type="document", contentType="application/pdf", size=len(PDF), fileName="Q3 report.pdf"
+        api, PDF, type="document", contentType="application/pdf", fileName="Q3 report.pdf"
     )
     assert answer["publicUrl"] is None
     assert gcs.send(answer, PDF, answer["headers"]) == 200
@@ -328,7 +310,7 @@ def test_a_private_document_downloads_from_gcs_as_an_attachment(
 def test_the_object_keeps_its_owner_upload_id_and_type(
     gcs: GCSBackend, api: APIClient, user: Any
 ) -> None:
-    answer = presign_ok(api, sha256=sha256_b64(PNG))
+    answer = presign_ok(api, PNG, sha256=sha256_b64(PNG))
     assert answer["headers"] == {
         "Content-Type": "image/png",
         "x-goog-content-length-range": f"{len(PNG)},{len(PNG)}",
@@ -354,11 +336,7 @@ def test_an_upload_without_a_declared_size_completes_within_the_cap(
     gcs: GCSBackend, api: APIClient
 ) -> None:
     UploadPolicy.objects.filter(name="avatar").update(require_size=False, max_size=1024)
-    response = api.post(
-        "/api/v1/uploads/presign", {"type": "avatar", "contentType": "image/png"}, format="json"
-    )
-    assert response.status_code == 201, response.content
-    answer = response.json()["data"]
+    answer = presign_ok(api)
     assert answer["headers"]["x-goog-content-length-range"] == "1,1024"
 
     assert gcs.send(answer, PNG, answer["headers"]) == 200
@@ -391,7 +369,7 @@ def test_stat_read_head_hash_and_delete_on_the_stored_object(gcs: GCSBackend) ->
 
 @pytest.mark.django_db
 def test_a_location_prefix_is_where_the_object_lands(gcs: GCSBackend, settings: Any) -> None:
-    settings.STORAGES = {**settings.STORAGES, "default": gcs.storage_config(location="tenant-a")}
+    use_storage(settings, gcs.storage_config(location="tenant-a"))
     signer = get_signer("default")
     spec = make_spec(key=f"tests/{free_port()}/located.png", size=len(PNG))
     presigned = signer.presign_upload(spec)
@@ -406,7 +384,7 @@ def test_public_url_is_the_cdn_base_when_one_is_set(
     gcs: GCSBackend, api: APIClient, settings: Any
 ) -> None:
     settings.UPLOADS = {**settings.UPLOADS, "PUBLIC_BASE_URL": "https://cdn.example.com/"}
-    answer = presign_ok(api)
+    answer = presign_ok(api, PNG)
     assert answer["publicUrl"] == f"https://cdn.example.com/{answer['key']}"
 
 
@@ -419,8 +397,8 @@ def test_storage_down_answers_503_and_the_upload_waits(
 ) -> None:
     closed = free_port()  # nothing listens there
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{closed}")
-    settings.STORAGES = {**settings.STORAGES, "default": gcs.storage_config()}
-    answer = presign_ok(api)  # signing needs no server
+    use_storage(settings, gcs.storage_config())
+    answer = presign_ok(api, PNG)  # signing needs no server
 
     started = timezone.now()
     response = api.post(f"/api/v1/uploads/{answer['id']}/complete")
@@ -432,7 +410,7 @@ def test_storage_down_answers_503_and_the_upload_waits(
 
     # Once the storage answers again, the same upload completes.
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.server.url)
-    settings.STORAGES = {**settings.STORAGES, "default": gcs.storage_config()}
+    use_storage(settings, gcs.storage_config())
     storages["default"].save(answer["key"], ContentFile(PNG))
     done = api.post(f"/api/v1/uploads/{answer['id']}/complete")
     assert done.status_code == 200, done.content
@@ -450,18 +428,14 @@ def test_storage_down_answers_503_and_the_upload_waits(
     ids=["no-credentials", "no-bucket", "credentials-that-cannot-sign"],
 )
 def test_a_storage_that_cannot_sign_answers_not_configured(
-    gcs: GCSBackend, api: APIClient, settings: Any, options: dict[str, Any], fix: str
+    gcs: GCSBackend, presign: Callable[..., Any], settings: Any, options: dict[str, Any], fix: str
 ) -> None:
-    settings.STORAGES = {**settings.STORAGES, "default": gcs.storage_config(**options)}
+    use_storage(settings, gcs.storage_config(**options))
     with pytest.raises(SignerNotConfigured, match=fix) as reason:
         get_signer("default")
     assert gcs.account.info["private_key"] not in str(reason.value)
 
-    response = api.post(
-        "/api/v1/uploads/presign",
-        {"type": "avatar", "contentType": "image/png", "size": len(PNG)},
-        format="json",
-    )
+    response = presign(size=len(PNG))
     assert_error(response, 503, "upload.not_configured")
     body = response.content.decode()
     for secret in ("GS_", "private_key", gcs.account.email, "/etc/keys", BUCKET):
@@ -471,10 +445,7 @@ def test_a_storage_that_cannot_sign_answers_not_configured(
 
 @pytest.mark.django_db
 def test_a_missing_bucket_is_reported_as_configuration(gcs: GCSBackend, settings: Any) -> None:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": gcs.storage_config(bucket_name="no-such-bucket"),
-    }
+    use_storage(settings, gcs.storage_config(bucket_name="no-such-bucket"))
     signer = get_signer("default")
     with pytest.raises(SignerNotConfigured, match="no-such-bucket.*does not exist.*GS_BUCKET_NAME"):
         signer.stat("avatars/1/x.png")
@@ -484,11 +455,8 @@ def test_a_missing_bucket_is_reported_as_configuration(gcs: GCSBackend, settings
 def test_complete_on_a_missing_bucket_answers_not_configured(
     gcs: GCSBackend, api: APIClient, settings: Any
 ) -> None:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": gcs.storage_config(bucket_name="no-such-bucket"),
-    }
-    answer = presign_ok(api)
+    use_storage(settings, gcs.storage_config(bucket_name="no-such-bucket"))
+    answer = presign_ok(api, PNG)
 
     response = api.post(f"/api/v1/uploads/{answer['id']}/complete")
 
@@ -519,9 +487,9 @@ def test_env_config_builds_a_storage_that_runs_the_flow(
     assert config["OPTIONS"]["bucket_name"] == BUCKET
     assert config["OPTIONS"]["project_id"] == PROJECT  # from the key file
     assert config["OPTIONS"]["credentials"].signer_email == gcs.account.email
-    settings.STORAGES = {**settings.STORAGES, "default": config}
+    use_storage(settings, config)
 
-    answer = presign_ok(api, sha256=sha256_b64(PNG))
+    answer = presign_ok(api, PNG, sha256=sha256_b64(PNG))
     assert gcs.send(answer, PNG, answer["headers"]) == 200
     done = api.post(f"/api/v1/uploads/{answer['id']}/complete")
     assert done.status_code == 200, done.content
@@ -587,19 +555,16 @@ def test_env_config_fails_loudly_naming_the_variable(
 
 @pytest.mark.live
 def test_make_run_with_uploads_storage_gcs_serves_the_flow(gcs: GCSBackend, tmp_path: Path) -> None:
-    env = project_env(
+    with demo_site(
         tmp_path,
         UPLOADS_STORAGE="gcs",
         GS_BUCKET_NAME=BUCKET,
         GS_CREDENTIALS=str(write_key(tmp_path, gcs.account)),
         STORAGE_EMULATOR_HOST=gcs.server.url,
-    )
-    manage(env, "migrate", "--noinput")
-    with serve(env) as base:
-        printed = manage(env, "demo_user", "--base-url", base)
-        token = re.search(r"^Access token\s+(\S+)", printed, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    ) as site:
+        base, token = site.base, site.shown("Access token")
         auth = {"Authorization": f"Bearer {token}"}
-        presigned = requests.post(
+        response = requests.post(
             f"{base}/api/v1/uploads/presign",
             headers=auth,
             timeout=10,
@@ -610,8 +575,8 @@ def test_make_run_with_uploads_storage_gcs_serves_the_flow(gcs: GCSBackend, tmp_
                 "sha256": sha256_b64(PNG),
             },
         )
-        assert presigned.status_code == 201, presigned.text
-        answer = presigned.json()["data"]
+        assert response.status_code == 201, response.text
+        answer = response.json()["data"]
         assert gcs.send(answer, PNG, answer["headers"]) == 200
         done = requests.post(
             f"{base}/api/v1/uploads/{answer['id']}/complete", headers=auth, timeout=10

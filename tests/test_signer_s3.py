@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,47 +28,23 @@ from tests.backends.s3 import (
     without_ambient_credentials,
 )
 from tests.conftest import make_png, sha256_b64
+from tests.helpers import PDF, assert_error, presign_ok, status_of, use_storage
 from tests.live import free_port
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import bump_version
 from uploads.signers import get_signer
 
 PNG = make_png(8, 8)
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 
 
 @pytest.fixture
 def s3(settings: Any, s3_backend: S3Backend) -> S3Backend:
-    settings.STORAGES = {**settings.STORAGES, "default": s3_backend.storage_config()}
+    use_storage(settings, s3_backend.storage_config())
     return s3_backend
-
-
-def use_storage(settings: Any, config: dict[str, Any]) -> None:
-    settings.STORAGES = {**settings.STORAGES, "default": config}
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["correlationId"] == response["X-Request-ID"]
-    return dict(body["error"])
-
-
-def presign(api: APIClient, **fields: Any) -> dict[str, Any]:
-    body = {"type": "avatar", "contentType": "image/png", "size": len(PNG), **fields}
-    response = api.post("/api/v1/uploads/presign", body, format="json")
-    assert response.status_code == 201, response.content
-    return dict(response.json()["data"])
 
 
 def query(url: str) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
-
-
-def status_of(upload_id: str) -> str:
-    return str(Upload.objects.get(pk=upload_id).status)
 
 
 def set_policy(name: str, **fields: Any) -> None:
@@ -87,7 +64,7 @@ def test_put_is_sigv4_and_lists_exactly_the_headers_it_signed(
     storage_url = storages["default"].url("anything")
     assert "X-Amz-Algorithm" not in storage_url and "Signature=" in storage_url
 
-    data = presign(api, sha256=sha256_b64(PNG))
+    data = presign_ok(api, PNG, sha256=sha256_b64(PNG))
     assert data["method"] == "PUT"
     assert data["headers"] == {
         "Content-Type": "image/png",
@@ -134,7 +111,7 @@ def test_put_is_sigv4_and_lists_exactly_the_headers_it_signed(
 def test_storage_refuses_a_put_that_strays_from_the_signed_headers(
     s3: S3Backend, api: APIClient, change: dict[str, str | None]
 ) -> None:
-    data = presign(api, sha256=sha256_b64(PNG))
+    data = presign_ok(api, PNG, sha256=sha256_b64(PNG))
     headers = {**data["headers"], **change}
     answer = send_answer(data, PNG, {k: v for k, v in headers.items() if v is not None})
     assert answer.status == 403, answer.body
@@ -148,7 +125,7 @@ def test_storage_location_prefixes_every_object(
     settings: Any, s3_backend: S3Backend, api: APIClient
 ) -> None:
     use_storage(settings, s3_backend.storage_config(location="tenant-a"))
-    data = presign(api)
+    data = presign_ok(api, PNG)
     assert send_answer(data, PNG, data["headers"]).status == 200
     assert s3_backend.read(f"tenant-a/{data['key']}") == PNG
     assert api.post(f"/api/v1/uploads/{data['id']}/complete").status_code == 200
@@ -180,7 +157,7 @@ def test_stat_read_head_and_hash_of_an_object_stored_without_a_sha256(s3: S3Back
 def test_complete_hashes_the_object_when_the_storage_kept_no_sha256(
     s3: S3Backend, api: APIClient
 ) -> None:
-    data = presign(api, sha256=sha256_b64(PNG))
+    data = presign_ok(api, PNG, sha256=sha256_b64(PNG))
     # Stored behind the API's back, without a checksum: complete must hash it itself.
     s3.admin.put_object(Bucket=BUCKET, Key=data["key"], Body=PNG, ContentType="image/png")
     done = api.post(f"/api/v1/uploads/{data['id']}/complete")
@@ -195,8 +172,8 @@ def test_complete_hashes_the_object_when_the_storage_kept_no_sha256(
 def test_download_url_makes_the_browser_save_the_file_under_its_name(
     s3: S3Backend, api: APIClient
 ) -> None:
-    data = presign(
-        api, type="document", contentType="application/pdf", size=len(PDF), fileName="Q3 report.pdf"
+    data = presign_ok(
+        api, PDF, type="document", contentType="application/pdf", fileName="Q3 report.pdf"
     )
     assert data["publicUrl"] is None
     assert send_answer(data, PDF, data["headers"]).status == 200
@@ -219,7 +196,7 @@ def test_download_url_makes_the_browser_save_the_file_under_its_name(
 def test_public_url_is_the_unsigned_object_url_or_the_cdn(
     settings: Any, s3: S3Backend, api: APIClient
 ) -> None:
-    data = presign(api)
+    data = presign_ok(api, PNG)
     assert data["publicUrl"] == f"{s3.server.endpoint}/{BUCKET}/{data['key']}"
     settings.UPLOADS = {**settings.UPLOADS, "PUBLIC_BASE_URL": "https://cdn.example/media/"}
     again = api.get(f"/api/v1/uploads/{data['id']}")
@@ -242,7 +219,7 @@ def policy_of(fields: dict[str, str]) -> dict[str, Any]:
 def test_post_form_upload_completes(
     s3: S3Backend, api: APIClient, user: Any, post_policy: None
 ) -> None:
-    data = presign(api, sha256=sha256_b64(PNG))
+    data = presign_ok(api, PNG, sha256=sha256_b64(PNG))
     assert data["method"] == "POST"
     assert data["headers"] == {}
     fields = data["fields"]
@@ -289,7 +266,7 @@ def test_post_policy_refuses_anything_it_did_not_sign(
     body: bytes,
     status: int,
 ) -> None:
-    data = presign(api, sha256=sha256_b64(PNG))
+    data = presign_ok(api, PNG, sha256=sha256_b64(PNG))
     answer = post_form(data["uploadUrl"], {**data["fields"], **fields}, body, "image/png")
     assert answer.status == status, answer.body
     assert s3.read(data["key"]) is None
@@ -302,7 +279,7 @@ def test_post_without_declared_size_is_capped_at_the_policy_max(
     s3: S3Backend, api: APIClient, post_policy: None
 ) -> None:
     set_policy("avatar", method="POST", require_size=False, max_size=len(PNG))
-    data = presign(api, size=None)
+    data = presign_ok(api, size=None)
     assert ["content-length-range", 1, len(PNG)] in policy_of(data["fields"])["conditions"]
     assert post_form(data["uploadUrl"], data["fields"], PNG + b"\0", "image/png").status == 400
     assert s3.read(data["key"]) is None
@@ -319,7 +296,7 @@ def test_post_without_declared_size_is_capped_at_the_policy_max(
 def test_storage_down_at_complete_answers_503_and_the_upload_completes_later(
     settings: Any, s3: S3Backend, api: APIClient
 ) -> None:
-    data = presign(api)
+    data = presign_ok(api, PNG)
     assert send_answer(data, PNG, data["headers"]).status == 200
     working = settings.STORAGES["default"]
     use_storage(settings, s3.storage_config(endpoint_url=f"http://127.0.0.1:{free_port()}"))
@@ -336,15 +313,14 @@ def test_storage_down_at_complete_answers_503_and_the_upload_completes_later(
 
 @pytest.mark.django_db
 def test_storage_without_a_bucket_answers_not_configured_and_names_no_secret(
-    settings: Any, s3_backend: S3Backend, api: APIClient, caplog: pytest.LogCaptureFixture
+    settings: Any,
+    s3_backend: S3Backend,
+    presign: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     use_storage(settings, s3_backend.storage_config(bucket_name=None))
     with caplog.at_level(logging.ERROR, logger="uploads"):
-        response = api.post(
-            "/api/v1/uploads/presign",
-            {"type": "avatar", "contentType": "image/png", "size": len(PNG)},
-            format="json",
-        )
+        response = presign(size=len(PNG))
     assert_error(response, 503, "upload.not_configured")
     assert SECRET_KEY not in response.content.decode()
     assert "AWS_STORAGE_BUCKET_NAME" in caplog.text
@@ -356,7 +332,7 @@ def test_storage_without_a_bucket_answers_not_configured_and_names_no_secret(
 def test_storage_without_credentials_answers_not_configured(
     settings: Any,
     s3_backend: S3Backend,
-    api: APIClient,
+    presign: Callable[..., Any],
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Any,
@@ -364,11 +340,7 @@ def test_storage_without_credentials_answers_not_configured(
     without_ambient_credentials(monkeypatch, tmp_path)
     use_storage(settings, s3_backend.storage_config(access_key=None, secret_key=None))
     with caplog.at_level(logging.ERROR, logger="uploads"):
-        response = api.post(
-            "/api/v1/uploads/presign",
-            {"type": "avatar", "contentType": "image/png", "size": len(PNG)},
-            format="json",
-        )
+        response = presign(size=len(PNG))
     assert_error(response, 503, "upload.not_configured")
     assert "AWS_ACCESS_KEY_ID" in caplog.text
     assert not Upload.objects.exists()
@@ -379,7 +351,7 @@ def test_bucket_missing_at_complete_answers_not_configured_and_keeps_the_upload(
     settings: Any, s3_backend: S3Backend, api: APIClient
 ) -> None:
     use_storage(settings, s3_backend.storage_config(bucket_name="no-such-bucket"))
-    data = presign(api)
+    data = presign_ok(api, PNG)
     answer = send_answer(data, PNG, data["headers"])
     assert (answer.status, answer.error_code) == (404, "NoSuchBucket")
     assert_error(api.post(f"/api/v1/uploads/{data['id']}/complete"), 503, "upload.not_configured")
@@ -453,7 +425,7 @@ def test_env_config_uploads_end_to_end(
         "AWS_S3_REGION_NAME": REGION,
     }
     use_storage(settings, env_storage_config(env, tmp_path))
-    data = presign(api, sha256=sha256_b64(PNG))
+    data = presign_ok(api, PNG, sha256=sha256_b64(PNG))
     assert send_answer(data, PNG, data["headers"]).status == 200
     assert api.post(f"/api/v1/uploads/{data['id']}/complete").status_code == 200
     assert s3_backend.read(data["key"]) == PNG

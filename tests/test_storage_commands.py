@@ -16,13 +16,14 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from tests.backends.s3 import BUCKET, S3Backend, without_ambient_credentials
+from tests.helpers import use_storage
 from uploads.services.storage_check import CHECK_PREFIX, check_storage
 
 ORIGIN = "https://app.example"
 
 
 def add_storage(settings: Any, alias: str, config: dict[str, Any]) -> None:
-    settings.STORAGES = {**settings.STORAGES, alias: config}
+    use_storage(settings, config, alias)
     aliases = [a for a in settings.UPLOADS.get("STORAGES", ["default"]) if a != alias]
     settings.UPLOADS = {**settings.UPLOADS, "STORAGES": [*aliases, alias]}
 

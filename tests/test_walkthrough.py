@@ -2,45 +2,29 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.live import ROOT, manage, project_env, serve
+from tests.live import ROOT, assert_readme_shows, demo_site, run_script
 
 pytestmark = pytest.mark.live
 
+SCRIPT = ROOT / "docs" / "walkthrough.sh"
+
 
 def test_readme_shows_the_walkthrough_verbatim() -> None:
-    script = (ROOT / "docs" / "walkthrough.sh").read_text()
-    readme = (ROOT / "README.md").read_text()
-    steps = script.split("\n", 1)[1]  # all but the shebang
-    assert steps.strip() in readme
+    assert_readme_shows(SCRIPT)
 
 
 def test_walkthrough_runs_end_to_end_against_a_live_server(tmp_path: Path) -> None:
-    env = project_env(tmp_path)
-    manage(env, "migrate", "--noinput")
-    with serve(env) as base:
-        printed = manage(env, "demo_user", "--base-url", base)
-        exports = re.search(r"^export (BASE=\S+ TOKEN=\S+ FILE=\S+)$", printed, re.M)
-        assert exports, printed
-        variables = dict(item.split("=", 1) for item in exports.group(1).split())
+    with demo_site(tmp_path) as site:
+        base, variables = site.base, site.exports
         assert variables["BASE"] == base
-        password = re.search(r"^Password\s+(\S+)", printed, re.M).group(1)
+        password = site.shown("Password")
 
-        result = subprocess.run(
-            ["bash", "docs/walkthrough.sh"],
-            cwd=ROOT,
-            env=env | variables,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        out = result.stdout
+        out = run_script(SCRIPT, site.env | variables)
         assert '"status":"pending"' in out
         assert '"status":"completed"' in out
         size = Path(variables["FILE"]).stat().st_size

@@ -3,12 +3,9 @@ SAS signatures, permissions, protocol and expiry as Azure does."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +13,7 @@ import pytest
 import requests
 
 from tests.backends import Backend, missing
-from tests.live import ROOT, free_port
+from tests.live import ROOT, free_port, listening, running
 
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-blob"
 #: Azurite's documented development account (the same on every machine, not a secret).
@@ -84,54 +81,43 @@ class AzureBackend(Backend):
             return None
 
 
-def _wait_until_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"azurite exited with {process.returncode}: {log.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(
-        f"azurite did not listen on {port} within {START_TIMEOUT}s: {log.read_text()}"
-    )
+def azurite_command(port: int, *options: str) -> list[str]:
+    return [
+        str(AZURITE),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--inMemoryPersistence",
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+        *options,
+    ]
+
+
+@contextmanager
+def azurite(*options: str) -> Iterator[AzureBackend]:
+    """Azurite on a free loopback port, in memory, with the container made; stopped after."""
+    port = free_port()
+    with (
+        tempfile.TemporaryDirectory(prefix="azurite-", ignore_cleanup_errors=True) as workdir,
+        running(
+            azurite_command(port, *options),
+            ready=listening(port),
+            timeout=START_TIMEOUT,
+            name="azurite",
+            log=Path(workdir) / "azurite.log",
+            cwd=workdir,
+        ),
+    ):
+        backend = AzureBackend(port)
+        backend.service.create_container(CONTAINER)
+        yield backend
 
 
 @pytest.fixture(scope="session")
 def azure_backend() -> Iterator[AzureBackend]:
     if not AZURITE.exists():
         missing(f"{AZURITE} is missing: run npm install --no-audit --no-fund in {ROOT}")
-    workdir = Path(tempfile.mkdtemp(prefix="azurite-"))
-    port = free_port()
-    log = workdir / "azurite.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                str(AZURITE),
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                str(port),
-                "--inMemoryPersistence",
-                "--disableTelemetry",
-                "--skipApiVersionCheck",
-            ],
-            cwd=workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_listening(port, process, log)
-        backend = AzureBackend(port)
-        backend.service.create_container(CONTAINER)
+    with azurite() as backend:
         yield backend
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(workdir, ignore_errors=True)

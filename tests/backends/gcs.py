@@ -21,8 +21,8 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +33,7 @@ import pytest
 import requests
 
 from tests.backends import Backend, missing
-from tests.live import free_port
+from tests.live import free_port, start_process, stop_process
 
 if TYPE_CHECKING:  # cryptography comes with the gcs extra (google-auth); imported where used
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -225,19 +225,21 @@ class FakeGCS:
         assert response.status_code in (200, 409), response.text
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, 5)
 
 
 def start_fake_gcs(binary: Path, timeout: float = 10.0) -> FakeGCS:
     """fake-gcs-server on a free loopback port, in-memory, ready when its health check answers."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"{url}/_internal/healthcheck", timeout=0.5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    process = start_process(
         [
             str(binary),
             "-scheme",
@@ -255,22 +257,11 @@ def start_fake_gcs(binary: Path, timeout: float = 10.0) -> FakeGCS:
             "-log-level",
             "error",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        ready=healthy,
+        timeout=timeout,
+        name="fake-gcs-server",
     )
-    server = FakeGCS(url, process)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"fake-gcs-server exited with {process.returncode}")
-        try:
-            if requests.get(f"{url}/_internal/healthcheck", timeout=0.5).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    server.stop()
-    raise RuntimeError(f"fake-gcs-server did not answer on {url} within {timeout} s")
+    return FakeGCS(url, process)
 
 
 # --- the conformance backend -----------------------------------------------------------------
@@ -330,6 +321,17 @@ class GCSBackend(Backend):
         return response.content
 
 
+@contextmanager
+def fake_gcs(binary: Path) -> Iterator[FakeGCS]:
+    """fake-gcs-server (start_fake_gcs) with the bucket made; stopped afterwards."""
+    server = start_fake_gcs(binary)
+    try:
+        server.create_bucket(BUCKET)
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def gcs_backend() -> Iterator[GCSBackend]:
     binary = fake_gcs_binary()
@@ -340,18 +342,16 @@ def gcs_backend() -> Iterator[GCSBackend]:
         import storages.backends.gcloud  # noqa: F401
     except ImportError:
         missing("google-cloud-storage is not installed (pip install django-upload-policies[gcs])")
-    server = start_fake_gcs(binary)  # type: ignore[arg-type]
-    before = os.environ.get(EMULATOR_ENV)
-    os.environ[EMULATOR_ENV] = server.url
-    try:
-        server.create_bucket(BUCKET)
-        yield GCSBackend(server, make_service_account())
-    finally:
-        if before is None:
-            os.environ.pop(EMULATOR_ENV, None)
-        else:
-            os.environ[EMULATOR_ENV] = before
-        server.stop()
+    with fake_gcs(binary) as server:  # type: ignore[arg-type]
+        before = os.environ.get(EMULATOR_ENV)
+        os.environ[EMULATOR_ENV] = server.url
+        try:
+            yield GCSBackend(server, make_service_account())
+        finally:
+            if before is None:
+                os.environ.pop(EMULATOR_ENV, None)
+            else:
+                os.environ[EMULATOR_ENV] = before
 
 
 #: Conformance scenarios that fake-gcs-server cannot play for GCS, with the reason. Real GCS

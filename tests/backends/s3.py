@@ -5,13 +5,10 @@ policies, started once per test session on free loopback ports."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -23,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.backends import ENFORCEABLE, Backend, missing
-from tests.live import free_port
+from tests.live import free_port, start_process, stop_process
 
 ACCESS_KEY = "uploads-test-access-key"
 SECRET_KEY = "uploads-test-secret-key-0123456789"
@@ -108,28 +105,15 @@ class SeaweedFS:
         ]
 
     def start(self) -> None:
-        with open(self.root / "weed.out", "wb") as out:
-            self.process = subprocess.Popen(
-                self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + READY_TIMEOUT
-        self._poll(deadline, self._healthy, "answer /healthz on its S3 port")
-        # The gateway may answer health checks a moment before it takes writes.
-        self._poll(
-            deadline, lambda: self._try(lambda: self.create_bucket(BUCKET)), "create a bucket"
+        self.process = start_process(
+            self.command(),
+            # The gateway may answer health checks a moment before it takes writes.
+            ready=lambda: self._healthy() and self._try(lambda: self.create_bucket(BUCKET)),
+            timeout=READY_TIMEOUT,
+            name="weed (answering /healthz on its S3 port and creating a bucket)",
+            log=self.root / "weed.out",
+            group=True,
         )
-
-    def _poll(self, deadline: float, ready: Any, what: str) -> None:
-        assert self.process is not None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"weed exited with {self.process.returncode}:\n{self.log_tail()}"
-                )
-            if ready():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"weed did not {what} within {READY_TIMEOUT} s:\n{self.log_tail()}")
 
     def _healthy(self) -> bool:
         try:
@@ -148,21 +132,9 @@ class SeaweedFS:
         except (BotoCoreError, ClientError):
             return False
 
-    def log_tail(self) -> str:
-        try:
-            return (self.root / "weed.out").read_text(errors="replace")[-3000:]
-        except OSError:
-            return ""
-
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            pgid = self.process.pid  # its own session: the group is the process and its children
-            os.killpg(pgid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(pgid, signal.SIGKILL)
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, STOP_TIMEOUT, group=True)
         shutil.rmtree(self.root, ignore_errors=True)
         # weed also puts each component's gRPC socket at a fixed place, named by its port.
         for component in ("admin", "filer", "master", "s3", "volume"):

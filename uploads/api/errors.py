@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -183,14 +183,3 @@ def json_403(request: HttpRequest, exception: Exception | None = None) -> HttpRe
     from django.views.defaults import permission_denied
 
     return permission_denied(request, exception or PermissionDenied())
-
-
-__all__ = [
-    "JsonResponse",
-    "RateLimited",
-    "exception_handler",
-    "json_400",
-    "json_403",
-    "json_404",
-    "json_500",
-]
