@@ -63,6 +63,9 @@ class PresignRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer)
     sha256 = serializers.JSONField(required=False, allow_null=True)
 
 
+_DATETIME = serializers.DateTimeField()
+
+
 class UploadSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     type = serializers.CharField(source="policy.name")
@@ -77,6 +80,27 @@ class UploadSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField(source="created_at")
     completedAt = serializers.DateTimeField(source="completed_at")
     rejectionReason = serializers.CharField(source="rejection_reason")
+
+    def to_representation(self, upload: Upload) -> dict[str, Any]:
+        # The same shape as DRF's field-by-field path (a test holds them together), built
+        # directly: that path costs about a millisecond per upload on presign's hot path.
+        return {
+            "id": str(upload.id),
+            "type": upload.policy.name,
+            "status": upload.status,
+            "key": upload.key,
+            "contentType": self.get_contentType(upload),
+            "size": self.get_size(upload),
+            "sha256": self.get_sha256(upload),
+            "fileName": upload.file_name,
+            "publicUrl": self.get_publicUrl(upload),
+            "expiresAt": _DATETIME.to_representation(upload.expires_at),
+            "createdAt": _DATETIME.to_representation(upload.created_at),
+            "completedAt": _DATETIME.to_representation(upload.completed_at)
+            if upload.completed_at
+            else None,
+            "rejectionReason": upload.rejection_reason,
+        }
 
     def get_contentType(self, upload: Upload) -> str:
         return upload.verified_content_type or upload.content_type
