@@ -124,9 +124,21 @@ def test_good_rate_limit_is_not_e004(settings: Any, rate: str) -> None:
 
 def test_in_process_cache_with_debug_off_is_w001(settings: Any) -> None:
     settings.DEBUG = False
-    assert django_settings.CACHES["default"]["BACKEND"].endswith("LocMemCache")
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
     assert "uploads.W001" in uploads_messages()
+
+
+def test_shared_cache_is_not_w001(settings: Any) -> None:
+    settings.DEBUG = False
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/0",  # never connected: checks read settings
+        }
+    }
+
+    assert "uploads.W001" not in uploads_messages()
 
 
 def test_cache_alias_missing_from_caches_is_e001(settings: Any) -> None:
