@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,11 @@ class Backend(ABC):
     def storage_config(self) -> dict[str, Any]:
         """The settings.STORAGES entry for an upload storage on this backend (fresh bucket or
         container per test is not needed: keys are unique)."""
+
+    def project_env(self, var_dir: Path) -> dict[str, str]:
+        """The environment that points `make run` (UPLOADS_STORAGE=...) at this server,
+        through the project's own config/storage_env module."""
+        return {}
 
     @abstractmethod
     def send(self, answer: dict[str, Any], body: bytes, headers: dict[str, str]) -> int:

@@ -64,6 +64,13 @@ class AzureBackend(Backend):
     def storage_config(self) -> dict[str, Any]:
         return storage_config(self.port)
 
+    def project_env(self, var_dir: Path) -> dict[str, str]:
+        return {
+            "UPLOADS_STORAGE": "azure",
+            "AZURE_CONNECTION_STRING": self.connection_string,
+            "AZURE_CONTAINER": CONTAINER,
+        }
+
     def send(self, answer: dict[str, Any], body: bytes, headers: dict[str, str]) -> int:
         # The HTTP library sets Content-Length from the body, as a browser does.
         headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}

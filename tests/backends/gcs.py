@@ -19,6 +19,7 @@ API and takes PUTs to signed URLs, but it checks no signature, no expiry, no
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -289,6 +290,16 @@ class GCSBackend(Backend):
         self.account = account
         self.bucket = bucket
         self.credentials = account.credentials()
+
+    def project_env(self, var_dir: Path) -> dict[str, str]:
+        key_file = var_dir / "gcs-service-account.json"
+        key_file.write_text(json.dumps(self.account.info))
+        return {
+            "UPLOADS_STORAGE": "gcs",
+            "GS_BUCKET_NAME": self.bucket,
+            "GS_CREDENTIALS": str(key_file),
+            EMULATOR_ENV: self.server.url,
+        }
 
     def storage_config(self, **options: Any) -> dict[str, Any]:
         return {

@@ -234,6 +234,16 @@ class S3Backend(Backend):
         self.server = server
         self.admin = server.client()
 
+    def project_env(self, var_dir: Path) -> dict[str, str]:
+        return {
+            "UPLOADS_STORAGE": "s3",
+            "AWS_STORAGE_BUCKET_NAME": BUCKET,
+            "AWS_S3_ENDPOINT_URL": self.server.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_S3_REGION_NAME": REGION,
+        }
+
     def storage_config(self, **options: Any) -> dict[str, Any]:
         return {
             "BACKEND": "storages.backends.s3.S3Storage",
