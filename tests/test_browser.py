@@ -26,10 +26,18 @@ pytestmark = pytest.mark.live
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
-GIF = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+GIF = (  # a real 1x1 GIF
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00"
+    b"\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
 HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
 
 
@@ -43,8 +51,10 @@ class Site:
 
     def api(self, path: str, **params: str) -> dict[str, Any]:
         answer = requests.get(
-            f"{self.base}/api/v1/{path}", params=params,
-            headers={"Authorization": f"Bearer {self.token}"}, timeout=10,
+            f"{self.base}/api/v1/{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
         )
         assert answer.status_code == 200, answer.text
         return answer.json()
@@ -77,7 +87,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     var_dir = tmp_path_factory.mktemp("browser")
-    env = project_env(var_dir, DJANGO_SETTINGS_MODULE="demo_settings", PYTHONPATH="/tmp/demo_override")  # TEMP
+    env = project_env(var_dir)
     manage(env, "migrate", "--noinput")
     with serve(env) as base:
         printed = manage(env, "demo_user", "--base-url", base)
@@ -95,13 +105,20 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+def open_demo(page: Page, url: str) -> None:
+    answer = page.goto(url)
+    assert answer is not None and answer.status == 200, f"{url}: {answer and answer.status}"
+    assert answer.headers["cache-control"].startswith("max-age=0")  # it may carry a token
+    assert page.url.endswith("/demo/")
+
+
 def result_row(page: Page, name: str) -> str:
     """The text of one row of the result (Status, Key, Size, SHA-256...)."""
     return page.locator(f"[data-role=result] dt:text-is('{name}') + dd").inner_text()
 
 
 def open_with_pasted_token(page: Page, site: Site) -> None:
-    page.goto(f"{site.base}/demo/")
+    open_demo(page, f"{site.base}/demo/")
     token = page.get_by_label("Access token")
     assert token.input_value() == ""  # nobody is signed in
     token.fill(site.token)
@@ -131,15 +148,14 @@ def assert_error_shown(page: Page, answer: Response, code: str, status: int) -> 
     return body["error"]
 
 
-def test_signed_in_user_uploads_a_png_and_sees_it(
-    page: Page, site: Site, tmp_path: Path
-) -> None:
+def test_signed_in_user_uploads_a_png_and_sees_it(page: Page, site: Site, tmp_path: Path) -> None:
     png = png_bytes()
     path = tmp_path / "red square.png"
     path.write_bytes(png)
 
     # Sign in through the admin's login form, which sends us back to the demo page.
-    page.goto(f"{site.base}/admin/login/?next=/demo/")
+    login = page.goto(f"{site.base}/admin/login/?next=/demo/")
+    assert login is not None and login.status == 200
     page.get_by_label("Username").fill(site.username)
     page.get_by_label("Password").fill(site.password)
     page.get_by_role("button", name="Log in").click()
@@ -148,7 +164,9 @@ def test_signed_in_user_uploads_a_png_and_sees_it(
     select = page.get_by_label("Upload type")
     select.locator("option[value=avatar]").wait_for(state="attached")  # loaded with that token
     assert sorted(select.locator("option").evaluate_all("os => os.map(o => o.value)")) == [
-        "avatar", "document", "media",
+        "avatar",
+        "document",
+        "media",
     ]
     select.select_option("avatar")
     assert "image/png" in page.locator("[data-role=type-hint]").inner_text()
@@ -180,9 +198,7 @@ def test_signed_in_user_uploads_a_png_and_sees_it(
     assert len(site.uploads()) == before
 
 
-def test_a_type_the_policy_does_not_allow_is_refused_before_sending(
-    page: Page, site: Site
-) -> None:
+def test_a_type_the_policy_does_not_allow_is_refused_before_sending(page: Page, site: Site) -> None:
     open_with_pasted_token(page, site)
     before = site.uploads()
     answer = upload_and_capture(
@@ -193,9 +209,7 @@ def test_a_type_the_policy_does_not_allow_is_refused_before_sending(
     assert site.uploads() == before  # no upload row was made
 
 
-def test_bytes_that_lie_about_their_type_are_rejected_and_removed(
-    page: Page, site: Site
-) -> None:
+def test_bytes_that_lie_about_their_type_are_rejected_and_removed(page: Page, site: Site) -> None:
     open_with_pasted_token(page, site)
     answer = upload_and_capture(
         page, {"name": "x.png", "mimeType": "image/png", "buffer": HTML}, "/complete"
@@ -209,7 +223,7 @@ def test_bytes_that_lie_about_their_type_are_rejected_and_removed(
 
 
 def test_a_bad_token_is_reported_where_the_types_should_be(page: Page, site: Site) -> None:
-    page.goto(f"{site.base}/demo/")
+    open_demo(page, f"{site.base}/demo/")
     page.get_by_label("Access token").fill("not-a-token")
     page.locator("[data-role=type-hint]").get_by_text("auth.unauthorized").wait_for()
     assert page.get_by_label("Upload type").is_disabled()
@@ -218,18 +232,25 @@ def test_a_bad_token_is_reported_where_the_types_should_be(page: Page, site: Sit
 def test_a_post_policy_sends_its_fields_then_the_file(page: Page, site: Site) -> None:
     """The S3 POST-policy branch of uploads.js, which the local signer never takes: a storage
     stands in for the bucket (the API answers are the contract's shapes)."""
-    page.goto(f"{site.base}/demo/")
+    open_demo(page, f"{site.base}/demo/")
     bucket = f"{site.base}/bucket-stand-in"
     fields = {"key": "media/1/abc.png", "policy": "eyJ9", "x-amz-signature": "sig"}
     presigned = {
-        "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "status": "pending", "uploadUrl": bucket,
-        "method": "POST", "headers": {"Content-Type": "image/png"}, "fields": fields,
+        "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        "status": "pending",
+        "uploadUrl": bucket,
+        "method": "POST",
+        "headers": {"Content-Type": "image/png"},
+        "fields": fields,
     }
     seen: dict[str, Any] = {}
 
     def envelope(data: dict[str, Any], status: int = 200) -> dict[str, Any]:
-        return {"status": status, "content_type": "application/json",
-                "body": json.dumps({"success": True, "data": data, "meta": {}})}
+        return {
+            "status": status,
+            "content_type": "application/json",
+            "body": json.dumps({"success": True, "data": data, "meta": {}}),
+        }
 
     def bucket_route(route: Any) -> None:
         seen["contentType"] = route.request.headers["content-type"]
@@ -254,6 +275,6 @@ def test_a_post_policy_sends_its_fields_then_the_file(page: Page, site: Site) ->
     boundary = seen["contentType"].split("boundary=", 1)[1]
     assert seen["contentType"].startswith("multipart/form-data")
     parts = seen["body"].split(f"--{boundary}".encode())[1:-1]
-    names = [re.search(rb'name="([^"]+)"', part).group(1).decode() for part in parts]
+    names = [re.findall(rb'name="([^"]+)"', part)[0].decode() for part in parts]
     assert names == [*fields, "file"]  # the fields first, the file last
     assert parts[-1].endswith(png_bytes() + b"\r\n")

@@ -43,6 +43,7 @@ class Command(BaseCommand):
             f"Demo user     {username}\n"
             f"Password      {password}   (new on every `make run`)\n"
             f"Admin         {base_url}/admin/\n"
+            f"Upload page   {base_url}/demo/\n"
             f"API docs      {base_url}/api/docs\n"
             f"Access token  {token}\n"
             f"{rule}\n"

@@ -1,0 +1,22 @@
+"""The demo page: the app's upload widget, with a token for the signed-in user."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from rest_framework_simplejwt.tokens import RefreshToken
+
+
+@require_safe
+@never_cache  # the page carries a bearer token: no cache may keep it
+def demo(request: HttpRequest) -> HttpResponse:
+    """GET /demo/: upload a file from the browser. A signed-in (session) user gets a fresh
+    JWT access token prefilled; anyone else pastes one."""
+    token = ""
+    if request.user.is_authenticated and request.user.is_active:
+        token = str(RefreshToken.for_user(request.user).access_token)
+    api_base = reverse("uploads-api:types").removesuffix("/uploads/types")
+    return render(request, "demo.html", {"token": token, "api_base": api_base})

@@ -1,0 +1,302 @@
+// Direct-to-storage uploads from a browser, for the django-upload-policies HTTP API (v1).
+// A dependency-free ES module: no build step, import it from where Django serves it:
+//
+//   import { upload, UploadError } from "/static/uploads/uploads.js";
+//   const done = await upload(file, { type: "avatar", token, onProgress: (sent, total) => {} });
+//
+// Three steps: presign (the server checks the type, content type and size and answers with a
+// short-lived signed request), send the bytes straight to storage with exactly that request,
+// then complete (the server verifies the stored object itself).
+
+/** Hash the file in the browser up to this size (the whole file is read into memory). */
+export const HASH_LIMIT = 50 * 1024 * 1024;
+
+/** Headers a page may not set: the browser sets them itself (and throws or ignores otherwise). */
+const BROWSER_OWNED_HEADERS = new Set(["content-length", "host", "connection", "expect"]);
+
+/**
+ * One upload as the API describes it.
+ * @typedef {object} Upload
+ * @property {string} id
+ * @property {string} type
+ * @property {"pending"|"completed"|"rejected"|"deleted"} status
+ * @property {string} key
+ * @property {string} contentType
+ * @property {number|null} size
+ * @property {string|null} sha256 base64 of the SHA-256 digest
+ * @property {string} fileName
+ * @property {string|null} publicUrl null for a private type (use the download endpoint)
+ * @property {string|null} completedAt
+ * @property {boolean} [deduplicated] true when an identical completed upload was reused
+ */
+
+/**
+ * The presign answer: an Upload plus the signed request to send.
+ * @typedef {Upload & {uploadUrl?: string, method?: string, headers?: Record<string, string>,
+ *   fields?: Record<string, string>, expiresIn: number, maxSize: number}} PresignAnswer
+ */
+
+/**
+ * An active upload type, as listed by GET {apiBase}/uploads/types.
+ * @typedef {object} UploadType
+ * @property {string} type
+ * @property {string} label
+ * @property {string[]} allowedContentTypes
+ * @property {number} maxSize
+ * @property {number} expiresIn
+ * @property {string} method
+ * @property {boolean} public
+ * @property {boolean} requireSize
+ * @property {boolean} requireSha256
+ */
+
+/**
+ * @typedef {object} UploadOptions
+ * @property {string} type the upload type's name, e.g. "avatar"
+ * @property {string} [apiBase="/api/v1"] where the API is mounted
+ * @property {string} [token] a JWT access token or an API key, sent as Authorization: Bearer
+ * @property {(loaded: number, total: number) => void} [onProgress] called as bytes are sent
+ * @property {string} [fileName] for display only; defaults to file.name
+ * @property {boolean} [requireSha256=false] hash even above HASH_LIMIT (the type requires it)
+ * @property {AbortSignal} [signal] aborts the request in flight (code "upload.aborted")
+ */
+
+/**
+ * Any failure: the API's error envelope (code, message, details...) or a client-side one:
+ * "network.error" (the server or storage could not be reached, e.g. blocked by CORS),
+ * "upload.transfer_failed" (the storage refused the bytes without an envelope),
+ * "upload.aborted" (the signal fired).
+ */
+export class UploadError extends Error {
+  /**
+   * @param {string} message
+   * @param {object} info
+   * @param {string} info.code
+   * @param {number} info.status the HTTP status, 0 when there was no answer
+   * @param {any[]} [info.details]
+   * @param {string} [info.i18nKey]
+   * @param {Record<string, any>} [info.i18nVars]
+   * @param {string|null} [info.correlationId] the request id, for the server's logs
+   */
+  constructor(message, { code, status, details = [], i18nKey, i18nVars = {}, correlationId = null }) {
+    super(message);
+    this.name = "UploadError";
+    /** @type {string} */ this.code = code;
+    /** @type {number} */ this.status = status;
+    /** @type {any[]} */ this.details = details;
+    /** @type {string} */ this.i18nKey = i18nKey || `error.${code}`;
+    /** @type {Record<string, any>} */ this.i18nVars = i18nVars;
+    /** @type {string|null} */ this.correlationId = correlationId;
+  }
+
+  /**
+   * From a parsed error envelope, or a generic error when the body was not one.
+   * @param {any} body
+   * @param {number} status
+   * @param {string} fallbackCode
+   * @param {string} [text] the raw body, kept in details when it was not an envelope
+   * @returns {UploadError}
+   */
+  static from(body, status, fallbackCode, text) {
+    const error = body && body.success === false && body.error;
+    if (error && typeof error.code === "string") {
+      return new UploadError(error.message || error.code, {
+        code: error.code,
+        status,
+        details: error.details,
+        i18nKey: error.i18nKey,
+        i18nVars: error.i18nVars,
+        correlationId: error.correlationId,
+      });
+    }
+    return new UploadError(`Unexpected answer (HTTP ${status}).`, {
+      code: fallbackCode,
+      status,
+      details: text ? [text.slice(0, 1000)] : [],
+    });
+  }
+}
+
+/** @param {string} text */
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Call the API and unwrap the success envelope.
+ * @param {string} url
+ * @param {{method?: string, token?: string, body?: object, signal?: AbortSignal}} options
+ * @returns {Promise<{status: number, data: any}>}
+ */
+async function api(url, { method = "GET", token, body, signal }) {
+  /** @type {Record<string, string>} */
+  const headers = { Accept: "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+      signal,
+    });
+  } catch (err) {
+    throw aborted(signal) ?? new UploadError(`Could not reach ${url}: ${err}`, { code: "network.error", status: 0 });
+  }
+  const text = await response.text();
+  const envelope = parseJson(text);
+  if (!response.ok || !envelope || envelope.success !== true) {
+    throw UploadError.from(envelope, response.status, "server.error", text);
+  }
+  return { status: response.status, data: envelope.data };
+}
+
+/** @param {AbortSignal|undefined} signal */
+function aborted(signal) {
+  return signal && signal.aborted
+    ? new UploadError("The upload was aborted.", { code: "upload.aborted", status: 0 })
+    : null;
+}
+
+/**
+ * base64 of the SHA-256 digest of the file's bytes.
+ * @param {Blob} file
+ * @returns {Promise<string>}
+ */
+export async function sha256Base64(file) {
+  const subtle = globalThis.crypto && globalThis.crypto.subtle;
+  if (!subtle) {
+    throw new UploadError(
+      "crypto.subtle is only available on HTTPS pages (or localhost): cannot hash the file.",
+      { code: "client.insecure_context", status: 0 },
+    );
+  }
+  const digest = new Uint8Array(await subtle.digest("SHA-256", await file.arrayBuffer()));
+  let binary = "";
+  for (const byte of digest) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/**
+ * Send the bytes exactly as signed: its method to its URL with its headers, or for a POST
+ * policy a form with its fields then the file. XMLHttpRequest, for upload progress.
+ * @param {PresignAnswer} answer
+ * @param {Blob} file
+ * @param {UploadOptions["onProgress"]} onProgress
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<void>}
+ */
+function sendToStorage(answer, file, onProgress, signal) {
+  return new Promise((resolve, reject) => {
+    const method = (answer.method || "PUT").toUpperCase();
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, /** @type {string} */ (answer.uploadUrl));
+    /** @type {Blob|FormData} */
+    let body = file;
+    if (method === "POST") {
+      const form = new FormData();
+      for (const [name, value] of Object.entries(answer.fields || {})) form.append(name, value);
+      form.append("file", file);
+      body = form;
+    }
+    for (const [name, value] of Object.entries(answer.headers || {})) {
+      const lower = name.toLowerCase();
+      if (BROWSER_OWNED_HEADERS.has(lower)) continue;
+      // A form carries its own multipart Content-Type (with the boundary).
+      if (method === "POST" && lower === "content-type") continue;
+      xhr.setRequestHeader(name, value);
+    }
+    if (onProgress) {
+      xhr.upload.onprogress = (event) => {
+        onProgress(event.loaded, event.lengthComputable ? event.total : file.size);
+      };
+    }
+    const onAbort = () => xhr.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const settle = () => signal?.removeEventListener("abort", onAbort);
+    xhr.onload = () => {
+      settle();
+      if (xhr.status >= 200 && xhr.status < 300) {
+        if (onProgress) onProgress(file.size, file.size);
+        resolve();
+      } else {
+        reject(UploadError.from(parseJson(xhr.responseText), xhr.status, "upload.transfer_failed", xhr.responseText));
+      }
+    };
+    xhr.onerror = () => {
+      settle();
+      reject(
+        new UploadError(
+          "The storage could not be reached. For a cloud storage, allow this page's origin " +
+            "in the bucket's CORS rules (manage.py uploads_cors --origin ...).",
+          { code: "network.error", status: 0 },
+        ),
+      );
+    };
+    xhr.onabort = () => {
+      settle();
+      reject(aborted(signal) ?? new UploadError("The upload was aborted.", { code: "upload.aborted", status: 0 }));
+    };
+    if (signal?.aborted) {
+      xhr.abort();
+      return;
+    }
+    xhr.send(body);
+  });
+}
+
+/**
+ * Upload one file: presign, send the bytes straight to storage, complete.
+ *
+ * @param {File|Blob} file
+ * @param {UploadOptions} options
+ * @returns {Promise<Upload>} the completed upload (with deduplicated: true when the server
+ *   already had the same file of this type from this user, in which case nothing was sent)
+ * @throws {UploadError}
+ */
+export async function upload(
+  file,
+  { type, apiBase = "/api/v1", token, onProgress, fileName, requireSha256 = false, signal },
+) {
+  const base = apiBase.replace(/\/+$/, "");
+  /** @type {Record<string, any>} */
+  const request = {
+    type,
+    contentType: file.type,
+    size: file.size,
+    fileName: fileName ?? /** @type {File} */ (file).name ?? "",
+  };
+  if (requireSha256 || file.size <= HASH_LIMIT) {
+    request.sha256 = await sha256Base64(file);
+  }
+  const presigned = await api(`${base}/uploads/presign`, { method: "POST", token, body: request, signal });
+  /** @type {PresignAnswer} */
+  const answer = presigned.data;
+  if (presigned.status === 200 && answer.deduplicated) {
+    if (onProgress) onProgress(file.size, file.size);
+    return answer;
+  }
+  await sendToStorage(answer, file, onProgress, signal);
+  const completed = await api(`${base}/uploads/${encodeURIComponent(answer.id)}/complete`, {
+    method: "POST",
+    token,
+    signal,
+  });
+  return completed.data;
+}
+
+/**
+ * The active upload types the token may use.
+ * @param {{apiBase?: string, token?: string, signal?: AbortSignal}} [options]
+ * @returns {Promise<UploadType[]>}
+ */
+export async function uploadTypes({ apiBase = "/api/v1", token, signal } = {}) {
+  const { data } = await api(`${apiBase.replace(/\/+$/, "")}/uploads/types`, { token, signal });
+  return data;
+}
