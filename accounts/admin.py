@@ -44,7 +44,19 @@ def thumbnail(upload: Upload | None, height: int = 64) -> str | SafeString:
     )
 
 
-class MediaItemInline(admin.TabularInline):
+class MediaItemColumns:
+    """The columns the media inline and the media admin share."""
+
+    @admin.display(description="preview")
+    def preview(self, item: MediaItem) -> str | SafeString:
+        return thumbnail(item.upload)
+
+    @admin.display(description="type")
+    def upload_type(self, item: MediaItem) -> str:
+        return item.upload.policy.name
+
+
+class MediaItemInline(MediaItemColumns, admin.TabularInline):
     """The user's media, to look at: items are made and deleted through the API, which
     releases their uploads."""
 
@@ -62,14 +74,6 @@ class MediaItemInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MediaItem]:
         return super().get_queryset(request).select_related("upload__policy")
-
-    @admin.display(description="preview")
-    def preview(self, item: MediaItem) -> str | SafeString:
-        return thumbnail(item.upload)
-
-    @admin.display(description="type")
-    def upload_type(self, item: MediaItem) -> str:
-        return item.upload.policy.name
 
 
 @admin.register(User)
@@ -97,7 +101,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(MediaItem)
-class MediaItemAdmin(admin.ModelAdmin):
+class MediaItemAdmin(MediaItemColumns, admin.ModelAdmin):
     list_display = ["preview", "title", "owner", "upload_type", "created_at"]
     list_display_links = ["title"]
     list_select_related = ["owner", "upload__policy"]
@@ -116,14 +120,6 @@ class MediaItemAdmin(admin.ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
-
-    @admin.display(description="preview")
-    def preview(self, item: MediaItem) -> str | SafeString:
-        return thumbnail(item.upload)
-
-    @admin.display(description="type")
-    def upload_type(self, item: MediaItem) -> str:
-        return item.upload.policy.name
 
     @admin.action(description="Delete the selected items (and their files when unused)")
     def delete_items(self, request: HttpRequest, queryset: QuerySet[MediaItem]) -> None:
