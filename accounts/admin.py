@@ -152,6 +152,17 @@ class ApiKeyForm(forms.ModelForm):
         model = ApiKey
         fields = ["user", "name", "scopes", "expires_at"]
 
+    #: Set by ApiKeyAdmin: who is making the key.
+    maker: Any = None
+
+    def clean_user(self) -> Any:
+        user = self.cleaned_data["user"]
+        maker = self.maker
+        if maker is not None and not maker.is_superuser and user != maker:
+            # A key acts as its user: making one for someone else is acting as them.
+            raise forms.ValidationError("Only a superuser may make a key for another user.")
+        return user
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
@@ -188,6 +199,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
             "revoked_at",
             "created_at",
         )
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.maker = request.user
+        return form
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         # A key's owner never changes: a new owner gets a new key.

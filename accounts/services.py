@@ -98,7 +98,12 @@ def release(owner: User, upload_id: uuid.UUID | None) -> bool:
     A storage failure raises StorageUnavailable, which undoes the caller's transaction:
     the reference stays and the call can be repeated, with no object left behind.
     """
-    if upload_id is None or is_referenced(upload_id):
+    if upload_id is None:
+        return False
+    # Lock the upload before counting its references: two transactions each dropping one of
+    # its last two references would otherwise each still see the other's, and keep it.
+    list(Upload.objects.select_for_update().filter(pk=upload_id).values_list("pk", flat=True))
+    if is_referenced(upload_id):
         return False
     try:
         services.delete_upload(owner, upload_id)
@@ -135,7 +140,7 @@ def set_avatar(user: User, upload: Upload) -> User:
         )
     _ensure_completed(user, upload)
     with transaction.atomic():
-        me = User.objects.select_for_update().get(pk=user.pk)
+        me = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         linked = _locked_completed(user, upload.pk)
         previous = me.avatar_id
         me.avatar = linked
@@ -147,7 +152,7 @@ def set_avatar(user: User, upload: Upload) -> User:
 
 def remove_avatar(user: User) -> User:
     with transaction.atomic():
-        me = User.objects.select_for_update().get(pk=user.pk)
+        me = User.objects.select_for_update(no_key=True).get(pk=user.pk)
         previous = me.avatar_id
         if previous is not None:
             me.avatar = None

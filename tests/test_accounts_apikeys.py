@@ -252,3 +252,35 @@ def test_admin_revokes_keys(admin_client: Client, user: Any) -> None:
     assert_ok(key_client(kept_key).get("/api/v1/users/me"))
     listing = admin_client.get(KEYS_URL).content.decode()
     assert "revoked" in listing and "active" in listing
+
+
+def test_only_a_superuser_makes_a_key_for_another_user(user: Any, other_user: Any) -> None:
+    """A key acts as its user: a staff member who may add keys makes them for themself only."""
+    from django.contrib.auth.models import Permission
+
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["add_apikey", "view_apikey"])
+    )
+    staff = Client()
+    staff.force_login(user)
+
+    refused = staff.post(
+        f"{KEYS_URL}add/", {"user": other_user.pk, "name": "x", "scopes": ["media:read"]}
+    )
+    assert refused.status_code == 200
+    assert "Only a superuser may make a key for another user." in refused.content.decode()
+    assert not ApiKey.objects.exists()
+
+    own, _ = added_key(staff, user=user.pk, name="mine", scopes=["media:read"])
+    assert ApiKey.objects.get().user == user
+
+
+def test_the_new_key_never_travels_in_a_cookie(admin_client: Client, user: Any) -> None:
+    """The message that shows the key once stays server-side (Django's default message
+    storage would sign it into a cookie, readable by anyone who sees the cookie)."""
+    form = {"user": user.pk, "name": "n", "scopes": ["media:read"]}
+    response = admin_client.post(f"{KEYS_URL}add/", form)
+    assert response.status_code == 302 and ApiKey.objects.exists()
+    assert "messages" not in response.cookies

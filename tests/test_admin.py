@@ -12,7 +12,7 @@ from django.test import Client
 
 from tests.conftest import make_png, sha256_b64
 from tests.factories import UserFactory
-from tests.helpers import avatar_row
+from tests.helpers import avatar_row, stored
 from uploads.models import Upload, UploadPolicy
 
 ADD_URL = "/admin/uploads/uploadpolicy/add/"
@@ -289,3 +289,17 @@ def test_policy_form_refuses_a_method_the_storage_cannot_sign(admin_client: Clie
     errors = refused(admin_client, "method", method="POST")
 
     assert any("cannot sign POST" in e for e in errors), errors
+
+
+@pytest.mark.django_db
+def test_no_delete_that_would_leave_the_file(admin_client: Any, user: Any) -> None:
+    """The change page offers no plain delete: it would remove the row and keep the file."""
+    upload = avatar_row(user, "completed", make_png(2, 2))
+    page = admin_client.get(f"/admin/uploads/upload/{upload.pk}/change/")
+    assert page.status_code == 200
+    assert f"/admin/uploads/upload/{upload.pk}/delete/" not in page.content.decode()
+    assert (
+        admin_client.post(f"/admin/uploads/upload/{upload.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    assert Upload.objects.filter(pk=upload.pk).exists() and stored(upload.key)

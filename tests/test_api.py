@@ -647,3 +647,16 @@ def test_upload_representation_matches_the_declared_fields(uploaded: Any, api: A
         upload = Upload.objects.select_related("policy").get(pk=upload_id)
         serializer = UploadSerializer(upload, context={"request": request})
         assert serializer.data == serializers.Serializer.to_representation(serializer, upload)
+
+
+@pytest.mark.django_db
+def test_head_needs_the_scope_that_get_needs(scoped_client: Callable[..., APIClient]) -> None:
+    """Django answers HEAD with the GET handler: it must not skip the scope check."""
+    lacking, holding = scoped_client("media:read"), scoped_client("uploads:read")
+    assert lacking.head("/api/v1/uploads").status_code == 403
+    assert holding.head("/api/v1/uploads").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_page_past_the_last_is_the_contracts_not_found(api: APIClient) -> None:
+    assert_error(api.get("/api/v1/uploads?page=9"), 404, "upload.not_found")

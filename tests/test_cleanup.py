@@ -54,7 +54,7 @@ def scene(user: Any) -> Scene:
 def test_dry_run_counts_and_changes_nothing(scene: Scene) -> None:
     output = run("--dry-run")
 
-    assert "5 stale pending uploads would expire" in output
+    assert "5 uploads would be swept; 5 stale pending uploads would expire" in output
     assert all(status_of(u) == "pending" for u in scene.stale)
     assert all(stored(u.key) for u in scene.stale_with_object)
 
@@ -62,15 +62,15 @@ def test_dry_run_counts_and_changes_nothing(scene: Scene) -> None:
 def test_sweep_expires_stale_uploads_and_deletes_their_objects(scene: Scene) -> None:
     output = run()
 
-    assert "Expired 5/5 uploads..." in output
-    assert "Expired 5 uploads, deleted 3 objects." in output
+    assert "Swept 5/5 uploads..." in output
+    assert "Swept 5 uploads: expired 5, deleted 3 objects." in output
     assert all(status_of(u) == "expired" for u in scene.stale)
     assert not any(stored(u.key) for u in scene.stale_with_object)
     assert status_of(scene.within_grace) == "pending" and stored(scene.within_grace.key)
     assert status_of(scene.fresh) == "pending"
     assert status_of(scene.completed) == "completed" and stored(scene.completed.key)
     # A second run finds nothing more to do.
-    assert "Expired 0 uploads, deleted 0 objects." in run()
+    assert "Swept 0 uploads: expired 0, deleted 0 objects." in run()
 
 
 def test_small_batches_still_sweep_everything(scene: Scene) -> None:
@@ -78,11 +78,11 @@ def test_small_batches_still_sweep_everything(scene: Scene) -> None:
 
     progress = [line for line in output.splitlines() if line.endswith("uploads...")]
     assert progress == [
-        "Expired 2/5 uploads...",
-        "Expired 4/5 uploads...",
-        "Expired 5/5 uploads...",
+        "Swept 2/5 uploads...",
+        "Swept 4/5 uploads...",
+        "Swept 5/5 uploads...",
     ]
-    assert "Expired 5 uploads, deleted 3 objects." in output
+    assert "Swept 5 uploads: expired 5, deleted 3 objects." in output
     assert Upload.objects.filter(status="expired").count() == 5
     assert not any(stored(u.key) for u in scene.stale_with_object)
     assert status_of(scene.within_grace) == "pending"
@@ -103,7 +103,7 @@ def test_an_unusable_storage_keeps_its_uploads_pending(scene: Scene, user: Any) 
 
     output = run()
 
-    assert "Expired 5 uploads, deleted 3 objects, 1 failed" in output
+    assert "Swept 5 uploads: expired 5, deleted 3 objects, 1 failed" in output
     assert status_of(stranded) == "pending"
     assert all(status_of(u) == "expired" for u in scene.stale)
 
@@ -130,3 +130,19 @@ def test_batch_size_must_be_positive(scene: Scene, size: str) -> None:
         run("--batch-size", size)
 
     assert all(status_of(u) == "pending" for u in scene.stale)
+
+
+def test_a_closed_uploads_key_is_cleared_once_its_url_expired(user: Any) -> None:
+    """A rejected or deleted upload's URL could write its key again until it expired (cloud
+    providers allow a write where no object is): the sweep removes that object, once."""
+    long_ago = -timedelta(days=2)
+    rejected = avatar_row(user, "rejected", make_png(2, 2), expires_in=long_ago)
+    deleted = avatar_row(user, "deleted", make_png(2, 2), expires_in=long_ago)
+    live_url = avatar_row(user, "rejected", make_png(2, 2), expires_in=timedelta(minutes=5))
+
+    assert "Swept 2 uploads: expired 0, deleted 2 objects." in run()
+
+    assert not stored(rejected.key) and not stored(deleted.key)
+    assert (status_of(rejected), status_of(deleted)) == ("rejected", "deleted")
+    assert stored(live_url.key)  # its URL still works: swept after it expires
+    assert "Swept 0 uploads" in run()

@@ -331,3 +331,16 @@ def test_text_family_refuses_binary_and_accepts_a_cut_multibyte_char() -> None:
 def test_bytes_match_refuses_empty_and_unknown() -> None:
     assert not content_types.bytes_match("image/png", b"")
     assert not content_types.bytes_match("application/x-foo", make_png())
+
+
+@pytest.mark.django_db
+def test_deleting_a_user_deletes_their_files(user: Any, uploaded: Any, api: Any) -> None:
+    done = uploaded()
+    pending = uploaded()
+    api.post(f"/api/v1/uploads/{done['id']}/complete")
+    storage = storages["default"]
+    assert storage.exists(done["key"]) and storage.exists(pending["key"])
+
+    user.delete()
+
+    assert not storage.exists(done["key"]) and not storage.exists(pending["key"])

@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 
 from tests.conftest import make_png, sha256_b64
 from tests.helpers import assert_error, assert_ok
-from uploads.signers import fake
+from uploads.models import Upload
+from uploads.signers import SignerError, fake
 
 PNG = make_png(3, 3)
 
@@ -54,3 +55,49 @@ def test_complete_still_verifies_what_was_stored(api: APIClient) -> None:
     response = api.post(f"/api/v1/uploads/{answer['id']}/complete")
     assert_error(response, 422, "upload.verification_failed")
     assert answer["key"] not in fake.objects
+
+
+class RefusingSigner(fake.FakeSigner):
+    """A provider that refuses for a reason of its own (fault injection)."""
+
+    def presign_upload(self, spec: Any) -> Any:
+        raise SignerError("the provider said no")
+
+    def delete(self, key: str) -> None:
+        raise SignerError("the provider said no")
+
+
+@pytest.mark.django_db
+def test_a_provider_refusal_is_storage_unavailable_and_changes_nothing(
+    api: APIClient, settings: Any
+) -> None:
+    answer = presign(api)
+    fake.put(answer["key"], PNG, "image/png")
+    settings.UPLOADS = {
+        **settings.UPLOADS,
+        "SIGNERS": {"default": f"{__name__}.RefusingSigner"},
+    }
+    body = {"type": "avatar", "contentType": "image/png", "size": len(PNG)}
+    assert_error(
+        api.post("/api/v1/uploads/presign", body, format="json"), 503, "storage.unavailable"
+    )
+    assert_error(api.delete(f"/api/v1/uploads/{answer['id']}"), 503, "storage.unavailable")
+    assert Upload.objects.count() == 1
+    assert Upload.objects.get().status == Upload.Status.PENDING
+    assert answer["key"] in fake.objects
+
+
+@pytest.mark.django_db
+def test_dedup_reuses_only_the_same_bytes_declared_as_the_same_type(api: APIClient) -> None:
+    first = presign(api, sha256=sha256_b64(PNG))
+    fake.put(first["key"], PNG, "image/png")
+    assert_ok(api.post(f"/api/v1/uploads/{first['id']}/complete"))
+
+    again = api.post(
+        "/api/v1/uploads/presign",
+        {"type": "avatar", "contentType": "image/png", "size": len(PNG), "sha256": sha256_b64(PNG)},
+        format="json",
+    )
+    assert assert_ok(again)["id"] == first["id"]
+    as_jpeg = presign(api, contentType="image/jpeg", sha256=sha256_b64(PNG))
+    assert as_jpeg["id"] != first["id"] and as_jpeg["status"] == "pending"

@@ -180,6 +180,14 @@ class UploadAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Django's own delete (the change page's link, delete_selected) would remove the row
+        # and leave the file: only the action below deletes.
+        return False
+
+    def has_delete_with_files_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("uploads.delete_upload")
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
@@ -189,7 +197,8 @@ class UploadAdmin(admin.ModelAdmin):
         return "-" if size is None else format_bytes(size)
 
     @admin.action(
-        description="Delete selected uploads and their stored files", permissions=["delete"]
+        description="Delete selected uploads and their stored files",
+        permissions=["delete_with_files"],
     )
     def delete_with_objects(self, request: HttpRequest, queryset: QuerySet[Upload]) -> None:
         deleted, failed = delete_uploads(queryset)

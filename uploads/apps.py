@@ -7,4 +7,13 @@ class UploadsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import pre_delete
+
         from uploads import checks, handlers  # noqa: F401  (registers checks and receivers)
+
+        pre_delete.connect(
+            handlers.delete_objects_of_user,
+            sender=get_user_model(),
+            dispatch_uid="uploads.user_deleted",
+        )

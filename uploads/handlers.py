@@ -1,17 +1,21 @@
-"""Receivers that keep the process-local caches honest."""
+"""Receivers that keep the process-local caches honest, and storage in step with users."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.signals import setting_changed
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
-from uploads.models import UploadPolicy
+from uploads import exceptions
+from uploads.models import Upload, UploadPolicy
 from uploads.policies import bump_version
 from uploads.signers import reset_signers
+
+logger = logging.getLogger("uploads")
 
 
 @receiver(post_save, sender=UploadPolicy, dispatch_uid="uploads.policy_saved")
@@ -29,3 +33,17 @@ def settings_changed(setting: str, **kwargs: Any) -> None:
             from uploads.policies import registry
 
             registry.forget()
+
+
+def delete_objects_of_user(instance: Any, **kwargs: Any) -> None:
+    """Connected to the user model's pre_delete: the rows go with the user (CASCADE), and
+    so must their files. A storage that fails is logged, not allowed to block the deletion."""
+    from uploads.services.signing import provider_errors, signer_for
+
+    uploads = Upload.objects.filter(owner=instance).exclude(status=Upload.Status.DELETED)
+    for upload in uploads.only("storage", "key"):
+        try:
+            with provider_errors():
+                signer_for(upload.storage).delete(upload.key)
+        except exceptions.UploadError:
+            logger.error("Could not delete %s of a deleted user", upload.key, exc_info=True)

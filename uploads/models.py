@@ -116,6 +116,9 @@ class Upload(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # When the cleanup sweep last removed what the upload URL may have written, after the URL
+    # expired: a rejected or deleted upload's URL can write its key again until then.
+    swept_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

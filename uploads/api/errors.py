@@ -104,7 +104,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         vars = exc.vars
         if code == exceptions.NotFound.code and context.get("view") is not None:
             code = getattr(context["view"], "not_found_code", code)
-    elif isinstance(exc, Http404):
+    elif isinstance(exc, (Http404, drf.NotFound)):  # drf.NotFound: a page past the last
         status, code, message, details = (
             404,
             getattr(context.get("view"), "not_found_code", "not_found"),

@@ -16,10 +16,18 @@ def granted_scopes(request: Request) -> frozenset[str]:
 
 
 class HasScope(BasePermission):
-    """Requires ``view.required_scopes[request.method]`` (None: no scope needed)."""
+    """Requires ``view.required_scopes[method]``: a scope, or None for none. HEAD is GET (Django
+    answers it with the GET handler); a method the view does not list is refused, except
+    OPTIONS and methods the view has no handler for (they answer 405)."""
 
     message = "This credential lacks the scope this endpoint needs."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        required = getattr(view, "required_scopes", {}).get(request.method)
+        method = "GET" if request.method == "HEAD" else request.method
+        if method == "OPTIONS" or not hasattr(view, method.lower()):
+            return True  # OPTIONS reveals nothing; a method with no handler answers 405
+        scopes: dict[str, str | None] = getattr(view, "required_scopes", {})
+        if method not in scopes:
+            return False
+        required = scopes[method]
         return required is None or required in granted_scopes(request)

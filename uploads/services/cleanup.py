@@ -1,4 +1,11 @@
-"""The sweep of pending uploads whose URL expired without a completed file."""
+"""The sweep after an upload URL expires.
+
+A pending upload whose URL expired (plus ``CLEANUP_GRACE``, for a slow client still
+completing) becomes expired. For it, and for rejected, deleted or expired ones, the key is
+cleared once more: until its URL expired, a client could write the key again after the
+object was deleted (S3's If-None-Match, Azure's create-only SAS and GCS's generation
+precondition all allow a write where no object is). Completed uploads are left alone.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from uploads.app_settings import app_settings
@@ -16,14 +24,18 @@ from uploads.services.signing import provider_errors, signer_for
 
 @dataclass
 class CleanupReport:
+    swept: int = 0
     expired: int = 0
     objects_deleted: int = 0
     failed: int = 0
+    pending: int = 0  # of those to sweep, how many were still pending (a dry run's count)
 
 
-def stale_uploads(now: datetime | None = None):  # type: ignore[no-untyped-def]
+def stale_uploads(now: datetime | None = None) -> QuerySet[Upload]:
     cutoff = (now or timezone.now()) - timedelta(seconds=app_settings.CLEANUP_GRACE)
-    return Upload.objects.filter(status=Upload.Status.PENDING, expires_at__lt=cutoff)
+    return Upload.objects.filter(expires_at__lt=cutoff, swept_at__isnull=True).exclude(
+        status=Upload.Status.COMPLETED
+    )
 
 
 def expire_stale_uploads(
@@ -33,7 +45,8 @@ def expire_stale_uploads(
     now: datetime | None = None,
     progress: Callable[[CleanupReport, int], None] | None = None,
 ) -> CleanupReport:
-    """Mark stale pending uploads expired and delete whatever object they left.
+    """Sweep every upload whose URL expired: delete whatever object sits at its key, and
+    mark the pending ones expired.
 
     Works in batches, each in its own transaction with the rows locked (rows another
     process holds are skipped and swept next time), so a long sweep never blocks a
@@ -43,7 +56,8 @@ def expire_stale_uploads(
     stale = stale_uploads(now)
     total = stale.count()
     if dry_run:
-        report.expired = total
+        report.swept = total
+        report.pending = stale.filter(status=Upload.Status.PENDING).count()
         return report
     last_pk = None
     while True:
@@ -55,7 +69,7 @@ def expire_stale_uploads(
             if not uploads:
                 break
             last_pk = uploads[-1].pk
-            expired = []
+            swept = []
             for upload in uploads:
                 try:
                     with provider_errors():
@@ -66,11 +80,13 @@ def expire_stale_uploads(
                 except Exception:  # noqa: BLE001  one bad storage must not stop the sweep
                     report.failed += 1
                     continue
-                expired.append(upload.pk)
-            Upload.objects.filter(pk__in=expired).update(
-                status=Upload.Status.EXPIRED, updated_at=timezone.now()
-            )
-            report.expired += len(expired)
+                swept.append(upload.pk)
+            now_ = timezone.now()
+            report.expired += Upload.objects.filter(
+                pk__in=swept, status=Upload.Status.PENDING
+            ).update(status=Upload.Status.EXPIRED, updated_at=now_)
+            Upload.objects.filter(pk__in=swept).update(swept_at=now_)
+            report.swept += len(swept)
         if progress:
             progress(report, total)
     return report

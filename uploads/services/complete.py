@@ -116,6 +116,10 @@ def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict
             )
         elif stored.size == 0:
             reasons.append(reason("size", "The file is empty.", None, 0))
+        if reasons:
+            # Refused already: reading (or hashing) an object of the wrong size, perhaps
+            # far over the cap, would only tie up this worker.
+            return stored, reasons
         if (
             stored.content_type
             and content_types.normalise(stored.content_type) != upload.content_type

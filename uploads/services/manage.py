@@ -14,7 +14,7 @@ from uploads.models import Upload
 from uploads.services.complete import locked_upload
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import upload_deleting
-from uploads.signers import SignerNotConfigured, get_signer
+from uploads.signers import SignerError, get_signer
 from uploads.types import User
 
 logger = logging.getLogger("uploads")
@@ -76,6 +76,6 @@ def public_url(upload: Upload) -> str | None:
         return None
     try:
         return get_signer(upload.storage).public_url(upload.key)
-    except SignerNotConfigured as err:
-        logger.error("Upload storage %r is not usable: %s", upload.storage, err)
+    except SignerError as err:
+        logger.error("No public URL from storage %r: %s", upload.storage, err)
         return None

@@ -52,6 +52,7 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
                 policy_id=policy.id,
                 status=Upload.Status.COMPLETED,
                 verified_sha256=sha256,
+                content_type=content_type,  # the same bytes declared as another type differ
             )
             .order_by("-completed_at")
             .first()

@@ -7,7 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from uploads import exceptions
-from uploads.signers import Signer, SignerNotConfigured, SignerUnavailable, get_signer
+from uploads.signers import (
+    Signer,
+    SignerError,
+    SignerNotConfigured,
+    SignerUnavailable,
+    get_signer,
+)
 
 logger = logging.getLogger("uploads")
 
@@ -27,4 +33,8 @@ def provider_errors() -> Iterator[None]:
         raise exceptions.NotConfigured() from err
     except SignerUnavailable as err:
         logger.warning("Storage unavailable: %s", err)
+        raise exceptions.StorageUnavailable() from err
+    except SignerError as err:
+        # The provider refused for a reason of its own: the client can only try again later.
+        logger.error("Storage failed: %s", err)
         raise exceptions.StorageUnavailable() from err

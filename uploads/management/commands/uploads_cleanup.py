@@ -18,8 +18,9 @@ def _positive_int(value: str) -> int:
 
 class Command(BaseCommand):
     help = (
-        "Mark pending uploads whose URL expired (plus UPLOADS['CLEANUP_GRACE']) as expired "
-        "and delete any object they left in storage. Run it from cron."
+        "Sweep uploads whose URL expired (plus UPLOADS['CLEANUP_GRACE']): mark pending ones "
+        "expired and delete whatever object sits at the key of any upload not completed. "
+        "Run it from cron."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -28,17 +29,21 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, dry_run: bool, batch_size: int, **options: Any) -> None:
         def progress(report: CleanupReport, total: int) -> None:
-            self.stdout.write(f"Expired {report.expired}/{total} uploads...")
+            self.stdout.write(f"Swept {report.swept}/{total} uploads...")
 
         report = expire_stale_uploads(batch_size=batch_size, dry_run=dry_run, progress=progress)
         if dry_run:
-            self.stdout.write(f"Dry run: {report.expired} stale pending uploads would expire.")
+            self.stdout.write(
+                f"Dry run: {report.swept} uploads would be swept; "
+                f"{report.pending} stale pending uploads would expire."
+            )
             return
         self.stdout.write(
             self.style.SUCCESS(
-                f"Expired {report.expired} uploads, deleted {report.objects_deleted} objects"
+                f"Swept {report.swept} uploads: expired {report.expired}, "
+                f"deleted {report.objects_deleted} objects"
                 + (
-                    f", {report.failed} failed (kept pending, retried next run)."
+                    f", {report.failed} failed (left for the next run)."
                     if report.failed
                     else "."
                 )
