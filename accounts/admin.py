@@ -204,7 +204,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
         form = super().get_form(request, obj, change=change, **kwargs)
-        form.maker = request.user
+        setattr(form, "maker", request.user)  # noqa: B010  (a class made for this request)
         return form
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:

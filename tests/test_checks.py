@@ -200,3 +200,18 @@ def test_unusable_local_signer_refuses_the_put_and_complete(
     assert not any(word in put_error["message"] for word in SECRETS_AND_SETTINGS)
     assert_error(api.post(f"/api/v1/uploads/{data['id']}/complete"), 503, "upload.not_configured")
     assert Upload.objects.get(pk=data["id"]).status == "pending"
+
+
+def test_a_per_process_rate_limit_cache_is_w001(settings: Any) -> None:
+    """django-ratelimit counts in RATELIMIT_USE_CACHE, which may differ from CACHE_ALIAS."""
+    settings.DEBUG = False
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/0",  # never connected: checks read settings
+        },
+        "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+    settings.RATELIMIT_USE_CACHE = "local"
+
+    assert "uploads.W001" in uploads_messages()

@@ -105,13 +105,22 @@ def _check_cache() -> list[Any]:
                 id="uploads.E001",
             )
         ]
-    backend = settings.CACHES[app_settings.CACHE_ALIAS].get("BACKEND", "")
-    if not settings.DEBUG and backend.endswith(("LocMemCache", "DummyCache")):
+    # Policy versions live in CACHE_ALIAS; django-ratelimit keeps its counts in its own
+    # RATELIMIT_USE_CACHE.
+    uses = {
+        app_settings.CACHE_ALIAS: "policy edits reach the other workers only after a restart",
+        getattr(settings, "RATELIMIT_USE_CACHE", "default"): "each keeps its own rate-limit counts",
+    }
+    problems = [
+        why
+        for alias, why in uses.items()
+        if settings.CACHES.get(alias, {}).get("BACKEND", "").endswith(("LocMemCache", "DummyCache"))
+    ]
+    if not settings.DEBUG and problems:
         return [
             Warning(
-                f"The '{app_settings.CACHE_ALIAS}' cache lives in one process: with several "
-                "workers, policy edits reach the others only after a restart and each keeps "
-                "its own rate-limit counts.",
+                "A cache the uploads app relies on lives in one process: with several "
+                f"workers, {' and '.join(problems)}.",
                 hint="Use a shared cache such as Redis (set REDIS_URL in this project).",
                 id="uploads.W001",
             )

@@ -23,7 +23,7 @@ class HasScope(BasePermission):
     message = "This credential lacks the scope this endpoint needs."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        method = "GET" if request.method == "HEAD" else request.method
+        method = "GET" if request.method == "HEAD" else str(request.method)
         if method == "OPTIONS" or not hasattr(view, method.lower()):
             return True  # OPTIONS reveals nothing; a method with no handler answers 405
         scopes: dict[str, str | None] = getattr(view, "required_scopes", {})

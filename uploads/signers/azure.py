@@ -184,13 +184,13 @@ class AzureSigner(Signer):
 
     # --- names and URLs ----------------------------------------------------------------
 
-    def blob_name(self, key: str) -> str:
+    def object_name(self, key: str) -> str:
         """The blob's name for ``key``, as the storage itself names it (its location
         prefix included), so that storage.open(key) and the signer agree."""
         return str(self.storage._get_valid_path(key))
 
     def blob_url(self, key: str, *, custom_domain: bool = False) -> str:
-        url = f"{self._blob_base}/{quote(self.blob_name(key), safe='~/')}"
+        url = f"{self._blob_base}/{quote(self.object_name(key), safe='~/')}"
         if custom_domain and self.custom_domain:
             url = urlunsplit(urlsplit(url)._replace(netloc=self.custom_domain))
         return url
@@ -199,7 +199,7 @@ class AzureSigner(Signer):
         return generate_blob_sas(
             self.account_name,
             self.container_name,
-            self.blob_name(key),
+            self.object_name(key),
             account_key=self.account_key,
             permission=permission,
             expiry=expiry,
@@ -240,7 +240,7 @@ class AzureSigner(Signer):
     def stat(self, key: str) -> StoredObject | None:
         with self._errors(f"reading the properties of {key}"):
             try:
-                props = self.container.get_blob_client(self.blob_name(key)).get_blob_properties()
+                props = self.container.get_blob_client(self.object_name(key)).get_blob_properties()
             except ResourceNotFoundError as err:
                 if _code(err) in ("", "BlobNotFound"):
                     return None
@@ -257,7 +257,7 @@ class AzureSigner(Signer):
         with self._errors(f"reading {key}"):
             try:
                 downloader = self.container.download_blob(
-                    self.blob_name(key), offset=0, length=length
+                    self.object_name(key), offset=0, length=length
                 )
             except HttpResponseError as err:
                 if err.status_code == 416:  # an empty blob has no byte 0
@@ -268,7 +268,7 @@ class AzureSigner(Signer):
     def compute_sha256(self, key: str) -> str:
         digest = hashlib.sha256()
         with self._errors(f"reading {key}"):
-            for chunk in self.container.download_blob(self.blob_name(key)).chunks():
+            for chunk in self.container.download_blob(self.object_name(key)).chunks():
                 digest.update(chunk)
         return base64.b64encode(digest.digest()).decode()
 
@@ -276,7 +276,7 @@ class AzureSigner(Signer):
         with self._errors(f"deleting {key}"):
             try:
                 # The upload URL may also snapshot the blob (sp=c): take those with it.
-                self.container.delete_blob(self.blob_name(key), delete_snapshots="include")
+                self.container.delete_blob(self.object_name(key), delete_snapshots="include")
             except ResourceNotFoundError as err:
                 if _code(err) not in ("", "BlobNotFound"):
                     raise

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from django.core.files.storage import Storage
+from django.utils.encoding import filepath_to_uri
 
 from uploads.app_settings import app_settings
 
@@ -108,10 +109,17 @@ class Signer(ABC):
     def delete(self, key: str) -> None:
         """Remove the object; no error when it is already gone."""
 
+    def object_name(self, key: str) -> str:
+        """The object's name in the bucket or container: the key, under the storage's
+        ``location`` prefix where it has one."""
+        return key
+
     def public_url(self, key: str) -> str:
+        """``UPLOADS['PUBLIC_BASE_URL']`` (a CDN) and the object's name when one is set,
+        otherwise the storage's own URL."""
         base = app_settings.PUBLIC_BASE_URL
         if base:
-            return f"{base.rstrip('/')}/{key}"
+            return f"{base.rstrip('/')}/{filepath_to_uri(self.object_name(key))}"
         return self.storage.url(key)
 
     def compute_sha256(self, key: str) -> str:

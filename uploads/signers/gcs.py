@@ -244,16 +244,21 @@ class GCSSigner(Signer):
                 pass
 
     def public_url(self, key: str) -> str:
-        base = app_settings.PUBLIC_BASE_URL
-        if base:
-            return f"{base.rstrip('/')}/{key}"
+        if app_settings.PUBLIC_BASE_URL:
+            return super().public_url(key)
         with self._errors(f"build the URL of {key}"):
             return str(self.storage.url(key))
 
     def apply_cors(self, origins: list[str]) -> None:
-        """Let browsers on ``origins`` PUT with the signed headers and GET, and read ETag."""
+        """Let browsers on ``origins`` PUT with the signed headers and GET, and read ETag.
+        Replaces this app's earlier rule (the one whose methods include PUT) and keeps the
+        bucket's other rules."""
         bucket = self.storage.bucket
+        with self._errors("read the bucket's CORS rules"):
+            bucket.reload(timeout=self.timeout, retry=self.retry)
+        others = [rule for rule in bucket.cors or [] if "PUT" not in rule.get("method", [])]
         bucket.cors = [
+            *others,
             {
                 "origin": list(origins),
                 "method": ["PUT", "GET", "HEAD"],
@@ -269,20 +274,22 @@ class GCSSigner(Signer):
                     "x-goog-hash",
                 ],
                 "maxAgeSeconds": 3600,
-            }
+            },
         ]
         with self._errors("set the bucket's CORS rules"):
             bucket.patch(timeout=self.timeout, retry=self.retry)
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _blob(self, key: str) -> Any:
-        """The storage's blob for ``key``, under its ``location`` as django-storages puts it."""
+    def object_name(self, key: str) -> str:
+        """``key`` under the storage's ``location``, as django-storages names it."""
         try:
-            name = safe_join(self.storage.location, clean_name(key))
+            return str(safe_join(self.storage.location, clean_name(key)))
         except ValueError as err:
             raise SignerError(f"{key!r} is outside the storage's location.") from err
-        return self.storage.bucket.blob(name)
+
+    def _blob(self, key: str) -> Any:
+        return self.storage.bucket.blob(self.object_name(key))
 
     def _check_bucket(self) -> None:
         """A missing object and a missing bucket both answer 404: tell them apart, once."""

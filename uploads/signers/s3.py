@@ -174,7 +174,7 @@ class S3Signer(Signer):
                 f"{err}). Check AWS_S3_ENDPOINT_URL and AWS_S3_REGION_NAME."
             ) from err
 
-    def _name(self, key: str) -> str:
+    def object_name(self, key: str) -> str:
         """The object's name in the bucket (the storage's ``location`` prefix applied)."""
         normalize = getattr(self.storage, "_normalize_name", None)
         return str(normalize(clean_name(key)) if normalize else clean_name(key))
@@ -187,7 +187,7 @@ class S3Signer(Signer):
             return self._presign_post(spec, expires_in)
         if spec.method != "PUT":
             raise SignerError(f"S3 cannot sign {spec.method} uploads.")
-        name = self._name(spec.key)
+        name = self.object_name(spec.key)
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": name,
@@ -227,7 +227,7 @@ class S3Signer(Signer):
         try:
             post = self.client.generate_presigned_post(
                 self.bucket,
-                self._name(spec.key),
+                self.object_name(spec.key),
                 Fields=fields,
                 Conditions=conditions,
                 ExpiresIn=expires_in,
@@ -245,7 +245,7 @@ class S3Signer(Signer):
     ) -> str:
         params = {
             "Bucket": self.bucket,
-            "Key": self._name(key),
+            "Key": self.object_name(key),
             "ResponseContentType": content_type,
         }
         if attachment_name:
@@ -262,9 +262,9 @@ class S3Signer(Signer):
     def public_url(self, key: str) -> str:
         """The CDN base when one is set, else the storage's custom domain, else the
         object's plain (unsigned) URL in the bucket."""
-        name = self._name(key)
         if app_settings.PUBLIC_BASE_URL:
-            return f"{app_settings.PUBLIC_BASE_URL.rstrip('/')}/{filepath_to_uri(name)}"
+            return super().public_url(key)
+        name = self.object_name(key)
         domain = getattr(self.storage, "custom_domain", None)
         if domain:
             protocol = getattr(self.storage, "url_protocol", "https:")
@@ -284,7 +284,7 @@ class S3Signer(Signer):
     def stat(self, key: str) -> StoredObject | None:
         try:
             head = self.client.head_object(
-                Bucket=self.bucket, Key=self._name(key), ChecksumMode="ENABLED"
+                Bucket=self.bucket, Key=self.object_name(key), ChecksumMode="ENABLED"
             )
         except ClientError as err:
             if _status(err) == 404:
@@ -316,7 +316,7 @@ class S3Signer(Signer):
             return b""
         try:
             answer = self.client.get_object(
-                Bucket=self.bucket, Key=self._name(key), Range=f"bytes=0-{length - 1}"
+                Bucket=self.bucket, Key=self.object_name(key), Range=f"bytes=0-{length - 1}"
             )
             body = answer["Body"]
             try:
@@ -334,7 +334,7 @@ class S3Signer(Signer):
         """Hash the object by streaming it once with the signer's client."""
         digest = hashlib.sha256()
         try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=self._name(key))
+            answer = self.client.get_object(Bucket=self.bucket, Key=self.object_name(key))
             body = answer["Body"]
             try:
                 for chunk in body.iter_chunks(app_settings.CHUNK_SIZE):
@@ -347,7 +347,7 @@ class S3Signer(Signer):
 
     def delete(self, key: str) -> None:
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
+            self.client.delete_object(Bucket=self.bucket, Key=self.object_name(key))
         except ClientError as err:
             if _code(err) in ("NoSuchKey", "404"):
                 return

@@ -42,10 +42,6 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Swept {report.swept} uploads: expired {report.expired}, "
                 f"deleted {report.objects_deleted} objects"
-                + (
-                    f", {report.failed} failed (left for the next run)."
-                    if report.failed
-                    else "."
-                )
+                + (f", {report.failed} failed (left for the next run)." if report.failed else ".")
             )
         )

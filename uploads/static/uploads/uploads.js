@@ -272,7 +272,10 @@ export async function upload(
     size: file.size,
     fileName: fileName ?? /** @type {File} */ (file).name ?? "",
   };
-  if (requireSha256 || file.size <= HASH_LIMIT) {
+  // Hashing is optional unless the type requires it: skip it where the page cannot hash
+  // (crypto.subtle exists only on HTTPS pages and localhost); complete still verifies.
+  const canHash = Boolean(globalThis.crypto && globalThis.crypto.subtle);
+  if (requireSha256 || (canHash && file.size <= HASH_LIMIT)) {
     request.sha256 = await sha256Base64(file);
   }
   const presigned = await api(`${base}/uploads/presign`, { method: "POST", token, body: request, signal });
