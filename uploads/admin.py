@@ -81,14 +81,12 @@ class UploadPolicyForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()  # ModelForm's returns cleaned_data; Form.clean may be None
         data = self.cleaned_data if cleaned is None else cleaned
-        from django.utils.module_loading import import_string
-
-        from uploads.signers import SignerNotConfigured, signer_path_for
+        from uploads.signers import SignerNotConfigured, signer_class_for
 
         if data.get("storage") and data.get("method"):
             try:
-                signer_class = import_string(signer_path_for(data["storage"]))
-            except (SignerNotConfigured, ImportError) as err:
+                signer_class = signer_class_for(data["storage"])
+            except SignerNotConfigured as err:
                 self.add_error("storage", str(err))
             else:
                 if data["method"] not in signer_class.methods:

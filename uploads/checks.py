@@ -15,7 +15,6 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
 from uploads.app_settings import app_settings
 
@@ -34,15 +33,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 
 def _check_storages() -> list[Any]:
-    from uploads.signers import SignerNotConfigured, signer_path_for
+    from uploads.signers import SignerNotConfigured, signer_class_for
     from uploads.signers.local import LocalSigner
 
     errors: list[Any] = []
     for alias in app_settings.STORAGES:
         try:
-            path = signer_path_for(alias)
-            signer_class = import_string(path)
-        except (SignerNotConfigured, ImportError) as err:
+            signer_class = signer_class_for(alias)
+        except SignerNotConfigured as err:
             errors.append(
                 Error(
                     str(err),

@@ -30,6 +30,7 @@ __all__ = [
     "StoredObject",
     "UploadSpec",
     "get_signer",
+    "signer_class_for",
     "reset_signers",
 ]
 
@@ -94,16 +95,22 @@ def signer_path_for(alias: str) -> str:
     )
 
 
-def _build(alias: str) -> Signer:
+def signer_class_for(alias: str) -> type[Signer]:
+    """The signer class for ``alias``, imported; raises SignerNotConfigured naming the fix."""
     path = signer_path_for(alias)
     try:
-        signer_class = import_string(path)
+        signer_class: type[Signer] = import_string(path)
     except ImportError as err:
         hint = next((h for mod, h in INSTALL_HINTS.items() if mod in str(err)), None)
         raise SignerNotConfigured(
             f"Signer {path} for storage '{alias}' cannot be imported ({err})."
             + (f" Install it with: {hint}" if hint else "")
         ) from err
+    return signer_class
+
+
+def _build(alias: str) -> Signer:
+    signer_class = signer_class_for(alias)
     try:
         return signer_class(alias, storages[alias])
     except (InvalidStorageError, ImproperlyConfigured) as err:
