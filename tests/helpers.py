@@ -111,6 +111,7 @@ def make_upload(
     *,
     complete: bool = True,
     put: bool = True,
+    file_name: str | None = None,
 ) -> Upload:
     """An upload made by the services (faster than HTTP for set-ups): presigned, its bytes
     in storage where the signed URL would have put them, and completed."""
@@ -121,7 +122,7 @@ def make_upload(
             type=type,
             content_type=content_type,
             size=len(body),
-            file_name=f"file.{type}",
+            file_name=file_name or f"file.{type}",
         ),
     )
     upload = result.upload

@@ -114,9 +114,14 @@ def running(command: Sequence[str], **options: Any) -> Iterator[subprocess.Popen
 # --- the project -------------------------------------------------------------------------
 
 
+#: Not inherited from the tests' own environment: a live server gets these only when the
+#: caller passes them (a GCS emulator's address must not reach an S3, Azure or local server).
+NOT_INHERITED = ("DATABASE_URL", "REDIS_URL", "STORAGE_EMULATOR_HOST")
+
+
 def project_env(var_dir: Path, **extra: str) -> dict[str, str]:
     """The project's environment on a private SQLite file and in-process cache."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     env |= {
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DJANGO_DEBUG": "1",
@@ -186,14 +191,33 @@ def demo_site(var_dir: Path, **env: str) -> Iterator[DemoSite]:
         yield DemoSite(base, project, manage(project, "demo_user", "--base-url", base))
 
 
-def run_script(script: Path, env: dict[str, str]) -> str:
+def run_script(script: Path, env: dict[str, str], timeout: float = 60) -> str:
     """Run a docs/ walk-through with bash, as a reader would; asserts it succeeded and
-    returns what it printed."""
-    result = subprocess.run(
-        ["bash", str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    returns what it printed. bash runs in a session of its own, so that on a timeout its
+    whole process group (curl and the rest) is killed, not bash alone."""
+    process = subprocess.Popen(
+        ["bash", str(script)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # bash is not reaped yet: the group is ours
+        stdout, stderr = process.communicate()
+        raise AssertionError(
+            f"{script.name} did not finish within {timeout} s:\n{stdout}{stderr}"
+        ) from None
+    except BaseException:  # interrupted: leave nothing running
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    assert process.returncode == 0, stdout + stderr
+    return stdout
 
 
 def assert_readme_shows(script: Path) -> None:

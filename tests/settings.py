@@ -1,11 +1,18 @@
 """The project's settings, as tests run them: DEBUG off (pytest-django's default) with the
 local signer allowed, and files in a temporary directory."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-0123456789abcdefghijklmnop")
-os.environ.setdefault("VAR_DIR", tempfile.mkdtemp(prefix="uploads-tests-"))
+if "VAR_DIR" not in os.environ:
+    # Made once, by the first process to import these settings, and removed when it exits;
+    # its subprocesses inherit VAR_DIR and so make none of their own.
+    _var_dir = tempfile.mkdtemp(prefix="uploads-tests-")
+    atexit.register(shutil.rmtree, _var_dir, ignore_errors=True)
+    os.environ["VAR_DIR"] = _var_dir
 
 from config.settings import *  # noqa: E402,F403
 

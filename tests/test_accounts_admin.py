@@ -31,7 +31,7 @@ def test_user_page_shows_the_avatar_and_media_with_thumbnails_for_images(
     user.avatar = avatar
     user.save()
     picture = make_upload(user, "media")
-    video = make_upload(user, "media", MP4, "video/mp4")
+    video = make_upload(user, "media", MP4, "video/mp4", file_name="clip.mp4")
     edit_policy("document", media_linkable=True)
     private = make_upload(user, "document")
     for upload, title in ((picture, "Beach"), (video, "Clip"), (private, "Scan")):
@@ -43,7 +43,9 @@ def test_user_page_shows_the_avatar_and_media_with_thumbnails_for_images(
     assert services.public_url(avatar) in sources
     assert services.public_url(picture) in sources
     assert not any(video.key in src for src in sources)
-    assert video.key in page or "file.media" in page  # named, not pictured
+    # The video's row names it, as text: not pictured, not an image's alt text.
+    assert "<p>clip.mp4 (video/mp4, completed)</p>" in page
+    assert 'alt="clip.mp4' not in page
     assert any(src.startswith("/uploads/local/get/") for src in sources)  # private: signed
     assert "Beach" in page and "Clip" in page and "Scan" in page
 

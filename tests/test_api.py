@@ -8,24 +8,19 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
-from django.contrib.auth import get_user_model
 from django.core.files.storage import storages
 from django.utils import timezone
-from rest_framework.authentication import BaseAuthentication
-from rest_framework.request import Request
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from accounts.apikeys import create_api_key
 from tests.conftest import client_for, make_png
 from tests.helpers import PDF, assert_error, assert_ok, without_correlation
 from uploads import services
-from uploads.api.views import UploadsAPIView
 from uploads.models import Upload, UploadPolicy
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
@@ -175,33 +170,14 @@ def test_every_uploads_endpoint_requires_a_valid_token(
 # --- scopes ----------------------------------------------------------------------------
 
 
-class ScopedCredential(BaseAuthentication):
-    """Test-only stand-in for an API key: ``Authorization: Scoped <user id> <scope,scope>``
-    authenticates that user with a credential granting only those scopes."""
-
-    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        scheme, _, rest = request.headers.get("Authorization", "").partition(" ")
-        if scheme != "Scoped":
-            return None
-        user_id, _, scopes = rest.partition(" ")
-        user = get_user_model().objects.get(pk=user_id)
-        return user, SimpleNamespace(scopes=[s for s in scopes.split(",") if s])
-
-    def authenticate_header(self, request: Request) -> str:
-        return "Scoped"
-
-
 @pytest.fixture
-def scoped_client(monkeypatch: pytest.MonkeyPatch, user: Any) -> Callable[..., APIClient]:
-    # The views read DEFAULT_AUTHENTICATION_CLASSES once, when their class is created, so
-    # the project's setting is swapped where they hold it.
-    monkeypatch.setattr(
-        UploadsAPIView, "authentication_classes", [ScopedCredential, JWTAuthentication]
-    )
+def scoped_client(user: Any) -> Callable[..., APIClient]:
+    """A client holding a real API key of ``user`` that grants only ``scopes``."""
 
     def make(*scopes: str) -> APIClient:
+        _, key = create_api_key(user, f"scoped {','.join(scopes) or 'none'}", scopes)
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Scoped {user.pk} {','.join(scopes)}")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
         return client
 
     return make
@@ -303,7 +279,7 @@ def test_list_is_newest_first_paginated_and_filtered(
 
     response = api.get("/api/v1/uploads")
     assert [u["id"] for u in assert_ok(response)] == newest_first
-    assert response.json()["meta"]["pagination"] | {"next": None} == {
+    assert response.json()["meta"]["pagination"] == {
         "page": 1,
         "pageSize": 20,
         "total": 3,
@@ -314,11 +290,24 @@ def test_list_is_newest_first_paginated_and_filtered(
 
     first = api.get("/api/v1/uploads", {"pageSize": 2})
     assert [u["id"] for u in assert_ok(first)] == newest_first[:2]
-    meta = first.json()["meta"]["pagination"]
-    assert (meta["page"], meta["pageSize"], meta["total"], meta["totalPages"]) == (1, 2, 3, 2)
+    assert first.json()["meta"]["pagination"] == {
+        "page": 1,
+        "pageSize": 2,
+        "total": 3,
+        "totalPages": 2,
+        "next": "http://testserver/api/v1/uploads?page=2&pageSize=2",
+        "previous": None,
+    }
     second = api.get("/api/v1/uploads", {"pageSize": 2, "page": 2})
     assert [u["id"] for u in assert_ok(second)] == newest_first[2:]
-    assert second.json()["meta"]["pagination"]["page"] == 2
+    assert second.json()["meta"]["pagination"] == {
+        "page": 2,
+        "pageSize": 2,
+        "total": 3,
+        "totalPages": 2,
+        "next": None,
+        "previous": "http://testserver/api/v1/uploads?pageSize=2",
+    }
 
     assert [u["id"] for u in assert_ok(api.get("/api/v1/uploads", {"status": "completed"}))] == [
         done["id"]

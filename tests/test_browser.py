@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +17,12 @@ import requests
 
 from accounts.demo import png_bytes
 from tests.backends import missing
-from tests.live import manage, project_env, serve
+from tests.backends.s3 import BUCKET, S3Backend, seaweedfs
+from tests.live import ROOT, free_port, listening, manage, project_env, running, serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Response
+
 
 pytestmark = pytest.mark.live
 
@@ -229,52 +231,60 @@ def test_a_bad_token_is_reported_where_the_types_should_be(page: Page, site: Sit
     assert page.get_by_label("Upload type").is_disabled()
 
 
-def test_a_post_policy_sends_its_fields_then_the_file(page: Page, site: Site) -> None:
-    """The S3 POST-policy branch of uploads.js, which the local signer never takes: a storage
-    stands in for the bucket (the API answers are the contract's shapes)."""
-    open_demo(page, f"{site.base}/demo/")
-    bucket = f"{site.base}/bucket-stand-in"
-    fields = {"key": "media/1/abc.png", "policy": "eyJ9", "x-amz-signature": "sig"}
-    presigned = {
-        "id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
-        "status": "pending",
-        "uploadUrl": bucket,
-        "method": "POST",
-        "headers": {"Content-Type": "image/png"},
-        "fields": fields,
-    }
-    seen: dict[str, Any] = {}
+def test_a_post_policy_uploads_from_the_page_straight_to_s3(page: Page, tmp_path: Path) -> None:
+    """The S3 POST-policy branch of uploads.js, for real: the project on SeaweedFS (which
+    checks the policy's signature, fields and content-length-range) with the avatar type
+    switched to POST, the demo page in Chromium sending the form straight to the bucket.
 
-    def envelope(data: dict[str, Any], status: int = 200) -> dict[str, Any]:
-        return {
-            "status": status,
-            "content_type": "application/json",
-            "body": json.dumps({"success": True, "data": data, "meta": {}}),
-        }
+    SeaweedFS (4.48) answers the preflight of a POST to the bucket's own URL (``/bucket``, the
+    URL a presigned POST names) from its server-wide -s3.allowedOrigins only, never from the
+    bucket's CORS rules (and, refusing, drops the connection): so `manage.py uploads_cors` cannot
+    open it, and this SeaweedFS is the test's own, started with the page's origin allowed
+    server-wide (the session one allows none), the runserver port chosen before either."""
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    png = png_bytes()
+    path = tmp_path / "me.png"
+    path.write_bytes(png)
+    with seaweedfs(allowed_origins=origin) as server:
+        s3 = S3Backend(server)
+        env = project_env(tmp_path, **s3.project_env(tmp_path))
+        manage(env, "migrate", "--noinput")
+        manage(
+            env,
+            "shell",
+            "-c",
+            "from uploads.models import UploadPolicy; "
+            "assert UploadPolicy.objects.filter(name='avatar', require_size=True)"
+            ".update(method='POST') == 1",
+        )  # before runserver starts, so its policy snapshot has it
+        with running(
+            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+            ready=listening(port),
+            timeout=30,
+            name="runserver",
+            cwd=ROOT,
+            env=env,
+        ):
+            printed = manage(env, "demo_user", "--base-url", origin)
+            token = re.search(r"^Access token\s+(\S+)", printed, re.M)
+            assert token, printed
+            site = Site(origin, tmp_path, "demo", "", token.group(1))
 
-    def bucket_route(route: Any) -> None:
-        seen["contentType"] = route.request.headers["content-type"]
-        seen["body"] = route.request.post_data_buffer
-        route.fulfill(status=204)
+            open_with_pasted_token(page, site)
+            page.get_by_label("File", exact=True).set_input_files(path)
+            with page.expect_request(
+                lambda r: r.url.startswith(server.endpoint) and r.method == "POST"
+            ) as sent:
+                page.get_by_role("button", name="Upload").click()
+            page.get_by_role("status").get_by_text("completed", exact=True).wait_for()
 
-    page.route("**/api/v1/uploads/presign", lambda r: r.fulfill(**envelope(presigned, 201)))
-    page.route(bucket, bucket_route)
-    page.route("**/complete", lambda r: r.fulfill(**envelope({**presigned, "status": "completed"})))
-    done = page.evaluate(
-        """async (png) => {
-            const { upload } = await import("/static/uploads/uploads.js");
-            const file = new File([new Uint8Array(png)], "me.png", { type: "image/png" });
-            const sent = [];
-            const result = await upload(file, { type: "media", token: "t",
-                onProgress: (loaded, total) => sent.push([loaded, total]) });
-            return { status: result.status, last: sent.at(-1) };
-        }""",
-        list(png_bytes()),
-    )
-    assert done == {"status": "completed", "last": [len(png_bytes()), len(png_bytes())]}
-    boundary = seen["contentType"].split("boundary=", 1)[1]
-    assert seen["contentType"].startswith("multipart/form-data")
-    parts = seen["body"].split(f"--{boundary}".encode())[1:-1]
-    names = [re.findall(rb'name="([^"]+)"', part)[0].decode() for part in parts]
-    assert names == [*fields, "file"]  # the fields first, the file last
-    assert parts[-1].endswith(png_bytes() + b"\r\n")
+            key = result_row(page, "Key")
+            assert key.startswith("avatars/")
+            assert result_row(page, "Size").startswith(f"{len(png)} bytes")
+            assert result_row(page, "SHA-256") == sha256_b64(png)
+            assert sent.value.url == f"{server.endpoint}/{BUCKET}"  # the form, to the bucket
+            assert sent.value.headers["content-type"].startswith("multipart/form-data")
+            assert s3.read(key) == png  # the bytes SeaweedFS accepted
+            completed = [u for u in site.uploads(status="completed") if u["key"] == key]
+            assert [u["fileName"] for u in completed] == ["me.png"]

