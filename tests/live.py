@@ -145,9 +145,10 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 @contextmanager
-def serve(env: dict[str, str]) -> Iterator[str]:
-    """runserver on a free loopback port; yields its base URL; stops it by PID."""
-    port = free_port()
+def serve(env: dict[str, str], port: int | None = None) -> Iterator[str]:
+    """runserver on ``port`` (a free loopback one by default); yields its base URL; stops it
+    by PID."""
+    port = port or free_port()
     with running(
         [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
         ready=listening(port),

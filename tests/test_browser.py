@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import requests
 from accounts.demo import png_bytes
 from tests.backends import missing
 from tests.backends.s3 import BUCKET, S3Backend, seaweedfs
-from tests.live import ROOT, free_port, listening, manage, project_env, running, serve
+from tests.live import free_port, manage, project_env, serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Response
@@ -258,14 +257,7 @@ def test_a_post_policy_uploads_from_the_page_straight_to_s3(page: Page, tmp_path
             "assert UploadPolicy.objects.filter(name='avatar', require_size=True)"
             ".update(method='POST') == 1",
         )  # before runserver starts, so its policy snapshot has it
-        with running(
-            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-            ready=listening(port),
-            timeout=30,
-            name="runserver",
-            cwd=ROOT,
-            env=env,
-        ):
+        with serve(env, port):
             printed = manage(env, "demo_user", "--base-url", origin)
             token = re.search(r"^Access token\s+(\S+)", printed, re.M)
             assert token, printed
