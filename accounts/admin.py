@@ -11,11 +11,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from accounts import apikeys, services
+from accounts import apikeys
 from accounts.models import ApiKey, MediaItem, User
+from accounts.scopes import SCOPES
 from uploads import content_types, exceptions
 from uploads import services as upload_services
-from uploads.api.permissions import SCOPES
 from uploads.models import Upload
 
 
@@ -57,8 +57,7 @@ class MediaItemColumns:
 
 
 class MediaItemInline(MediaItemColumns, admin.TabularInline):
-    """The user's media, to look at: items are made and deleted through the API, which
-    releases their uploads."""
+    """The user's media, to look at; each row links to the item's own page."""
 
     model = MediaItem
     fk_name = "owner"
@@ -81,10 +80,9 @@ class UserAdmin(BaseUserAdmin):
     # The stubs cannot make list_display a ClassVar (it holds a type variable).
     list_display = ["avatar_thumbnail", *BaseUserAdmin.list_display]  # type: ignore[misc]
     list_display_links = ["username"]
-    readonly_fields = ["avatar_preview"]
     fieldsets = [
         *(BaseUserAdmin.fieldsets or ()),
-        ("Avatar", {"fields": ["avatar_preview"]}),
+        ("Avatar", {"fields": ["avatar"]}),
     ]
     inlines = [MediaItemInline]
 
@@ -95,49 +93,18 @@ class UserAdmin(BaseUserAdmin):
     def avatar_thumbnail(self, user: User) -> str | SafeString:
         return thumbnail(user.avatar, height=32) if user.avatar else ""
 
-    @admin.display(description="avatar")
-    def avatar_preview(self, user: User) -> str | SafeString:
-        return thumbnail(user.avatar, height=128)
-
 
 @admin.register(MediaItem)
 class MediaItemAdmin(MediaItemColumns, admin.ModelAdmin):
+    """Deleting an item (or changing its upload) releases the upload it held."""
+
     list_display = ["preview", "title", "owner", "upload_type", "created_at"]
     list_display_links = ["title"]
     list_select_related = ["owner", "upload__policy"]
     search_fields = ["title", "owner__username", "upload__key"]
-    fields = ["preview", "title", "owner", "upload", "created_at", "updated_at"]
-    readonly_fields = ["preview", "owner", "upload", "created_at", "updated_at"]
-    actions = ["delete_items"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # Django's delete would skip releasing the upload: see delete_items.
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    @admin.action(description="Delete the selected items (and their files when unused)")
-    def delete_items(self, request: HttpRequest, queryset: QuerySet[MediaItem]) -> None:
-        deleted = failed = 0
-        for item in queryset.select_related("owner"):
-            try:
-                services.delete_media(item.owner, item.pk)
-                deleted += 1
-            except exceptions.UploadError:
-                failed += 1
-        if deleted:
-            self.message_user(request, f"Deleted {deleted} media item(s).", messages.SUCCESS)
-        if failed:
-            self.message_user(
-                request,
-                f"{failed} item(s) could not be deleted (storage); try again.",
-                messages.ERROR,
-            )
+    raw_id_fields = ["owner"]
+    fields = ["owner", "upload", "title", "created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at"]
 
 
 class ApiKeyForm(forms.ModelForm):

@@ -9,37 +9,31 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from uploads.api.permissions import SCOPES
+from accounts.scopes import SCOPES
+from uploads.fields import UploadField
 
 
 class User(AbstractUser):
     """The project's user, custom from the first migration so that profile fields
     (avatar, media) arrive without migration surgery."""
 
-    # Only ever one of the user's own completed avatar uploads (accounts.services sees to
-    # that). If the row itself goes, the avatar goes with it.
-    avatar = models.ForeignKey(
-        "uploads.Upload",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("avatar"),
-    )
+    avatar = UploadField(types=["avatar"], null=True, blank=True, verbose_name=_("avatar"))
+
+
+def media_types() -> list[str]:
+    """The upload types a media item may hold (``ACCOUNTS_MEDIA_TYPES``, ["media"] by
+    default), read on each use."""
+    return list(getattr(settings, "ACCOUNTS_MEDIA_TYPES", ["media"]))
 
 
 class MediaItem(models.Model):
-    """A titled link to one of its owner's completed uploads of a media-linkable type."""
+    """A titled link to one of its owner's completed uploads of a media type."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="media_items"
     )
-    # RESTRICT rather than PROTECT: an upload row cannot be deleted while an item links it,
-    # yet deleting the user (which cascades to both) still works.
-    upload = models.ForeignKey(
-        "uploads.Upload", on_delete=models.RESTRICT, related_name="media_items"
-    )
+    upload = UploadField(types=media_types, owner_field="owner", verbose_name=_("upload"))
     title = models.CharField(_("title"), max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -75,6 +75,8 @@ ROOT_URLCONF = "config.urls"
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:profile"
 
 TEMPLATES = [
     {
@@ -144,6 +146,9 @@ REST_FRAMEWORK = {
         # First: it takes only "Bearer upk_..." and leaves other tokens to simplejwt.
         "accounts.authentication.ApiKeyAuthentication",
         "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # Pages of this site, signed in with a Django session (CSRF enforced): uploads.js
+        # and the upload widget send the CSRF token.
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

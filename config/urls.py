@@ -1,20 +1,24 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views_demo import demo
+from uploads.api.views import unknown_path
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("demo/", demo, name="demo"),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    # Before the uploads API, whose last pattern answers 404 for anything under api/v1/.
-    path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("uploads.api.auth_urls")),
     path("api/v1/", include("uploads.api.urls")),
+    path("api/v1/", include("accounts.api.urls")),
     path("uploads/", include("uploads.urls")),
+    # Anything else under the API answers 404 in the envelope, whatever DEBUG is.
+    re_path(r"^api/", unknown_path),
 ]
 
 handler400 = "uploads.api.errors.json_400"

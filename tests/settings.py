@@ -19,3 +19,4 @@ from config.settings import *  # noqa: E402,F403
 UPLOADS = {**UPLOADS, "LOCAL_ALLOW_WITHOUT_DEBUG": True}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.hostapp"]  # noqa: F405

@@ -1,18 +1,18 @@
-"""The admin shows each user's avatar and media, with thumbnails for images."""
+"""The admin shows each user's avatar and media, with thumbnails for images; operators set
+avatars and add, change and delete media items, and uploads no row holds any more go."""
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
 from typing import Any
 
 from django.test import Client
 
 from accounts.models import MediaItem
-from tests.helpers import MP4, make_upload, status_of, stored
+from tests.helpers import MP4, PDF, make_upload, status_of, stored
 from uploads import services
-from uploads.models import UploadPolicy
+from uploads.services.attach import field_value
 
 USERS_URL = "/admin/accounts/user/"
 MEDIA_URL = "/admin/accounts/mediaitem/"
@@ -20,19 +20,36 @@ MEDIA_URL = "/admin/accounts/mediaitem/"
 
 def image_sources(page: str) -> list[str]:
     """The uploads pictured (the admin's own icons left out)."""
-    found = [html.unescape(src) for src in re.findall(r'<img src="([^"]+)"', page)]
+    found = [html.unescape(src) for src in re.findall(r'<img[^>]* src="([^"]+)"', page)]
     return [src for src in found if not src.startswith("/static/")]
 
 
+def change_user(admin_client: Client, user: Any, avatar: str) -> Any:
+    """Save the user's admin page with this avatar input (the widget's signed value)."""
+    return admin_client.post(
+        f"{USERS_URL}{user.pk}/change/",
+        {
+            "username": user.username,
+            "email": user.email,
+            "is_active": "on",
+            "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
+            "date_joined_1": user.date_joined.strftime("%H:%M:%S"),
+            "avatar": avatar,
+            "media_items-TOTAL_FORMS": "0",
+            "media_items-INITIAL_FORMS": "0",
+        },
+    )
+
+
 def test_user_page_shows_the_avatar_and_media_with_thumbnails_for_images(
-    admin_client: Client, user: Any, edit_policy: Callable[..., UploadPolicy]
+    admin_client: Client, user: Any, settings: Any
 ) -> None:
+    settings.ACCOUNTS_MEDIA_TYPES = ["media", "document"]
     avatar = make_upload(user)
     user.avatar = avatar
     user.save()
     picture = make_upload(user, "media")
     video = make_upload(user, "media", MP4, "video/mp4", file_name="clip.mp4")
-    edit_policy("document", media_linkable=True)
     private = make_upload(user, "document")
     for upload, title in ((picture, "Beach"), (video, "Clip"), (private, "Scan")):
         MediaItem.objects.create(owner=user, upload=upload, title=title)
@@ -41,6 +58,7 @@ def test_user_page_shows_the_avatar_and_media_with_thumbnails_for_images(
 
     sources = image_sources(page)
     assert services.public_url(avatar) in sources
+    assert f'value="{field_value(avatar.pk)}"' in page  # the avatar widget holds it
     assert services.public_url(picture) in sources
     assert not any(video.key in src for src in sources)
     # The video's row names it, as text: not pictured, not an image's alt text.
@@ -63,35 +81,118 @@ def test_user_list_shows_avatar_thumbnails(
     assert other_user.username in page
 
 
-def test_media_admin_lists_items_with_thumbnails_and_cannot_add(
-    admin_client: Client, user: Any
+def test_an_operator_replaces_and_removes_an_avatar_releasing_the_previous_one(
+    admin_client: Client, user: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
+    first, second = make_upload(user), make_upload(user)
+    user.avatar = first
+    user.save()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert change_user(admin_client, user, field_value(second.pk)).status_code == 302
+
+    user.refresh_from_db()
+    assert user.avatar_id == second.pk
+    assert status_of(first) == "deleted" and not stored(first.key)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert change_user(admin_client, user, "").status_code == 302
+
+    user.refresh_from_db()
+    assert user.avatar_id is None
+    assert status_of(second) == "deleted" and not stored(second.key)
+
+
+def test_an_avatar_of_another_type_is_refused_in_the_form(admin_client: Client, user: Any) -> None:
+    media = make_upload(user, "media")
+
+    response = change_user(admin_client, user, field_value(media.pk))
+
+    assert response.status_code == 200
+    assert "avatar" in response.context["adminform"].form.errors
+    user.refresh_from_db()
+    assert user.avatar_id is None
+    assert status_of(media) == "completed" and stored(media.key)
+
+
+def test_media_admin_lists_items_with_thumbnails(admin_client: Client, user: Any) -> None:
     picture = make_upload(user, "media")
     MediaItem.objects.create(owner=user, upload=picture, title="Beach")
 
     page = admin_client.get(MEDIA_URL).content.decode()
 
     assert image_sources(page) == [services.public_url(picture)]
-    assert admin_client.get(f"{MEDIA_URL}add/").status_code == 403
 
 
-def test_media_admin_delete_action_releases_unused_uploads(admin_client: Client, user: Any) -> None:
+def test_an_operator_adds_a_media_item_with_their_upload_which_becomes_the_users(
+    admin_client: Client, admin_user: Any, user: Any
+) -> None:
+    upload = make_upload(admin_user, "media")  # as the widget uploads it, as the operator
+
+    response = admin_client.post(
+        f"{MEDIA_URL}add/", {"owner": user.pk, "upload": field_value(upload.pk), "title": "Beach"}
+    )
+
+    assert response.status_code == 302
+    item = MediaItem.objects.get()
+    assert (item.owner, item.upload_id, item.title) == (user, upload.pk, "Beach")
+    upload.refresh_from_db()
+    assert upload.owner == user
+
+
+def test_media_admin_refuses_an_upload_of_another_type(admin_client: Client, user: Any) -> None:
+    document = make_upload(user, "document", PDF, "application/pdf")
+
+    response = admin_client.post(
+        f"{MEDIA_URL}add/", {"owner": user.pk, "upload": field_value(document.pk), "title": "x"}
+    )
+
+    assert response.status_code == 200
+    assert "upload" in response.context["adminform"].form.errors
+    assert not MediaItem.objects.exists()
+
+
+def test_changing_an_items_upload_releases_the_previous_one(
+    admin_client: Client, user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    before, after = make_upload(user, "media"), make_upload(user, "media")
+    item = MediaItem.objects.create(owner=user, upload=before, title="Beach")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            f"{MEDIA_URL}{item.pk}/change/",
+            {"owner": user.pk, "upload": field_value(after.pk), "title": "Beach"},
+        )
+
+    assert response.status_code == 302
+    assert MediaItem.objects.get().upload_id == after.pk
+    assert status_of(before) == "deleted" and not stored(before.key)
+    assert status_of(after) == "completed" and stored(after.key)
+
+
+def test_media_admin_delete_releases_unused_uploads(
+    admin_client: Client, user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     shared, alone = make_upload(user, "media"), make_upload(user, "media")
     first = MediaItem.objects.create(owner=user, upload=shared, title="a")
     MediaItem.objects.create(owner=user, upload=shared, title="b")
     third = MediaItem.objects.create(owner=user, upload=alone, title="c")
 
-    response = admin_client.post(
-        MEDIA_URL,
-        {"action": "delete_items", "_selected_action": [str(first.pk), str(third.pk)]},
-        follow=True,
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            MEDIA_URL,
+            {
+                "action": "delete_selected",
+                "_selected_action": [str(first.pk), str(third.pk)],
+                "post": "yes",
+            },
+            follow=True,
+        )
 
-    assert "Deleted 2 media item(s)." in response.content.decode()
+    assert "Successfully deleted 2 media items." in response.content.decode()
     assert list(MediaItem.objects.values_list("title", flat=True)) == ["b"]
-    assert status_of(shared.pk) == "completed" and stored(shared.key)
-    assert status_of(alone.pk) == "deleted" and not stored(alone.key)
-    assert "delete_selected" not in admin_client.get(MEDIA_URL).content.decode()
+    assert status_of(shared) == "completed" and stored(shared.key)
+    assert status_of(alone) == "deleted" and not stored(alone.key)
 
 
 def test_uploads_admin_delete_keeps_a_linked_upload_and_its_file(

@@ -16,6 +16,7 @@ from accounts.models import MediaItem
 from tests.conftest import client_for, make_png, sha256_b64
 from tests.helpers import (
     MP4,
+    PDF,
     absolute_public_url,
     assert_error,
     assert_ok,
@@ -72,17 +73,21 @@ def test_patch_avatar_with_a_pending_upload_completes_it_and_shows_it(
 
 
 def test_avatar_by_key_then_by_avatar_url_releases_each_previous_one(
-    api: APIClient, user: Any
+    api: APIClient, user: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     first, second, third = (make_upload(user) for _ in range(3))
 
     assert_ok(api.patch("/api/v1/users/me/avatar", {"upload": str(first.pk)}, format="json"))
-    profile = assert_ok(api.patch("/api/v1/users/me/avatar", {"key": second.key}, format="json"))
+    with django_capture_on_commit_callbacks(execute=True):
+        profile = assert_ok(
+            api.patch("/api/v1/users/me/avatar", {"key": second.key}, format="json")
+        )
     assert profile["avatarUpload"]["id"] == str(second.pk)
     assert status_of(first.pk) == "deleted" and not stored(first.key)
 
     url = absolute_public_url(third)
-    profile = assert_ok(api.patch("/api/v1/users/me/avatar", {"avatarUrl": url}, format="json"))
+    with django_capture_on_commit_callbacks(execute=True):
+        profile = assert_ok(api.patch("/api/v1/users/me/avatar", {"avatarUrl": url}, format="json"))
     assert profile["avatarUrl"] == url
     assert status_of(second.pk) == "deleted" and not stored(second.key)
     assert status_of(third.pk) == "completed" and stored(third.key)
@@ -244,11 +249,14 @@ def test_avatar_body_needs_exactly_one_identifier(
     assert user.avatar_id is None
 
 
-def test_delete_avatar_releases_its_upload_and_is_idempotent(api: APIClient, user: Any) -> None:
+def test_delete_avatar_releases_its_upload_and_is_idempotent(
+    api: APIClient, user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     upload = make_upload(user)
     assert_ok(api.patch("/api/v1/users/me/avatar", {"upload": str(upload.pk)}, format="json"))
 
-    profile = assert_ok(api.delete("/api/v1/users/me/avatar"))
+    with django_capture_on_commit_callbacks(execute=True):
+        profile = assert_ok(api.delete("/api/v1/users/me/avatar"))
 
     assert profile["avatarUrl"] is None and profile["avatarUpload"] is None
     assert status_of(upload.pk) == "deleted" and not stored(upload.key)
@@ -342,7 +350,10 @@ def test_another_users_upload_cannot_be_the_avatar_by_any_identifier(
 
 
 def test_media_create_list_get_rename_delete(
-    api: APIClient, user: Any, presigned_put: Callable[..., dict[str, Any]]
+    api: APIClient,
+    user: Any,
+    presigned_put: Callable[..., dict[str, Any]],
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     presigned = presigned_put(MP4, type="media", contentType="video/mp4", fileName="clip.mp4")
     assert_ok(api.post(f"/api/v1/uploads/{presigned['id']}/complete"))
@@ -367,7 +378,8 @@ def test_media_create_list_get_rename_delete(
     assert renamed["title"] == "Summer"
     assert assert_ok(api.get(f"/api/v1/media/{item['id']}"))["title"] == "Summer"
 
-    deleted = assert_ok(api.delete(f"/api/v1/media/{item['id']}"))
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = assert_ok(api.delete(f"/api/v1/media/{item['id']}"))
     assert deleted["id"] == item["id"] and deleted["upload"]["status"] == "deleted"
     assert not MediaItem.objects.exists()
     assert status_of(presigned["id"]) == "deleted" and not stored(presigned["key"])
@@ -387,29 +399,31 @@ def test_media_create_completes_a_pending_upload_and_titles_it_by_its_file_name(
     assert status_of(presigned["id"]) == "completed"
 
 
-def test_media_needs_a_media_linkable_type_which_the_admin_can_switch_on(
-    api: APIClient, user: Any, edit_policy: Callable[..., UploadPolicy]
+def test_media_takes_media_uploads_and_the_types_the_project_adds(
+    api: APIClient, user: Any, settings: Any
 ) -> None:
-    avatar = make_upload(user)
+    avatar, document = make_upload(user), make_upload(user, "document", PDF, "application/pdf")
 
+    for upload in (avatar, document):
+        error = assert_error(
+            api.post("/api/v1/media", {"upload": str(upload.pk)}, format="json"),
+            409,
+            "upload.invalid_state",
+        )
+        assert error["i18nVars"]["expected"] == ["media"]
+    assert not MediaItem.objects.exists()
+
+    settings.ACCOUNTS_MEDIA_TYPES = ["media", "avatar"]
+    assert_ok(api.post("/api/v1/media", {"upload": str(avatar.pk)}, format="json"), 201)
     assert_error(
-        api.post("/api/v1/media", {"upload": str(avatar.pk)}, format="json"),
+        api.post("/api/v1/media", {"upload": str(document.pk)}, format="json"),
         409,
         "upload.invalid_state",
     )
-    assert not MediaItem.objects.exists()
-
-    edit_policy("avatar", media_linkable=True)
-    assert_ok(api.post("/api/v1/media", {"upload": str(avatar.pk)}, format="json"), 201)
-
-
-def test_the_shipped_media_type_is_media_linkable_and_the_others_are_not(db: Any) -> None:
-    linkable = dict(UploadPolicy.objects.values_list("name", "media_linkable"))
-    assert linkable == {"avatar": False, "document": False, "media": True}
 
 
 def test_a_linked_upload_cannot_be_deleted_until_its_last_item_goes(
-    api: APIClient, user: Any
+    api: APIClient, user: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     upload = make_upload(user, "media")
     first = assert_ok(
@@ -422,28 +436,34 @@ def test_a_linked_upload_cannot_be_deleted_until_its_last_item_goes(
     assert_error(api.delete(f"/api/v1/uploads/{upload.pk}"), 409, "upload.invalid_state")
     assert status_of(upload.pk) == "completed" and stored(upload.key)
 
-    assert_ok(api.delete(f"/api/v1/media/{first['id']}"))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_ok(api.delete(f"/api/v1/media/{first['id']}"))
     assert status_of(upload.pk) == "completed" and stored(upload.key)
     assert_error(api.delete(f"/api/v1/uploads/{upload.pk}"), 409, "upload.invalid_state")
 
-    assert_ok(api.delete(f"/api/v1/media/{second['id']}"))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_ok(api.delete(f"/api/v1/media/{second['id']}"))
     assert status_of(upload.pk) == "deleted" and not stored(upload.key)
 
 
 def test_an_upload_both_avatar_and_media_goes_only_with_its_last_use(
-    api: APIClient, user: Any, edit_policy: Callable[..., UploadPolicy]
+    api: APIClient, user: Any, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    edit_policy("avatar", media_linkable=True)
+    settings.ACCOUNTS_MEDIA_TYPES = ["media", "avatar"]
     upload = make_upload(user)
     assert_ok(api.patch("/api/v1/users/me/avatar", {"upload": str(upload.pk)}, format="json"))
     item = assert_ok(api.post("/api/v1/media", {"upload": str(upload.pk)}, format="json"), 201)
 
-    assert_ok(
-        api.patch("/api/v1/users/me/avatar", {"upload": str(make_upload(user).pk)}, format="json")
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_ok(
+            api.patch(
+                "/api/v1/users/me/avatar", {"upload": str(make_upload(user).pk)}, format="json"
+            )
+        )
     assert status_of(upload.pk) == "completed" and stored(upload.key)
 
-    assert_ok(api.delete(f"/api/v1/media/{item['id']}"))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_ok(api.delete(f"/api/v1/media/{item['id']}"))
     assert status_of(upload.pk) == "deleted" and not stored(upload.key)
 
 

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from accounts import apikeys
 from accounts.models import ApiKey
+from accounts.scopes import SCOPES
 from tests.conftest import client_for
 from tests.helpers import (
     assert_error,
@@ -26,7 +27,7 @@ from tests.helpers import (
     stored,
 )
 
-ALL_SCOPES = ["uploads:read", "uploads:write", "profile:write", "media:read", "media:write"]
+ALL_SCOPES = list(SCOPES)
 KEYS_URL = "/admin/accounts/apikey/"
 
 
@@ -212,6 +213,18 @@ def test_admin_shows_a_new_key_once_and_keeps_its_hash(admin_client: Client, use
     assert_error(
         key_client(key).patch("/api/v1/users/me/avatar", {}, format="json"), 403, "auth.forbidden"
     )
+
+
+def test_admin_offers_the_uploads_scopes_and_the_projects_own(admin_client: Client) -> None:
+    form = admin_client.get(f"{KEYS_URL}add/").context["adminform"].form
+
+    assert [value for value, _ in form.fields["scopes"].choices] == [
+        "uploads:read",
+        "uploads:write",
+        "profile:write",
+        "media:read",
+        "media:write",
+    ]
 
 
 def test_admin_refuses_an_unknown_scope(admin_client: Client, user: Any) -> None:

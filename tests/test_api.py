@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.apikeys import create_api_key
+from accounts.scopes import SCOPES
 from tests.conftest import client_for, make_png
 from tests.helpers import PDF, assert_error, assert_ok, without_correlation
 from uploads import services
@@ -183,7 +184,8 @@ def scoped_client(user: Any) -> Callable[..., APIClient]:
     return make
 
 
-ALL_SCOPES = ("uploads:read", "uploads:write", "profile:write", "media:read", "media:write")
+#: Every scope a key may hold: the app's and the project's own.
+ALL_SCOPES = SCOPES
 SCOPED_REQUESTS = [
     ("get", "/api/v1/uploads/types", "uploads:read"),
     ("post", "/api/v1/uploads/presign", "uploads:write"),

@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 
 from accounts import apikeys
 from accounts.models import MediaItem
+from accounts.scopes import SCOPES
 from tests.conftest import client_for
 from tests.helpers import (
     absolute_public_url,
@@ -31,7 +32,6 @@ from tests.helpers import (
     stored,
     without_correlation,
 )
-from uploads.api.permissions import SCOPES
 from uploads.models import Upload
 
 Ids = SimpleNamespace
@@ -141,6 +141,26 @@ ENDPOINTS = [
         shows=lambda i: i.media_free,
     ),
     Endpoint(
+        "media-create-by-key",
+        "post",
+        lambda i: "/api/v1/media",
+        "media:write",
+        body=lambda i: {"upload": i.media_free_key},
+        ok=201,
+        not_found="upload.not_found",
+        shows=lambda i: i.media_free,
+    ),
+    Endpoint(
+        "media-create-by-url",
+        "post",
+        lambda i: "/api/v1/media",
+        "media:write",
+        body=lambda i: {"upload": i.media_free_url},
+        ok=201,
+        not_found="upload.not_found",
+        shows=lambda i: i.media_free,
+    ),
+    Endpoint(
         "media-get",
         "get",
         lambda i: f"/api/v1/media/{i.item}",
@@ -197,6 +217,7 @@ def world(user: Any, other_user: Any) -> World:
         avatar_new_url=absolute_public_url(avatar_new),
         media_free=str(media_free.pk),
         media_free_key=media_free.key,
+        media_free_url=absolute_public_url(media_free),
         item=str(item.pk),
     )
     gone = str(uuid.uuid4())
@@ -204,6 +225,8 @@ def world(user: Any, other_user: Any) -> World:
     missing.avatar_new = missing.media_free = gone
     missing.avatar_new_key = avatar_new.key.replace(str(avatar_new.pk), gone)
     missing.avatar_new_url = ids.avatar_new_url.replace(str(avatar_new.pk), gone)
+    missing.media_free_key = media_free.key.replace(str(media_free.pk), gone)
+    missing.media_free_url = ids.media_free_url.replace(str(media_free.pk), gone)
     missing.item = str(uuid.uuid4())
     return World(user, other_user, ids, missing)
 

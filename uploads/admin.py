@@ -123,7 +123,6 @@ class UploadPolicyAdmin(admin.ModelAdmin):
                     "require_size",
                     "require_sha256",
                     "deduplicate",
-                    "media_linkable",
                 ]
             },
         ),

@@ -11,9 +11,16 @@ class UploadsConfig(AppConfig):
         from django.db.models.signals import pre_delete
 
         from uploads import checks, handlers  # noqa: F401  (registers checks and receivers)
+        from uploads.models import Upload
+        from uploads.references import veto_deleting_used_upload
+        from uploads.signals import upload_deleting
 
         pre_delete.connect(
             handlers.delete_objects_of_user,
             sender=get_user_model(),
             dispatch_uid="uploads.user_deleted",
+        )
+        # An upload that an UploadField holds is not deleted (409 upload.invalid_state).
+        upload_deleting.connect(
+            veto_deleting_used_upload, sender=Upload, dispatch_uid="uploads.veto_deleting"
         )

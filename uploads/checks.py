@@ -4,7 +4,13 @@ uploads.E001  settings.UPLOADS is malformed
 uploads.E002  an upload storage is not configured or has no usable signer
 uploads.E003  the local development signer with DEBUG off
 uploads.E004  the rate limit is not in django-ratelimit's notation
+uploads.E005  an UploadField names no upload types
+uploads.E006  an UploadField's owner_field is not a foreign key of its model
+uploads.E007  an upload type's storage is not in UPLOADS['STORAGES'] (a database check)
 uploads.W001  an in-process cache with DEBUG off: policy edits and rate limits stay per process
+uploads.W002  an UploadField names an upload type that does not exist (a database check)
+
+The database checks run with ``migrate`` and ``manage.py check --database default``.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ import re
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
-from django.core.exceptions import ImproperlyConfigured
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import DatabaseError
 
 from uploads.app_settings import app_settings
 
@@ -124,3 +131,97 @@ def _check_cache() -> list[Any]:
             )
         ]
     return []
+
+
+@register(Tags.models)
+def check_upload_fields(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from django.apps import apps
+    from django.db.models import ForeignKey
+
+    from uploads.fields import UploadField
+
+    models = (
+        [m for config in app_configs for m in config.get_models()]
+        if app_configs
+        else apps.get_models()
+    )
+    fields = [
+        (model, field)
+        for model in models
+        for field in model._meta.local_fields
+        if isinstance(field, UploadField)
+    ]
+    errors: list[Any] = []
+    for model, field in fields:
+        label = f"{model._meta.label}.{field.name}"
+        if not callable(field.types) and (
+            not field.types or not all(isinstance(t, str) and t for t in field.types)
+        ):
+            errors.append(
+                Error(
+                    f"{label} names no upload types.",
+                    hint="Pass types=['avatar', ...]: the upload types it may hold.",
+                    obj=field,
+                    id="uploads.E005",
+                )
+            )
+        if isinstance(field.owner_field, str):
+            try:
+                owner = model._meta.get_field(field.owner_field)
+            except FieldDoesNotExist:
+                owner = None
+            if not isinstance(owner, ForeignKey):  # a OneToOneField is one too
+                errors.append(
+                    Error(
+                        f"{label}: owner_field '{field.owner_field}' is not a foreign key of "
+                        f"{model._meta.label}.",
+                        hint="Name the ForeignKey to the user who owns the row, or pass a "
+                        "function of the row that returns the owner.",
+                        obj=field,
+                        id="uploads.E006",
+                    )
+                )
+    return errors
+
+
+@register(Tags.database)
+def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Any]:
+    """What only the database knows: each type's storage, and the types fields name."""
+    if not databases:
+        return []
+    from uploads.fields import resolve_types
+    from uploads.models import UploadPolicy
+    from uploads.references import upload_fields
+
+    try:
+        policies = dict(UploadPolicy.objects.values_list("name", "storage"))
+    except DatabaseError:
+        return []  # not migrated yet: migrate runs these checks again next time
+    errors: list[Any] = []
+    for name, alias in sorted(policies.items()):
+        if alias not in app_settings.STORAGES:
+            errors.append(
+                Error(
+                    f"Upload type '{name}' uses storage '{alias}', which is not in "
+                    f"UPLOADS['STORAGES'] ({', '.join(app_settings.STORAGES)}): its presigns "
+                    "answer 503.",
+                    hint=(
+                        f"Add '{alias}' to UPLOADS['STORAGES'] (configured in STORAGES), or "
+                        f"choose another storage for '{name}' in the admin's Upload types."
+                    ),
+                    id="uploads.E007",
+                )
+            )
+    for model, field in upload_fields():
+        unknown = sorted(set(resolve_types(field.types)) - set(policies))
+        if unknown:
+            errors.append(
+                Warning(
+                    f"{model._meta.label}.{field.name} takes upload types that do not exist: "
+                    f"{', '.join(unknown)}.",
+                    hint="Add them in the admin's Upload types (or a data migration).",
+                    obj=field,
+                    id="uploads.W002",
+                )
+            )
+    return errors

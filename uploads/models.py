@@ -60,11 +60,6 @@ class UploadPolicy(models.Model):
         default=True,
         help_text=_("Reuse the caller's completed upload of this type with the same sha256."),
     )
-    media_linkable = models.BooleanField(
-        _("media-linkable"),
-        default=False,
-        help_text=_("Completed uploads of this type may be linked as media items."),
-    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -33,7 +33,6 @@ class Policy:
     require_size: bool
     require_sha256: bool
     deduplicate: bool
-    media_linkable: bool
 
 
 def _cache():  # type: ignore[no-untyped-def]
@@ -95,7 +94,6 @@ class PolicyRegistry:
                 require_size=p.require_size,
                 require_sha256=p.require_sha256,
                 deduplicate=p.deduplicate,
-                media_linkable=p.media_linkable,
             )
             for p in UploadPolicy.objects.filter(is_active=True)
         }

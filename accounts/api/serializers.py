@@ -1,17 +1,19 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from accounts import services
-from accounts.models import MediaItem, User
+from accounts.models import MediaItem, User, media_types
+from uploads.api.fields import UploadField
 from uploads.api.serializers import (
     RejectUnknownFieldsMixin,
     StrictCharField,
     UploadSerializer,
 )
-from uploads.models import Upload
 
 
 class ProfileSerializer(serializers.Serializer):
@@ -23,37 +25,46 @@ class ProfileSerializer(serializers.Serializer):
     avatarUrl = serializers.SerializerMethodField()
     avatarUpload = serializers.SerializerMethodField()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._avatars: dict[int, Upload | None] = {}  # both avatar fields, one lookup
-
-    def _avatar(self, user: User) -> Upload | None:
-        if user.pk not in self._avatars:
-            self._avatars[user.pk] = services.avatar_of(user)
-        return self._avatars[user.pk]
-
     def get_avatarUrl(self, user: User) -> str | None:
-        upload = self._avatar(user)
-        return UploadSerializer(upload, context=self.context).data["publicUrl"] if upload else None
+        avatar = self._avatar(user)
+        return avatar["publicUrl"] if avatar else None
 
     def get_avatarUpload(self, user: User) -> dict[str, Any] | None:
-        upload = self._avatar(user)
+        return self._avatar(user)
+
+    def _avatar(self, user: User) -> dict[str, Any] | None:
+        upload = services.avatar_of(user)
         return UploadSerializer(upload, context=self.context).data if upload else None
 
 
-class AvatarRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+class AvatarRequestSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
     """Exactly one of: the upload's id, its key, or the publicUrl the server issued."""
 
-    upload = StrictCharField(required=False, max_length=64)
-    key = StrictCharField(required=False, max_length=1024)
-    avatarUrl = StrictCharField(required=False, max_length=2048)
+    upload = UploadField(source="avatar", required=False, max_length=64)
+    key = UploadField(source="avatar", required=False, max_length=1024)
+    avatarUrl = UploadField(source="avatar", required=False, max_length=2048)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if len(attrs) != 1:
+    class Meta:
+        model = User
+        fields = ["upload", "key", "avatarUrl"]
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Before any upload is looked up (and perhaps completed).
+        if isinstance(data, Mapping) and sum(name in data for name in self.fields) != 1:
             raise serializers.ValidationError(
-                "Send exactly one of upload, key or avatarUrl.", code="one_of"
+                {
+                    api_settings.NON_FIELD_ERRORS_KEY: [
+                        "Send exactly one of upload, key or avatarUrl."
+                    ]
+                },
+                code="one_of",
             )
-        return attrs
+        return super().to_internal_value(data)
+
+    def update(self, user: User, validated_data: dict[str, Any]) -> User:
+        user.avatar = validated_data["avatar"]
+        user.save(update_fields=["avatar"])
+        return user
 
 
 class MediaItemSerializer(serializers.Serializer):
@@ -64,11 +75,21 @@ class MediaItemSerializer(serializers.Serializer):
     updatedAt = serializers.DateTimeField(source="updated_at")
 
 
-class MediaCreateSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
-    upload = StrictCharField(max_length=64)
+class MediaCreateSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
+    """Links one of the caller's uploads; the item is titled by its file name unless told."""
+
+    upload = UploadField(types=media_types)
     title = StrictCharField(
         required=False, allow_blank=True, max_length=MediaItem._meta.get_field("title").max_length
     )
+
+    class Meta:
+        model = MediaItem
+        fields = ["upload", "title"]
+
+    def create(self, validated_data: dict[str, Any]) -> MediaItem:
+        validated_data.setdefault("title", validated_data["upload"].file_name)
+        return MediaItem.objects.create(**validated_data)
 
 
 class MediaUpdateSerializer(RejectUnknownFieldsMixin, serializers.Serializer):

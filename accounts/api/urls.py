@@ -1,5 +1,4 @@
-"""The users and media API. Mount it at ``api/v1/`` before ``uploads.api.urls``, whose
-last pattern answers 404 for anything else under the API."""
+"""The users and media API, mounted at ``api/v1/`` beside the uploads API."""
 
 from django.urls import path
 

@@ -3,6 +3,7 @@ and scopes."""
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -16,14 +17,9 @@ from accounts.api.serializers import (
     MediaUpdateSerializer,
     ProfileSerializer,
 )
-from uploads import services as upload_services
+from accounts.scopes import MEDIA_READ, MEDIA_WRITE, PROFILE_WRITE
 from uploads.api.pagination import EnvelopePagination
 from uploads.api.views import UploadsAPIView
-from uploads.models import Upload
-
-PROFILE_WRITE = "profile:write"
-MEDIA_READ = "media:read"
-MEDIA_WRITE = "media:write"
 
 
 class MeView(UploadsAPIView):
@@ -43,24 +39,21 @@ class AvatarView(UploadsAPIView):
         summary="Set the avatar: one of the caller's avatar uploads (completed first if pending)",
     )
     def patch(self, request: Request) -> Response:
-        body = AvatarRequestSerializer(data=request.data)
+        body = AvatarRequestSerializer(
+            self.caller(), data=request.data, context={"request": request}
+        )
         body.is_valid(raise_exception=True)
-        me = services.set_avatar(self.caller(), self._upload(request, body.validated_data))
+        with transaction.atomic():
+            me = body.save()
         return self.ok(ProfileSerializer(me, context={"request": request}).data)
 
     @extend_schema(request=None, responses=ProfileSerializer, summary="Remove the avatar")
     def delete(self, request: Request) -> Response:
-        me = services.remove_avatar(self.caller())
+        me = self.caller()
+        with transaction.atomic():
+            me.avatar = None
+            me.save(update_fields=["avatar"])
         return self.ok(ProfileSerializer(me, context={"request": request}).data)
-
-    def _upload(self, request: Request, by: dict[str, str]) -> Upload:
-        if "upload" in by:
-            return upload_services.get_upload(self.caller(), by["upload"])
-        if "key" in by:
-            return services.upload_by_key(self.caller(), by["key"])
-        return services.upload_by_public_url(
-            self.caller(), by["avatarUrl"], request.build_absolute_uri
-        )
 
 
 class MediaListView(UploadsAPIView):
@@ -87,10 +80,10 @@ class MediaListView(UploadsAPIView):
         summary="Link one of the caller's uploads as a media item (completed first if pending)",
     )
     def post(self, request: Request) -> Response:
-        body = MediaCreateSerializer(data=request.data)
+        body = MediaCreateSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
-        upload = upload_services.get_upload(self.caller(), body.validated_data["upload"])
-        item = services.create_media(self.caller(), upload, body.validated_data.get("title"))
+        with transaction.atomic():
+            item = body.save(owner=self.caller())
         data = MediaItemSerializer(item, context={"request": request}).data
         return self.ok(data, status=status.HTTP_201_CREATED)
 

@@ -14,6 +14,7 @@ from rest_framework.views import set_rollback
 
 from uploads import exceptions
 from uploads.api.envelope import error_body, error_response
+from uploads.api.paths import api_prefixes
 
 logger = logging.getLogger("uploads.api")
 
@@ -31,6 +32,17 @@ STATUS_FOR_CODE = {
     exceptions.NotConfigured.code: 503,
     exceptions.StorageUnavailable.code: 503,
 }
+
+
+class UploadRefused(drf.APIException):
+    """An UploadError raised where DRF expects its own exceptions (a serializer field's
+    ``to_internal_value``, say). ``exception_handler`` answers it exactly as the UploadError;
+    DRF's default handler still gives the error's status, with its message as the detail."""
+
+    def __init__(self, error: exceptions.UploadError) -> None:
+        super().__init__(detail=error.message, code=error.code)
+        self.error = error
+        self.status_code = STATUS_FOR_CODE.get(error.code, 400)
 
 
 class RateLimited(drf.APIException):
@@ -94,16 +106,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     request = context["request"]
     headers: dict[str, str] = {}
     vars: dict[str, Any] = {}
-    if isinstance(exc, exceptions.UploadError):
+    if isinstance(exc, (exceptions.UploadError, UploadRefused)):
+        error = exc.error if isinstance(exc, UploadRefused) else exc
         status, code, message, details = (
-            STATUS_FOR_CODE.get(exc.code, 400),
-            exc.code,
-            exc.message,
-            exc.details,
+            STATUS_FOR_CODE.get(error.code, 400),
+            error.code,
+            error.message,
+            error.details,
         )
-        vars = exc.vars
-        if code == exceptions.NotFound.code and context.get("view") is not None:
-            code = getattr(context["view"], "not_found_code", code)
+        vars = error.vars
+        # A refused body field (UploadRefused) names an upload, not the view's own thing.
+        view = context.get("view")
+        if code == exceptions.NotFound.code and view is not None and error is exc:
+            code = getattr(view, "not_found_code", code)
     elif isinstance(exc, (Http404, drf.NotFound)):  # drf.NotFound: a page past the last
         status, code, message, details = (
             404,
@@ -149,11 +164,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(tuple(api_prefixes()))
+
+
+# Opt-in handlers for the project's urls.py (``handler404 = "uploads.api.errors.json_404"``):
+# paths under the uploads API's mount get the envelope, the rest Django's own pages.
 
 
 def json_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """A handler404 that answers API paths in the envelope and the rest as Django does."""
     if _is_api(request):
         return error_response(request, 404, "not_found", "There is nothing at this address.")
     from django.views.defaults import page_not_found

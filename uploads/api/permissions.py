@@ -1,3 +1,9 @@
+"""Scopes: a view declares the scope each method needs; a credential grants some.
+
+The app's own endpoints need ``uploads:read`` or ``uploads:write``. A host's views declare
+scopes of their own the same way: the app keeps no list of them.
+"""
+
 from __future__ import annotations
 
 from typing import Any
@@ -5,14 +11,17 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-SCOPES = ("uploads:read", "uploads:write", "profile:write", "media:read", "media:write")
+READ = "uploads:read"
+WRITE = "uploads:write"
+#: The scopes of the app's own endpoints, for a host's list of the scopes its keys may hold.
+UPLOAD_SCOPES = (READ, WRITE)
 
 
-def granted_scopes(request: Request) -> frozenset[str]:
-    """A credential object with ``scopes`` (an API key) grants those; a JWT or a session
-    grants every scope of its user."""
+def has_scope(request: Request, scope: str) -> bool:
+    """A credential object with ``scopes`` (an API key, say) grants those; any other
+    credential (a JWT, a session) grants every scope of its user."""
     scopes = getattr(request.auth, "scopes", None)
-    return frozenset(SCOPES if scopes is None else scopes)
+    return scopes is None or scope in scopes
 
 
 class HasScope(BasePermission):
@@ -30,4 +39,4 @@ class HasScope(BasePermission):
         if method not in scopes:
             return False
         required = scopes[method]
-        return required is None or required in granted_scopes(request)
+        return required is None or has_scope(request, required)

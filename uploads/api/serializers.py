@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from uploads.models import Upload
 from uploads.services import public_url
+from uploads.services.attach import field_value
 
 
 class StrictCharField(serializers.CharField):
@@ -80,6 +81,9 @@ class UploadSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField(source="created_at")
     completedAt = serializers.DateTimeField(source="completed_at")
     rejectionReason = serializers.CharField(source="rejection_reason")
+    fieldValue = serializers.SerializerMethodField(
+        help_text="What an UploadField's form input takes for this upload: its id, signed."
+    )
 
     def to_representation(self, upload: Upload) -> dict[str, Any]:
         # The same shape as DRF's field-by-field path (a test holds them together), built
@@ -100,6 +104,7 @@ class UploadSerializer(serializers.Serializer):
             if upload.completed_at
             else None,
             "rejectionReason": upload.rejection_reason,
+            "fieldValue": self.get_fieldValue(upload),
         }
 
     def get_contentType(self, upload: Upload) -> str:
@@ -110,6 +115,9 @@ class UploadSerializer(serializers.Serializer):
 
     def get_sha256(self, upload: Upload) -> str | None:
         return upload.verified_sha256 or upload.sha256 or None
+
+    def get_fieldValue(self, upload: Upload) -> str:
+        return field_value(upload.pk)
 
     def get_publicUrl(self, upload: Upload) -> str | None:
         url = public_url(upload)

@@ -21,7 +21,7 @@ from uploads.api import ratelimit
 from uploads.api.envelope import error_response, success_body
 from uploads.api.errors import exception_handler
 from uploads.api.pagination import EnvelopePagination
-from uploads.api.permissions import HasScope
+from uploads.api.permissions import READ, WRITE, HasScope
 from uploads.api.serializers import (
     DownloadSerializer,
     PresignRequestSerializer,
@@ -32,9 +32,6 @@ from uploads.api.serializers import (
 )
 from uploads.policies import registry
 from uploads.types import User
-
-READ = "uploads:read"
-WRITE = "uploads:write"
 
 
 class UploadsAPIView(APIView):

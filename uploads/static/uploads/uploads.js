@@ -4,12 +4,18 @@
 //   import { upload, UploadError } from "/static/uploads/uploads.js";
 //   const done = await upload(file, { type: "avatar", token, onProgress: (sent, total) => {} });
 //
+// Without a token, a page of the same site signed in with a Django session calls the API with
+// its session cookie, and sends Django's CSRF token on POST and DELETE (see UploadOptions).
+//
 // Three steps: presign (the server checks the type, content type and size and answers with a
 // short-lived signed request), send the bytes straight to storage with exactly that request,
 // then complete (the server verifies the stored object itself).
 
 /** Hash the file in the browser up to this size (the whole file is read into memory). */
 export const HASH_LIMIT = 50 * 1024 * 1024;
+
+/** Methods Django's CSRF protection leaves alone. */
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 
 /** Headers a page may not set: the browser sets them itself (and throws or ignores otherwise). */
 const BROWSER_OWNED_HEADERS = new Set(["content-length", "host", "connection", "expect"]);
@@ -28,6 +34,7 @@ const BROWSER_OWNED_HEADERS = new Set(["content-length", "host", "connection", "
  * @property {string|null} publicUrl null for a private type (use the download endpoint)
  * @property {string|null} completedAt
  * @property {boolean} [deduplicated] true when an identical completed upload was reused
+ * @property {string} fieldValue the upload's id, signed: what an UploadField's form input takes
  */
 
 /**
@@ -54,7 +61,12 @@ const BROWSER_OWNED_HEADERS = new Set(["content-length", "host", "connection", "
  * @typedef {object} UploadOptions
  * @property {string} type the upload type's name, e.g. "avatar"
  * @property {string} [apiBase="/api/v1"] where the API is mounted
- * @property {string} [token] a JWT access token or an API key, sent as Authorization: Bearer
+ * @property {string} [token] a JWT access token or an API key, sent as Authorization: Bearer.
+ *   Without one the page's session cookie authenticates, and POST and DELETE carry Django's
+ *   CSRF token in X-CSRFToken (see csrfToken)
+ * @property {string} [csrfToken] the CSRF token for session requests; by default the page's
+ *   <input name="csrfmiddlewaretoken"> ({% csrf_token %}), else the CSRF cookie
+ * @property {string} [csrfCookieName="csrftoken"] the CSRF cookie's name (settings.CSRF_COOKIE_NAME)
  * @property {(loaded: number, total: number) => void} [onProgress] called as bytes are sent
  * @property {string} [fileName] for display only; defaults to file.name
  * @property {boolean} [requireSha256=false] hash even above HASH_LIMIT (the type requires it)
@@ -127,15 +139,45 @@ function parseJson(text) {
 }
 
 /**
+ * The CSRF token a session request sends: the one given, the page's form input, or the cookie.
+ * @param {{csrfToken?: string, csrfCookieName?: string}} options
+ * @returns {string|null}
+ */
+export function sessionCsrfToken({ csrfToken, csrfCookieName = "csrftoken" } = {}) {
+  if (csrfToken) return csrfToken;
+  const doc = globalThis.document;
+  if (!doc) return null;
+  /** @type {HTMLInputElement|null} */
+  const input = doc.querySelector("input[name=csrfmiddlewaretoken]");
+  if (input && input.value) return input.value;
+  for (const pair of doc.cookie ? doc.cookie.split(";") : []) {
+    const [name, ...value] = pair.trim().split("=");
+    if (name === csrfCookieName) return decodeURIComponent(value.join("="));
+  }
+  return null;
+}
+
+/**
+ * How the API knows the caller: a bearer token, else the session cookie (with the CSRF token
+ * that an unsafe method needs).
+ * @typedef {{token?: string, csrfToken?: string, csrfCookieName?: string}} Credentials
+ */
+
+/**
  * Call the API and unwrap the success envelope.
  * @param {string} url
- * @param {{method?: string, token?: string, body?: object, signal?: AbortSignal}} options
+ * @param {Credentials & {method?: string, body?: object, signal?: AbortSignal}} options
  * @returns {Promise<{status: number, data: any}>}
  */
-async function api(url, { method = "GET", token, body, signal }) {
+async function api(url, { method = "GET", token, csrfToken: csrf, csrfCookieName, body, signal }) {
   /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
-  if (token) headers.Authorization = `Bearer ${token}`;
+  if (token) {
+    headers.Authorization = `Bearer ${token}`;
+  } else if (!SAFE_METHODS.has(method.toUpperCase())) {
+    const found = sessionCsrfToken({ csrfToken: csrf, csrfCookieName });
+    if (found) headers["X-CSRFToken"] = found;
+  }
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -262,9 +304,20 @@ function sendToStorage(answer, file, onProgress, signal) {
  */
 export async function upload(
   file,
-  { type, apiBase = "/api/v1", token, onProgress, fileName, requireSha256 = false, signal },
+  {
+    type,
+    apiBase = "/api/v1",
+    token,
+    csrfToken,
+    csrfCookieName,
+    onProgress,
+    fileName,
+    requireSha256 = false,
+    signal,
+  },
 ) {
   const base = apiBase.replace(/\/+$/, "");
+  const credentials = { token, csrfToken, csrfCookieName };
   /** @type {Record<string, any>} */
   const request = {
     type,
@@ -278,7 +331,12 @@ export async function upload(
   if (requireSha256 || (canHash && file.size <= HASH_LIMIT)) {
     request.sha256 = await sha256Base64(file);
   }
-  const presigned = await api(`${base}/uploads/presign`, { method: "POST", token, body: request, signal });
+  const presigned = await api(`${base}/uploads/presign`, {
+    method: "POST",
+    ...credentials,
+    body: request,
+    signal,
+  });
   /** @type {PresignAnswer} */
   const answer = presigned.data;
   if (presigned.status === 200 && answer.deduplicated) {
@@ -288,14 +346,14 @@ export async function upload(
   await sendToStorage(answer, file, onProgress, signal);
   const completed = await api(`${base}/uploads/${encodeURIComponent(answer.id)}/complete`, {
     method: "POST",
-    token,
+    ...credentials,
     signal,
   });
   return completed.data;
 }
 
 /**
- * The active upload types the token may use.
+ * The active upload types the token (or the signed-in session) may use.
  * @param {{apiBase?: string, token?: string, signal?: AbortSignal}} [options]
  * @returns {Promise<UploadType[]>}
  */

@@ -1,0 +1,114 @@
+"""Run inside a fresh project (tests/test_host_project.py): a user uploads through the API,
+then attaches uploads through the README's ModelForm, the admin and the README's serializer.
+Prints what happened as JSON. Uses only what the installed wheel brings.
+
+    python host_project_flow.py <png file>
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import django
+
+django.setup()
+
+from catalog.forms import ArticleForm  # noqa: E402
+from catalog.models import Article  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+
+from uploads.models import Upload  # noqa: E402
+
+setup_test_environment()  # the test client's "testserver" host
+PNG = Path(sys.argv[1]).read_bytes()
+User = get_user_model()
+report: dict[str, Any] = {}
+
+
+def upload(client: Client, name: str, *, complete: bool = True) -> dict[str, Any]:
+    """Presign, send the bytes as the answer says, complete (unless told not to)."""
+    body = {"type": "media", "contentType": "image/png", "size": len(PNG), "fileName": name}
+    answer = client.post("/api/v1/uploads/presign", body, content_type="application/json")
+    assert answer.status_code == 201, answer.content
+    data = answer.json()["data"]
+    headers = {k: v for k, v in data["headers"].items() if k != "Content-Length"}
+    sent = client.generic(
+        data["method"], data["uploadUrl"], PNG, content_type=headers.pop("Content-Type")
+    )
+    assert sent.status_code == 200, sent.content
+    if complete:
+        done = client.post(f"/api/v1/uploads/{data['id']}/complete")
+        assert done.status_code == 200, done.content
+        data = done.json()["data"]
+    return dict(data)
+
+
+def stored(upload_id: str) -> bool:
+    key = Upload.objects.get(pk=upload_id).key
+    return (Path(settings.MEDIA_ROOT) / key).is_file()
+
+
+alice = User.objects.create_superuser("alice", "alice@example.com", "pw-alice-1")
+bob = User.objects.create_user("bob", "bob@example.com", "pw-bob-1")
+client = Client()
+client.force_login(alice)
+
+# A ModelForm: the upload's signed id in, the Upload out.
+first = upload(client, "first.png")
+form = ArticleForm(
+    {"title": "By form", "cover": first["fieldValue"]}, instance=Article(author=alice)
+)
+report["form_valid"] = form.is_valid()
+article = form.save()
+report["form_cover"] = str(article.cover_id) == first["id"]
+report["form_renders_widget"] = "data-uploads-widget" in str(form["cover"])
+report["form_media"] = "upload_widget.js" in str(form.media)
+report["forged_value_refused"] = not ArticleForm(
+    {"title": "x", "cover": first["id"]}, instance=Article(author=alice)
+).is_valid()
+
+# Replacing the cover releases the first upload and its file.
+second = upload(client, "second.png")
+form = ArticleForm({"title": "By form", "cover": second["fieldValue"]}, instance=article)
+assert form.is_valid(), form.errors
+form.save()
+report["replaced_released"] = Upload.objects.get(pk=first["id"]).status == "deleted" and not stored(
+    first["id"]
+)
+
+# The admin's add page, with no formfield_overrides.
+page = client.get("/admin/catalog/article/add/").content.decode()
+report["admin_widget"] = "data-uploads-widget" in page and 'type="module"' in page
+third = upload(client, "third.png")
+answer = client.post(
+    "/admin/catalog/article/add/",
+    {"author": alice.pk, "title": "By admin", "cover": third["fieldValue"]},
+)
+report["admin_saved"] = (
+    answer.status_code == 302
+    and Article.objects.filter(title="By admin", cover_id=third["id"]).exists()
+)
+
+# The README's serializer, beside the uploads API; a pending upload is completed by it.
+pending = upload(client, "fourth.png", complete=False)
+answer = client.post(
+    "/api/v1/articles", {"title": "By API", "cover": pending["id"]}, content_type="application/json"
+)
+report["api_status"] = answer.status_code
+report["api_cover_status"] = answer.json()["cover"]["status"] if answer.status_code == 201 else None
+
+other = Client()
+other.force_login(bob)
+answer = other.post(
+    "/api/v1/articles", {"title": "Not mine", "cover": third["id"]}, content_type="application/json"
+)
+report["other_users_upload"] = [answer.status_code, answer.json()["error"]["code"]]
+report["in_use_delete"] = client.delete(f"/api/v1/uploads/{third['id']}").status_code
+
+print(json.dumps(report))

@@ -1,0 +1,110 @@
+"""``UploadField`` for DRF serializers: the caller's upload, named in a request body.
+
+    class MediaItemSerializer(serializers.ModelSerializer):
+        upload = UploadField()  # the types of the model's UploadField
+
+        class Meta:
+            model = MediaItem
+            fields = ["title", "upload"]
+
+A body names the upload by its id, its key or the publicUrl the server issued; the field
+gives the completed Upload (completing a pending one) or refuses in the contract's terms:
+400 for a value that is not a string, 404 for a missing upload or another user's, 409 for
+one of the wrong type or state, 422 for one whose bytes lie. The refusals other than 400
+raise ``UploadRefused`` out of ``is_valid()`` (even without ``raise_exception``); the
+app's ``exception_handler`` answers them in the envelope. Answers show the upload as the
+app's own endpoints do.
+
+Declare the field: left to itself, a ModelSerializer makes a model's UploadField DRF's
+PrimaryKeyRelatedField, which takes any user's upload by its id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from rest_framework import serializers
+
+from uploads import exceptions
+from uploads import fields as model_fields
+from uploads.api.errors import UploadRefused
+from uploads.api.serializers import UploadSerializer
+from uploads.models import Upload
+from uploads.services.attach import find_upload, ready_for
+
+
+class UploadField(serializers.Field):
+    """``types``: the upload types it takes (or a function returning them). Left out in a
+    ModelSerializer, they are those of the model's UploadField of the same source."""
+
+    default_error_messages = {
+        "invalid": "Name the upload by its id, key or publicUrl, as a string.",
+        "blank": "This field may not be blank.",
+        "max_length": "Ensure this field has no more than {max_length} characters.",
+    }
+
+    def __init__(
+        self, types: model_fields.Types | None = None, *, max_length: int = 2048, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.types = types
+        self.max_length = max_length
+
+    def bind(self, field_name: str, parent: Any) -> None:
+        super().bind(field_name, parent)
+        if self.types is None:
+            self.types = self._model_field_types(parent)
+
+    def _model_field_types(self, parent: Any) -> model_fields.Types:
+        model = getattr(getattr(parent, "Meta", None), "model", None)
+        field = None
+        if model is not None and len(self.source_attrs) == 1:
+            try:
+                field = model._meta.get_field(self.source)
+            except FieldDoesNotExist:
+                pass
+        if not isinstance(field, model_fields.UploadField):
+            raise ImproperlyConfigured(
+                f"{type(parent).__name__}.{self.field_name}: pass types=[...], or bind the "
+                "field in a ModelSerializer to the model's UploadField."
+            )
+        return field.types
+
+    def to_internal_value(self, data: Any) -> Upload:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if not data:
+            self.fail("blank")
+        if len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        request = self.context.get("request")
+        if request is None:
+            raise ImproperlyConfigured("UploadField needs the request in the serializer context.")
+        assert self.types is not None  # bind() has set them
+        try:
+            if not request.user.is_authenticated:
+                raise exceptions.NotFound()  # an anonymous caller owns no uploads
+            upload = find_upload(request.user, data, request.build_absolute_uri)
+            return ready_for(upload, model_fields.resolve_types(self.types))
+        except exceptions.UploadError as err:
+            raise UploadRefused(err) from err
+
+    def to_representation(self, value: Upload) -> dict[str, Any]:
+        return dict(UploadSerializer(value, context=self.context).data)
+
+
+class UploadFieldSchema(OpenApiSerializerFieldExtension):
+    """In the OpenAPI schema: a string in requests, the upload in answers."""
+
+    target_class = UploadField
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> Any:
+        if direction == "request":
+            return {
+                "type": "string",
+                "maxLength": self.target.max_length,
+                "description": self.target.help_text or "The upload's id, key or publicUrl.",
+            }
+        return auto_schema.resolve_serializer(UploadSerializer, direction).ref

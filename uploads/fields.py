@@ -1,0 +1,369 @@
+"""Attach uploads to your own models: ``UploadField``, its form field and its widget.
+
+    class Profile(models.Model):
+        owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+        photo = UploadField(types=["avatar"], owner_field="owner", null=True, blank=True)
+
+The column is a foreign key to ``uploads.Upload``. The field only ever holds a completed
+upload of one of its types, owned by the row's owner; replacing or clearing the value, or
+deleting the row, releases the previous upload (deleted once nothing else uses it), and an
+upload that any UploadField holds cannot be deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import exceptions
+from django.db import connection, models
+from django.db.models import signals
+
+from uploads import exceptions as upload_errors
+from uploads import references
+from uploads.api.paths import api_base
+from uploads.models import Upload
+from uploads.services.attach import (
+    field_value,
+    is_ready,
+    ready_for,
+    upload_id_from_field_value,
+)
+from uploads.units import format_bytes
+
+Types = Sequence[str] | Callable[[], Sequence[str]]
+Owner = str | Callable[[Any], Any] | None
+
+
+def resolve_types(types: Types) -> list[str]:
+    return list(types() if callable(types) else types)
+
+
+class UploadField(models.ForeignKey):
+    """A foreign key to ``uploads.Upload`` that holds only completed uploads of ``types``.
+
+    ``types``: upload type names (or a function returning them, read on each use).
+    ``owner_field``: the name of the field holding the row's owner (a user), or a function
+    of the row returning the owner. The user model itself owns its uploads; another model
+    without one takes uploads of whoever attaches them and leaves them theirs.
+    """
+
+    description = "A completed upload of the given types"
+
+    def __init__(
+        self,
+        types: Types = (),
+        owner_field: Owner = None,
+        *,
+        to: Any = "uploads.Upload",
+        on_delete: Any = models.RESTRICT,
+        related_name: str | None = "+",
+        **kwargs: Any,
+    ) -> None:
+        self.types = types if callable(types) else tuple(types)
+        self.owner_field = owner_field
+        # RESTRICT: the row of an upload in use cannot go, yet deleting a user still
+        # works when their rows go with them.
+        super().__init__(to, on_delete, related_name=related_name, **kwargs)
+
+    # --- definition -----------------------------------------------------------------------
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["types"] = self.types if callable(self.types) else list(self.types)
+        if self.owner_field is not None:
+            kwargs["owner_field"] = self.owner_field
+        if kwargs.get("to") in ("uploads.upload", "uploads.Upload"):
+            del kwargs["to"]
+        if kwargs.get("on_delete") is models.RESTRICT:
+            del kwargs["on_delete"]
+        if kwargs.get("related_name") == "+":
+            del kwargs["related_name"]
+        return name, path, args, kwargs
+
+    def contribute_to_class(
+        self, cls: type[models.Model], name: str, private_only: bool = False, **kwargs: Any
+    ) -> None:
+        super().contribute_to_class(cls, name, private_only=private_only, **kwargs)
+        # Historical models (migrations) and abstract ones keep no uploads of their own.
+        if cls._meta.abstract or cls.__module__ == "__fake__":
+            return
+        uid = f"uploads.field:{cls._meta.label}.{name}"
+        signals.post_save.connect(self._after_save, sender=cls, dispatch_uid=uid)
+        signals.post_delete.connect(self._after_delete, sender=cls, dispatch_uid=uid)
+
+    def get_internal_type(self) -> str:
+        return "ForeignKey"  # to the database backends, a foreign key like any other
+
+    def formfield(self, **kwargs: Any) -> Any:
+        # ForeignKey's would be a <select> of every upload; the admin passes a queryset.
+        for name in ("queryset", "to_field_name", "limit_choices_to", "blank"):
+            kwargs.pop(name, None)
+        return models.Field.formfield(
+            self, **{"form_class": UploadFormField, "types": self.types, **kwargs}
+        )
+
+    # --- the rules ------------------------------------------------------------------------
+
+    def owner_id_of(self, instance: models.Model) -> tuple[bool, Any]:
+        """(whether the row has an owner, its id: None for a user not saved yet)."""
+        if callable(self.owner_field):
+            owner = self.owner_field(instance)
+            return True, getattr(owner, "pk", owner)
+        if isinstance(self.owner_field, str):
+            owner_field = instance._meta.get_field(self.owner_field)
+            assert isinstance(owner_field, models.ForeignKey)  # uploads.E006 otherwise
+            return True, getattr(instance, owner_field.attname)
+        if isinstance(instance, get_user_model()):
+            return True, instance.pk
+        return False, None
+
+    def validate(self, value: Any, model_instance: models.Model | None) -> None:
+        super().validate(value, model_instance)
+        if value is None:
+            return
+        upload = Upload.objects.select_related("policy").filter(pk=value).first()
+        try:
+            _check_attachable(upload, resolve_types(self.types))
+        except upload_errors.UploadError as err:
+            raise exceptions.ValidationError(err.message, code="invalid") from err
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        value = super().pre_save(model_instance, add)
+        previous = None if add else self._stored_value(model_instance)
+        replaced = model_instance.__dict__.setdefault("_uploads_replaced", {})
+        if value == previous:
+            replaced.pop(self.attname, None)
+            return value
+        if value is not None:
+            self._check_new_value(model_instance, value)
+        replaced[self.attname] = previous
+        return value
+
+    def _stored_value(self, instance: models.Model) -> Any:
+        rows = type(instance)._base_manager.filter(pk=instance.pk)
+        if connection.in_atomic_block:
+            rows = rows.select_for_update()  # two replacements at once release each value
+        return rows.values_list(self.attname, flat=True).first()
+
+    def _check_new_value(self, instance: models.Model, upload_id: Any) -> None:
+        uploads = Upload.objects.all()
+        if connection.in_atomic_block:
+            # Held until commit, so that no delete of the upload runs beside this link.
+            uploads = uploads.select_for_update()
+        upload = uploads.filter(pk=upload_id).first()
+        _check_attachable(upload, resolve_types(self.types))
+        assert upload is not None
+        has_owner, owner_id = self.owner_id_of(instance)
+        if not has_owner or upload.owner_id == owner_id:
+            return
+        # Another user's upload moves to the row's owner only when whoever attaches it was
+        # given it: the form field (a signed value) and the serializer field (the caller's
+        # own upload) say so through ready_for(). An id alone, as a plain ModelSerializer's
+        # PrimaryKeyRelatedField posts, is refused.
+        assigned = self.get_cached_value(instance, None)
+        if not (assigned is not None and assigned.pk == upload.pk and is_ready(assigned)):
+            raise upload_errors.InvalidState(
+                "The upload belongs to another user. Attach it through an UploadField's form "
+                "or serializer field (or uploads.services.attach.ready_for in trusted code).",
+                vars={"status": upload.status},
+            )
+        if references.is_referenced(upload.pk):
+            raise upload_errors.InvalidState(
+                "The upload is in use by another owner's row.", vars={"status": upload.status}
+            )
+
+    def _after_save(self, instance: models.Model, **kwargs: Any) -> None:
+        replaced = instance.__dict__.get("_uploads_replaced", {})
+        if self.attname not in replaced:
+            return
+        previous = replaced.pop(self.attname)
+        value = getattr(instance, self.attname)
+        has_owner, owner_id = self.owner_id_of(instance)
+        if value is not None and has_owner and owner_id is not None:
+            # Attaching hands the upload to the row's owner (an operator may upload for a
+            # user); it was checked above to be in no other row's use.
+            Upload.objects.filter(pk=value).exclude(owner_id=owner_id).update(owner_id=owner_id)
+        references.release(previous)
+
+    def _after_delete(self, instance: models.Model, **kwargs: Any) -> None:
+        references.release(getattr(instance, self.attname))
+
+
+def _check_attachable(upload: Upload | None, types: list[str]) -> None:
+    if upload is None or upload.status == Upload.Status.DELETED:
+        raise upload_errors.NotFound()
+    if upload.status != Upload.Status.COMPLETED:
+        raise upload_errors.InvalidState(
+            f"The upload is {upload.status}, not completed.", vars={"status": upload.status}
+        )
+    name = upload.policy.name
+    if name not in types:
+        raise upload_errors.InvalidState(
+            f"Only {' or '.join(types)} uploads fit here; this one is {name}.",
+            vars={"type": name, "expected": types},
+        )
+
+
+# --- forms ---------------------------------------------------------------------------------
+
+
+class UploadWidget(forms.Widget):
+    """Uploads straight from the browser with uploads.js (progress, preview, the current
+    file with a link, remove and replace) and posts only the upload's signed id."""
+
+    template_name = "uploads/widgets/upload.html"
+    # The admin's related-object links (view, change, delete an Upload) need a <select>;
+    # this keeps RelatedFieldWidgetWrapper from adding them.
+    allow_multiple_selected = True
+
+    class Media:
+        js = [forms.Script("uploads/upload_widget.js", type="module")]
+        css = {"all": ["uploads/upload_widget.css"]}
+
+    def __init__(self, attrs: dict[str, Any] | None = None, types: Types = ()) -> None:
+        super().__init__(attrs)
+        self.types = types
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        from uploads.policies import registry
+
+        context = super().get_context(name, value, attrs)
+        upload = upload_of(value)
+        policies = [p for p in map(registry.get, resolve_types(self.types)) if p is not None]
+        context["widget"].update(
+            {
+                "value": field_value(upload.pk) if upload else "",
+                "upload": describe(upload) if upload else None,
+                "accept": ",".join(sorted({t for p in policies for t in p.allowed_content_types})),
+                "types_json": json.dumps(
+                    [
+                        {
+                            "type": p.name,
+                            "label": p.label,
+                            "allowedContentTypes": list(p.allowed_content_types),
+                            "maxSize": p.max_size,
+                            "requireSha256": p.require_sha256,
+                        }
+                        for p in policies
+                    ]
+                ),
+                "api_base": api_base() or "",
+                "csrf_cookie": settings.CSRF_COOKIE_NAME,
+            }
+        )
+        file_attrs = context["widget"]["attrs"]
+        # The hidden input holds the value: a required file input would block saving a form
+        # whose upload is already there (the form field still refuses an empty value).
+        if file_attrs.pop("required", False):
+            file_attrs["aria-required"] = "true"
+        if file_attrs.get("id"):
+            described = file_attrs.get("aria-describedby", "")
+            file_attrs["aria-describedby"] = f"{described} {file_attrs['id']}_status".strip()
+        return context
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        return data.get(name)
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        return name not in data
+
+
+def upload_of(value: Any) -> Upload | None:
+    """The upload a form value names: an Upload, its id, or a signed field value."""
+
+    if isinstance(value, Upload):
+        return value
+    if value in forms.Field.empty_values:
+        return None
+    upload_id: Any = value
+    if not isinstance(value, uuid.UUID):
+        upload_id = upload_id_from_field_value(str(value))
+        if upload_id is None:
+            try:
+                upload_id = uuid.UUID(str(value))
+            except ValueError:
+                return None
+    return (
+        Upload.objects.select_related("policy")
+        .exclude(status=Upload.Status.DELETED)
+        .filter(pk=upload_id)
+        .first()
+    )
+
+
+def describe(upload: Upload) -> dict[str, Any]:
+    """What the widget shows of an upload: its name, type, size and a link to the file."""
+    from uploads import content_types
+    from uploads.services import download_url, public_url
+
+    content_type = upload.verified_content_type or upload.content_type
+    url = None
+    if upload.status == Upload.Status.COMPLETED:
+        url = public_url(upload)
+        if url is None:
+            try:
+                url = download_url(upload)["url"]
+            except upload_errors.UploadError:
+                url = None
+    size = upload.verified_size if upload.verified_size is not None else upload.size
+    return {
+        "id": str(upload.pk),
+        "file_name": upload.file_name or upload.key.rsplit("/", 1)[-1],
+        "content_type": content_type,
+        "size": format_bytes(size) if size is not None else "",
+        "url": url,
+        "is_image": content_types.is_raster_image(content_type),
+        "status": upload.status,
+    }
+
+
+class UploadFormField(forms.Field):
+    """Takes the signed id the widget posts; cleans to a completed Upload of its types
+    (completing a pending one), or None."""
+
+    widget = UploadWidget
+    default_error_messages = {
+        "invalid": "This is not an upload this form handed out. Upload the file again.",
+        "missing": "That upload no longer exists. Upload the file again.",
+    }
+
+    def __init__(self, *, types: Types = (), **kwargs: Any) -> None:
+        self.types = types
+        super().__init__(**kwargs)
+        if isinstance(self.widget, UploadWidget):
+            self.widget.types = types
+
+    def prepare_value(self, value: Any) -> Any:
+        return value
+
+    def to_python(self, value: Any) -> Upload | None:
+
+        if value in self.empty_values:
+            return None
+        if isinstance(value, Upload):
+            return value
+        upload_id = upload_id_from_field_value(str(value))
+        if upload_id is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        upload = upload_of(upload_id)
+        if upload is None:
+            raise forms.ValidationError(self.error_messages["missing"], code="missing")
+        try:
+            # Completing commits its verdict (a rejection deletes the object) even when the
+            # form is then refused.
+            return ready_for(upload, resolve_types(self.types))
+        except upload_errors.UploadError as err:
+            # A rejection's reasons (such as "The file's bytes are not image/png.") say why.
+            reasons = [d["message"] for d in err.details if isinstance(d, dict) and "message" in d]
+            message = " ".join([err.message, *reasons])
+            raise forms.ValidationError(message, code=err.code.replace(".", "_")) from err
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        before, after = upload_of(initial), upload_of(data)
+        return (before.pk if before else None) != (after.pk if after else None)
