@@ -79,6 +79,18 @@ class InferredTypesView(EntriesView):
     serializer_class = InferredTypesSerializer
 
 
+class NaiveSerializer(serializers.ModelSerializer):
+    """A host that forgot the field: DRF makes it a PrimaryKeyRelatedField over all uploads."""
+
+    class Meta:
+        model = MediaItem
+        fields = ["id", "title", "upload"]
+
+
+class NaiveView(EntriesView):
+    serializer_class = NaiveSerializer
+
+
 class DefaultHandlerView(EntriesView):
     def get_exception_handler(self) -> Any:
         return drf_exception_handler
@@ -88,6 +100,7 @@ urlpatterns = [
     path("entries", EntriesView.as_view()),
     path("entries/<uuid:pk>", EntryView.as_view()),
     path("inferred", InferredTypesView.as_view()),
+    path("naive", NaiveView.as_view()),
     path("default-handler", DefaultHandlerView.as_view()),
     path("uploads/", include("uploads.urls")),  # the local storage's files and signed URLs
 ]
@@ -222,3 +235,14 @@ def test_with_drfs_own_exception_handler_a_refusal_keeps_its_status(
 
     assert response.status_code == 404
     assert response.json() == {"detail": "No such upload."}
+
+
+def test_a_serializer_without_the_field_still_cannot_take_another_users_upload(
+    api: APIClient, user: Any, other_user: Any
+) -> None:
+    theirs = make_upload(other_user, "media")
+
+    assert_error(post(api, {"upload": str(theirs.pk)}, "/naive"), 409, "upload.invalid_state")
+
+    assert not MediaItem.objects.exists()
+    assert Upload.objects.get(pk=theirs.pk).owner == other_user

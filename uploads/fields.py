@@ -167,7 +167,7 @@ class UploadField(models.ForeignKey):
         # own upload) say so through ready_for(). An id alone, as a plain ModelSerializer's
         # PrimaryKeyRelatedField posts, is refused.
         assigned = self.get_cached_value(instance, None)
-        if not (assigned is not None and assigned.pk == upload.pk and is_ready(assigned)):
+        if not (isinstance(assigned, Upload) and assigned.pk == upload.pk and is_ready(assigned)):
             raise upload_errors.InvalidState(
                 "The upload belongs to another user. Attach it through an UploadField's form "
                 "or serializer field (or uploads.services.attach.ready_for in trusted code).",

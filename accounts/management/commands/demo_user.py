@@ -44,6 +44,7 @@ class Command(BaseCommand):
             f"Password      {password}   (new on every `make run`)\n"
             f"Admin         {base_url}/admin/\n"
             f"Upload page   {base_url}/demo/\n"
+            f"Profile form  {base_url}/profile/   (the upload widget in a Django form)\n"
             f"API docs      {base_url}/api/docs\n"
             f"Access token  {token}\n"
             f"{rule}\n"
