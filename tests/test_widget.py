@@ -117,6 +117,20 @@ def test_the_form_field_refuses_an_id_the_server_did_not_sign(user: Any) -> None
     assert refusal("anything") == handed_out
 
 
+def test_a_form_shown_again_after_an_error_signs_no_id_it_was_sent(
+    user: Any, other_user: Any
+) -> None:
+    """Else posting someone's bare upload id with another field wrong would get it signed."""
+    theirs = make_upload(other_user)
+    form = ProfileForm({"first_name": "x" * 200, "avatar": str(theirs.pk)}, instance=user)
+
+    assert not form.is_valid()
+
+    page = str(form["avatar"])
+    assert hidden_value(page, "avatar") == ""
+    assert theirs.file_name not in page
+
+
 def test_the_form_field_refuses_a_deleted_upload(user: Any) -> None:
     upload = make_upload(user)
     services.delete_upload(user, upload.pk)

@@ -275,20 +275,17 @@ class UploadWidget(forms.Widget):
 
 
 def upload_of(value: Any) -> Upload | None:
-    """The upload a form value names: an Upload, its id, or a signed field value."""
+    """The upload a form value names: an Upload, its UUID, or a signed field value."""
 
     if isinstance(value, Upload):
         return value
     if value in forms.Field.empty_values:
         return None
-    upload_id: Any = value
-    if not isinstance(value, uuid.UUID):
-        upload_id = upload_id_from_field_value(str(value))
-        if upload_id is None:
-            try:
-                upload_id = uuid.UUID(str(value))
-            except ValueError:
-                return None
+    # A bare id comes only from the model (a form's initial value); a posted one must be
+    # signed, or a form shown again after an error would sign any id posted to it.
+    upload_id = value if isinstance(value, uuid.UUID) else upload_id_from_field_value(str(value))
+    if upload_id is None:
+        return None
     return (
         Upload.objects.select_related("policy")
         .exclude(status=Upload.Status.DELETED)
