@@ -140,9 +140,8 @@ class UploadField(models.ForeignKey):
         if value == previous:
             replaced.pop(self.attname, None)
             return value
-        if value is not None:
-            self._check_new_value(model_instance, value)
-        replaced[self.attname] = previous
+        handed_over = value is not None and self._check_new_value(model_instance, value)
+        replaced[self.attname] = (previous, handed_over)
         return value
 
     def _stored_value(self, instance: models.Model) -> Any:
@@ -151,17 +150,20 @@ class UploadField(models.ForeignKey):
             rows = rows.select_for_update()  # two replacements at once release each value
         return rows.values_list(self.attname, flat=True).first()
 
-    def _check_new_value(self, instance: models.Model, upload_id: Any) -> None:
-        uploads = Upload.objects.all()
+    def _check_new_value(self, instance: models.Model, upload_id: Any) -> bool:
+        """Refuse an upload the row may not hold; returns whether it moves to the row's
+        owner once saved."""
+        uploads = Upload.objects.select_related("policy")
         if connection.in_atomic_block:
             # Held until commit, so that no delete of the upload runs beside this link.
-            uploads = uploads.select_for_update()
+            of = ("self",) if connection.features.has_select_for_update_of else ()
+            uploads = uploads.select_for_update(of=of)
         upload = uploads.filter(pk=upload_id).first()
         _check_attachable(upload, resolve_types(self.types))
         assert upload is not None
         has_owner, owner_id = self.owner_id_of(instance)
         if not has_owner or upload.owner_id == owner_id:
-            return
+            return False
         # Another user's upload moves to the row's owner only when whoever attaches it was
         # given it: the form field (a signed value) and the serializer field (the caller's
         # own upload) say so through ready_for(). An id alone, as a plain ModelSerializer's
@@ -177,18 +179,18 @@ class UploadField(models.ForeignKey):
             raise upload_errors.InvalidState(
                 "The upload is in use by another owner's row.", vars={"status": upload.status}
             )
+        return True
 
     def _after_save(self, instance: models.Model, **kwargs: Any) -> None:
         replaced = instance.__dict__.get("_uploads_replaced", {})
         if self.attname not in replaced:
             return
-        previous = replaced.pop(self.attname)
-        value = getattr(instance, self.attname)
-        has_owner, owner_id = self.owner_id_of(instance)
-        if value is not None and has_owner and owner_id is not None:
-            # Attaching hands the upload to the row's owner (an operator may upload for a
-            # user); it was checked above to be in no other row's use.
-            Upload.objects.filter(pk=value).exclude(owner_id=owner_id).update(owner_id=owner_id)
+        previous, handed_over = replaced.pop(self.attname)
+        if handed_over:
+            # Checked above: given to whoever attached it, and in no other row's use. (The
+            # owner is read now: a user saved for the first time has an id only now.)
+            owner_id = self.owner_id_of(instance)[1]
+            Upload.objects.filter(pk=getattr(instance, self.attname)).update(owner_id=owner_id)
         references.release(previous)
 
     def _after_delete(self, instance: models.Model, **kwargs: Any) -> None:
