@@ -28,6 +28,7 @@ def policy_form(**overrides: str) -> dict[str, str]:
         "is_active": "on",
         "allowed_content_types": "application/pdf\nimage/png",
         "max_size": "5 MB",
+        "max_pixels": "40000000",
         "require_size": "on",
         "deduplicate": "on",
         "storage": "default",

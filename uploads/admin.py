@@ -120,6 +120,7 @@ class UploadPolicyAdmin(admin.ModelAdmin):
                 "fields": [
                     "allowed_content_types",
                     "max_size",
+                    "max_pixels",
                     "require_size",
                     "require_sha256",
                     "deduplicate",

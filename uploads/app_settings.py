@@ -36,6 +36,13 @@ DEFAULTS: dict[str, Any] = {
     # Chunk size for streaming bodies to and from storage.
     "CHUNK_SIZE": 64 * 1024,
     "FILE_NAME_MAX_LENGTH": 255,
+    # Per user: uploads whose URL is still live and not yet completed, and the bytes they
+    # may write (the declared size, or the type's max_size when none was declared).
+    "MAX_OPEN_UPLOADS": 20,
+    "MAX_PENDING_BYTES": 2 * 1024**3,
+    # Images and JSON are read whole on complete to decode them; a type allowing either may
+    # not have a larger max_size.
+    "VERIFY_READ_LIMIT": 64 * 1024**2,
     # Pending uploads are swept this long after their URL expired.
     "CLEANUP_GRACE": 3600,
     "CACHE_ALIAS": "default",
@@ -73,6 +80,9 @@ class AppSettings:
                 raise ImproperlyConfigured(
                     f"settings.UPLOADS['{key}'] must be a {expected.__name__}."
                 )
+        for key in ("MAX_OPEN_UPLOADS", "MAX_PENDING_BYTES", "VERIFY_READ_LIMIT"):
+            if getattr(self, key) < 1:
+                raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")
         if self.MAX_EXPIRY_CEILING > SEVEN_DAYS or self.MAX_EXPIRY_CEILING < 1:
             raise ImproperlyConfigured(
                 "settings.UPLOADS['MAX_EXPIRY_CEILING'] must be between 1 and 604800 "

@@ -190,14 +190,27 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
     if not databases:
         return []
     from uploads.fields import resolve_types
-    from uploads.models import UploadPolicy
+    from uploads.models import UploadPolicy, unverifiable_size
     from uploads.references import upload_fields
 
     try:
-        policies = dict(UploadPolicy.objects.values_list("name", "storage"))
+        rows = list(
+            UploadPolicy.objects.values_list("name", "storage", "allowed_content_types", "max_size")
+        )
     except DatabaseError:
         return []  # not migrated yet: migrate runs these checks again next time
+    policies = {name: alias for name, alias, _, _ in rows}
     errors: list[Any] = []
+    for name, _, allowed, max_size in sorted(rows):
+        problem = unverifiable_size(allowed, max_size)
+        if problem:
+            errors.append(
+                Warning(
+                    f"Upload type '{name}': {problem} Larger files are rejected on complete.",
+                    hint=f"Lower the max size of '{name}' in the admin's Upload types.",
+                    id="uploads.W003",
+                )
+            )
     for name, alias in sorted(policies.items()):
         if alias not in app_settings.STORAGES:
             errors.append(

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import puremagic
 
+from uploads import inspection
+
 MIME_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 
 # Types that a browser may run or render as a document from our origin, or that say
@@ -65,6 +67,9 @@ class ContentType:
     # ISO media major brands (the 4 bytes after "ftyp") that identify the type; the
     # magic-byte library knows only some of them (not mp41, avc1, iso5, ...).
     brands: frozenset[bytes] = frozenset()
+    # The Pillow plugin that decodes it on complete; None: recognised by its header only.
+    pillow_format: str | None = None
+    json: bool = False
 
     def recognise(self, head: bytes) -> bool:
         if self.text:
@@ -74,19 +79,19 @@ class ContentType:
         return bool(_sniffed(head) & ({self.mime} | self.aliases))
 
 
-def _image(mime: str, extension: str, *aliases: str) -> ContentType:
-    return ContentType(mime, extension, frozenset(aliases), raster_image=True)
+def _image(mime: str, extension: str, pillow: str | None, *aliases: str) -> ContentType:
+    return ContentType(mime, extension, frozenset(aliases), raster_image=True, pillow_format=pillow)
 
 
 _TYPES = [
-    _image("image/jpeg", "jpg"),
-    _image("image/png", "png"),
-    _image("image/gif", "gif"),
-    _image("image/webp", "webp"),
-    _image("image/avif", "avif"),
-    _image("image/heic", "heic", "image/heif"),
-    _image("image/bmp", "bmp", "image/x-ms-bmp"),
-    _image("image/tiff", "tiff"),
+    _image("image/jpeg", "jpg", "JPEG"),
+    _image("image/png", "png", "PNG"),
+    _image("image/gif", "gif", "GIF"),
+    _image("image/webp", "webp", "WEBP"),
+    _image("image/avif", "avif", "AVIF"),
+    _image("image/heic", "heic", None, "image/heif"),
+    _image("image/bmp", "bmp", "BMP", "image/x-ms-bmp"),
+    _image("image/tiff", "tiff", "TIFF"),
     ContentType(
         "video/mp4",
         "mp4",
@@ -115,7 +120,7 @@ _TYPES = [
     ContentType("application/zip", "zip"),
     ContentType("text/plain", "txt", text=True),
     ContentType("text/csv", "csv", text=True),
-    ContentType("application/json", "json", text=True),
+    ContentType("application/json", "json", text=True, json=True),
 ]
 
 KNOWN: dict[str, ContentType] = {t.mime: t for t in _TYPES}
@@ -155,3 +160,22 @@ def bytes_match(mime: str, head: bytes) -> bool:
 def is_raster_image(mime: str) -> bool:
     known = KNOWN.get(mime)
     return bool(known and known.raster_image)
+
+
+def reads_whole(mime: str) -> bool:
+    """Whether complete reads the whole object (to decode or parse it), not just its head."""
+    known = KNOWN.get(mime)
+    return bool(known and (known.pillow_format or known.json))
+
+
+def content_problem(mime: str, data: bytes, *, max_pixels: int) -> str | None:
+    """Why bytes that passed ``bytes_match`` are still refused, or None. ``data`` is the
+    whole object for the types ``reads_whole`` names, else its head."""
+    known = KNOWN[mime]
+    if known.pillow_format:
+        return inspection.image_problem(data, known.pillow_format, max_pixels)
+    if known.json:
+        return inspection.json_problem(data)
+    if known.text:
+        return inspection.text_problem(data)
+    return None

@@ -44,6 +44,11 @@ class TooLarge(UploadError):
     default_message = "The file is larger than this upload type allows."
 
 
+class QuotaExceeded(UploadError):
+    code = "upload.quota_exceeded"
+    default_message = "You have too many unfinished uploads. Complete or delete some first."
+
+
 class InvalidChecksum(UploadError):
     code = "upload.invalid_checksum"
     default_message = "sha256 must be the base64 of a 32-byte SHA-256 digest."

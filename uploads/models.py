@@ -3,6 +3,8 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -60,6 +62,12 @@ class UploadPolicy(models.Model):
         default=True,
         help_text=_("Reuse the caller's completed upload of this type with the same sha256."),
     )
+    max_pixels = models.PositiveIntegerField(
+        _("max pixels per image"),
+        default=40_000_000,
+        validators=[MinValueValidator(1)],
+        help_text=_("Images whose width x height is larger are refused on complete."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -73,6 +81,24 @@ class UploadPolicy(models.Model):
 
     def clean(self) -> None:
         validators.validate_max_size(self.max_size)
+        problem = unverifiable_size(self.allowed_content_types or [], self.max_size)
+        if problem:
+            raise ValidationError({"max_size": problem})
+
+
+def unverifiable_size(allowed_content_types: list[str], max_size: int | None) -> str | None:
+    """Why complete could not verify files this large of these types, or None."""
+    from uploads import content_types
+    from uploads.app_settings import app_settings
+
+    limit = app_settings.VERIFY_READ_LIMIT
+    whole = [t for t in allowed_content_types if content_types.reads_whole(t)]
+    if whole and max_size is not None and max_size > limit:
+        return (
+            f"{', '.join(whole)} files are read whole on complete, so the size cap may not "
+            f"exceed {limit} bytes (settings.UPLOADS['VERIFY_READ_LIMIT'])."
+        )
+    return None
 
 
 class Upload(models.Model):
@@ -120,6 +146,12 @@ class Upload(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"], name="upload_owner_recent"),
             models.Index(fields=["status", "expires_at"], name="upload_sweep"),
+            # Presign's quota: a user's live pending uploads, however many others they have.
+            models.Index(
+                fields=["owner", "expires_at"],
+                condition=models.Q(status="pending"),
+                name="upload_owner_pending",
+            ),
         ]
 
     def __str__(self) -> str:

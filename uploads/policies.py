@@ -33,6 +33,7 @@ class Policy:
     require_size: bool
     require_sha256: bool
     deduplicate: bool
+    max_pixels: int
 
 
 def _cache():  # type: ignore[no-untyped-def]
@@ -94,6 +95,7 @@ class PolicyRegistry:
                 require_size=p.require_size,
                 require_sha256=p.require_sha256,
                 deduplicate=p.deduplicate,
+                max_pixels=p.max_pixels,
             )
             for p in UploadPolicy.objects.filter(is_active=True)
         }

@@ -24,6 +24,7 @@ STATUS_FOR_CODE = {
     exceptions.InvalidSize.code: 400,
     exceptions.TooLarge.code: 400,
     exceptions.InvalidChecksum.code: 400,
+    exceptions.QuotaExceeded.code: 429,
     exceptions.NotFound.code: 404,
     exceptions.NotUploaded.code: 409,
     exceptions.InvalidState.code: 409,

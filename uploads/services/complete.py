@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 from typing import Any
 
@@ -12,7 +14,7 @@ from uploads.app_settings import app_settings
 from uploads.models import Upload
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import send_on_commit, upload_completed, upload_rejected
-from uploads.signers import StoredObject
+from uploads.signers import Signer, StoredObject
 from uploads.types import User
 
 
@@ -133,6 +135,7 @@ def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict
                 )
             )
         head = signer.read_head(upload.key, app_settings.SNIFF_BYTES) if stored.size else b""
+        whole = None
         if not content_types.bytes_match(upload.content_type, head):
             reasons.append(
                 reason(
@@ -142,8 +145,14 @@ def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict
                     None,
                 )
             )
+        else:
+            whole, problem = _inspect(signer, upload, stored.size, head)
+            if problem:
+                reasons.append(reason("contentType", problem, upload.content_type, None))
         if upload.sha256:
-            actual = stored.sha256 or signer.compute_sha256(upload.key)
+            actual = stored.sha256 or (
+                _sha256(whole) if whole is not None else signer.compute_sha256(upload.key)
+            )
             if actual != upload.sha256:
                 reasons.append(
                     reason(
@@ -156,6 +165,28 @@ def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict
             elif not stored.sha256:
                 stored = StoredObject(stored.size, stored.content_type, actual, stored.metadata)
     return stored, reasons
+
+
+def _inspect(
+    signer: Signer, upload: Upload, size: int, head: bytes
+) -> tuple[bytes | None, str | None]:
+    """Decode or parse the object as its type demands; returns the whole object when it
+    was read (for hashing) and why its bytes are refused, if they are."""
+    mime = upload.content_type
+    data, whole = head, None
+    if content_types.reads_whole(mime):
+        limit = app_settings.VERIFY_READ_LIMIT
+        if size > limit:
+            return (
+                None,
+                f"The file is {size} bytes; {mime} files over {limit} bytes cannot be verified.",
+            )
+        data = whole = head if size <= len(head) else signer.read_head(upload.key, size)
+    return whole, content_types.content_problem(mime, data, max_pixels=upload.policy.max_pixels)
+
+
+def _sha256(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def reason(field: str, message: str, expected: Any, actual: Any) -> dict[str, Any]:

@@ -7,9 +7,12 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from uploads import content_types, exceptions, keys
+from uploads.app_settings import app_settings
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import Policy, registry
 from uploads.services.signing import provider_errors, signer_for
@@ -61,6 +64,7 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
             existing.policy = _policy_row(policy)
             return PresignResult(existing, None, policy.max_size, policy.expires_in, True)
 
+    _check_quota(owner, size if size is not None else policy.max_size)
     signer = signer_for(policy.storage)
     upload_id = uuid.uuid4()
     upload = Upload(
@@ -101,6 +105,30 @@ def _policy_row(policy: Policy) -> UploadPolicy:
     row = UploadPolicy(**fields, is_active=True)
     row._state.adding = False
     return row
+
+
+def _check_quota(owner: User, adding: int) -> None:
+    """Refuse a new URL when the owner's live pending uploads are already too many, or would
+    hold too many bytes. A type without a declared size counts its max_size."""
+    open_ = Upload.objects.filter(
+        owner=owner, status=Upload.Status.PENDING, expires_at__gt=timezone.now()
+    ).aggregate(count=Count("pk"), size=Sum(Coalesce("size", "max_size")))
+    count, pending = open_["count"], open_["size"] or 0
+    max_open, max_bytes = app_settings.MAX_OPEN_UPLOADS, app_settings.MAX_PENDING_BYTES
+    limits = {"maxOpenUploads": max_open, "maxPendingBytes": max_bytes}
+    if count >= max_open:
+        raise exceptions.QuotaExceeded(
+            f"You have {count} unfinished uploads, the most allowed. "
+            "Complete or delete some, or wait for their URLs to expire.",
+            vars={"openUploads": count, "pendingBytes": pending, **limits},
+        )
+    if pending + adding > max_bytes:
+        raise exceptions.QuotaExceeded(
+            f"Your unfinished uploads may write {pending} bytes; {adding} more would pass "
+            f"the {max_bytes}-byte limit. Complete or delete some, or wait for their URLs "
+            "to expire.",
+            vars={"openUploads": count, "pendingBytes": pending, "size": adding, **limits},
+        )
 
 
 def _check_content_type(policy: Policy, value: str) -> str:
