@@ -1,5 +1,5 @@
 """The project's settings as the benchmark serves them: production-like (DEBUG off), the
-local signer allowed, a presign rate limit too high to matter, and one extra "bare"
+local signer allowed, a presign rate limit and quotas too high to matter, and one extra "bare"
 endpoint (bench.urls) that measures the framework's floor.
 
 Everything else comes from config.settings and its environment: DATABASE_URL and
@@ -18,4 +18,7 @@ UPLOADS = {  # noqa: F405
     **UPLOADS,  # noqa: F405
     "LOCAL_ALLOW_WITHOUT_DEBUG": True,
     "RATE_LIMIT": "1000000/m",
+    # One user presigns thousands of times, and leaves each upload pending.
+    "MAX_OPEN_UPLOADS": 10**9,
+    "MAX_PENDING_BYTES": 2**62,
 }
