@@ -130,6 +130,26 @@ class ApiKeyForm(forms.ModelForm):
             raise forms.ValidationError("Only a superuser may make a key for another user.")
         return user
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        key = self.instance
+        if key.pk is not None and not may_change(self.maker, key):
+            # Widening another user's scopes would be acting as them.
+            raise forms.ValidationError("Only a superuser may change another user's key.")
+        return cleaned
+
+
+def may_change(user: Any, key: ApiKey) -> bool:
+    """What a key can do (its scopes, its expiry) is changed only by its own user or a
+    superuser."""
+    return user is not None and (user.is_superuser or key.user_id == user.pk)
+
+
+def may_revoke(user: Any, key: ApiKey) -> bool:
+    """Revoking or deleting only narrows, so staff may do it to anyone's key but a
+    superuser's."""
+    return user.is_superuser or not key.user.is_superuser
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
@@ -174,6 +194,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
         setattr(form, "maker", request.user)  # noqa: B010  (a class made for this request)
         return form
 
+    def has_change_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or may_change(request.user, obj))
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or may_revoke(request.user, obj))
+
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         # A key's owner never changes: a new owner gets a new key.
         return [*self.readonly_fields, "user"] if obj is not None else list(self.readonly_fields)
@@ -205,5 +233,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        count = apikeys.revoke(queryset)
+        allowed = (
+            queryset if request.user.is_superuser else queryset.exclude(user__is_superuser=True)
+        )
+        count = apikeys.revoke(allowed)
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+        refused = queryset.count() - allowed.count()
+        if refused:
+            self.message_user(
+                request,
+                f"{refused} superuser key(s) left: only a superuser may revoke them.",
+                messages.ERROR,
+            )

@@ -204,7 +204,7 @@ class UploadAdmin(admin.ModelAdmin):
         if failed:
             self.message_user(
                 request,
-                f"{failed} were kept: still in use, or their storage failed.",
+                f"{failed} were kept: still in use.",
                 messages.ERROR,
             )
 

@@ -87,3 +87,10 @@ class NotConfigured(UploadError):
 class StorageUnavailable(UploadError):
     code = "storage.unavailable"
     default_message = "The storage provider did not answer. Try again shortly."
+
+
+class ServiceUnavailable(UploadError):
+    """A service the server itself depends on (the shared cache) did not answer."""
+
+    code = "service.unavailable"
+    default_message = "The service is briefly unavailable. Try again shortly."

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.core.cache import caches
 
 from uploads.app_settings import app_settings
+from uploads.cache import cache_errors
 
 VERSION_KEY = "uploads:policies:version"
 
@@ -62,11 +63,12 @@ class PolicyRegistry:
 
     def _current(self) -> dict[str, Policy]:
         cache = _cache()
-        version = cache.get(VERSION_KEY)
-        if version is None:
-            # First use, or the cache lost the key: agree on a new version.
-            cache.add(VERSION_KEY, uuid.uuid4().hex, None)
+        with cache_errors(app_settings.CACHE_ALIAS):
             version = cache.get(VERSION_KEY)
+            if version is None:
+                # First use, or the cache lost the key: agree on a new version.
+                cache.add(VERSION_KEY, uuid.uuid4().hex, None)
+                version = cache.get(VERSION_KEY)
         loaded_version, policies = self._state
         if version != loaded_version or version is None:
             with self._lock:

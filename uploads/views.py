@@ -32,6 +32,12 @@ def _not_configured(request: HttpRequest) -> HttpResponse:
 def receive_upload(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "PUT":
         return error_response(request, 405, "method_not_allowed", "Send the file with PUT.")
+    length = request.META.get("CONTENT_LENGTH")
+    if length and not (length.isascii() and length.isdigit()):
+        # str.isdigit() takes "²" and "١٢", which int() refuses or reads.
+        return error_response(
+            request, 400, "validation.failed", "Content-Length must be a number of bytes."
+        )
     try:
         grant = read_upload_token(token)
         signer = _local_signer(grant.alias)
@@ -43,7 +49,7 @@ def receive_upload(request: HttpRequest, token: str) -> HttpResponse:
         stored = signer.receive(
             grant,
             content_type=request.META.get("CONTENT_TYPE", ""),
-            length=request.META.get("CONTENT_LENGTH"),
+            length=length,
             body=request,
         )
     except Refused as refusal:

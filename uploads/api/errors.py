@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -32,7 +32,11 @@ STATUS_FOR_CODE = {
     exceptions.VerificationFailed.code: 422,
     exceptions.NotConfigured.code: 503,
     exceptions.StorageUnavailable.code: 503,
+    exceptions.ServiceUnavailable.code: 503,
 }
+#: Worth trying again soon: these 503s carry Retry-After (seconds). A storage that is not
+#: configured is not: that needs an operator.
+RETRY_AFTER = {exceptions.StorageUnavailable.code: 5, exceptions.ServiceUnavailable.code: 5}
 
 
 class UploadRefused(drf.APIException):
@@ -116,6 +120,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             error.details,
         )
         vars = error.vars
+        if code in RETRY_AFTER:
+            headers["Retry-After"] = str(RETRY_AFTER[code])
         # A refused body field (UploadRefused) names an upload, not the view's own thing.
         view = context.get("view")
         if code == exceptions.NotFound.code and view is not None and error is exc:
@@ -125,6 +131,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             404,
             getattr(context.get("view"), "not_found_code", "not_found"),
             "Not found.",
+            [],
+        )
+    elif isinstance(exc, RequestDataTooBig):
+        status, code, message, details = (
+            413,
+            "request.too_large",
+            "The request body is larger than the server reads.",
             [],
         )
     elif isinstance(exc, PermissionDenied):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
 from rest_framework.request import Request
 
 from uploads.api.errors import RateLimited
 from uploads.app_settings import app_settings
+from uploads.cache import cache_errors
 
 
 @dataclass(frozen=True)
@@ -36,14 +38,15 @@ def _user_key(group: str, request: Request) -> str:
 
 def hit(request: Request, group: str) -> RateInfo:
     """Count one request of the user against ``group``; raise RateLimited past the limit."""
-    usage = get_usage(
-        request,
-        group=group,
-        key=_user_key,
-        rate=app_settings.RATE_LIMIT,
-        method=ALL,
-        increment=True,
-    )
+    with cache_errors(getattr(settings, "RATELIMIT_USE_CACHE", "default")):
+        usage = get_usage(
+            request,
+            group=group,
+            key=_user_key,
+            rate=app_settings.RATE_LIMIT,
+            method=ALL,
+            increment=True,
+        )
     if usage is None:  # RATELIMIT_ENABLE = False
         return RateInfo(0, 0, 0)
     time_left = max(1, int(usage["time_left"]))

@@ -8,7 +8,6 @@ from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -21,6 +20,7 @@ from uploads.api import ratelimit
 from uploads.api.envelope import error_response, success_body
 from uploads.api.errors import exception_handler
 from uploads.api.pagination import EnvelopePagination
+from uploads.api.parsers import JSONParser
 from uploads.api.permissions import READ, WRITE, HasScope
 from uploads.api.serializers import (
     DownloadSerializer,

@@ -5,30 +5,30 @@ from __future__ import annotations
 from collections import Counter
 
 from django.db import transaction
-from django.db.models import ProtectedError, QuerySet, RestrictedError
+from django.db.models import QuerySet
 
 from uploads import exceptions
 from uploads.models import Upload
 from uploads.services.complete import reason, reject, settle, verify_stored_object
+from uploads.services.manage import mark_deleted
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import upload_deleting
 
 
 def delete_uploads(queryset: QuerySet[Upload]) -> tuple[int, int]:
-    """Delete each row and its object; returns (deleted, refused or failed). An upload that
-    something still uses (a veto through ``upload_deleting``, or a protecting foreign key)
-    is kept whole, and so is one whose storage fails."""
+    """Delete each upload as the API does: the row is marked deleted (and kept, so that
+    ``uploads_cleanup`` can retry a removal that fails), its object removed after commit.
+    Returns (deleted, refused); an upload that something still uses (a veto through
+    ``upload_deleting``) is kept whole."""
     deleted = failed = 0
-    for pk in queryset.values_list("pk", flat=True):
+    for pk in queryset.exclude(status=Upload.Status.DELETED).values_list("pk", flat=True):
         try:
             with transaction.atomic():
                 upload = Upload.objects.select_for_update().get(pk=pk)
                 upload_deleting.send(sender=Upload, upload=upload)
-                upload.delete()  # the row first: a protecting foreign key stops us here
-                with provider_errors():
-                    signer_for(upload.storage).delete(upload.key)
+                mark_deleted(upload)
             deleted += 1
-        except (exceptions.UploadError, ProtectedError, RestrictedError):
+        except exceptions.UploadError:
             failed += 1
     return deleted, failed
 

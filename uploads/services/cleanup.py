@@ -9,17 +9,25 @@ precondition all allow a write where no object is). Completed uploads are left a
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from uploads.app_settings import app_settings
 from uploads.models import Upload
 from uploads.services.signing import provider_errors, signer_for
+
+logger = logging.getLogger("uploads")
+#: Django's TemporaryUploadedFile, where the local signer streams a PUT, names its files so.
+TEMP_FILE_PATTERN = "tmp*.upload*"
 
 
 @dataclass
@@ -29,13 +37,21 @@ class CleanupReport:
     objects_deleted: int = 0
     failed: int = 0
     pending: int = 0  # of those to sweep, how many were still pending (a dry run's count)
+    temp_files: int = 0  # stale temporary files of local PUTs removed (or, dry, found)
 
 
 def stale_uploads(now: datetime | None = None) -> QuerySet[Upload]:
-    cutoff = (now or timezone.now()) - timedelta(seconds=app_settings.CLEANUP_GRACE)
-    return Upload.objects.filter(expires_at__lt=cutoff, swept_at__isnull=True).exclude(
-        status=Upload.Status.COMPLETED
+    """Uploads whose key is to be cleared: those whose URL expired (plus the grace) and
+    were not swept since, and deleted ones not swept yet, at once (their object's removal
+    after commit may have failed). A deleted upload swept before its URL expired is swept
+    once more after."""
+    grace = timedelta(seconds=app_settings.CLEANUP_GRACE)
+    cutoff = (now or timezone.now()) - grace
+    url_expired = Q(expires_at__lt=cutoff) & (
+        Q(swept_at__isnull=True) | Q(swept_at__lt=F("expires_at") + grace)
     )
+    deleted = Q(status=Upload.Status.DELETED, swept_at__isnull=True)
+    return Upload.objects.filter(url_expired | deleted).exclude(status=Upload.Status.COMPLETED)
 
 
 def expire_stale_uploads(
@@ -53,6 +69,7 @@ def expire_stale_uploads(
     complete call for long.
     """
     report = CleanupReport()
+    report.temp_files = remove_stale_temp_files(dry_run=dry_run, now=now)
     stale = stale_uploads(now)
     total = stale.count()
     if dry_run:
@@ -81,7 +98,7 @@ def expire_stale_uploads(
                     report.failed += 1
                     continue
                 swept.append(upload.pk)
-            now_ = timezone.now()
+            now_ = now or timezone.now()
             report.expired += Upload.objects.filter(
                 pk__in=swept, status=Upload.Status.PENDING
             ).update(status=Upload.Status.EXPIRED, updated_at=now_)
@@ -90,3 +107,23 @@ def expire_stale_uploads(
         if progress:
             progress(report, total)
     return report
+
+
+def remove_stale_temp_files(*, dry_run: bool = False, now: datetime | None = None) -> int:
+    """Remove the temporary files that killed local PUTs left behind (a live PUT deletes
+    its own when it ends). A file is stale once it has not been written for
+    ``CLEANUP_GRACE`` seconds: a PUT that is still running writes it all the time."""
+    directory = Path(settings.FILE_UPLOAD_TEMP_DIR or tempfile.gettempdir())
+    cutoff = (now or timezone.now()).timestamp() - app_settings.CLEANUP_GRACE
+    removed = 0
+    for path in directory.glob(TEMP_FILE_PATTERN):
+        try:
+            if not path.is_file() or path.stat().st_mtime >= cutoff:
+                continue
+            if not dry_run:
+                path.unlink()
+        except OSError as err:  # gone meanwhile, or another user's
+            logger.debug("Left %s: %s", path, err)
+            continue
+        removed += 1
+    return removed

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from uploads import content_types, exceptions
 from uploads.app_settings import app_settings
 from uploads.models import Upload
+from uploads.references import delete_object
 from uploads.services.complete import locked_upload
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import upload_deleting
@@ -36,16 +37,24 @@ def get_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
 
 
 def delete_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
-    """Remove the object, then mark the row deleted. If the storage fails, nothing changes
-    and the call can be repeated."""
+    """Mark the upload deleted; its object goes once that commits."""
     with transaction.atomic():
         upload = locked_upload(owner, upload_id)
         upload_deleting.send(sender=Upload, upload=upload)  # a receiver may veto
-        with provider_errors():
-            signer_for(upload.storage).delete(upload.key)
-        upload.status = Upload.Status.DELETED
-        upload.save(update_fields=["status", "updated_at"])
+        mark_deleted(upload)
     return upload
+
+
+def mark_deleted(upload: Upload) -> None:
+    """Mark a locked upload deleted and remove its object after the transaction commits.
+
+    In this order a storage that answers late (a timeout after which it still deletes)
+    can never leave a row pointing at a missing object; a removal that fails then is
+    retried by ``uploads_cleanup``, which sweeps deleted uploads without waiting."""
+    upload.status = Upload.Status.DELETED
+    upload.save(update_fields=["status", "updated_at"])
+    storage, key = upload.storage, upload.key
+    transaction.on_commit(lambda: delete_object(storage, key))
 
 
 def download_url(upload: Upload) -> dict[str, Any]:

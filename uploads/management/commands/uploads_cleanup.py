@@ -19,7 +19,8 @@ def _positive_int(value: str) -> int:
 class Command(BaseCommand):
     help = (
         "Sweep uploads whose URL expired (plus UPLOADS['CLEANUP_GRACE']): mark pending ones "
-        "expired and delete whatever object sits at the key of any upload not completed. "
+        "expired and delete whatever object sits at the key of any upload not completed; "
+        "clear deleted uploads' keys at once; remove stale temporary files of local PUTs. "
         "Run it from cron."
     )
 
@@ -36,6 +37,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Dry run: {report.swept} uploads would be swept; "
                 f"{report.pending} stale pending uploads would expire."
+                + self._temp_files(report, "would be removed")
             )
             return
         self.stdout.write(
@@ -43,5 +45,12 @@ class Command(BaseCommand):
                 f"Swept {report.swept} uploads: expired {report.expired}, "
                 f"deleted {report.objects_deleted} objects"
                 + (f", {report.failed} failed (left for the next run)." if report.failed else ".")
+                + self._temp_files(report, "removed")
             )
         )
+
+    @staticmethod
+    def _temp_files(report: CleanupReport, done: str) -> str:
+        if not report.temp_files:
+            return ""
+        return f" {report.temp_files} stale temporary files of local uploads {done}."
