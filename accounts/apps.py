@@ -6,4 +6,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401  (registers the OpenAPI description of API keys)
+        from accounts import (
+            schema,  # noqa: F401  (registers the OpenAPI description of API keys)
+            signals,  # noqa: F401  (credential changes revoke tokens)
+        )

@@ -18,6 +18,9 @@ class User(AbstractUser):
     (avatar, media) arrive without migration surgery."""
 
     avatar = UploadField(types=["avatar"], null=True, blank=True, verbose_name=_("avatar"))
+    # Carried in every JWT of the user; raised when the password changes or the user is
+    # deactivated, which refuses every token issued before (accounts.tokens).
+    token_version = models.PositiveIntegerField(default=0, editable=False)
 
 
 def media_types() -> list[str]:

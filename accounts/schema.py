@@ -1,9 +1,15 @@
-"""How the OpenAPI schema describes API keys (imported by AccountsConfig.ready)."""
+"""How the OpenAPI schema describes API keys and this project's JWT classes (imported by
+AccountsConfig.ready)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.contrib.rest_framework_simplejwt import (
+    SimpleJWTScheme,
+    TokenObtainPairSerializerExtension,
+    TokenRefreshSerializerExtension,
+)
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -17,3 +23,15 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An API key (upk_...), made in the admin and limited to its scopes.",
         }
+
+
+class VersionedJWTScheme(SimpleJWTScheme):
+    target_class = "accounts.authentication.VersionedJWTAuthentication"
+
+
+class ObtainSerializerScheme(TokenObtainPairSerializerExtension):
+    target_class = "accounts.tokens.ObtainSerializer"
+
+
+class RefreshSerializerScheme(TokenRefreshSerializerExtension):
+    target_class = "accounts.tokens.RefreshSerializer"

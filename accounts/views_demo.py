@@ -7,7 +7,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.tokens import VersionedRefreshToken
 
 
 @require_safe
@@ -17,6 +18,6 @@ def demo(request: HttpRequest) -> HttpResponse:
     JWT access token prefilled; anyone else pastes one."""
     token = ""
     if request.user.is_authenticated and request.user.is_active:
-        token = str(RefreshToken.for_user(request.user).access_token)
+        token = str(VersionedRefreshToken.for_user(request.user).access_token)
     api_base = reverse("uploads-api:types").removesuffix("/uploads/types")
     return render(request, "demo.html", {"token": token, "api_base": api_base})

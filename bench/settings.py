@@ -9,6 +9,8 @@ REDIS_URL when set, otherwise SQLite and an in-process cache under VAR_DIR.
 import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmnopqrstuv")
+os.environ.setdefault("JWT_SIGNING_KEY", "bench-only-jwt-signing-key-0123456789abcdefghijklmnopq")
+os.environ.setdefault("DJANGO_HTTPS", "0")  # served over plain HTTP on the loopback
 
 from config.settings import *  # noqa: E402,F403
 

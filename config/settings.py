@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.checkout_secrets import checkout_secret
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -34,15 +36,40 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
+
+
+def secret(name: str, file_name: str) -> str:
+    """The secret in environment variable ``name``; with DEBUG on and none set, one made for
+    this checkout and kept in var/ (never a key shared by every copy of the code)."""
+    value = os.environ.get(name, "")
+    if value:
+        return value
     if not DEBUG:
-        raise ImproperlyConfigured(
-            "Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for local development)."
-        )
-    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
+        raise ImproperlyConfigured(f"Set {name} (or DJANGO_DEBUG=1 for local development).")
+    return checkout_secret(VAR_DIR / file_name)
+
+
+SECRET_KEY = secret("DJANGO_SECRET_KEY", "secret_key")
+# Apart from SECRET_KEY: a leak of one (a signed cookie's key, say) forges no API tokens.
+JWT_SIGNING_KEY = secret("JWT_SIGNING_KEY", "jwt_signing_key")
+if JWT_SIGNING_KEY == SECRET_KEY:
+    raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from DJANGO_SECRET_KEY.")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+# HTTPS: on by default without DEBUG. DJANGO_BEHIND_PROXY=1 trusts X-Forwarded-Proto from
+# the proxy that terminates TLS (it must set or strip that header on every request).
+HTTPS = env_bool("DJANGO_HTTPS", not DEBUG)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000")) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+if env_bool("DJANGO_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The client address the login rate limit counts by: REMOTE_ADDR, or the request header a
+# trusted proxy sets to it (e.g. HTTP_X_REAL_IP).
+RATELIMIT_IP_META_KEY = os.environ.get("DJANGO_CLIENT_IP_HEADER") or None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -52,6 +79,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
@@ -145,13 +173,15 @@ UPLOADS = {
     "RATE_LIMIT": os.environ.get("UPLOADS_RATE_LIMIT", "30/m"),
     "PUBLIC_BASE_URL": os.environ.get("UPLOADS_PUBLIC_BASE_URL", ""),
     "LOCAL_ALLOW_WITHOUT_DEBUG": env_bool("UPLOADS_LOCAL_ALLOW_WITHOUT_DEBUG", False),
+    "LOGIN_RATE_LIMIT_USERNAME": os.environ.get("UPLOADS_LOGIN_RATE_LIMIT_USERNAME", "10/m"),
+    "LOGIN_RATE_LIMIT_ADDRESS": os.environ.get("UPLOADS_LOGIN_RATE_LIMIT_ADDRESS", "30/m"),
 }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First: it takes only "Bearer upk_..." and leaves other tokens to simplejwt.
         "accounts.authentication.ApiKeyAuthentication",
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.VersionedJWTAuthentication",
         # Pages of this site, signed in with a Django session (CSRF enforced): uploads.js
         # and the upload widget send the CSRF token.
         "rest_framework.authentication.SessionAuthentication",
@@ -164,9 +194,14 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "60"))),
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "10"))),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
     "AUTH_HEADER_TYPES": ("Bearer",),
+    "TOKEN_OBTAIN_SERIALIZER": "accounts.tokens.ObtainSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "accounts.tokens.RefreshSerializer",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "django-upload-policies API",

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-0123456789abcdefghijklmnop")
+os.environ.setdefault("JWT_SIGNING_KEY", "tests-only-jwt-signing-key-0123456789abcdefghijkl")
 if "VAR_DIR" not in os.environ:
     # Made once, by the first process to import these settings, and removed when it exits;
     # its subprocesses inherit VAR_DIR and so make none of their own.
@@ -19,4 +20,5 @@ from config.settings import *  # noqa: E402,F403
 UPLOADS = {**UPLOADS, "LOCAL_ALLOW_WITHOUT_DEBUG": True}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+SECURE_SSL_REDIRECT = False  # the test client speaks plain HTTP
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.hostapp"]  # noqa: F405

@@ -22,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "SIGNERS": {},
     # Presign rate limit per user, in django-ratelimit's notation.
     "RATE_LIMIT": "30/m",
+    # Token requests (auth/token) per user name asked for, and per client address.
+    "LOGIN_RATE_LIMIT_USERNAME": "10/m",
+    "LOGIN_RATE_LIMIT_ADDRESS": "30/m",
     # Ceilings that no policy edited in the admin may exceed.
     "MAX_SIZE_CEILING": 5 * 1024**3,
     "MAX_EXPIRY_CEILING": SEVEN_DAYS,

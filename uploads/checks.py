@@ -78,9 +78,17 @@ def _check_storages() -> list[Any]:
 
 
 def _check_rate() -> list[Any]:
+    return [
+        error
+        for key in ("RATE_LIMIT", "LOGIN_RATE_LIMIT_USERNAME", "LOGIN_RATE_LIMIT_ADDRESS")
+        for error in _check_one_rate(key)
+    ]
+
+
+def _check_one_rate(key: str) -> list[Any]:
     from django_ratelimit.core import _split_rate
 
-    rate = app_settings.RATE_LIMIT
+    rate = getattr(app_settings, key)
     try:
         # django-ratelimit reads only a prefix ("30/x" would be 30 per second) and fails
         # with AttributeError on text that does not start like a rate ("lots").
@@ -92,7 +100,7 @@ def _check_rate() -> list[Any]:
     if count <= 0 or seconds <= 0:
         return [
             Error(
-                f"UPLOADS['RATE_LIMIT'] = {app_settings.RATE_LIMIT!r} is not a rate.",
+                f"UPLOADS['{key}'] = {rate!r} is not a rate.",
                 hint="Write it like '30/m' (per s, m, h or d).",
                 id="uploads.E004",
             )

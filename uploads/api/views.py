@@ -210,8 +210,15 @@ class _EnvelopeTokenView(jwt_views.TokenViewBase):
 
 
 class TokenObtainView(_EnvelopeTokenView, jwt_views.TokenObtainPairView):
-    pass
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if request.method == "POST":
+            ratelimit.hit_login(request, "uploads.token")
 
 
 class TokenRefreshView(_EnvelopeTokenView, jwt_views.TokenRefreshView):
+    pass
+
+
+class LogoutView(_EnvelopeTokenView, jwt_views.TokenBlacklistView):
     pass

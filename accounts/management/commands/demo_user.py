@@ -8,9 +8,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.demo import png_bytes
+from accounts.tokens import VersionedRefreshToken
 
 WALKTHROUGH = Path(settings.BASE_DIR) / "docs" / "walkthrough.sh"
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         user.set_password(password)
         user.is_staff = user.is_superuser = True  # so the demo user can open the admin
         user.save()
-        token = RefreshToken.for_user(user).access_token
+        token = VersionedRefreshToken.for_user(user).access_token
         sample = Path(settings.VAR_DIR) / "demo.png"
         sample.parent.mkdir(parents=True, exist_ok=True)
         sample.write_bytes(png_bytes())

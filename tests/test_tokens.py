@@ -1,0 +1,222 @@
+"""Tokens that can be taken back: logout, rotation with replay detection, revocation on a
+password change or a deactivation, and a rate limit on asking for tokens."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.contrib.auth.forms import SetPasswordForm
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+from tests.helpers import assert_error, assert_ok
+from tests.test_checks import uploads_messages
+
+PASSWORD = "pw-123456"
+
+
+def login(user: Any, password: str = PASSWORD, **extra: Any) -> dict[str, str]:
+    answer = APIClient().post(
+        "/api/v1/auth/token",
+        {"username": user.username, "password": password},
+        format="json",
+        **extra,
+    )
+    return dict(assert_ok(answer))
+
+
+def refresh(token: str) -> Any:
+    return APIClient().post("/api/v1/auth/token/refresh", {"refresh": token}, format="json")
+
+
+def logout(token: str) -> Any:
+    return APIClient().post("/api/v1/auth/logout", {"refresh": token}, format="json")
+
+
+def works(access: str) -> bool:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    answer = client.get("/api/v1/users/me")
+    assert answer.status_code in (200, 401), answer.content
+    if answer.status_code == 401:
+        assert_error(answer, 401, "auth.unauthorized")
+    return bool(answer.status_code == 200)
+
+
+def test_logout_ends_the_refresh_token(user: Any) -> None:
+    tokens = login(user)
+
+    assert assert_ok(logout(tokens["refresh"])) == {}
+
+    assert_error(refresh(tokens["refresh"]), 401, "auth.unauthorized")
+    assert_error(logout("not-a-token"), 401, "auth.unauthorized")
+    assert_error(
+        APIClient().post("/api/v1/auth/logout", {}, format="json"), 400, "validation.failed"
+    )
+
+
+def test_a_refresh_rotates_and_the_old_token_is_spent(user: Any) -> None:
+    first = login(user)
+
+    second = assert_ok(refresh(first["refresh"]))
+
+    assert set(second) == {"access", "refresh"} and second["refresh"] != first["refresh"]
+    assert works(second["access"])
+    assert assert_ok(refresh(second["refresh"]))["refresh"]
+
+
+def test_a_replayed_refresh_token_revokes_every_token_of_its_user(user: Any) -> None:
+    stolen = login(user)
+    elsewhere = login(user)  # another device, not involved
+    rotated = assert_ok(refresh(stolen["refresh"]))
+
+    assert_error(refresh(stolen["refresh"]), 401, "auth.unauthorized")  # the replay
+
+    for tokens in (rotated, elsewhere):
+        assert_error(refresh(tokens["refresh"]), 401, "auth.unauthorized")
+        assert not works(tokens["access"])
+    assert works(login(user)["access"])  # the password still signs in
+
+
+def test_a_replay_revokes_nothing_of_other_users(user: Any, other_user: Any) -> None:
+    theirs = login(other_user)
+    mine = login(user)
+    assert_ok(refresh(mine["refresh"]))
+
+    assert_error(refresh(mine["refresh"]), 401, "auth.unauthorized")
+
+    assert works(theirs["access"])
+    assert_ok(refresh(theirs["refresh"]))
+
+
+def test_a_logged_out_token_presented_again_counts_as_a_replay(user: Any) -> None:
+    other = login(user)
+    tokens = login(user)
+    assert_ok(logout(tokens["refresh"]))
+
+    assert_error(refresh(tokens["refresh"]), 401, "auth.unauthorized")
+
+    assert not works(other["access"])
+
+
+def test_a_password_change_revokes_the_tokens_issued_before(user: Any) -> None:
+    before = login(user)
+    form = SetPasswordForm(
+        user, {"new_password1": "n3w-Passw0rd!", "new_password2": "n3w-Passw0rd!"}
+    )
+    assert form.is_valid(), form.errors
+    form.save()
+
+    assert not works(before["access"])
+    assert_error(refresh(before["refresh"]), 401, "auth.unauthorized")
+    assert_error(
+        APIClient().post(
+            "/api/v1/auth/token", {"username": user.username, "password": PASSWORD}, format="json"
+        ),
+        401,
+        "auth.unauthorized",
+    )
+    after = login(user, "n3w-Passw0rd!")
+    assert works(after["access"])
+    # The old token's failure was no replay: the new sign-in is left alone.
+    assert_ok(refresh(after["refresh"]))
+
+
+def test_saving_a_user_without_a_new_password_keeps_their_tokens(user: Any) -> None:
+    tokens = login(user)
+    user.first_name = "Ada"
+    user.save()
+
+    assert works(tokens["access"])
+    assert_ok(refresh(tokens["refresh"]))
+
+
+def test_deactivation_revokes_tokens_and_reactivation_does_not_bring_them_back(
+    user: Any,
+) -> None:
+    tokens = login(user)
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    user.is_active = True
+    user.save()
+
+    assert not works(tokens["access"])
+    assert_error(refresh(tokens["refresh"]), 401, "auth.unauthorized")
+    assert works(login(user)["access"])
+
+
+def test_token_requests_are_limited_per_user_name(db: Any, settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "LOGIN_RATE_LIMIT_USERNAME": "3/m"}
+    victim = UserFactory()
+    for _ in range(3):
+        assert_error(
+            APIClient().post(
+                "/api/v1/auth/token",
+                {"username": victim.username, "password": "wrong"},
+                format="json",
+            ),
+            401,
+            "auth.unauthorized",
+        )
+
+    # Right password, other addresses, other spelling: still refused.
+    limited = APIClient().post(
+        "/api/v1/auth/token",
+        {"username": victim.username.upper(), "password": PASSWORD},
+        format="json",
+        REMOTE_ADDR="10.0.0.9",
+    )
+
+    error = assert_error(limited, 429, "rate_limited")
+    assert 0 < int(limited["Retry-After"]) <= 60
+    assert error["i18nVars"]["retryAfter"] == int(limited["Retry-After"])
+    assert "access" not in limited.content.decode()
+    assert login(UserFactory())["access"]  # another user name is not limited
+
+
+def test_token_requests_are_limited_per_address(db: Any, settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "LOGIN_RATE_LIMIT_ADDRESS": "3/m"}
+    users = [UserFactory() for _ in range(4)]
+    for someone in users[:3]:
+        login(someone, REMOTE_ADDR="10.0.0.1")
+
+    assert_error(
+        APIClient().post(
+            "/api/v1/auth/token",
+            {"username": users[3].username, "password": PASSWORD},
+            format="json",
+            REMOTE_ADDR="10.0.0.1",
+        ),
+        429,
+        "rate_limited",
+    )
+    assert login(users[3], REMOTE_ADDR="10.0.0.2")["access"]
+
+
+@pytest.mark.parametrize("body", [[], "text", {"username": 5, "password": "x"}])
+def test_a_strange_token_request_is_a_client_error(db: Any, body: Any) -> None:
+    answer = APIClient().post("/api/v1/auth/token", body, format="json")
+    assert answer.status_code in (400, 401), answer.content
+
+
+def test_the_demo_users_printed_token_works_after_each_reset(db: Any) -> None:
+    for _ in range(2):  # the second run changes the password: the first token dies
+        out = StringIO()
+        call_command("demo_user", stdout=out)
+        token = next(
+            line.split()[2] for line in out.getvalue().splitlines() if line.startswith("Access")
+        )
+        assert works(token)
+
+
+@pytest.mark.parametrize("key", ["LOGIN_RATE_LIMIT_USERNAME", "LOGIN_RATE_LIMIT_ADDRESS"])
+def test_a_bad_login_rate_is_e004_naming_its_key(settings: Any, key: str) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, key: "lots"}
+
+    found = uploads_messages(errors_only=True)
+
+    assert list(found) == ["uploads.E004"]
+    assert f"UPLOADS['{key}'] = 'lots'" in found["uploads.E004"][0]
