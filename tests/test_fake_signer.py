@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from tests.conftest import make_png, sha256_b64
 from tests.helpers import assert_error, assert_ok
+from uploads.keys import staging_key
 from uploads.models import Upload
 from uploads.signers import SignerError, fake
 
@@ -36,7 +37,11 @@ def presign(api: APIClient, **fields: Any) -> dict[str, Any]:
 def test_records_the_presign_and_completes_what_put_stored(api: APIClient) -> None:
     answer = presign(api, sha256=sha256_b64(PNG))
     (spec,) = fake.outbox
-    assert (spec.key, spec.size, spec.sha256) == (answer["key"], len(PNG), sha256_b64(PNG))
+    assert (spec.key, spec.size, spec.sha256) == (
+        staging_key(answer["key"]),
+        len(PNG),
+        sha256_b64(PNG),
+    )
     assert answer["uploadUrl"].startswith(fake.FAKE_ORIGIN)
 
     assert_error(api.post(f"/api/v1/uploads/{answer['id']}/complete"), 409, "upload.not_uploaded")
@@ -84,7 +89,7 @@ def test_a_provider_refusal_is_storage_unavailable_and_changes_nothing(
     assert_error(api.delete(f"/api/v1/uploads/{answer['id']}"), 503, "storage.unavailable")
     assert Upload.objects.count() == 1
     assert Upload.objects.get().status == Upload.Status.PENDING
-    assert answer["key"] in fake.objects
+    assert staging_key(answer["key"]) in fake.objects
 
 
 @pytest.mark.django_db

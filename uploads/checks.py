@@ -194,10 +194,21 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
     from uploads.references import upload_fields
 
     try:
-        policies = dict(UploadPolicy.objects.values_list("name", "storage"))
+        rows = list(UploadPolicy.objects.values_list("name", "storage", "key_prefix"))
     except DatabaseError:
         return []  # not migrated yet: migrate runs these checks again next time
-    errors: list[Any] = []
+    policies = {name: alias for name, alias, _ in rows}
+    staging = app_settings.STAGING_PREFIX.strip("/")
+    errors: list[Any] = [
+        Error(
+            f"Upload type '{name}' keeps its files under '{prefix}', inside the staging prefix "
+            f"'{staging}' that signed URLs write and the sweep clears.",
+            hint=f"Give '{name}' another key prefix, or set UPLOADS['STAGING_PREFIX'].",
+            id="uploads.E008",
+        )
+        for name, _, prefix in sorted(rows)
+        if prefix == staging or prefix.startswith(f"{staging}/")
+    ]
     for name, alias in sorted(policies.items()):
         if alias not in app_settings.STORAGES:
             errors.append(
