@@ -95,9 +95,16 @@ def stored_bytes(key: str) -> bytes:
 
 
 def write_object(key: str, data: bytes) -> None:
-    """Write straight into storage, as a provider that enforces nothing (such as Azure,
-    which signs no size) would let a client do."""
-    assert storages["default"].save(key, ContentFile(data)) == key
+    """Write where the signed URL for ``key`` writes (its staging key), straight into
+    storage, as a provider that enforces nothing (such as Azure, which signs no size)
+    would let a client do."""
+    staging = keys.staging_key(key)
+    assert storages["default"].save(staging, ContentFile(data)) == staging
+
+
+def staged(key: str) -> bool:
+    """Whether the default storage holds an object at ``key``'s staging key."""
+    return stored(keys.staging_key(key))
 
 
 # --- uploads made without HTTP -----------------------------------------------------------
@@ -172,7 +179,8 @@ def avatar_row(
     **fields: Any,
 ) -> Upload:
     """An avatar Upload row in any status, written straight to the database (with ``body``
-    stored at its key when given, and verified when the status is completed)."""
+    stored when given: at its key, verified, when the status is completed, else where its
+    URL writes)."""
     policy = UploadPolicy.objects.get(name="avatar")
     upload = Upload(
         owner=owner,
@@ -187,7 +195,8 @@ def avatar_row(
     )
     upload.key = f"avatars/{owner.pk}/{upload.id}.png"
     if body is not None:
-        storages["default"].save(upload.key, ContentFile(body))
+        where = upload.key if status == "completed" else keys.staging_key(upload.key)
+        storages["default"].save(where, ContentFile(body))
         if upload.size is None:
             upload.size = len(body)
         if status == "completed":

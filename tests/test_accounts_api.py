@@ -21,6 +21,7 @@ from tests.helpers import (
     assert_error,
     assert_ok,
     make_upload,
+    staged,
     status_of,
     stored,
     without_correlation,
@@ -152,7 +153,7 @@ def test_avatar_must_be_of_the_avatar_type_and_a_refused_one_is_left_as_it_was(
     )
 
     assert status_of(media["id"]) == "pending"  # not completed on the way to a refusal
-    assert stored(media["key"])
+    assert staged(media["key"]) and not stored(media["key"])
     assert assert_ok(api.get("/api/v1/users/me"))["avatarUrl"] is None
 
 

@@ -22,6 +22,7 @@ from accounts.scopes import SCOPES
 from tests.conftest import client_for, make_png
 from tests.helpers import PDF, assert_error, assert_ok, without_correlation
 from uploads import services
+from uploads.keys import staging_key
 from uploads.models import Upload, UploadPolicy
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
@@ -165,7 +166,7 @@ def test_every_uploads_endpoint_requires_a_valid_token(
         assert_error(response, 401, "auth.unauthorized")
         assert response["WWW-Authenticate"].startswith("Bearer"), (method, path)
     assert statuses() == before
-    assert storages["default"].exists(pending["key"])
+    assert storages["default"].exists(staging_key(pending["key"]))
 
 
 # --- scopes ----------------------------------------------------------------------------

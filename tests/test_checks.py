@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from django.core.checks import run_checks
 
 from tests.helpers import assert_error
-from uploads.models import Upload
+from uploads.models import Upload, UploadPolicy
 
 
 def uploads_messages(errors_only: bool = False) -> dict[str, list[str]]:
@@ -215,3 +215,21 @@ def test_a_per_process_rate_limit_cache_is_w001(settings: Any) -> None:
     settings.RATELIMIT_USE_CACHE = "local"
 
     assert "uploads.W001" in uploads_messages()
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "a/b"])
+def test_a_staging_prefix_that_is_not_one_segment_is_e001(settings: Any, prefix: str) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "STAGING_PREFIX": prefix}
+
+    found = uploads_messages(errors_only=True)
+
+    assert "uploads.E001" in found and "STAGING_PREFIX" in found["uploads.E001"][0]
+
+
+@pytest.mark.django_db
+def test_a_type_keeping_files_under_the_staging_prefix_is_e008() -> None:
+    UploadPolicy.objects.filter(name="media").update(key_prefix="staging/media")
+
+    found = [m for m in run_checks(databases=["default"]) if m.id == "uploads.E008"]
+
+    assert len(found) == 1 and "'media'" in found[0].msg

@@ -1,4 +1,5 @@
-"""The uploads_cleanup command: stale pending uploads expire and their objects go."""
+"""The uploads_cleanup command: stale pending uploads expire and their objects go, and so
+does whatever an expired URL wrote at its staging key."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.conftest import make_png
-from tests.helpers import avatar_row, status_of, stored
+from tests.helpers import avatar_row, staged, status_of, stored
+from uploads.keys import staging_key
 from uploads.models import Upload
 
 
@@ -36,9 +39,16 @@ class Scene:
         return self.stale_with_object + self.stale_without_object
 
 
+def rewrite_staging(upload: Upload) -> None:
+    """What the upload's URL may write again until it expires: its staging key."""
+    storages["default"].save(staging_key(upload.key), ContentFile(make_png(2, 2)))
+
+
 @pytest.fixture
 def scene(user: Any) -> Scene:
     long_ago = -timedelta(days=2)
+    completed = avatar_row(user, "completed", make_png(2, 2), expires_in=long_ago)
+    rewrite_staging(completed)  # re-sent after complete, before the URL expired
     return Scene(
         stale_with_object=[
             avatar_row(user, body=make_png(2, 2), expires_in=long_ago) for _ in range(3)
@@ -47,28 +57,30 @@ def scene(user: Any) -> Scene:
         # Expired a minute ago: a slow client may still be completing it (CLEANUP_GRACE).
         within_grace=avatar_row(user, body=make_png(2, 2), expires_in=-timedelta(minutes=1)),
         fresh=avatar_row(user, expires_in=timedelta(minutes=5)),
-        completed=avatar_row(user, "completed", make_png(2, 2), expires_in=long_ago),
+        completed=completed,
     )
 
 
 def test_dry_run_counts_and_changes_nothing(scene: Scene) -> None:
     output = run("--dry-run")
 
-    assert "5 uploads would be swept; 5 stale pending uploads would expire" in output
+    assert "6 uploads would be swept; 5 stale pending uploads would expire" in output
     assert all(status_of(u) == "pending" for u in scene.stale)
-    assert all(stored(u.key) for u in scene.stale_with_object)
+    assert all(staged(u.key) for u in [*scene.stale_with_object, scene.completed])
 
 
 def test_sweep_expires_stale_uploads_and_deletes_their_objects(scene: Scene) -> None:
     output = run()
 
-    assert "Swept 5/5 uploads..." in output
-    assert "Swept 5 uploads: expired 5, deleted 3 objects." in output
+    assert "Swept 6/6 uploads..." in output
+    assert "Swept 6 uploads: expired 5, deleted 4 objects." in output
     assert all(status_of(u) == "expired" for u in scene.stale)
-    assert not any(stored(u.key) for u in scene.stale_with_object)
-    assert status_of(scene.within_grace) == "pending" and stored(scene.within_grace.key)
+    assert not any(staged(u.key) for u in scene.stale_with_object)
+    assert status_of(scene.within_grace) == "pending" and staged(scene.within_grace.key)
     assert status_of(scene.fresh) == "pending"
+    # The completed object stays; what its URL wrote after complete goes.
     assert status_of(scene.completed) == "completed" and stored(scene.completed.key)
+    assert not staged(scene.completed.key)
     # A second run finds nothing more to do.
     assert "Swept 0 uploads: expired 0, deleted 0 objects." in run()
 
@@ -78,13 +90,13 @@ def test_small_batches_still_sweep_everything(scene: Scene) -> None:
 
     progress = [line for line in output.splitlines() if line.endswith("uploads...")]
     assert progress == [
-        "Swept 2/5 uploads...",
-        "Swept 4/5 uploads...",
-        "Swept 5/5 uploads...",
+        "Swept 2/6 uploads...",
+        "Swept 4/6 uploads...",
+        "Swept 6/6 uploads...",
     ]
-    assert "Swept 5 uploads: expired 5, deleted 3 objects." in output
+    assert "Swept 6 uploads: expired 5, deleted 4 objects." in output
     assert Upload.objects.filter(status="expired").count() == 5
-    assert not any(stored(u.key) for u in scene.stale_with_object)
+    assert not any(staged(u.key) for u in scene.stale_with_object)
     assert status_of(scene.within_grace) == "pending"
 
 
@@ -93,7 +105,7 @@ def test_grace_is_configurable(scene: Scene, settings: Any) -> None:
 
     run()
 
-    assert status_of(scene.within_grace) == "expired" and not stored(scene.within_grace.key)
+    assert status_of(scene.within_grace) == "expired" and not staged(scene.within_grace.key)
     assert status_of(scene.fresh) == "pending"
 
 
@@ -103,7 +115,7 @@ def test_an_unusable_storage_keeps_its_uploads_pending(scene: Scene, user: Any) 
 
     output = run()
 
-    assert "Swept 5 uploads: expired 5, deleted 3 objects, 1 failed" in output
+    assert "Swept 6 uploads: expired 5, deleted 4 objects, 1 failed" in output
     assert status_of(stranded) == "pending"
     assert all(status_of(u) == "expired" for u in scene.stale)
 
@@ -119,7 +131,7 @@ def test_expired_upload_then_refuses_the_file(
     response = put(answer, png)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "upload.invalid_state"
-    assert not storages["default"].exists(answer["key"])
+    assert not staged(answer["key"]) and not stored(answer["key"])
     complete = api.post(f"/api/v1/uploads/{answer['id']}/complete")
     assert complete.status_code == 410 and complete.json()["error"]["code"] == "upload.expired"
 
@@ -133,16 +145,18 @@ def test_batch_size_must_be_positive(scene: Scene, size: str) -> None:
 
 
 def test_a_closed_uploads_key_is_cleared_once_its_url_expired(user: Any) -> None:
-    """A rejected or deleted upload's URL could write its key again until it expired (cloud
-    providers allow a write where no object is): the sweep removes that object, once."""
+    """A rejected or deleted upload's URL could write its staging key again until it expired
+    (cloud providers allow a write where no object is): the sweep removes that object, and
+    a copy at the key left by a completion that rolled back, once."""
     long_ago = -timedelta(days=2)
     rejected = avatar_row(user, "rejected", make_png(2, 2), expires_in=long_ago)
     deleted = avatar_row(user, "deleted", make_png(2, 2), expires_in=long_ago)
+    storages["default"].save(deleted.key, ContentFile(make_png(2, 2)))
     live_url = avatar_row(user, "rejected", make_png(2, 2), expires_in=timedelta(minutes=5))
 
-    assert "Swept 2 uploads: expired 0, deleted 2 objects." in run()
+    assert "Swept 2 uploads: expired 0, deleted 3 objects." in run()
 
-    assert not stored(rejected.key) and not stored(deleted.key)
+    assert not staged(rejected.key) and not staged(deleted.key) and not stored(deleted.key)
     assert (status_of(rejected), status_of(deleted)) == ("rejected", "deleted")
-    assert stored(live_url.key)  # its URL still works: swept after it expires
+    assert staged(live_url.key)  # its URL still works: swept after it expires
     assert "Swept 0 uploads" in run()

@@ -2,7 +2,8 @@
 
 Where a provider can enforce a rule on a signed upload, its storage must refuse the bad
 request itself and keep nothing. Where it cannot, complete must refuse the upload and the
-object must be gone afterwards.
+object must be gone afterwards. Signed URLs write only the staging key: once complete has
+copied the verified object to its key, no URL the server issued can change it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from django.utils import timezone
 
 from tests.backends import Backend
 from tests.conftest import client_for, make_png, sha256_b64
-from tests.helpers import complete, presign_ok, use_storage
+from tests.helpers import assert_ok, complete, presign_ok, use_storage
+from uploads.keys import staging_key
 
 BACKENDS = ["local", "s3", "azure", "gcs"]
 
@@ -46,14 +48,25 @@ def _refused_or_rejected(
 ) -> None:
     if rule in backend.enforces:
         assert 400 <= status < 500, f"{backend.name} accepted what it should refuse ({rule})"
-        assert backend.read(answer["key"]) is None
+        assert backend.read(staging_key(answer["key"])) is None
         assert complete(api, answer["id"]).json()["error"]["code"] == "upload.not_uploaded"
     else:
         assert status < 300, status
         response = complete(api, answer["id"])
         assert response.status_code == 422, response.content
         assert response.json()["error"]["code"] == "upload.verification_failed"
-        assert backend.read(answer["key"]) is None
+        assert backend.read(staging_key(answer["key"])) is None
+    assert backend.read(answer["key"]) is None
+
+
+def _completed(backend: Backend, api: Any, capture: Any, body: bytes = PNG) -> dict[str, Any]:
+    """A PNG sent and completed, its staging object dropped as after a real commit."""
+    answer = presign_ok(api, body)
+    assert backend.send(answer, body, answer["headers"]) < 300
+    with capture(execute=True):
+        assert complete(api, answer["id"]).status_code == 200
+    assert backend.read(staging_key(answer["key"])) is None
+    return answer
 
 
 @pytest.mark.django_db
@@ -70,6 +83,13 @@ class TestConformance:
             sha256_b64(PNG),
         )
         assert backend.read(answer["key"]) == PNG
+
+    def test_every_completion_records_a_sha256(
+        self, backend: Backend, api: Any, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        answer = _completed(backend, api, django_capture_on_commit_callbacks)  # none declared
+        upload = assert_ok(api.get(f"/api/v1/uploads/{answer['id']}"))
+        assert upload["sha256"] == sha256_b64(PNG)
 
     def test_wrong_content_type(self, backend: Backend, api: Any) -> None:
         answer = presign_ok(api, PNG)
@@ -102,10 +122,57 @@ class TestConformance:
         assert complete(api, answer["id"]).json()["error"]["code"] == "upload.expired"
 
     def test_overwrite(self, backend: Backend, api: Any) -> None:
+        """While the upload is pending, the URL cannot replace what it wrote."""
         answer = presign_ok(api, PNG)
         assert backend.send(answer, PNG, answer["headers"]) < 300
-        assert complete(api, answer["id"]).status_code == 200
         status = backend.send(answer, SAME_SIZE_OTHER_BYTES, answer["headers"])
         if "overwrite" in backend.enforces:
             assert 400 <= status < 500
+        assert backend.read(staging_key(answer["key"])) == PNG
+        assert complete(api, answer["id"]).status_code == 200
+        assert backend.read(answer["key"]) == PNG
+
+    def test_resending_after_complete_changes_nothing(
+        self, backend: Backend, api: Any, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        answer = _completed(backend, api, django_capture_on_commit_callbacks)
+        backend.send(answer, SAME_SIZE_OTHER_BYTES, answer["headers"])  # may be taken: staging
         assert backend.read(answer["key"]) == PNG, f"{backend.name} let a completed object change"
+        again = assert_ok(complete(api, answer["id"]))
+        assert (again["status"], again["sha256"]) == ("completed", sha256_b64(PNG))
+        assert backend.read(answer["key"]) == PNG
+
+    def test_a_rejected_uploads_url_cannot_write_its_key(self, backend: Backend, api: Any) -> None:
+        answer = presign_ok(api, PNG)
+        lie = b"<html>" + b" " * (len(PNG) - 6)
+        assert backend.send(answer, lie, answer["headers"]) < 300
+        assert complete(api, answer["id"]).status_code == 422
+        backend.send(answer, PNG, answer["headers"])
+        assert backend.read(answer["key"]) is None
+        assert complete(api, answer["id"]).json()["error"]["code"] == "upload.invalid_state"
+        assert backend.read(answer["key"]) is None
+
+    def test_a_deleted_uploads_url_cannot_write_its_key(
+        self, backend: Backend, api: Any, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        answer = _completed(backend, api, django_capture_on_commit_callbacks)
+        assert api.delete(f"/api/v1/uploads/{answer['id']}").status_code == 200
+        assert backend.read(answer["key"]) is None
+        backend.send(answer, PNG, answer["headers"])
+        assert backend.read(answer["key"]) is None
+
+    def test_the_key_is_served_with_the_servers_headers(
+        self, backend: Backend, api: Any, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        answer = presign_ok(api, PNG)
+        sent = {**answer["headers"], **backend.uploader_headers}
+        assert backend.send(answer, PNG, sent) < 300
+        if backend.name != "local":  # the provider keeps them: they must stay in staging
+            staged = backend.served_headers(staging_key(answer["key"]))
+            assert "evil.html" in staged["content-disposition"]
+        with django_capture_on_commit_callbacks(execute=True):
+            assert complete(api, answer["id"]).status_code == 200
+        served = backend.served_headers(answer["key"])
+        assert served["content-type"] == "image/png"
+        assert "evil.html" not in served.get("content-disposition", "")
+        assert "max-age=7" not in served.get("cache-control", "")

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from tests.conftest import make_png, sha256_b64
 from tests.helpers import assert_error, assert_ok
+from uploads.keys import staging_key
 from uploads.models import Upload
 from uploads.signers import SignerError, fake
 
@@ -38,7 +39,11 @@ def test_records_the_presign_and_completes_what_put_stored(
 ) -> None:
     answer = presign(api, sha256=sha256_b64(PNG))
     (spec,) = fake.outbox
-    assert (spec.key, spec.size, spec.sha256) == (answer["key"], len(PNG), sha256_b64(PNG))
+    assert (spec.key, spec.size, spec.sha256) == (
+        staging_key(answer["key"]),
+        len(PNG),
+        sha256_b64(PNG),
+    )
     assert answer["uploadUrl"].startswith(fake.FAKE_ORIGIN)
 
     assert_error(api.post(f"/api/v1/uploads/{answer['id']}/complete"), 409, "upload.not_uploaded")
@@ -91,7 +96,7 @@ def test_a_provider_refusal_is_storage_unavailable_and_a_delete_still_final(
     with django_capture_on_commit_callbacks(execute=True):
         assert_ok(api.delete(f"/api/v1/uploads/{answer['id']}"))
     assert Upload.objects.get().status == Upload.Status.DELETED
-    assert answer["key"] in fake.objects
+    assert staging_key(answer["key"]) in fake.objects
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ import re
 from django.core.files.storage import storages
 
 from tests.conftest import sha256_b64
+from uploads.keys import staging_key
 
 
 def test_presign_put_complete_get(api, presign, put, png, user):
@@ -27,7 +28,7 @@ def test_presign_put_complete_get(api, presign, put, png, user):
 
     stored = put(data, png)
     assert stored.status_code == 200, stored.content
-    assert storages["default"].exists(data["key"])
+    assert storages["default"].exists(staging_key(data["key"]))  # where the URL writes
 
     done = api.post(f"/api/v1/uploads/{data['id']}/complete")
     assert done.status_code == 200, done.content

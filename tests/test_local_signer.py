@@ -15,7 +15,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.conftest import make_png, sha256_b64
-from tests.helpers import assert_error, presign_ok, stored, stored_bytes
+from tests.helpers import assert_error, presign_ok, staged, stored, stored_bytes
+from uploads.keys import staging_key
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import bump_version
 from uploads.signers import UploadSpec, get_signer
@@ -39,9 +40,13 @@ def test_accepted_upload_is_stored_intact(
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["success"] is True
-    assert body["data"] == {"key": signed["key"], "size": len(png), "sha256": sha256_b64(png)}
+    assert body["data"] == {
+        "key": staging_key(signed["key"]),  # where the URL writes; complete copies it to key
+        "size": len(png),
+        "sha256": sha256_b64(png),
+    }
     assert response["ETag"] == f'"{sha256_b64(png)}"'
-    assert stored_bytes(signed["key"]) == png
+    assert stored_bytes(staging_key(signed["key"])) == png
 
 
 def test_body_larger_than_chunk_size_is_streamed_intact(
@@ -56,7 +61,7 @@ def test_body_larger_than_chunk_size_is_streamed_intact(
     response = put(data, big)
 
     assert response.status_code == 200, response.content
-    assert stored_bytes(data["key"]) == big
+    assert stored_bytes(staging_key(data["key"])) == big
     assert response.json()["data"]["sha256"] == sha256_b64(big)
 
 
@@ -70,7 +75,7 @@ def test_tampered_token_is_refused(
     tampered = {**signed, "uploadUrl": url[:i] + flipped + url[i + 1 :]}
 
     assert_error(put(tampered, png), 403, "upload.signature_invalid")
-    assert not stored(signed["key"])
+    assert not staged(signed["key"])
 
 
 def test_tampered_signature_is_refused(
@@ -81,7 +86,7 @@ def test_tampered_signature_is_refused(
     tampered = {**signed, "uploadUrl": url[:-5] + flipped + url[-4:]}
 
     assert_error(put(tampered, png), 403, "upload.signature_invalid")
-    assert not stored(signed["key"])
+    assert not staged(signed["key"])
 
 
 def test_expired_token_is_refused(db: Any, png: bytes) -> None:
@@ -111,7 +116,7 @@ def test_content_type_other_than_signed_is_refused(
     response = put(signed, png, **{"Content-Type": content_type})
 
     assert_error(response, 403, "upload.signature_mismatch")
-    assert not stored(signed["key"])
+    assert not staged(signed["key"])
 
 
 @pytest.mark.parametrize("delta", [-1, +1])
@@ -123,7 +128,7 @@ def test_content_length_other_than_signed_is_refused(
 
     error = assert_error(response, 403, "upload.signature_mismatch")
     assert str(len(png)) in error["message"]
-    assert not stored(signed["key"])
+    assert not staged(signed["key"])
 
 
 def test_unsized_upload_over_the_cap_is_refused(api: APIClient, put: Callable[..., Any]) -> None:
@@ -137,10 +142,10 @@ def test_unsized_upload_over_the_cap_is_refused(api: APIClient, put: Callable[..
     error = assert_error(put(data, big), 413, "upload.too_large")
 
     assert "1024" in error["message"]
-    assert not stored(data["key"])
+    assert not staged(data["key"])
     small = make_png(2, 2)
     assert put(data, small).status_code == 200
-    assert stored_bytes(data["key"]) == small
+    assert stored_bytes(staging_key(data["key"])) == small
 
 
 def test_missing_content_length_is_refused(signed: dict[str, Any], png: bytes) -> None:
@@ -154,7 +159,7 @@ def test_missing_content_length_is_refused(signed: dict[str, Any], png: bytes) -
     )
 
     assert_error(response, 411, "upload.length_required")
-    assert not stored(signed["key"])
+    assert not staged(signed["key"])
 
 
 def test_body_not_matching_signed_sha256_is_refused(
@@ -167,7 +172,7 @@ def test_body_not_matching_signed_sha256_is_refused(
     response = put(signed, bytes(other))
 
     assert_error(response, 400, "upload.checksum_mismatch")
-    assert not stored(signed["key"])
+    assert not staged(signed["key"])
     # The right bytes are still accepted afterwards.
     assert put(signed, png).status_code == 200
 
@@ -179,8 +184,8 @@ def test_second_put_to_the_same_key_is_refused(
 
     assert_error(put(signed, png), 409, "upload.already_exists")
 
-    assert stored_bytes(signed["key"]) == png
-    assert storages["default"].listdir(os.path.dirname(signed["key"]))[1] == [
+    assert stored_bytes(staging_key(signed["key"])) == png
+    assert storages["default"].listdir(os.path.dirname(staging_key(signed["key"])))[1] == [
         os.path.basename(signed["key"])
     ]
 
@@ -196,7 +201,7 @@ def test_second_put_with_other_bytes_leaves_the_first_object(
 
     assert_error(put(data, bytes(other)), 409, "upload.already_exists")
 
-    assert stored_bytes(data["key"]) == png
+    assert stored_bytes(staging_key(data["key"])) == png
 
 
 def test_put_after_the_upload_was_deleted_is_refused(
@@ -207,7 +212,7 @@ def test_put_after_the_upload_was_deleted_is_refused(
 
     assert_error(put(signed, png), 409, "upload.invalid_state")
 
-    assert not stored(signed["key"])
+    assert not staged(signed["key"])
     assert Upload.objects.get(pk=signed["id"]).status == Upload.Status.DELETED
 
 
@@ -215,4 +220,4 @@ def test_get_on_the_put_url_is_not_allowed(signed: dict[str, Any]) -> None:
     response = APIClient().get(signed["uploadUrl"])
 
     assert_error(response, 405, "method_not_allowed")
-    assert not stored(signed["key"])
+    assert not staged(signed["key"])

@@ -32,6 +32,7 @@ from tests.backends.azure import (
 from tests.conftest import make_png, sha256_b64
 from tests.helpers import PDF, assert_error, presign_ok, use_storage
 from tests.live import free_port
+from uploads.keys import staging_key
 from uploads.models import Upload
 from uploads.signers import SignerNotConfigured, UploadSpec, get_signer
 
@@ -69,14 +70,15 @@ def test_upload_url_is_a_create_only_sas_for_one_blob_expiring_with_the_upload(
         tzinfo=UTC
     ) == upload.expires_at.replace(microsecond=0)
     assert sas["spr"] == "https,http"  # plain http is allowed only because Azurite is on loopback
-    assert urlsplit(answer["uploadUrl"]).path == f"/{ACCOUNT}/{CONTAINER}/{answer['key']}"
+    staging = staging_key(answer["key"])
+    assert urlsplit(answer["uploadUrl"]).path == f"/{ACCOUNT}/{CONTAINER}/{staging}"
     assert answer["method"] == "PUT"
     assert answer["headers"] == {"Content-Type": "image/png", "x-ms-blob-type": "BlockBlob"}
 
     # The same signature does not write any other blob, and never reads.
     elsewhere = answer["uploadUrl"].replace(answer["key"], answer["key"].replace(".png", "-2.png"))
     assert put({**answer, "uploadUrl": elsewhere}, PNG).status_code == 403
-    assert azure.read(answer["key"].replace(".png", "-2.png")) is None
+    assert azure.read(staging.replace(".png", "-2.png")) is None
     assert put(answer, PNG).status_code == 201
     assert requests.get(answer["uploadUrl"], timeout=10).status_code == 403
 
@@ -109,7 +111,8 @@ def test_the_blob_is_stored_with_the_declared_content_type(azure: AzureBackend, 
     answer = presign_ok(api, PNG, sha256=sha256_b64(PNG))
     assert put(answer, PNG).status_code == 201
 
-    properties = azure.container.get_blob_client(answer["key"]).get_blob_properties()
+    blob = azure.container.get_blob_client(staging_key(answer["key"]))
+    properties = blob.get_blob_properties()
     assert properties.content_settings.content_type == "image/png"
     assert properties.size == len(PNG)
     done = api.post(f"/api/v1/uploads/{answer['id']}/complete")
@@ -149,8 +152,9 @@ def test_a_second_put_with_the_same_url_is_refused_and_changes_nothing(
 
     assert again.status_code == 403
     assert again.headers["x-ms-error-code"] == "AuthorizationPermissionMismatch"
-    assert azure.read(answer["key"]) == PNG
+    assert azure.read(staging_key(answer["key"])) == PNG
     assert api.post(f"/api/v1/uploads/{answer['id']}/complete").status_code == 200
+    assert azure.read(answer["key"]) == PNG
 
 
 def test_a_rejected_blob_is_deleted_with_the_snapshots_its_url_could_make(
@@ -323,7 +327,8 @@ def test_storage_location_prefixes_the_blob_and_complete_finds_it(
     config["OPTIONS"]["location"] = "tenant-a"
     use_storage(settings, config)
     answer = presign_ok(api, PNG, sha256=sha256_b64(PNG))
-    assert urlsplit(answer["uploadUrl"]).path.endswith(f"/{CONTAINER}/tenant-a/{answer['key']}")
+    staging = staging_key(answer["key"])
+    assert urlsplit(answer["uploadUrl"]).path.endswith(f"/{CONTAINER}/tenant-a/{staging}")
     assert put(answer, PNG).status_code == 201
 
     done = api.post(f"/api/v1/uploads/{answer['id']}/complete")
@@ -382,7 +387,7 @@ def test_env_config_of_a_real_account() -> None:
 def test_an_empty_blob_is_read_as_nothing_and_rejected(azure: AzureBackend, api: Any) -> None:
     answer = presign_ok(api, PNG)
     assert put(answer, b"").status_code == 201
-    assert get_signer("default").read_head(answer["key"], 16) == b""
+    assert get_signer("default").read_head(staging_key(answer["key"]), 16) == b""
 
     done = api.post(f"/api/v1/uploads/{answer['id']}/complete")
 

@@ -39,6 +39,7 @@ from tests.backends.gcs import (
 from tests.conftest import make_png, sha256_b64
 from tests.helpers import PDF, assert_error, presign_ok, use_storage
 from tests.live import demo_site, free_port
+from uploads.keys import staging_key
 from uploads.models import Upload, UploadPolicy
 from uploads.signers import SignerNotConfigured, UploadSpec, get_signer
 
@@ -413,7 +414,7 @@ def test_storage_down_answers_503_and_the_upload_waits(
     # Once the storage answers again, the same upload completes.
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.server.url)
     use_storage(settings, gcs.storage_config())
-    storages["default"].save(answer["key"], ContentFile(PNG))
+    storages["default"].save(staging_key(answer["key"]), ContentFile(PNG))
     done = api.post(f"/api/v1/uploads/{answer['id']}/complete")
     assert done.status_code == 200, done.content
     assert done.json()["data"]["status"] == "completed"

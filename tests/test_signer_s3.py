@@ -30,11 +30,14 @@ from tests.backends.s3 import (
 from tests.conftest import make_png, sha256_b64
 from tests.helpers import PDF, assert_error, presign_ok, status_of, use_storage
 from tests.live import free_port
+from uploads.keys import staging_key
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import bump_version
+from uploads.services.admin_actions import reverify_uploads
 from uploads.signers import get_signer
 
 PNG = make_png(8, 8)
+SWAPPED = make_png(8, 8, b"\x01" * 4)  # a PNG of the same size, other bytes
 
 
 @pytest.fixture
@@ -130,8 +133,9 @@ def test_storage_location_prefixes_every_object(
     use_storage(settings, s3_backend.storage_config(location="tenant-a"))
     data = presign_ok(api, PNG)
     assert send_answer(data, PNG, data["headers"]).status == 200
-    assert s3_backend.read(f"tenant-a/{data['key']}") == PNG
+    assert s3_backend.read(f"tenant-a/{staging_key(data['key'])}") == PNG
     assert api.post(f"/api/v1/uploads/{data['id']}/complete").status_code == 200
+    assert s3_backend.read(f"tenant-a/{data['key']}") == PNG
     with django_capture_on_commit_callbacks(execute=True):  # the object goes after commit
         assert api.delete(f"/api/v1/uploads/{data['id']}").status_code in (200, 204)
     assert s3_backend.read(f"tenant-a/{data['key']}") is None
@@ -163,7 +167,8 @@ def test_complete_hashes_the_object_when_the_storage_kept_no_sha256(
 ) -> None:
     data = presign_ok(api, PNG, sha256=sha256_b64(PNG))
     # Stored behind the API's back, without a checksum: complete must hash it itself.
-    s3.admin.put_object(Bucket=BUCKET, Key=data["key"], Body=PNG, ContentType="image/png")
+    staging = staging_key(data["key"])
+    s3.admin.put_object(Bucket=BUCKET, Key=staging, Body=PNG, ContentType="image/png")
     done = api.post(f"/api/v1/uploads/{data['id']}/complete")
     assert done.status_code == 200, done.content
     assert done.json()["data"]["sha256"] == sha256_b64(PNG)
@@ -227,7 +232,7 @@ def test_post_form_upload_completes(
     assert data["method"] == "POST"
     assert data["headers"] == {}
     fields = data["fields"]
-    assert fields["key"] == data["key"]
+    assert fields["key"] == staging_key(data["key"])
     assert fields["Content-Type"] == "image/png"
     assert fields["x-amz-meta-owner"] == str(user.pk)
     assert fields["x-amz-checksum-sha256"] == sha256_b64(PNG)
@@ -238,6 +243,44 @@ def test_post_form_upload_completes(
     done = api.post(f"/api/v1/uploads/{data['id']}/complete")
     assert done.status_code == 200, done.content
     assert s3.read(data["key"]) == PNG
+
+
+@pytest.mark.django_db
+def test_reposting_the_form_after_complete_changes_nothing(
+    s3: S3Backend, api: APIClient, post_policy: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    data = presign_ok(api, PNG)
+    # Fields the policy does not name, which SeaweedFS takes: they reach the staging object only.
+    unasked = {"Cache-Control": "max-age=7", "Content-Disposition": 'inline; filename="x.html"'}
+    assert (
+        post_form(data["uploadUrl"], {**data["fields"], **unasked}, PNG, "image/png").status < 300
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(f"/api/v1/uploads/{data['id']}/complete").status_code == 200
+
+    html = b"<html>" + b" " * (len(PNG) - 6)
+    post_form(data["uploadUrl"], data["fields"], html, "image/png")
+
+    assert s3.read(data["key"]) == PNG
+    served = s3.served_headers(data["key"])
+    assert (served["content-type"], served["content-disposition"]) == ("image/png", "inline")
+    assert "max-age=7" not in served["cache-control"]
+    done = api.get(f"/api/v1/uploads/{data['id']}").json()["data"]
+    assert (done["status"], done["sha256"]) == ("completed", sha256_b64(PNG))
+
+
+@pytest.mark.django_db
+def test_reverify_catches_a_same_size_swap_without_a_declared_sha256(
+    s3: S3Backend, api: APIClient
+) -> None:
+    data = presign_ok(api, PNG)
+    assert send_answer(data, PNG, data["headers"]).status == 200
+    assert api.post(f"/api/v1/uploads/{data['id']}/complete").status_code == 200
+    s3.admin.put_object(Bucket=BUCKET, Key=data["key"], Body=SWAPPED, ContentType="image/png")
+
+    assert reverify_uploads(Upload.objects.filter(pk=data["id"]))["rejected"] == 1
+    assert status_of(data["id"]) == "rejected"
+    assert s3.read(data["key"]) is None
 
 
 @pytest.mark.django_db
@@ -307,7 +350,7 @@ def test_storage_down_at_complete_answers_503_and_the_upload_completes_later(
 
     assert_error(api.post(f"/api/v1/uploads/{data['id']}/complete"), 503, "storage.unavailable")
     assert status_of(data["id"]) == Upload.Status.PENDING
-    assert s3.read(data["key"]) == PNG
+    assert s3.read(staging_key(data["key"])) == PNG
 
     use_storage(settings, working)
     done = api.post(f"/api/v1/uploads/{data['id']}/complete")

@@ -49,6 +49,14 @@ DEFAULTS: dict[str, Any] = {
     # Pending uploads are swept this long after their URL expired.
     "CLEANUP_GRACE": 3600,
     "CACHE_ALIAS": "default",
+    # Signed URLs write under this prefix; complete copies the verified object to its key.
+    "STAGING_PREFIX": "staging",
+    # Cache-Control set on every completed object (after "public, " or "private, ").
+    "CACHE_CONTROL": "max-age=31536000, immutable",
+    # Bounds on every storage call, so that a storage that does not answer fails fast.
+    "STORAGE_CONNECT_TIMEOUT": 2,
+    "STORAGE_READ_TIMEOUT": 5,
+    "STORAGE_ATTEMPTS": 3,
 }
 
 
@@ -91,6 +99,14 @@ class AppSettings:
                 "settings.UPLOADS['MAX_EXPIRY_CEILING'] must be between 1 and 604800 "
                 "seconds (7 days, the longest any provider signs for)."
             )
+        if not self.STAGING_PREFIX.strip("/") or "/" in self.STAGING_PREFIX.strip("/"):
+            raise ImproperlyConfigured(
+                "settings.UPLOADS['STAGING_PREFIX'] must be one non-empty path segment, "
+                "such as 'staging'."
+            )
+        for key in ("STORAGE_CONNECT_TIMEOUT", "STORAGE_READ_TIMEOUT", "STORAGE_ATTEMPTS"):
+            if getattr(self, key) < 1:
+                raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")
 
 
 app_settings = AppSettings()

@@ -203,13 +203,25 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
 
     try:
         rows = list(
-            UploadPolicy.objects.values_list("name", "storage", "allowed_content_types", "max_size")
+            UploadPolicy.objects.values_list(
+                "name", "storage", "key_prefix", "allowed_content_types", "max_size"
+            )
         )
     except DatabaseError:
         return []  # not migrated yet: migrate runs these checks again next time
-    policies = {name: alias for name, alias, _, _ in rows}
+    policies = {name: alias for name, alias, *_ in rows}
+    staging = app_settings.STAGING_PREFIX.strip("/")
     errors: list[Any] = []
-    for name, _, allowed, max_size in sorted(rows):
+    for name, _, prefix, allowed, max_size in sorted(rows):
+        if prefix == staging or prefix.startswith(f"{staging}/"):
+            errors.append(
+                Error(
+                    f"Upload type '{name}' keeps its files under '{prefix}', inside the staging "
+                    f"prefix '{staging}' that signed URLs write and the sweep clears.",
+                    hint=f"Give '{name}' another key prefix, or set UPLOADS['STAGING_PREFIX'].",
+                    id="uploads.E008",
+                )
+            )
         problem = unverifiable_size(allowed, max_size)
         if problem:
             errors.append(

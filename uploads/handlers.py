@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from uploads import exceptions
+from uploads import exceptions, keys
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import bump_version
 from uploads.signers import reset_signers
@@ -44,6 +44,8 @@ def delete_objects_of_user(instance: Any, **kwargs: Any) -> None:
     for upload in uploads.only("storage", "key"):
         try:
             with provider_errors():
-                signer_for(upload.storage).delete(upload.key)
+                signer = signer_for(upload.storage)
+                signer.delete(keys.staging_key(upload.key))  # a pending upload's file
+                signer.delete(upload.key)
         except exceptions.UploadError:
             logger.error("Could not delete %s of a deleted user", upload.key, exc_info=True)

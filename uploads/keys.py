@@ -14,6 +14,12 @@ def build_key(prefix: str, owner_id: object, upload_id: uuid.UUID, content_type:
     return f"{prefix}/{owner_id}/{upload_id}.{content_types.extension_for(content_type)}"
 
 
+def staging_key(key: str) -> str:
+    """Where the signed URL for ``key`` writes: complete copies the verified object from
+    there to ``key``, which no URL can write."""
+    return f"{app_settings.STAGING_PREFIX.strip('/')}/{key}"
+
+
 def clean_file_name(name: str) -> str:
     """The last path component, without control or format characters, capped in length."""
     name = unicodedata.normalize("NFC", name)

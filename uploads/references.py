@@ -9,7 +9,6 @@ removal fails then is left to ``uploads_cleanup``, which clears the keys of dele
 
 from __future__ import annotations
 
-import logging
 import uuid
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
     from django.db.models import Model
 
     from uploads.fields import UploadField
-
-logger = logging.getLogger("uploads")
 
 
 @cache
@@ -99,19 +96,7 @@ def release(upload_id: uuid.UUID | str | None) -> bool:
             upload_deleting.send(sender=Upload, upload=upload)
         except exceptions.InvalidState:
             return False
-        upload.status = Upload.Status.DELETED
-        upload.save(update_fields=["status", "updated_at"])
-        storage, key = upload.storage, upload.key
-        transaction.on_commit(lambda: delete_object(storage, key))
+        from uploads.services.manage import mark_deleted
+
+        mark_deleted(upload)
     return True
-
-
-def delete_object(storage: str, key: str) -> None:
-    """Remove a released upload's object; a failure is logged and left to the sweep."""
-    from uploads.services.signing import provider_errors, signer_for
-
-    try:
-        with provider_errors():
-            signer_for(storage).delete(key)
-    except exceptions.UploadError:
-        logger.warning("Could not delete %s now; uploads_cleanup will.", key, exc_info=True)

@@ -45,9 +45,20 @@ class Backend(ABC):
         """Send ``body`` as a client would from a presign answer: its method to its uploadUrl,
         with ``headers`` (and the answer's ``fields`` for a POST policy). Returns the status."""
 
+    #: Headers an uploader adds to the signed request unasked, to have them served back.
+    uploader_headers: dict[str, str] = {
+        "Cache-Control": "no-transform, max-age=7",
+        "Content-Disposition": 'inline; filename="evil.html"',
+    }
+
     @abstractmethod
     def read(self, key: str) -> bytes | None:
         """The stored object's bytes, straight from the server, or None when absent."""
+
+    @abstractmethod
+    def served_headers(self, key: str) -> dict[str, str]:
+        """The object's Content-Type, Cache-Control and Content-Disposition as stored
+        (lower-cased names; absent ones left out)."""
 
     def tamper(self, url: str) -> str:
         """The URL with its signature altered."""

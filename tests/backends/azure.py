@@ -47,6 +47,11 @@ class AzureBackend(Backend):
     # AuthorizationPermissionMismatch). Size, type and checksum cannot be bound into a
     # SAS: complete checks those.
     enforces = frozenset({"overwrite"})
+    # Put Blob takes the blob's properties in Azure's own headers.
+    uploader_headers = {
+        "x-ms-blob-cache-control": "no-transform, max-age=7",
+        "x-ms-blob-content-disposition": 'inline; filename="evil.html"',
+    }
 
     def __init__(self, port: int) -> None:
         from azure.storage.blob import BlobServiceClient, LinearRetry
@@ -86,6 +91,15 @@ class AzureBackend(Backend):
             return bytes(self.container.download_blob(key).readall())
         except ResourceNotFoundError:
             return None
+
+    def served_headers(self, key: str) -> dict[str, str]:
+        settings = self.container.get_blob_client(key).get_blob_properties().content_settings
+        values = {
+            "content-type": settings.content_type,
+            "cache-control": settings.cache_control,
+            "content-disposition": settings.content_disposition,
+        }
+        return {name: value for name, value in values.items() if value}
 
 
 def azurite_command(port: int, *options: str) -> list[str]:

@@ -337,6 +337,19 @@ class GCSBackend(Backend):
         response.raise_for_status()
         return response.content
 
+    def served_headers(self, key: str) -> dict[str, str]:
+        response = requests.get(
+            f"{self.server.url}/storage/v1/b/{self.bucket}/o/{quote(key, safe='')}", timeout=5
+        )
+        response.raise_for_status()
+        meta = response.json()
+        names = {
+            "contentType": "content-type",
+            "cacheControl": "cache-control",
+            "contentDisposition": "content-disposition",
+        }
+        return {name: meta[field] for field, name in names.items() if meta.get(field)}
+
 
 @contextmanager
 def fake_gcs(binary: Path) -> Iterator[FakeGCS]:

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from django.core.files.storage import storages
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from tests.backends import ENFORCEABLE, Backend
@@ -41,6 +42,12 @@ class LocalBackend(Backend):
             return None
         with storage.open(key, "rb") as fh:
             return fh.read()
+
+    def served_headers(self, key: str) -> dict[str, str]:
+        response = APIClient().get(reverse("uploads:local-file", args=[key]))
+        assert response.status_code == 200, response
+        names = ("content-type", "cache-control", "content-disposition")
+        return {name: response[name] for name in names if response.has_header(name)}
 
     def tamper(self, url: str) -> str:
         head, token = url.rsplit("/", 1)

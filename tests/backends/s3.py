@@ -295,6 +295,15 @@ class S3Backend(Backend):
                 return None
             raise
 
+    def served_headers(self, key: str) -> dict[str, str]:
+        head = self.admin.head_object(Bucket=BUCKET, Key=key)
+        names = {
+            "ContentType": "content-type",
+            "CacheControl": "cache-control",
+            "ContentDisposition": "content-disposition",
+        }
+        return {name: head[field] for field, name in names.items() if head.get(field)}
+
     def new_bucket(self) -> str:
         name = f"t-{uuid.uuid4().hex[:20]}"
         self.server.create_bucket(name)

@@ -47,14 +47,16 @@ def reverify_uploads(queryset: QuerySet[Upload]) -> Counter[str]:
                         reasons = [
                             reason("object", "The file is gone from storage.", upload.key, None)
                         ]
-                    elif (
-                        not upload.sha256 and upload.verified_sha256
-                    ):  # a declared one was just checked
+                    elif not upload.sha256:  # a declared one was just checked
                         with provider_errors():
                             actual = stored.sha256 or signer_for(upload.storage).compute_sha256(
                                 upload.key
                             )
-                        if actual != upload.verified_sha256:
+                        if not upload.verified_sha256:
+                            if not reasons:  # completed before every completion recorded one
+                                upload.verified_sha256 = actual
+                                upload.save(update_fields=["verified_sha256", "updated_at"])
+                        elif actual != upload.verified_sha256:
                             reasons.append(
                                 reason(
                                     "sha256",

@@ -1,10 +1,11 @@
 """The sweep after an upload URL expires.
 
 A pending upload whose URL expired (plus ``CLEANUP_GRACE``, for a slow client still
-completing) becomes expired. For it, and for rejected, deleted or expired ones, the key is
-cleared once more: until its URL expired, a client could write the key again after the
-object was deleted (S3's If-None-Match, Azure's create-only SAS and GCS's generation
-precondition all allow a write where no object is). Completed uploads are left alone.
+completing) becomes expired. For every upload whose URL expired, the staging key the URL
+wrote is cleared: until then a client could write it again after complete or a delete
+(S3's If-None-Match, Azure's create-only SAS and GCS's generation precondition all allow a
+write where no object is). For uploads that did not complete, the key is cleared too (a
+copy whose completion rolled back). A completed upload's object is left alone.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from uploads import keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload
+from uploads.services.manage import leftover_keys
 from uploads.services.signing import provider_errors, signer_for
 
 logger = logging.getLogger("uploads")
@@ -41,7 +44,7 @@ class CleanupReport:
 
 
 def stale_uploads(now: datetime | None = None) -> QuerySet[Upload]:
-    """Uploads whose key is to be cleared: those whose URL expired (plus the grace) and
+    """Uploads whose keys are to be cleared: those whose URL expired (plus the grace) and
     were not swept since, and deleted ones not swept yet, at once (their object's removal
     after commit may have failed). A deleted upload swept before its URL expired is swept
     once more after."""
@@ -51,7 +54,14 @@ def stale_uploads(now: datetime | None = None) -> QuerySet[Upload]:
         Q(swept_at__isnull=True) | Q(swept_at__lt=F("expires_at") + grace)
     )
     deleted = Q(status=Upload.Status.DELETED, swept_at__isnull=True)
-    return Upload.objects.filter(url_expired | deleted).exclude(status=Upload.Status.COMPLETED)
+    return Upload.objects.filter(url_expired | deleted)
+
+
+def leftovers(upload: Upload) -> list[str]:
+    """The keys to clear: the staging key always, the key unless the upload completed."""
+    if upload.status == Upload.Status.COMPLETED:
+        return [keys.staging_key(upload.key)]
+    return leftover_keys(upload)
 
 
 def expire_stale_uploads(
@@ -61,8 +71,8 @@ def expire_stale_uploads(
     now: datetime | None = None,
     progress: Callable[[CleanupReport, int], None] | None = None,
 ) -> CleanupReport:
-    """Sweep every upload whose URL expired: delete whatever object sits at its key, and
-    mark the pending ones expired.
+    """Sweep every upload whose URL expired: delete what its URL may have left behind
+    (``leftovers``), and mark the pending ones expired.
 
     Works in batches, each in its own transaction with the rows locked (rows another
     process holds are skipped and swept next time), so a long sweep never blocks a
@@ -91,9 +101,10 @@ def expire_stale_uploads(
                 try:
                     with provider_errors():
                         signer = signer_for(upload.storage)
-                        if signer.stat(upload.key) is not None:
-                            signer.delete(upload.key)
-                            report.objects_deleted += 1
+                        for key in leftovers(upload):
+                            if signer.stat(key) is not None:
+                                signer.delete(key)
+                                report.objects_deleted += 1
                 except Exception:  # noqa: BLE001  one bad storage must not stop the sweep
                     report.failed += 1
                     continue

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from uploads import content_types, exceptions
+from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload
+from uploads.services.promote import promote
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import send_on_commit, upload_completed, upload_rejected
 from uploads.signers import Signer, StoredObject
@@ -56,16 +59,27 @@ def settle(upload: Upload) -> exceptions.UploadError | None:
         return exceptions.InvalidState(
             f"The upload is {upload.status}.", vars={"status": upload.status}
         )
-    stored, reasons = verify_stored_object(upload)
+    stored, reasons = verify_stored_object(staged(upload))
     if stored is None:
         if timezone.now() < upload.expires_at:
             return exceptions.NotUploaded()
         upload.status = Upload.Status.EXPIRED
         upload.save(update_fields=["status", "updated_at"])
         return exceptions.Expired()
-    if reasons:
+    if not reasons:
+        promote(upload)
+        # Checked again where it now lies, for good: the staging object may have changed
+        # since it was checked (a re-posted S3 form replaces it).
+        stored, reasons = verify_stored_object(upload)
+    if stored is None or reasons:
+        reasons = reasons or [
+            reason("object", "The file vanished while it was copied.", None, None)
+        ]
         reject(upload, reasons)
         return exceptions.VerificationFailed(details=reasons)
+    if not stored.sha256:
+        with provider_errors():
+            stored = replace(stored, sha256=signer_for(upload.storage).compute_sha256(upload.key))
     upload.status = Upload.Status.COMPLETED
     upload.verified_size = stored.size
     upload.verified_content_type = upload.content_type
@@ -76,10 +90,21 @@ def settle(upload: Upload) -> exceptions.UploadError | None:
     return None
 
 
+def staged(upload: Upload) -> Upload:
+    """The upload as it stands before complete: its object at the staging key, where the
+    signed URL wrote. A copy for reading only (verify_stored_object reads ``upload.key``)."""
+    view = copy.copy(upload)
+    view.key = keys.staging_key(upload.key)
+    return view
+
+
 def reject(upload: Upload, reasons: list[dict[str, Any]]) -> None:
-    """Delete the object and mark the upload rejected (inside the caller's transaction)."""
+    """Delete the object, staged or copied, and mark the upload rejected (inside the
+    caller's transaction)."""
     with provider_errors():
-        signer_for(upload.storage).delete(upload.key)
+        signer = signer_for(upload.storage)
+        signer.delete(keys.staging_key(upload.key))
+        signer.delete(upload.key)
     upload.status = Upload.Status.REJECTED
     upload.rejection_reason = "; ".join(r["message"] for r in reasons)
     upload.save(update_fields=["status", "rejection_reason", "updated_at"])

@@ -8,10 +8,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
-from uploads import content_types, exceptions
+from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload
-from uploads.references import delete_object
 from uploads.services.complete import locked_upload
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import upload_deleting
@@ -51,10 +50,29 @@ def mark_deleted(upload: Upload) -> None:
     In this order a storage that answers late (a timeout after which it still deletes)
     can never leave a row pointing at a missing object; a removal that fails then is
     retried by ``uploads_cleanup``, which sweeps deleted uploads without waiting."""
+    # A completed upload's staging object went when it completed (or goes with the sweep).
+    names = [upload.key] if upload.status == Upload.Status.COMPLETED else leftover_keys(upload)
     upload.status = Upload.Status.DELETED
     upload.save(update_fields=["status", "updated_at"])
-    storage, key = upload.storage, upload.key
-    transaction.on_commit(lambda: delete_object(storage, key))
+    storage = upload.storage
+    transaction.on_commit(lambda: delete_objects(storage, names))
+
+
+def leftover_keys(upload: Upload) -> list[str]:
+    """What an upload that did not complete may have left: at the staging key its URL wrote,
+    and at its key, a copy whose completion rolled back."""
+    return [keys.staging_key(upload.key), upload.key]
+
+
+def delete_objects(storage: str, names: list[str]) -> None:
+    """Remove a deleted upload's objects; a failure is logged and left to the sweep."""
+    try:
+        with provider_errors():
+            signer = signer_for(storage)
+            for name in names:
+                signer.delete(name)
+    except exceptions.UploadError:
+        logger.warning("Could not delete %s now; uploads_cleanup will.", names, exc_info=True)
 
 
 def download_url(upload: Upload) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
         expires_at=timezone.now() + timedelta(seconds=policy.expires_in),
     )
     spec = UploadSpec(
-        key=upload.key,
+        key=keys.staging_key(upload.key),  # complete copies it to upload.key, for good
         content_type=content_type,
         expires_at=upload.expires_at,
         max_size=policy.max_size,

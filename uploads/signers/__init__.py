@@ -12,6 +12,7 @@ from django.utils.module_loading import import_string
 
 from uploads.app_settings import app_settings
 from uploads.signers.base import (
+    ObjectHeaders,
     PresignedUpload,
     Signer,
     SignerError,
@@ -22,6 +23,7 @@ from uploads.signers.base import (
 )
 
 __all__ = [
+    "ObjectHeaders",
     "PresignedUpload",
     "Signer",
     "SignerError",

@@ -11,6 +11,9 @@ type from its properties, sha256 by streaming it) and deletes a blob that contra
 upload. ``x-ms-meta-*`` headers cannot be bound either, so none are asked for: the key
 itself names the owner and the upload.
 
+The SAS is for the staging blob; ``promote`` copies a verified one to its key inside the
+account, where no SAS of ours can write.
+
 The signer builds one ``BlobServiceClient`` of its own from the storage's endpoint and
 credential, with short timeouts and a short retry budget (django-storages' client keeps the
 SDK defaults, up to minutes of retrying), and uses it for every call.
@@ -22,6 +25,7 @@ import base64
 import binascii
 import hashlib
 import ipaddress
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -32,6 +36,7 @@ from django.utils.http import content_disposition_header
 
 from uploads.app_settings import app_settings
 from uploads.signers.base import (
+    ObjectHeaders,
     PresignedUpload,
     Signer,
     SignerError,
@@ -53,6 +58,7 @@ try:
     from azure.storage.blob import (
         BlobSasPermissions,
         BlobServiceClient,
+        ContentSettings,
         CorsRule,
         LinearRetry,
         generate_blob_sas,
@@ -63,11 +69,13 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
         "Install it with: pip install django-upload-policies[azure]"
     ) from err
 
-#: Bounded calls: three attempts (connect within 3 s, each read within 5 s) with about half
-#: a second between them, so SignerUnavailable comes within about 10 s for an unreachable
-#: host and 16 s for a stalled one. AZURE_CLIENT_OPTIONS (``client_options``) override these.
-CLIENT_DEFAULTS: dict[str, Any] = {"connection_timeout": 3, "read_timeout": 5}
-RETRY_DEFAULTS: dict[str, Any] = {"backoff": 0.5, "retry_total": 2, "random_jitter_range": 0.2}
+#: Seconds between attempts (with jitter); the timeouts and the number of attempts come from
+#: UPLOADS STORAGE_CONNECT_TIMEOUT, STORAGE_READ_TIMEOUT and STORAGE_ATTEMPTS. The storage's
+#: AZURE_CLIENT_OPTIONS (``client_options``) override them.
+RETRY_BACKOFF: dict[str, Any] = {"backoff": 0.5, "random_jitter_range": 0.2}
+#: How long promote waits for a copy Azure reports as pending, and how often it looks.
+COPY_WAIT_SECONDS = 30
+COPY_POLL_SECONDS = 0.2
 
 CORS_METHODS = ["PUT", "POST", "GET", "HEAD", "OPTIONS"]
 CORS_MAX_AGE = 3600
@@ -161,10 +169,11 @@ class AzureSigner(Signer):
     def _build_client(self) -> BlobServiceClient:
         """One client for this signer: the storage's endpoint and credential, bounded
         timeouts and retries (unless the storage's client_options say otherwise)."""
-        options: dict[str, Any] = dict(CLIENT_DEFAULTS)
+        connect, read, attempts = self.timeouts()
+        options: dict[str, Any] = {"connection_timeout": connect, "read_timeout": read}
         client_options = dict(getattr(self.storage, "client_options", None) or {})
         if not any(name.startswith("retry") for name in client_options):
-            options["retry_policy"] = LinearRetry(**RETRY_DEFAULTS)
+            options["retry_policy"] = LinearRetry(retry_total=attempts - 1, **RETRY_BACKOFF)
         options |= client_options
         try:
             if self.storage.connection_string:
@@ -271,6 +280,31 @@ class AzureSigner(Signer):
             for chunk in self.container.download_blob(self.object_name(key)).chunks():
                 digest.update(chunk)
         return base64.b64encode(digest.digest()).decode()
+
+    def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
+        """Copy Blob inside the account (Azure copies within an account at once, Azurite
+        too; a copy still pending is waited for, within COPY_WAIT_SECONDS), then the
+        server's properties, which replace every header the uploader set."""
+        source = self.container.get_blob_client(self.object_name(staging_key))
+        target = self.container.get_blob_client(self.object_name(key))
+        # Azure metadata names are C# identifiers: no hyphens.
+        metadata = {name.replace("-", "_"): value for name, value in headers.metadata.items()}
+        with self._errors(f"copying to {key}"):
+            copy = target.start_copy_from_url(source.url, metadata=metadata)
+            status = copy.get("copy_status")
+            deadline = time.monotonic() + COPY_WAIT_SECONDS
+            while status == "pending" and time.monotonic() < deadline:
+                time.sleep(COPY_POLL_SECONDS)
+                status = target.get_blob_properties().copy.status
+            if status != "success":
+                raise SignerUnavailable(f"Azure did not finish copying to {key} ({status}).")
+            target.set_http_headers(
+                ContentSettings(
+                    content_type=headers.content_type,
+                    content_disposition=headers.content_disposition,
+                    cache_control=headers.cache_control,
+                )
+            )
 
     def delete(self, key: str) -> None:
         with self._errors(f"deleting {key}"):

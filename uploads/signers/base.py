@@ -74,6 +74,16 @@ class StoredObject:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ObjectHeaders:
+    """What the server sets on a completed object, whatever the uploader sent."""
+
+    content_type: str
+    content_disposition: str | None = None
+    cache_control: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
 class Signer(ABC):
     """Signs uploads and downloads for one storage and inspects what arrived."""
 
@@ -85,6 +95,15 @@ class Signer(ABC):
     def __init__(self, alias: str, storage: Storage) -> None:
         self.alias = alias
         self.storage = storage
+
+    @staticmethod
+    def timeouts() -> tuple[int, int, int]:
+        """(connect seconds, read seconds, attempts in all) for every call to the storage."""
+        return (
+            app_settings.STORAGE_CONNECT_TIMEOUT,
+            app_settings.STORAGE_READ_TIMEOUT,
+            app_settings.STORAGE_ATTEMPTS,
+        )
 
     @abstractmethod
     def presign_upload(self, spec: UploadSpec) -> PresignedUpload:
@@ -104,6 +123,12 @@ class Signer(ABC):
     @abstractmethod
     def read_head(self, key: str, length: int) -> bytes:
         """The first ``length`` bytes of the object (fewer if it is shorter)."""
+
+    @abstractmethod
+    def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
+        """Copy the object at ``staging_key`` to ``key`` inside the storage, with exactly
+        ``headers`` (none of the uploader's), replacing whatever is at ``key``. The staging
+        object stays; the caller deletes it once the completion is committed."""
 
     @abstractmethod
     def delete(self, key: str) -> None:

@@ -24,19 +24,21 @@ import base64
 import hashlib
 from urllib.parse import quote
 
-from uploads.signers.base import PresignedUpload, Signer, StoredObject, UploadSpec
+from uploads.keys import staging_key
+from uploads.signers.base import ObjectHeaders, PresignedUpload, Signer, StoredObject, UploadSpec
 
 FAKE_ORIGIN = "https://fake-storage.invalid"
 
-#: Every UploadSpec signed, oldest first.
+#: Every UploadSpec signed, oldest first (its ``key`` is the staging key the URL writes).
 outbox: list[UploadSpec] = []
 #: key -> (bytes, content type) of every object stored with ``put()``.
 objects: dict[str, tuple[bytes, str | None]] = {}
 
 
 def put(key: str, data: bytes, content_type: str | None = None) -> None:
-    """Store ``data`` at ``key``, as a client's upload to the signed URL would."""
-    objects[key] = (data, content_type)
+    """Store ``data`` where the signed URL for ``key`` (the upload's key in the API's
+    answer) writes: its staging key, which complete copies to ``key``."""
+    objects[staging_key(key)] = (data, content_type)
 
 
 def reset() -> None:
@@ -74,6 +76,9 @@ class FakeSigner(Signer):
 
     def read_head(self, key: str, length: int) -> bytes:
         return objects[key][0][:length]
+
+    def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
+        objects[key] = (objects[staging_key][0], headers.content_type)
 
     def delete(self, key: str) -> None:
         objects.pop(key, None)

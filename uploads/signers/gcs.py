@@ -10,8 +10,9 @@ An upload URL is a V4 signed ``PUT`` (XML API) that binds, as signed headers:
 - ``Content-Type``: the declared type; another type breaks the signature (403).
 - ``x-goog-content-length-range: N,N`` (or ``1,<cap>`` without a declared size): GCS
   refuses a body of another length (400).
-- ``x-goog-if-generation-match: 0``: GCS refuses to replace an existing object (412), so a
-  completed upload cannot be overwritten through its URL.
+- ``x-goog-if-generation-match: 0``: GCS refuses to replace an existing object (412). The
+  URL writes the staging key; a completed upload lives at its key, which ``promote`` writes
+  by a rewrite inside GCS.
 - ``x-goog-meta-owner`` and ``x-goog-meta-upload-id``: kept on the object.
 - ``x-goog-acl``, only when the storage sets ``default_acl`` and the upload is public.
 
@@ -38,6 +39,7 @@ from django.utils.http import content_disposition_header
 
 from uploads.app_settings import app_settings
 from uploads.signers.base import (
+    ObjectHeaders,
     PresignedUpload,
     Signer,
     SignerError,
@@ -106,8 +108,6 @@ class GCSSigner(Signer):
     methods: ClassVar[frozenset[str]] = frozenset({"PUT"})
     storage: Any  # a django-storages GoogleCloudStorage
 
-    #: (connect, read) seconds for each request to GCS.
-    timeout: ClassVar[tuple[float, float]] = (2.0, 5.0)
     #: Exponential backoff on the storage library's retryable errors, for 3 s in all.
     retry: ClassVar[Any] = DEFAULT_RETRY.with_delay(
         initial=0.1, maximum=1.0, multiplier=2.0
@@ -143,6 +143,9 @@ class GCSSigner(Signer):
             )
         super().__init__(alias, storage)
         self._bucket_seen = False
+        connect, read, _ = self.timeouts()
+        #: (connect, read) seconds for each request to GCS.
+        self.timeout: tuple[float, float] = (float(connect), float(read))
 
     # --- signing ---------------------------------------------------------------------------
 
@@ -235,6 +238,27 @@ class GCSSigner(Signer):
                 sink, raw_download=True, checksum="crc32c", timeout=self.timeout, retry=self.retry
             )
         return base64.b64encode(sink.digest.digest()).decode()
+
+    def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
+        """A rewrite inside GCS: the new object takes the metadata sent with the request
+        (the server's), not the staging object's. Large objects take several calls."""
+        source, target = self._blob(staging_key), self._blob(key)
+        target.content_type = headers.content_type
+        target.content_disposition = headers.content_disposition
+        target.cache_control = headers.cache_control
+        target.content_encoding = "identity"  # never the uploader's gzip
+        target.metadata = {
+            _META_NAME.sub("-", name.lower()): _ascii(value)
+            for name, value in headers.metadata.items()
+        }
+        token = None
+        with self._errors(f"copy to {key}"):
+            while True:
+                token, _, _ = target.rewrite(
+                    source, token=token, timeout=self.timeout, retry=self.retry
+                )
+                if token is None:
+                    break
 
     def delete(self, key: str) -> None:
         with self._errors(f"delete {key}"):

@@ -22,6 +22,7 @@ from django.urls import reverse
 
 from uploads.app_settings import app_settings
 from uploads.signers.base import (
+    ObjectHeaders,
     PresignedUpload,
     Signer,
     SignerError,
@@ -132,6 +133,20 @@ class LocalSigner(Signer):
     def read_head(self, key: str, length: int) -> bytes:
         with self.storage.open(key, "rb") as fh:
             return fh.read(length)
+
+    def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
+        """Copy the file within the storage. The endpoints serve it with the upload's
+        recorded type, so no headers are stored with it."""
+        try:
+            if self.storage.exists(key):  # a copy whose completion was rolled back
+                self.storage.delete(key)
+            with self.storage.open(staging_key, "rb") as source:
+                saved_as = self.storage.save(key, source)
+        except OSError as err:
+            raise SignerError(f"Could not copy {staging_key} to {key}: {err}") from err
+        if saved_as != key:
+            self.storage.delete(saved_as)
+            raise SignerError(f"Could not copy to {key}: another file took its name.")
 
     def delete(self, key: str) -> None:
         try:

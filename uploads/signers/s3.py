@@ -11,7 +11,8 @@ A presigned PUT binds Content-Type, Content-Length (when the size is declared), 
 sha256 (``x-amz-checksum-sha256``, which S3 verifies against the body), the upload's
 metadata (``x-amz-meta-*``) and ``If-None-Match: *`` (S3 refuses to overwrite an existing
 object). A presigned POST binds the same in its policy, with ``content-length-range``
-as the size limit.
+as the size limit. Both write the staging key; ``promote`` copies the verified object to
+its key inside S3.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from django.utils.http import content_disposition_header
 
 from uploads.app_settings import app_settings
 from uploads.signers.base import (
+    ObjectHeaders,
     PresignedUpload,
     Signer,
     SignerError,
@@ -60,14 +62,18 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
         "Install them with: pip install django-upload-policies[s3]"
     ) from err
 
-#: Bounded waits: three attempts in all, with backoff (botocore's "max_attempts" would
-#: count retries only, making four), 2 s to connect, 5 s per read: at worst about 9 s for
-#: a storage that does not connect, 18 s for one that stops answering.
-CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=5,
-)
+
+def client_config() -> Config:
+    """Bounded waits from the settings (UPLOADS STORAGE_CONNECT_TIMEOUT, STORAGE_READ_TIMEOUT,
+    STORAGE_ATTEMPTS): "total_max_attempts" counts the first try, unlike "max_attempts"."""
+    connect, read, attempts = Signer.timeouts()
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        connect_timeout=connect,
+        read_timeout=read,
+    )
+
+
 SIGV4 = "AWS4-HMAC-SHA256"
 MAX_EXPIRY = 7 * 24 * 3600  # the longest SigV4 signs for
 CORS_RULE_ID = "django-upload-policies"
@@ -129,7 +135,7 @@ class S3Signer(Signer):
                 "IAM role, profile or web identity that boto3 can find."
             )
         self._session_obj = session
-        self.client = self._build_client(CLIENT_CONFIG)
+        self.client = self._build_client(client_config())
         self._unsigned_client: Any = None
         self._lock = threading.Lock()
 
@@ -272,7 +278,7 @@ class S3Signer(Signer):
         if self._unsigned_client is None:
             with self._lock:
                 if self._unsigned_client is None:
-                    self._unsigned_client = self._build_client(CLIENT_CONFIG, unsigned=True)
+                    self._unsigned_client = self._build_client(client_config(), unsigned=True)
         return str(
             self._unsigned_client.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": name}
@@ -344,6 +350,27 @@ class S3Signer(Signer):
         except (ClientError, BotoCoreError) as err:
             raise self._wrap(err, "read", key) from err
         return base64.b64encode(digest.digest()).decode()
+
+    def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
+        """A server-side copy with the server's headers (MetadataDirective REPLACE), and S3
+        computing the copy's SHA-256."""
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self.object_name(key),
+            "CopySource": {"Bucket": self.bucket, "Key": self.object_name(staging_key)},
+            "MetadataDirective": "REPLACE",
+            "ContentType": headers.content_type,
+            "Metadata": dict(headers.metadata),
+            "ChecksumAlgorithm": "SHA256",
+        }
+        if headers.content_disposition:
+            params["ContentDisposition"] = headers.content_disposition
+        if headers.cache_control:
+            params["CacheControl"] = headers.cache_control
+        try:
+            self.client.copy_object(**params)
+        except (ClientError, BotoCoreError) as err:
+            raise self._wrap(err, "copy to", key) from err
 
     def delete(self, key: str) -> None:
         try:

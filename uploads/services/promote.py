@@ -1,0 +1,52 @@
+"""Moving a verified upload from its staging key, where its signed URL wrote, to its key,
+which no URL can write: a copy inside the storage, with headers the server sets."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils.http import content_disposition_header
+
+from uploads import keys
+from uploads.app_settings import app_settings
+from uploads.models import Upload
+from uploads.services.signing import provider_errors, signer_for
+from uploads.signers import ObjectHeaders, SignerError
+
+logger = logging.getLogger("uploads")
+
+
+def object_headers(upload: Upload) -> ObjectHeaders:
+    """The completed object's headers: its verified type, and an attachment disposition
+    for anything but an image, so that a browser saves a document rather than opening it
+    on the storage's origin. Each is set, so that none of the uploader's can remain."""
+    disposition = "inline"
+    if not upload.content_type.startswith("image/"):
+        name = upload.file_name or upload.key.rsplit("/", 1)[-1]
+        disposition = content_disposition_header(True, name)
+    cache = app_settings.CACHE_CONTROL
+    return ObjectHeaders(
+        content_type=upload.content_type,
+        content_disposition=disposition,
+        cache_control=f"{'public' if upload.is_public else 'private'}, {cache}" if cache else None,
+        metadata={"upload-id": str(upload.pk), "owner": str(upload.owner_id)},
+    )
+
+
+def promote(upload: Upload) -> None:
+    """Copy the staging object to the upload's key (replacing a copy left by a completion
+    that rolled back). The staging object goes once the transaction commits, so that a
+    rollback leaves it to be completed again; the sweep removes it if that fails."""
+    staging = keys.staging_key(upload.key)
+    with provider_errors():
+        signer_for(upload.storage).promote(staging, upload.key, object_headers(upload))
+    storage = upload.storage
+    transaction.on_commit(lambda: drop(storage, staging))
+
+
+def drop(storage: str, key: str) -> None:
+    try:
+        signer_for(storage).delete(key)
+    except (SignerError, Exception):  # noqa: BLE001  the sweep deletes it later
+        logger.warning("Could not delete the staging object %s", key, exc_info=True)
