@@ -93,6 +93,7 @@ def settle(upload: Upload) -> exceptions.UploadError | None:
 def staged(upload: Upload) -> Upload:
     """The upload as it stands before complete: its object at the staging key, where the
     signed URL wrote. A copy for reading only (verify_stored_object reads ``upload.key``)."""
+    _ = upload.policy  # loaded before the copy, which then shares it: one query for both
     view = copy.copy(upload)
     view.key = keys.staging_key(upload.key)
     return view
