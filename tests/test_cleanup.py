@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.conftest import make_png
-from tests.helpers import avatar_row, staged, status_of, stored
+from tests.helpers import avatar_row, presign_ok, staged, status_of, stored, use_storage
 from uploads.keys import staging_key
 from uploads.models import Upload
 
@@ -160,3 +160,49 @@ def test_a_closed_uploads_key_is_cleared_once_its_url_expired(user: Any) -> None
     assert (status_of(rejected), status_of(deleted)) == ("rejected", "deleted")
     assert staged(live_url.key)  # its URL still works: swept after it expires
     assert "Swept 0 uploads" in run()
+
+
+# --- bodies a URL could not bound ------------------------------------------------------
+
+
+def sweep_now() -> str:
+    out = io.StringIO()
+    call_command("uploads_cleanup", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_sweep_rejects_at_once_a_body_azure_let_through(
+    azure_backend: Any, settings: Any, api: Any
+) -> None:
+    """Azure's SAS binds no length: a body over the declared size is stored. The sweep
+    rejects it while the URL is still live, and leaves an honest upload alone."""
+    use_storage(settings, azure_backend.storage_config())
+    png, other = make_png(3, 3), make_png(4, 4)
+    liar, honest = presign_ok(api, png), presign_ok(api, other)
+    assert azure_backend.send(liar, png + b"\0" * 4096, liar["headers"]) < 300
+    assert azure_backend.send(honest, other, honest["headers"]) < 300
+
+    out = sweep_now()
+
+    assert "Rejected 1 pending uploads whose file is too large." in out
+    assert status_of(liar["id"]) == "rejected"
+    assert azure_backend.read(staging_key(liar["key"])) is None
+    assert "over the" in Upload.objects.get(pk=liar["id"]).rejection_reason
+    assert status_of(honest["id"]) == "pending"
+    assert azure_backend.read(staging_key(honest["key"])) == other
+
+
+@pytest.mark.django_db
+def test_the_sweep_rejects_an_s3_put_over_the_cap_when_no_size_was_declared(
+    s3_backend: Any, settings: Any, api: Any, edit_policy: Any
+) -> None:
+    use_storage(settings, s3_backend.storage_config())
+    edit_policy("avatar", require_size=False, max_size=1024)
+    answer = presign_ok(api)  # no size: the PUT's Content-Length is not signed
+    assert s3_backend.send(answer, make_png(2, 2) + b"\0" * 4096, answer["headers"]) < 300
+
+    sweep_now()
+
+    assert status_of(answer["id"]) == "rejected"
+    assert s3_backend.read(staging_key(answer["key"])) is None

@@ -22,9 +22,10 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from uploads import keys
+from uploads import exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload
+from uploads.services.complete import reason, reject
 from uploads.services.manage import leftover_keys
 from uploads.services.signing import provider_errors, signer_for
 
@@ -41,6 +42,7 @@ class CleanupReport:
     failed: int = 0
     pending: int = 0  # of those to sweep, how many were still pending (a dry run's count)
     temp_files: int = 0  # stale temporary files of local PUTs removed (or, dry, found)
+    oversized: int = 0  # pending uploads rejected for an object their URL could not bound
 
 
 def stale_uploads(now: datetime | None = None) -> QuerySet[Upload]:
@@ -80,6 +82,8 @@ def expire_stale_uploads(
     """
     report = CleanupReport()
     report.temp_files = remove_stale_temp_files(dry_run=dry_run, now=now)
+    if not dry_run:
+        report.oversized = reject_oversized_uploads()
     stale = stale_uploads(now)
     total = stale.count()
     if dry_run:
@@ -138,3 +142,52 @@ def remove_stale_temp_files(*, dry_run: bool = False, now: datetime | None = Non
             continue
         removed += 1
     return removed
+
+
+def reject_oversized_uploads() -> int:
+    """Reject the pending uploads whose URL could not bound the body's size (Azure, an S3 PUT
+    without a declared size) and whose object is already larger than allowed, without
+    waiting for the URL to expire: complete could never accept them. Returns how many."""
+    pending = Upload.objects.filter(status=Upload.Status.PENDING).values_list(
+        "pk", "storage", "policy__method", "size"
+    )
+    candidates = []
+    for pk, storage, method, size in pending:
+        try:
+            with provider_errors():
+                if not signer_for(storage).bounds_size(method, size is not None):
+                    candidates.append(pk)
+        except exceptions.UploadError:
+            continue  # a storage not configured here: nothing to look at
+    rejected = 0
+    for pk in candidates:
+        try:
+            with transaction.atomic():
+                upload = (
+                    Upload.objects.select_for_update(skip_locked=True)
+                    .filter(pk=pk, status=Upload.Status.PENDING)
+                    .first()
+                )
+                if upload is None:
+                    continue  # settled meanwhile, or being completed right now
+                with provider_errors():
+                    stored = signer_for(upload.storage).stat(keys.staging_key(upload.key))
+                limit = upload.max_size if upload.size is None else upload.size
+                if stored is None or stored.size <= limit:
+                    continue
+                why = "declared" if upload.size is not None else "allowed"
+                reject(
+                    upload,
+                    [
+                        reason(
+                            "size",
+                            f"The file is {stored.size} bytes, over the {limit} bytes {why}.",
+                            limit,
+                            stored.size,
+                        )
+                    ],
+                )
+                rejected += 1
+        except Exception:  # noqa: BLE001  one bad storage must not stop the sweep
+            logger.warning("Could not check pending upload %s", pk, exc_info=True)
+    return rejected

@@ -134,6 +134,12 @@ class Signer(ABC):
     def delete(self, key: str) -> None:
         """Remove the object; no error when it is already gone."""
 
+    def bounds_size(self, method: str, size_declared: bool) -> bool:
+        """Whether a URL signed for ``method`` refuses a body of another size than the
+        declared one, or over the type's cap when none was declared. Where it does not, the
+        sweep looks at what arrived before the URL expires."""
+        return True
+
     def object_name(self, key: str) -> str:
         """The object's name in the bucket or container: the key, under the storage's
         ``location`` prefix where it has one."""

@@ -372,6 +372,11 @@ class S3Signer(Signer):
         except (ClientError, BotoCoreError) as err:
             raise self._wrap(err, "copy to", key) from err
 
+    def bounds_size(self, method: str, size_declared: bool) -> bool:
+        # A PUT signs Content-Length only when a size was declared; a POST policy's
+        # content-length-range always holds the cap.
+        return method == "POST" or size_declared
+
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self.object_name(key))

@@ -20,7 +20,9 @@ class Command(BaseCommand):
     help = (
         "Sweep uploads whose URL expired (plus UPLOADS['CLEANUP_GRACE']): mark pending ones "
         "expired and delete whatever object sits at the key of any upload not completed; "
-        "clear deleted uploads' keys at once; remove stale temporary files of local PUTs. "
+        "clear deleted uploads' keys at once; reject pending uploads whose URL could not bound "
+        "the size and whose file is already too large; remove stale temporary files of local "
+        "PUTs. "
         "Run it from cron."
     )
 
@@ -45,6 +47,11 @@ class Command(BaseCommand):
                 f"Swept {report.swept} uploads: expired {report.expired}, "
                 f"deleted {report.objects_deleted} objects"
                 + (f", {report.failed} failed (left for the next run)." if report.failed else ".")
+                + (
+                    f" Rejected {report.oversized} pending uploads whose file is too large."
+                    if report.oversized
+                    else ""
+                )
                 + self._temp_files(report, "removed")
             )
         )
