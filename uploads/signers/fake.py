@@ -80,5 +80,8 @@ class FakeSigner(Signer):
     def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
         objects[key] = (objects[staging_key][0], headers.content_type)
 
+    def write(self, key: str, data: bytes, headers: ObjectHeaders) -> None:
+        objects[key] = (data, headers.content_type)
+
     def delete(self, key: str) -> None:
         objects.pop(key, None)
