@@ -18,7 +18,15 @@ from django.utils import timezone
 from tests.backends import Backend
 from tests.conftest import client_for, make_png, sha256_b64
 from tests.helpers import assert_ok, complete, presign_ok, use_storage
+from tests.metadata_images import (
+    ends_at_image_end,
+    jpeg_with_gps,
+    metadata_in,
+    pixel_size,
+    png_with_text_and_trailer,
+)
 from uploads.keys import staging_key
+from uploads.signers import ObjectHeaders, get_signer
 
 BACKENDS = ["local", "s3", "azure", "gcs"]
 
@@ -38,6 +46,8 @@ def backend(
 
 
 PNG = make_png(8, 8)
+JPEG_WITH_GPS = jpeg_with_gps()
+PNG_WITH_TEXT = png_with_text_and_trailer()
 SAME_SIZE_OTHER_BYTES = (
     make_png(8, 8)[:-20] + bytes(b ^ 0xFF for b in make_png(8, 8)[-20:-12]) + make_png(8, 8)[-12:]
 )
@@ -177,3 +187,62 @@ class TestConformance:
         assert served["content-type"] == "image/png"
         assert "evil.html" not in served.get("content-disposition", "")
         assert "max-age=7" not in served.get("cache-control", "")
+
+    def test_write_stores_the_bytes_with_the_servers_headers(self, backend: Backend) -> None:
+        signer = get_signer("default")
+        headers = ObjectHeaders(
+            content_type="image/png",
+            content_disposition="inline",
+            cache_control="public, max-age=31536000, immutable",
+            metadata={"upload-id": "u", "owner": "1"},
+        )
+        key = f"written/{backend.name}/object.png"
+        signer.write(key, SAME_SIZE_OTHER_BYTES, headers)
+        signer.write(key, PNG, headers)  # replaces what is there
+        assert backend.read(key) == PNG
+        if backend.name != "local":  # it serves an upload's key with the upload's headers
+            served = backend.served_headers(key)
+            assert served["content-type"] == "image/png"
+            assert served["cache-control"] == "public, max-age=31536000, immutable"
+            assert served["content-disposition"] == "inline"
+        signer.delete(key)
+
+    @pytest.mark.parametrize(
+        ("body", "content_type", "fmt"),
+        [(JPEG_WITH_GPS, "image/jpeg", "JPEG"), (PNG_WITH_TEXT, "image/png", "PNG")],
+        ids=["jpeg-exif-gps", "png-text-trailer"],
+    )
+    def test_a_stripping_type_stores_the_image_without_its_metadata(
+        self,
+        backend: Backend,
+        api: Any,
+        edit_policy: Any,
+        django_capture_on_commit_callbacks: Any,
+        body: bytes,
+        content_type: str,
+        fmt: str,
+    ) -> None:
+        edit_policy("avatar", strip_metadata=True)
+        answer = presign_ok(api, body, contentType=content_type, sha256=sha256_b64(body))
+        assert backend.send(answer, body, answer["headers"]) < 300
+        with django_capture_on_commit_callbacks(execute=True):
+            done = assert_ok(complete(api, answer["id"]))
+        stored = backend.read(answer["key"])
+        assert stored is not None and stored != body
+        assert metadata_in(stored) == {}
+        assert ends_at_image_end(stored, fmt)
+        assert pixel_size(stored, fmt) == pixel_size(body, fmt)
+        assert (done["size"], done["sha256"]) == (len(stored), sha256_b64(stored))
+        shown = assert_ok(api.get(f"/api/v1/uploads/{answer['id']}"))
+        assert (shown["size"], shown["sha256"]) == (len(stored), sha256_b64(stored))
+        assert backend.served_headers(answer["key"])["content-type"] == content_type
+        assert backend.read(staging_key(answer["key"])) is None
+
+    def test_a_type_that_does_not_strip_keeps_the_bytes_sent(
+        self, backend: Backend, api: Any
+    ) -> None:
+        answer = presign_ok(api, JPEG_WITH_GPS, contentType="image/jpeg")
+        assert backend.send(answer, JPEG_WITH_GPS, answer["headers"]) < 300
+        done = assert_ok(complete(api, answer["id"]))
+        assert backend.read(answer["key"]) == JPEG_WITH_GPS
+        assert (done["size"], done["sha256"]) == (len(JPEG_WITH_GPS), sha256_b64(JPEG_WITH_GPS))

@@ -124,6 +124,7 @@ class UploadPolicyAdmin(admin.ModelAdmin):
                     "require_size",
                     "require_sha256",
                     "deduplicate",
+                    "strip_metadata",
                 ]
             },
         ),

@@ -168,6 +168,17 @@ def reads_whole(mime: str) -> bool:
     return bool(known and (known.pillow_format or known.json))
 
 
+def keeps_metadata(mime: str) -> bool:
+    """A raster image the app recognises but cannot decode, so cannot re-encode."""
+    known = KNOWN.get(mime)
+    return bool(known and known.raster_image and not known.pillow_format)
+
+
+def pillow_format(mime: str) -> str | None:
+    known = KNOWN.get(mime)
+    return known.pillow_format if known else None
+
+
 def content_problem(mime: str, data: bytes, *, max_pixels: int) -> str | None:
     """Why bytes that passed ``bytes_match`` are still refused, or None. ``data`` is the
     whole object for the types ``reads_whole`` names, else its head."""

@@ -68,6 +68,15 @@ class UploadPolicy(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("Images whose width x height is larger are refused on complete."),
     )
+    strip_metadata = models.BooleanField(
+        _("strip image metadata"),
+        default=False,
+        help_text=_(
+            "Re-encode images on complete without their metadata (EXIF with GPS, XMP, "
+            "comments) and without bytes after the image; the stored file then differs from "
+            "the uploaded one."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -84,6 +93,10 @@ class UploadPolicy(models.Model):
         problem = unverifiable_size(self.allowed_content_types or [], self.max_size)
         if problem:
             raise ValidationError({"max_size": problem})
+        if self.strip_metadata:
+            problem = unstrippable(self.allowed_content_types or [])
+            if problem:
+                raise ValidationError({"strip_metadata": problem})
 
 
 def unverifiable_size(allowed_content_types: list[str], max_size: int | None) -> str | None:
@@ -97,6 +110,19 @@ def unverifiable_size(allowed_content_types: list[str], max_size: int | None) ->
         return (
             f"{', '.join(whole)} files are read whole on complete, so the size cap may not "
             f"exceed {limit} bytes (settings.UPLOADS['VERIFY_READ_LIMIT'])."
+        )
+    return None
+
+
+def unstrippable(allowed_content_types: list[str]) -> str | None:
+    """Why images of these types could not be re-encoded without their metadata, or None."""
+    from uploads import content_types
+
+    kept = [t for t in allowed_content_types if content_types.keeps_metadata(t)]
+    if kept:
+        return (
+            f"{', '.join(kept)} images cannot be re-encoded here (no decoder), so their "
+            "metadata would stay: remove them from the allowed types or leave this off."
         )
     return None
 

@@ -35,6 +35,7 @@ class Policy:
     require_sha256: bool
     deduplicate: bool
     max_pixels: int
+    strip_metadata: bool
 
 
 def _cache():  # type: ignore[no-untyped-def]
@@ -98,6 +99,7 @@ class PolicyRegistry:
                 require_sha256=p.require_sha256,
                 deduplicate=p.deduplicate,
                 max_pixels=p.max_pixels,
+                strip_metadata=p.strip_metadata,
             )
             for p in UploadPolicy.objects.filter(is_active=True)
         }

@@ -151,6 +151,11 @@ class UploadTypeSerializer(serializers.Serializer):
     public = serializers.BooleanField(source="is_public")
     requireSize = serializers.BooleanField(source="require_size")
     requireSha256 = serializers.BooleanField(source="require_sha256")
+    stripMetadata = serializers.BooleanField(
+        source="strip_metadata",
+        help_text="Images are re-encoded without metadata on complete: the stored file's "
+        "size and sha256 are not the uploaded one's.",
+    )
 
 
 class DownloadSerializer(serializers.Serializer):

@@ -9,7 +9,13 @@ from django.db.models import QuerySet
 
 from uploads import exceptions
 from uploads.models import Upload
-from uploads.services.complete import reason, reject, settle, verify_stored_object
+from uploads.services.complete import (
+    as_completed,
+    reason,
+    reject,
+    settle,
+    verify_stored_object,
+)
 from uploads.services.manage import mark_deleted
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import upload_deleting
@@ -42,7 +48,7 @@ def reverify_uploads(queryset: QuerySet[Upload]) -> Counter[str]:
             with transaction.atomic():
                 upload = Upload.objects.select_for_update().get(pk=pk)
                 if upload.status == Upload.Status.COMPLETED:
-                    stored, reasons = verify_stored_object(upload)
+                    stored, reasons = verify_stored_object(as_completed(upload))
                     if stored is None:
                         reasons = [
                             reason("object", "The file is gone from storage.", upload.key, None)

@@ -14,7 +14,8 @@ from django.utils import timezone
 from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload
-from uploads.services.promote import promote
+from uploads.reencode import ReencodeError, strip_metadata
+from uploads.services.promote import promote, write
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import send_on_commit, upload_completed, upload_rejected
 from uploads.signers import Signer, StoredObject
@@ -59,7 +60,7 @@ def settle(upload: Upload) -> exceptions.UploadError | None:
         return exceptions.InvalidState(
             f"The upload is {upload.status}.", vars={"status": upload.status}
         )
-    stored, reasons = verify_stored_object(staged(upload))
+    stored, reasons, whole = _verify(staged(upload))
     if stored is None:
         if timezone.now() < upload.expires_at:
             return exceptions.NotUploaded()
@@ -67,10 +68,18 @@ def settle(upload: Upload) -> exceptions.UploadError | None:
         upload.save(update_fields=["status", "updated_at"])
         return exceptions.Expired()
     if not reasons:
-        promote(upload)
-        # Checked again where it now lies, for good: the staging object may have changed
-        # since it was checked (a re-posted S3 form replaces it).
-        stored, reasons = verify_stored_object(upload)
+        rewritten, problem = stripped(upload, whole)
+        if problem:
+            reasons = [reason("contentType", problem, upload.content_type, None)]
+        elif rewritten is not None:
+            write(upload, rewritten)
+            # What was written, checked where it now lies as a copy would be.
+            stored, reasons = verify_stored_object(as_written(upload, rewritten))
+        else:
+            promote(upload)
+            # Checked again where it now lies, for good: the staging object may have
+            # changed since it was checked (a re-posted S3 form replaces it).
+            stored, reasons = verify_stored_object(upload)
     if stored is None or reasons:
         reasons = reasons or [
             reason("object", "The file vanished while it was copied.", None, None)
@@ -99,6 +108,44 @@ def staged(upload: Upload) -> Upload:
     return view
 
 
+def stripped(upload: Upload, whole: bytes | None) -> tuple[bytes | None, str | None]:
+    """The verified image re-encoded without its metadata, when its type asks for that
+    (None for other types and files), or why it cannot be."""
+    fmt = content_types.pillow_format(upload.content_type)
+    if not upload.policy.strip_metadata or fmt is None or whole is None:
+        return None, None
+    declared_size, declared_sha256 = upload.size, upload.sha256
+    if (declared_size is not None and len(whole) != declared_size) or (
+        declared_sha256 and _sha256(whole) != declared_sha256
+    ):
+        # Read after the facts were checked (a re-posted S3 form replaces the object).
+        return None, "The file changed while it was verified."
+    try:
+        return strip_metadata(whole, fmt, upload.policy.max_pixels), None
+    except ReencodeError as err:
+        return None, str(err)
+
+
+def as_written(upload: Upload, data: bytes) -> Upload:
+    """The upload as complete wrote it: its key holds ``data``, whatever was declared.
+    A copy for reading only."""
+    view = copy.copy(upload)
+    view.size, view.sha256 = len(data), _sha256(data)
+    return view
+
+
+def as_completed(upload: Upload) -> Upload:
+    """A completed upload as its key must still hold it: the verified size and sha256
+    (those of the re-encoded image for a type that strips metadata) in place of the
+    declared ones. A copy for reading only."""
+    view = copy.copy(upload)
+    if upload.size is not None and upload.verified_size is not None:
+        view.size = upload.verified_size
+    if upload.sha256 and upload.verified_sha256:
+        view.sha256 = upload.verified_sha256
+    return view
+
+
 def reject(upload: Upload, reasons: list[dict[str, Any]]) -> None:
     """Delete the object, staged or copied, and mark the upload rejected (inside the
     caller's transaction)."""
@@ -118,11 +165,20 @@ def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict
     Only the storage is believed: the declared size, type and sha256 are what the object
     is checked against, never evidence of what it is.
     """
+    stored, reasons, _ = _verify(upload)
+    return stored, reasons
+
+
+def _verify(
+    upload: Upload,
+) -> tuple[StoredObject | None, list[dict[str, Any]], bytes | None]:
+    """``verify_stored_object``, and the whole object when it was read (images, JSON)."""
     signer = signer_for(upload.storage)
+    whole = None
     with provider_errors():
         stored = signer.stat(upload.key)
         if stored is None:
-            return None, []
+            return None, [], None
         reasons = []
         if upload.size is not None and stored.size != upload.size:
             reasons.append(
@@ -147,7 +203,7 @@ def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict
         if reasons:
             # Refused already: reading (or hashing) an object of the wrong size, perhaps
             # far over the cap, would only tie up this worker.
-            return stored, reasons
+            return stored, reasons, None
         if (
             stored.content_type
             and content_types.normalise(stored.content_type) != upload.content_type
@@ -161,7 +217,6 @@ def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict
                 )
             )
         head = signer.read_head(upload.key, app_settings.SNIFF_BYTES) if stored.size else b""
-        whole = None
         if not content_types.bytes_match(upload.content_type, head):
             reasons.append(
                 reason(
@@ -190,7 +245,7 @@ def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict
                 )
             elif not stored.sha256:
                 stored = StoredObject(stored.size, stored.content_type, actual, stored.metadata)
-    return stored, reasons
+    return stored, reasons, None if reasons else whole
 
 
 def _inspect(

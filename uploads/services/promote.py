@@ -45,6 +45,16 @@ def promote(upload: Upload) -> None:
     transaction.on_commit(lambda: drop(storage, staging))
 
 
+def write(upload: Upload, data: bytes) -> None:
+    """Store ``data`` (the verified image, re-encoded) at the upload's key instead of
+    copying the staging object, which goes after commit as with ``promote``."""
+    staging = keys.staging_key(upload.key)
+    with provider_errors():
+        signer_for(upload.storage).write(upload.key, data, object_headers(upload))
+    storage = upload.storage
+    transaction.on_commit(lambda: drop(storage, staging))
+
+
 def drop(storage: str, key: str) -> None:
     try:
         signer_for(storage).delete(key)

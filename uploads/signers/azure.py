@@ -309,6 +309,22 @@ class AzureSigner(Signer):
     def bounds_size(self, method: str, size_declared: bool) -> bool:
         return False  # a SAS binds no length
 
+    def write(self, key: str, data: bytes, headers: ObjectHeaders) -> None:
+        """Put Blob with the server's properties, replacing the blob."""
+        metadata = {name.replace("-", "_"): value for name, value in headers.metadata.items()}
+        with self._errors(f"writing {key}"):
+            self.container.upload_blob(
+                self.object_name(key),
+                data,
+                overwrite=True,
+                metadata=metadata,
+                content_settings=ContentSettings(
+                    content_type=headers.content_type,
+                    content_disposition=headers.content_disposition,
+                    cache_control=headers.cache_control,
+                ),
+            )
+
     def delete(self, key: str) -> None:
         with self._errors(f"deleting {key}"):
             try:

@@ -131,6 +131,11 @@ class Signer(ABC):
         object stays; the caller deletes it once the completion is committed."""
 
     @abstractmethod
+    def write(self, key: str, data: bytes, headers: ObjectHeaders) -> None:
+        """Store ``data`` at ``key`` with exactly ``headers``, replacing whatever is there:
+        a completed object the server made itself (a re-encoded image) rather than copied."""
+
+    @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object; no error when it is already gone."""
 

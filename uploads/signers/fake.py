@@ -83,5 +83,8 @@ class FakeSigner(Signer):
     def bounds_size(self, method: str, size_declared: bool) -> bool:
         return False  # it enforces nothing at upload time
 
+    def write(self, key: str, data: bytes, headers: ObjectHeaders) -> None:
+        objects[key] = (data, headers.content_type)
+
     def delete(self, key: str) -> None:
         objects.pop(key, None)

@@ -242,15 +242,7 @@ class GCSSigner(Signer):
     def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
         """A rewrite inside GCS: the new object takes the metadata sent with the request
         (the server's), not the staging object's. Large objects take several calls."""
-        source, target = self._blob(staging_key), self._blob(key)
-        target.content_type = headers.content_type
-        target.content_disposition = headers.content_disposition
-        target.cache_control = headers.cache_control
-        target.content_encoding = "identity"  # never the uploader's gzip
-        target.metadata = {
-            _META_NAME.sub("-", name.lower()): _ascii(value)
-            for name, value in headers.metadata.items()
-        }
+        source, target = self._blob(staging_key), self._with_headers(self._blob(key), headers)
         token = None
         with self._errors(f"copy to {key}"):
             while True:
@@ -259,6 +251,14 @@ class GCSSigner(Signer):
                 )
                 if token is None:
                     break
+
+    def write(self, key: str, data: bytes, headers: ObjectHeaders) -> None:
+        """An upload with the server's metadata, replacing the object."""
+        target = self._with_headers(self._blob(key), headers)
+        with self._errors(f"write {key}"):
+            target.upload_from_string(
+                data, content_type=headers.content_type, timeout=self.timeout, retry=self.retry
+            )
 
     def delete(self, key: str) -> None:
         with self._errors(f"delete {key}"):
@@ -311,6 +311,18 @@ class GCSSigner(Signer):
             return str(safe_join(self.storage.location, clean_name(key)))
         except ValueError as err:
             raise SignerError(f"{key!r} is outside the storage's location.") from err
+
+    @staticmethod
+    def _with_headers(blob: Any, headers: ObjectHeaders) -> Any:
+        blob.content_type = headers.content_type
+        blob.content_disposition = headers.content_disposition
+        blob.cache_control = headers.cache_control
+        blob.content_encoding = "identity"  # never the uploader's gzip
+        blob.metadata = {
+            _META_NAME.sub("-", name.lower()): _ascii(value)
+            for name, value in headers.metadata.items()
+        }
+        return blob
 
     def _blob(self, key: str) -> Any:
         return self.storage.bucket.blob(self.object_name(key))

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.core import signing
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.urls import reverse
 
@@ -147,6 +148,18 @@ class LocalSigner(Signer):
         if saved_as != key:
             self.storage.delete(saved_as)
             raise SignerError(f"Could not copy to {key}: another file took its name.")
+
+    def write(self, key: str, data: bytes, headers: ObjectHeaders) -> None:
+        """Save the bytes under the key; served, as a copy is, with the recorded type."""
+        try:
+            if self.storage.exists(key):  # left by a completion that was rolled back
+                self.storage.delete(key)
+            saved_as = self.storage.save(key, ContentFile(data))
+        except OSError as err:
+            raise SignerError(f"Could not write {key}: {err}") from err
+        if saved_as != key:
+            self.storage.delete(saved_as)
+            raise SignerError(f"Could not write {key}: another file took its name.")
 
     def delete(self, key: str) -> None:
         try:
