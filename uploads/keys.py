@@ -34,3 +34,14 @@ def clean_file_name(name: str) -> str:
         else:
             name = name[:limit]
     return name
+
+
+def attachment_name(file_name: str, upload_id: object, content_type: str) -> str:
+    """The client's file name (or the upload id) with the extension of the verified type,
+    so that a saved file opens as what it was verified to be."""
+    name = file_name or str(upload_id)
+    stem, dot, _ = name.rpartition(".")
+    if dot and stem:
+        name = stem
+    known = content_types.KNOWN.get(content_type)
+    return f"{name}.{known.extension}" if known else name

@@ -84,7 +84,7 @@ def download_url(upload: Upload) -> dict[str, Any]:
     content_type = upload.verified_content_type or upload.content_type
     attachment_name = None
     if not content_types.is_raster_image(content_type):
-        attachment_name = attachment_name_for(upload, content_type)
+        attachment_name = keys.attachment_name(upload.file_name, upload.pk, content_type)
     expires_in = app_settings.DOWNLOAD_EXPIRY
     with provider_errors():
         url = signer_for(upload.storage).presign_download(
@@ -94,17 +94,6 @@ def download_url(upload: Upload) -> dict[str, Any]:
             attachment_name=attachment_name,
         )
     return {"url": url, "expiresIn": expires_in}
-
-
-def attachment_name_for(upload: Upload, content_type: str) -> str:
-    """The client's file name (or the upload id) with the extension of the verified type,
-    so that a saved file opens as what it was verified to be."""
-    name = upload.file_name or str(upload.pk)
-    stem, dot, _ = name.rpartition(".")
-    if dot and stem:
-        name = stem
-    known = content_types.KNOWN.get(content_type)
-    return f"{name}.{known.extension}" if known else name
 
 
 def public_url(upload: Upload) -> str | None:

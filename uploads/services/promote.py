@@ -8,7 +8,7 @@ import logging
 from django.db import transaction
 from django.utils.http import content_disposition_header
 
-from uploads import keys
+from uploads import content_types, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload
 from uploads.services.signing import provider_errors, signer_for
@@ -19,11 +19,12 @@ logger = logging.getLogger("uploads")
 
 def object_headers(upload: Upload) -> ObjectHeaders:
     """The completed object's headers: its verified type, and an attachment disposition
-    for anything but an image, so that a browser saves a document rather than opening it
-    on the storage's origin. Each is set, so that none of the uploader's can remain."""
+    (named with the type's extension) for anything but a raster image, so that a browser
+    saves a document rather than opening it on the storage's origin. Each is set, so that
+    none of the uploader's can remain."""
     disposition = "inline"
-    if not upload.content_type.startswith("image/"):
-        name = upload.file_name or upload.key.rsplit("/", 1)[-1]
+    if not content_types.is_raster_image(upload.content_type):
+        name = keys.attachment_name(upload.file_name, upload.pk, upload.content_type)
         disposition = content_disposition_header(True, name)
     cache = app_settings.CACHE_CONTROL
     return ObjectHeaders(
