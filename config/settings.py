@@ -195,7 +195,11 @@ REST_FRAMEWORK = {
 }
 SIMPLE_JWT = {
     "SIGNING_KEY": JWT_SIGNING_KEY,
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "10"))),
+    # Minutes in production; an hour in development, so that the token `make run` prints
+    # lasts through a first look.
+    "ACCESS_TOKEN_LIFETIME": timedelta(
+        minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "60" if DEBUG else "10"))
+    ),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
