@@ -19,6 +19,7 @@ from uploads.signers.base import (
     SignerNotConfigured,
     SignerUnavailable,
     StoredObject,
+    StoredPart,
     UploadSpec,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "SignerNotConfigured",
     "SignerUnavailable",
     "StoredObject",
+    "StoredPart",
     "UploadSpec",
     "get_signer",
     "signer_class_for",

@@ -15,7 +15,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from django.core.files.storage import Storage
 from django.utils.encoding import filepath_to_uri
@@ -84,13 +84,28 @@ class ObjectHeaders:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StoredPart:
+    """One part of a multipart upload, as the storage reports it."""
+
+    number: int  # from 1
+    size: int
+    etag: str  # the provider's name for the part (S3's ETag, Azure's block id)
+
+
+MiB = 1024 * 1024
+
+
 class Signer(ABC):
     """Signs uploads and downloads for one storage and inspects what arrived."""
 
     #: Upload methods this signer can sign (see ``UploadPolicy.method``).
     methods: ClassVar[frozenset[str]] = frozenset({"PUT"})
-    #: Whether ``presign_part`` and ``complete_multipart`` are implemented.
+    #: Whether the multipart methods below are implemented.
     supports_multipart: ClassVar[bool] = False
+    #: (smallest part, largest part, most parts) the provider takes; the last part may be
+    #: smaller than the smallest.
+    part_limits: ClassVar[tuple[int, int, int]] = (5 * MiB, 5 * 1024 * MiB, 10_000)
 
     def __init__(self, alias: str, storage: Storage) -> None:
         self.alias = alias
@@ -170,9 +185,32 @@ class Signer(ABC):
         """Let browsers on ``origins`` send uploads (PUT, POST) and read ETag."""
         raise SignerError(f"{type(self).__name__} cannot configure CORS.")
 
-    # Multipart uploads: signers that set ``supports_multipart`` implement these.
-    def presign_part(self, key: str, upload_ref: str, part_number: int, **kwargs: Any) -> str:
+    # --- multipart uploads ------------------------------------------------------------
+    # Signers that set ``supports_multipart`` implement all five. ``key`` is the staging key
+    # the parts are assembled at; ``multipart_id`` what ``create_multipart`` returned.
+
+    def create_multipart(self, spec: UploadSpec) -> str:
+        """Start a multipart upload of ``spec.key`` with ``spec``'s content type and
+        metadata; returns the provider's id for it ("" where the provider needs none)."""
         raise SignerError(f"{type(self).__name__} does not support multipart uploads.")
 
-    def complete_multipart(self, key: str, upload_ref: str, parts: list[Any]) -> None:
+    def presign_part(
+        self, spec: UploadSpec, multipart_id: str, part_number: int, size: int
+    ) -> PresignedUpload:
+        """A URL, valid until ``spec.expires_at``, that writes part ``part_number`` (from 1)
+        of exactly ``size`` bytes where the provider can bind it, and nothing else."""
+        raise SignerError(f"{type(self).__name__} does not support multipart uploads.")
+
+    def list_parts(self, key: str, multipart_id: str) -> list[StoredPart]:
+        """The parts the storage holds for the upload, by number; [] when it holds none or
+        the multipart upload is gone."""
+        raise SignerError(f"{type(self).__name__} does not support multipart uploads.")
+
+    def complete_multipart(self, key: str, multipart_id: str, parts: list[StoredPart]) -> None:
+        """Assemble exactly ``parts``, in their order, into the object at ``key`` (the
+        parts as ``list_parts`` gave them: never the client's word)."""
+        raise SignerError(f"{type(self).__name__} does not support multipart uploads.")
+
+    def abort_multipart(self, key: str, multipart_id: str) -> None:
+        """Release the parts, so that none is left billing; no error when already gone."""
         raise SignerError(f"{type(self).__name__} does not support multipart uploads.")
