@@ -38,9 +38,11 @@ const BROWSER_OWNED_HEADERS = new Set(["content-length", "host", "connection", "
  */
 
 /**
- * The presign answer: an Upload plus the signed request to send.
+ * The presign answer: an Upload plus the signed request to send, or for a large file the
+ * part plan (``multipart``) and no URL: each part's URL is asked for separately.
  * @typedef {Upload & {uploadUrl?: string, method?: string, headers?: Record<string, string>,
- *   fields?: Record<string, string>, expiresIn: number, maxSize: number}} PresignAnswer
+ *   fields?: Record<string, string>, expiresIn: number, maxSize: number,
+ *   multipart?: {partSize: number, partCount: number}}} PresignAnswer
  */
 
 /**
@@ -70,7 +72,14 @@ const BROWSER_OWNED_HEADERS = new Set(["content-length", "host", "connection", "
  * @property {(loaded: number, total: number) => void} [onProgress] called as bytes are sent
  * @property {string} [fileName] for display only; defaults to file.name
  * @property {boolean} [requireSha256=false] hash even above HASH_LIMIT (the type requires it)
- * @property {AbortSignal} [signal] aborts the request in flight (code "upload.aborted")
+ * @property {AbortSignal} [signal] aborts the request in flight (code "upload.aborted"). For a
+ *   file sent in parts this is a pause: upload() again with the same file, even after a page
+ *   reload, sends only the parts the storage does not hold yet
+ * @property {boolean} [multipart] ask for parts whatever the type's threshold (the server
+ *   decides otherwise: above the threshold, a file goes in parts)
+ * @property {number} [concurrency=4] parts sent at once
+ * @property {boolean} [resume=true] resume an unfinished upload of the same file (kept in
+ *   localStorage by type, name, size and modification time)
  */
 
 /**
@@ -314,10 +323,18 @@ export async function upload(
     fileName,
     requireSha256 = false,
     signal,
+    multipart,
+    concurrency = PART_CONCURRENCY,
+    resume = true,
   },
 ) {
   const base = apiBase.replace(/\/+$/, "");
   const credentials = { token, csrfToken, csrfCookieName };
+  const memo = resume ? resumeKey(type, file) : null;
+  const unfinished = memo ? await stillPending(base, credentials, recall(memo), signal) : null;
+  if (unfinished) {
+    return finishParts(base, credentials, unfinished, file, { onProgress, signal, concurrency, memo });
+  }
   /** @type {Record<string, any>} */
   const request = {
     type,
@@ -331,6 +348,7 @@ export async function upload(
   if (requireSha256 || (canHash && file.size <= HASH_LIMIT)) {
     request.sha256 = await sha256Base64(file);
   }
+  if (multipart !== undefined) request.multipart = multipart;
   const presigned = await api(`${base}/uploads/presign`, {
     method: "POST",
     ...credentials,
@@ -343,6 +361,11 @@ export async function upload(
     if (onProgress) onProgress(file.size, file.size);
     return answer;
   }
+  if (answer.multipart) {
+    const plan = { id: answer.id, ...answer.multipart, expiresAt: answer.expiresAt };
+    if (memo) remember(memo, plan);
+    return finishParts(base, credentials, plan, file, { onProgress, signal, concurrency, memo });
+  }
   await sendToStorage(answer, file, onProgress, signal);
   const completed = await api(`${base}/uploads/${encodeURIComponent(answer.id)}/complete`, {
     method: "POST",
@@ -350,6 +373,185 @@ export async function upload(
     signal,
   });
   return completed.data;
+}
+
+// --- files in parts ---------------------------------------------------------------------
+
+/** Parts sent at once, by default. */
+export const PART_CONCURRENCY = 4;
+/** Tries of one part before the upload fails (a pause or reload can resume it later). */
+const PART_TRIES = 6;
+/** Part URLs asked for in one request. */
+const URL_BATCH = 10;
+
+/**
+ * A multipart upload in progress, as kept for resuming.
+ * @typedef {{id: string, partSize: number, partCount: number, expiresAt: string}} PartPlan
+ */
+
+/** @param {string} type @param {Blob} file */
+function resumeKey(type, file) {
+  const f = /** @type {File} */ (file);
+  return `uploads.resume:${type}:${f.name ?? ""}:${file.size}:${f.lastModified ?? ""}:${file.type}`;
+}
+
+/** @param {string} key @param {PartPlan} plan */
+function remember(key, plan) {
+  try {
+    globalThis.localStorage?.setItem(key, JSON.stringify(plan));
+  } catch {
+    // Private browsing or a full store: the upload works, it only cannot resume.
+  }
+}
+
+/** @param {string} key @returns {PartPlan|null} */
+function recall(key) {
+  try {
+    return JSON.parse(globalThis.localStorage?.getItem(key) ?? "null");
+  } catch {
+    return null;
+  }
+}
+
+/** @param {string|null} key */
+function forget(key) {
+  try {
+    if (key) globalThis.localStorage?.removeItem(key);
+  } catch {
+    // as in remember()
+  }
+}
+
+/**
+ * The remembered upload if the server still takes its parts.
+ * @param {string} base @param {Credentials} credentials @param {PartPlan|null} plan
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<PartPlan|null>}
+ */
+async function stillPending(base, credentials, plan, signal) {
+  if (!plan || !(Date.parse(plan.expiresAt) > Date.now())) return null;
+  try {
+    await api(`${base}/uploads/${encodeURIComponent(plan.id)}/parts`, { ...credentials, signal });
+    return plan;
+  } catch (err) {
+    if (/** @type {UploadError} */ (err).code === "upload.aborted") throw err;
+    return null; // gone, completed or refused: start afresh
+  }
+}
+
+/** @param {number} ms @param {AbortSignal} signal */
+function pause(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(new UploadError("The upload was aborted.", { code: "upload.aborted", status: 0 }));
+    }, { once: true });
+  });
+}
+
+/** Whether sending a part again may work: no answer, a server error, or an expired URL. */
+function worthRetrying(/** @type {any} */ err) {
+  return err.code === "network.error" || err.status >= 500 || [403, 408, 429].includes(err.status);
+}
+
+/**
+ * Send the parts the storage does not hold yet, a few at once, each retried with backoff
+ * (with a fresh URL), then complete. Progress counts the parts already stored.
+ * @param {string} base @param {Credentials} credentials @param {PartPlan} plan @param {Blob} file
+ * @param {{onProgress?: UploadOptions["onProgress"], signal?: AbortSignal, concurrency: number,
+ *   memo: string|null}} options
+ * @returns {Promise<Upload>}
+ */
+async function finishParts(base, credentials, plan, file, { onProgress, signal, concurrency, memo }) {
+  const path = `${base}/uploads/${encodeURIComponent(plan.id)}`;
+  for (let round = 0; ; round++) {
+    await sendMissingParts(path, credentials, plan, file, { onProgress, signal, concurrency });
+    try {
+      const completed = await api(`${path}/complete`, { method: "POST", ...credentials, signal });
+      forget(memo);
+      return completed.data;
+    } catch (err) {
+      // Parts the storage lost or never kept: send them once more.
+      if (/** @type {UploadError} */ (err).code === "upload.parts_missing" && round === 0) continue;
+      if (/** @type {UploadError} */ (err).code !== "upload.aborted") forget(memo);
+      throw err;
+    }
+  }
+}
+
+/**
+ * @param {string} path @param {Credentials} credentials @param {PartPlan} plan @param {Blob} file
+ * @param {{onProgress?: UploadOptions["onProgress"], signal?: AbortSignal, concurrency: number}} options
+ */
+async function sendMissingParts(path, credentials, plan, file, { onProgress, signal, concurrency }) {
+  const { partSize, partCount } = plan;
+  const sizeOf = (/** @type {number} */ n) => (n < partCount ? partSize : file.size - partSize * (partCount - 1));
+  const { data } = await api(`${path}/parts`, { ...credentials, signal });
+  const stored = new Map(data.parts.map((/** @type {any} */ p) => [p.partNumber, p.size]));
+  const todo = [];
+  let sent = 0;
+  for (let n = 1; n <= partCount; n++) {
+    if (stored.get(n) === sizeOf(n)) sent += sizeOf(n);
+    else todo.push(n);
+  }
+  /** @type {Map<number, number>} */
+  const inFlight = new Map();
+  const report = () => {
+    let loaded = sent;
+    for (const bytes of inFlight.values()) loaded += bytes;
+    onProgress?.(loaded, file.size);
+  };
+  report();
+  // One failure stops the other parts; the caller's signal stops them all.
+  const stop = new AbortController();
+  signal?.addEventListener("abort", () => stop.abort(), { once: true });
+  /** @type {Map<number, {url: string, method: string, headers: Record<string, string>, until: number}>} */
+  const urls = new Map();
+  const urlFor = async (/** @type {number} */ n) => {
+    const known = urls.get(n);
+    if (known && known.until > Date.now()) return known;
+    const batch = todo.filter((m) => m >= n && !urls.has(m)).slice(0, URL_BATCH);
+    if (!batch.includes(n)) batch.unshift(n);
+    const answer = await api(`${path}/parts`, {
+      method: "POST", ...credentials, body: { partNumbers: batch }, signal: stop.signal,
+    });
+    const until = Date.now() + (answer.data.expiresIn - 10) * 1000;
+    for (const part of answer.data.parts) urls.set(part.partNumber, { ...part, until });
+    return /** @type {any} */ (urls.get(n));
+  };
+  const sendPart = async (/** @type {number} */ n) => {
+    const slice = file.slice((n - 1) * partSize, (n - 1) * partSize + sizeOf(n));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const part = await urlFor(n);
+        const target = { uploadUrl: part.url, method: part.method, headers: part.headers };
+        await sendToStorage(/** @type {any} */ (target), slice, (loaded) => {
+          inFlight.set(n, Math.min(loaded, slice.size));
+          report();
+        }, stop.signal);
+        inFlight.delete(n);
+        sent += slice.size;
+        report();
+        return;
+      } catch (err) {
+        inFlight.delete(n);
+        if (stop.signal.aborted || !worthRetrying(err) || attempt >= PART_TRIES) throw err;
+        urls.delete(n);
+        await pause(Math.min(500 * 2 ** (attempt - 1), 15000) * (0.5 + Math.random()), stop.signal);
+      }
+    }
+  };
+  let next = 0;
+  const worker = async () => {
+    while (next < todo.length) await sendPart(todo[next++]);
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(Math.max(1, concurrency), todo.length) }, worker));
+  } catch (err) {
+    stop.abort();
+    throw aborted(signal) ?? err;
+  }
 }
 
 /**
