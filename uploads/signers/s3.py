@@ -12,7 +12,13 @@ sha256 (``x-amz-checksum-sha256``, which S3 verifies against the body), the uplo
 metadata (``x-amz-meta-*``) and ``If-None-Match: *`` (S3 refuses to overwrite an existing
 object). A presigned POST binds the same in its policy, with ``content-length-range``
 as the size limit. Both write the staging key; ``promote`` copies the verified object to
-its key inside S3.
+its key inside S3 (in parts above ``copy_threshold``: CopyObject takes at most 5 GiB).
+
+A multipart upload is started on the staging key with the content type and metadata; each
+part's URL is a presigned UploadPart that binds the upload id, the part number and the part's
+Content-Length. It carries no checksum: S3 keeps a SHA-256 of a multipart object only as a
+checksum of the parts' checksums, which is not the file's sha256 and would need each part's
+digest before its URL is signed. Complete hashes the assembled object instead.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import binascii
 import hashlib
 import math
 import threading
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from django.utils import timezone
@@ -31,6 +38,7 @@ from django.utils.http import content_disposition_header
 
 from uploads.app_settings import app_settings
 from uploads.signers.base import (
+    MiB,
     ObjectHeaders,
     PresignedUpload,
     Signer,
@@ -38,6 +46,7 @@ from uploads.signers.base import (
     SignerNotConfigured,
     SignerUnavailable,
     StoredObject,
+    StoredPart,
     UploadSpec,
 )
 
@@ -109,8 +118,21 @@ TRANSIENT = {
 }
 
 
+GiB = 1024 * MiB
+
+
 class S3Signer(Signer):
     methods = frozenset({"PUT", "POST"})
+    supports_multipart = True
+    #: Objects larger than this are promoted by a multipart copy (UploadPartCopy);
+    #: CopyObject refuses a source over 5 GiB.
+    copy_threshold: ClassVar[int] = 5 * GiB
+    #: The part size of such a copy, grown when the object would need more parts than S3 takes.
+    copy_part_size: ClassVar[int] = 128 * MiB
+    #: Parts copied at once (each a server-side copy; boto3 clients are thread-safe).
+    copy_concurrency: ClassVar[int] = 8
+    #: Parts asked for per ListParts page (S3's maximum).
+    list_parts_page: ClassVar[int] = 1000
 
     def __init__(self, alias: str, storage: Any) -> None:
         super().__init__(alias, storage)
@@ -353,7 +375,12 @@ class S3Signer(Signer):
 
     def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
         """A server-side copy with the server's headers (MetadataDirective REPLACE), and S3
-        computing the copy's SHA-256."""
+        computing the copy's SHA-256; above ``copy_threshold`` a multipart copy with the
+        same headers (its checksum is composite, so complete hashes the copy)."""
+        source = self._head_for_copy(staging_key)
+        if source is not None and source[0] > self.copy_threshold:
+            self._copy_in_parts(staging_key, key, headers, *source)
+            return
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self.object_name(key),
@@ -371,6 +398,185 @@ class S3Signer(Signer):
             self.client.copy_object(**params)
         except (ClientError, BotoCoreError) as err:
             raise self._wrap(err, "copy to", key) from err
+
+    def _head_for_copy(self, key: str) -> tuple[int, str] | None:
+        """(size, ETag) of the object to copy; None when it is missing (the copy then
+        fails with S3's own answer)."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.object_name(key))
+        except ClientError as err:
+            if _status(err) == 404:
+                return None
+            raise self._wrap(err, "read", key) from err
+        except BotoCoreError as err:
+            raise self._wrap(err, "read", key) from err
+        return int(head["ContentLength"]), str(head["ETag"])
+
+    def _copy_in_parts(
+        self, staging_key: str, key: str, headers: ObjectHeaders, size: int, etag: str
+    ) -> None:
+        name = self.object_name(key)
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": name,
+            "ContentType": headers.content_type,
+            "Metadata": dict(headers.metadata),
+        }
+        if headers.content_disposition:
+            params["ContentDisposition"] = headers.content_disposition
+        if headers.cache_control:
+            params["CacheControl"] = headers.cache_control
+        most = self.part_limits[2]
+        part_size = max(self.copy_part_size, math.ceil(size / most))
+        ranges = [
+            (number, start, min(start + part_size, size) - 1)
+            for number, start in enumerate(range(0, size, part_size), start=1)
+        ]
+        source = {"Bucket": self.bucket, "Key": self.object_name(staging_key)}
+        try:
+            upload_id = str(self.client.create_multipart_upload(**params)["UploadId"])
+        except (ClientError, BotoCoreError) as err:
+            raise self._wrap(err, "copy to", key) from err
+
+        def copy_part(part: tuple[int, int, int]) -> dict[str, Any]:
+            number, first, last = part
+            answer = self.client.upload_part_copy(
+                Bucket=self.bucket,
+                Key=name,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource=source,
+                CopySourceRange=f"bytes={first}-{last}",
+                # A staging object replaced mid-copy (a POST form sent again) fails the
+                # copy rather than mixing two files.
+                CopySourceIfMatch=etag,
+            )
+            return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
+
+        try:
+            with ThreadPoolExecutor(max_workers=min(self.copy_concurrency, len(ranges))) as pool:
+                parts = list(pool.map(copy_part, ranges))
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=name,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except (ClientError, BotoCoreError) as err:
+            self._abort_quietly(name, upload_id)
+            raise self._wrap(err, "copy to", key) from err
+        except BaseException:
+            self._abort_quietly(name, upload_id)
+            raise
+
+    def _abort_quietly(self, name: str, upload_id: str) -> None:
+        """Release a failed copy's parts; the lifecycle rule catches what this misses."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+        except (ClientError, BotoCoreError):
+            pass
+
+    # --- multipart uploads --------------------------------------------------------------
+
+    def create_multipart(self, spec: UploadSpec) -> str:
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self.object_name(spec.key),
+            "ContentType": spec.content_type,
+        }
+        if spec.metadata:
+            params["Metadata"] = dict(spec.metadata)
+        try:
+            return str(self.client.create_multipart_upload(**params)["UploadId"])
+        except (ClientError, BotoCoreError) as err:
+            raise self._wrap(err, "start a multipart upload of", spec.key) from err
+
+    def presign_part(
+        self, spec: UploadSpec, multipart_id: str, part_number: int, size: int
+    ) -> PresignedUpload:
+        _, largest, most = self.part_limits
+        if not 1 <= part_number <= most:
+            raise SignerError(f"S3 numbers parts from 1 to {most}, not {part_number}.")
+        if not 1 <= size <= largest:
+            raise SignerError(f"S3 takes parts of 1 to {largest} bytes, not {size}.")
+        params = {
+            "Bucket": self.bucket,
+            "Key": self.object_name(spec.key),
+            "UploadId": multipart_id,
+            "PartNumber": part_number,
+            "ContentLength": size,
+        }
+        headers = {"Content-Length": str(size)}
+        try:
+            url = self.client.generate_presigned_url(
+                "upload_part",
+                Params=params,
+                ExpiresIn=_seconds_until(spec.expires_at),
+                HttpMethod="PUT",
+            )
+        except (BotoCoreError, ClientError) as err:
+            raise self._wrap(err, "sign a part for", spec.key) from err
+        _check_sigv4(url, headers)
+        return PresignedUpload(url=url, method="PUT", headers=headers)
+
+    def list_parts(self, key: str, multipart_id: str) -> list[StoredPart]:
+        parts: dict[int, StoredPart] = {}
+        marker = 0
+        while True:
+            params: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Key": self.object_name(key),
+                "UploadId": multipart_id,
+                "MaxParts": self.list_parts_page,
+            }
+            if marker:
+                params["PartNumberMarker"] = marker
+            try:
+                page = self.client.list_parts(**params)
+            except ClientError as err:
+                if _code(err) == "NoSuchUpload":
+                    return []
+                raise self._wrap(err, "list the parts of", key) from err
+            except BotoCoreError as err:
+                raise self._wrap(err, "list the parts of", key) from err
+            for part in page.get("Parts") or []:
+                number = int(part["PartNumber"])
+                # SeaweedFS lists a part sent twice twice; S3 keeps the last one sent.
+                parts[number] = StoredPart(number, int(part["Size"]), str(part["ETag"]))
+            following = int(page.get("NextPartNumberMarker") or 0)
+            if not page.get("IsTruncated"):
+                break
+            if following <= marker:
+                raise SignerError(f"S3 listed the parts of {key} without moving on.")
+            marker = following
+        return [parts[number] for number in sorted(parts)]
+
+    def complete_multipart(self, key: str, multipart_id: str, parts: list[StoredPart]) -> None:
+        if not parts:
+            raise SignerError(f"A multipart upload of {key} cannot be completed without parts.")
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.object_name(key),
+                UploadId=multipart_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": part.number, "ETag": part.etag} for part in parts]
+                },
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise self._wrap(err, "assemble the parts of", key) from err
+
+    def abort_multipart(self, key: str, multipart_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.object_name(key), UploadId=multipart_id
+            )
+        except ClientError as err:
+            if _code(err) in ("NoSuchUpload", "404"):
+                return
+            raise self._wrap(err, "abort the multipart upload of", key) from err
+        except BotoCoreError as err:
+            raise self._wrap(err, "abort the multipart upload of", key) from err
 
     def bounds_size(self, method: str, size_declared: bool) -> bool:
         # A PUT signs Content-Length only when a size was declared; a POST policy's
