@@ -14,6 +14,13 @@ itself names the owner and the upload.
 The SAS is for the staging blob; ``promote`` copies a verified one to its key inside the
 account, where no SAS of ours can write.
 
+Large files are block uploads: each part is a ``Put Block`` to the staging blob under a block
+id made of the upload's random id and the part number, signed with a write SAS for that one
+blob; complete lists the blocks Azure holds and commits exactly this upload's, in order, with
+``Put Block List``. A write SAS cannot be narrowed to ``Put Block``: the same URL can also
+commit, overwrite, snapshot or lease the staging blob, so the server never takes the blob's
+state on trust (see ``list_parts``, ``complete_multipart``, ``_unleased``).
+
 The signer builds one ``BlobServiceClient`` of its own from the storage's endpoint and
 credential, with short timeouts and a short retry budget (django-storages' client keeps the
 SDK defaults, up to minutes of retrying), and uses it for every call.
@@ -25,17 +32,21 @@ import base64
 import binascii
 import hashlib
 import ipaddress
+import json
+import re
+import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.utils.http import content_disposition_header
 
 from uploads.app_settings import app_settings
 from uploads.signers.base import (
+    MiB,
     ObjectHeaders,
     PresignedUpload,
     Signer,
@@ -43,6 +54,7 @@ from uploads.signers.base import (
     SignerNotConfigured,
     SignerUnavailable,
     StoredObject,
+    StoredPart,
     UploadSpec,
 )
 
@@ -56,6 +68,9 @@ try:
         ServiceResponseError,
     )
     from azure.storage.blob import (
+        BlobBlock,
+        BlobClient,
+        BlobLeaseClient,
         BlobSasPermissions,
         BlobServiceClient,
         ContentSettings,
@@ -82,6 +97,18 @@ CORS_MAX_AGE = 3600
 MAX_CORS_RULES = 5
 #: Statuses worth retrying later: the service was busy or failed.
 TRANSIENT_STATUSES = frozenset({408, 429})
+
+#: Put Block limits since service version 2019-12-12: a block of up to 4000 MiB, at most
+#: 50,000 committed blocks. Azure sets no smallest block (the SDK's own uploads send blocks
+#: of a few MiB).
+BLOCK_LIMITS = (1, 4000 * MiB, 50_000)
+#: Digits of the part number in a block id: every block id of one blob must have one length.
+PART_DIGITS = len(str(BLOCK_LIMITS[2]))
+MULTIPART_TOKEN = re.compile(r"[0-9a-f]{32}")
+#: Service error codes of a blob that someone leased (a write SAS may take a lease).
+LEASE_CODES = frozenset({"LeaseIdMissing", "LeaseIdMismatchWithBlobOperation", "LeaseIdMismatch"})
+
+T = TypeVar("T")
 
 
 def _code(err: HttpResponseError) -> str:
@@ -119,6 +146,8 @@ class AzureSigner(Signer):
     """Signs single-request block blob uploads and read URLs for one AzureStorage."""
 
     methods: ClassVar[frozenset[str]] = frozenset({"PUT"})
+    supports_multipart: ClassVar[bool] = True
+    part_limits: ClassVar[tuple[int, int, int]] = BLOCK_LIMITS
     storage: Any  # a storages.backends.azure_storage.AzureStorage (untyped)
 
     def __init__(self, alias: str, storage: Any) -> None:
@@ -326,10 +355,11 @@ class AzureSigner(Signer):
             )
 
     def delete(self, key: str) -> None:
+        blob = self.container.get_blob_client(self.object_name(key))
         with self._errors(f"deleting {key}"):
             try:
                 # The upload URL may also snapshot the blob (sp=c): take those with it.
-                self.container.delete_blob(self.object_name(key), delete_snapshots="include")
+                self._unleased(blob, lambda: blob.delete_blob(delete_snapshots="include"))
             except ResourceNotFoundError as err:
                 if _code(err) not in ("", "BlobNotFound"):
                     raise
@@ -356,6 +386,102 @@ class AzureSigner(Signer):
                     f"{len(kept)} CORS rules, Azure's limit: remove one first."
                 )
             self.service.set_service_properties(cors=[*kept, rule])
+
+    # --- block uploads -----------------------------------------------------------------
+
+    def create_multipart(self, spec: UploadSpec) -> str:
+        """Nothing is created at Azure: blocks attach to the blob as they arrive. The id is
+        a random token that prefixes this upload's block ids (two uploads of one blob never
+        mix their blocks), followed by the content type and metadata the commit sets, since
+        complete_multipart is given no spec."""
+        token = secrets.token_hex(16)
+        props = json.dumps([spec.content_type, spec.metadata], separators=(",", ":"))
+        return f"{token}.{base64.urlsafe_b64encode(props.encode()).decode().rstrip('=')}"
+
+    def presign_part(
+        self, spec: UploadSpec, multipart_id: str, part_number: int, size: int
+    ) -> PresignedUpload:
+        token, _, _ = _parse_multipart_id(multipart_id)
+        smallest, largest, most = self.part_limits
+        if not 1 <= part_number <= most:
+            raise SignerError(f"Azure takes parts 1 to {most}, not {part_number}.")
+        if not smallest <= size <= largest:
+            raise SignerError(f"Azure takes blocks of {smallest} to {largest} bytes, not {size}.")
+        # Put Block needs write (w); no SAS permission is narrower. The length cannot be
+        # bound either: list_parts reports the size Azure stored, and complete checks it.
+        sas = self._sas(spec.key, BlobSasPermissions(write=True), spec.expires_at)
+        block_id = quote(_encoded_block_id(token, part_number), safe="")
+        return PresignedUpload(
+            url=f"{self.blob_url(spec.key)}?comp=block&blockid={block_id}&{sas}",
+            method="PUT",
+        )
+
+    def list_parts(self, key: str, multipart_id: str) -> list[StoredPart]:
+        """This upload's blocks, committed or not, by part number. Committed ones count
+        because a part URL can commit a block list too, and after a commit of ours that
+        crashed before the upload was marked complete; an uncommitted block wins over a
+        committed one of the same id, as it does in ``Put Block List`` (``Latest``)."""
+        token, _, _ = _parse_multipart_id(multipart_id)
+        blob = self.container.get_blob_client(self.object_name(key))
+        with self._errors(f"listing the blocks of {key}"):
+            try:
+                committed, uncommitted = blob.get_block_list(block_list_type="all")
+            except ResourceNotFoundError as err:
+                if _code(err) in ("", "BlobNotFound"):
+                    return []
+                raise
+        parts: dict[int, StoredPart] = {}
+        for block in [*committed, *uncommitted]:
+            number = _part_number(token, str(block.id))
+            if number is not None:
+                parts[number] = StoredPart(number=number, size=int(block.size), etag=block.id)
+        return [parts[number] for number in sorted(parts)]
+
+    def complete_multipart(self, key: str, multipart_id: str, parts: list[StoredPart]) -> None:
+        token, content_type, metadata = _parse_multipart_id(multipart_id)
+        if not parts:
+            raise SignerError("A block upload needs at least one part.")
+        blocks = []
+        for part in parts:
+            block_id = _block_id(token, part.number)
+            if part.etag != block_id:
+                raise SignerError(f"Part {part.number} is not a block of this upload.")
+            blocks.append(BlobBlock(block_id))
+        blob = self.container.get_blob_client(self.object_name(key))
+        with self._errors(f"committing the blocks of {key}"):
+            # Put Block List replaces whatever a part URL committed or set on the blob:
+            # the blocks are these, and the properties and metadata the server's.
+            self._unleased(
+                blob,
+                lambda: blob.commit_block_list(
+                    blocks,
+                    content_settings=ContentSettings(content_type=content_type),
+                    metadata={name.replace("-", "_"): value for name, value in metadata.items()},
+                ),
+            )
+
+    def abort_multipart(self, key: str, multipart_id: str) -> None:
+        """Azure has no call that drops uncommitted blocks; it garbage-collects them after a
+        week, billing them meanwhile, and Delete Blob is not documented to reach a blob that
+        has only uncommitted blocks. Committing an empty block list discards every uncommitted block
+        at once, leaving an empty blob, which is then deleted (with any snapshots a part URL
+        made). The staging blob is this upload's alone, so nothing else is lost."""
+        _parse_multipart_id(multipart_id)
+        blob = self.container.get_blob_client(self.object_name(key))
+        with self._errors(f"discarding the blocks of {key}"):
+            self._unleased(blob, lambda: blob.commit_block_list([]))
+        self.delete(key)
+
+    def _unleased(self, blob: BlobClient, call: Callable[[], T]) -> T:
+        """``call``, after breaking the lease that a part URL (write permission) may have
+        taken on the blob when Azure refuses it for that lease."""
+        try:
+            return call()
+        except HttpResponseError as err:
+            if err.status_code != 412 or _code(err) not in LEASE_CODES:
+                raise
+        BlobLeaseClient(blob).break_lease(lease_break_period=0)
+        return call()
 
     # --- errors ------------------------------------------------------------------------
 
@@ -398,3 +524,38 @@ class AzureSigner(Signer):
             raise SignerError(
                 f"Azure failed while {doing} on {where}: {type(err).__name__}."
             ) from err
+
+
+def _block_id(token: str, part_number: int) -> str:
+    """The block id of a part, before base64: one length for every part of every upload."""
+    return f"{token}-{part_number:0{PART_DIGITS}d}"
+
+
+def _encoded_block_id(token: str, part_number: int) -> str:
+    return base64.b64encode(_block_id(token, part_number).encode()).decode()
+
+
+def _part_number(token: str, block_id: str) -> int | None:
+    """The part number of one of this upload's block ids (the SDK decodes them), or None
+    for a block of another upload or one nobody of ours named."""
+    prefix = f"{token}-"
+    digits = block_id.removeprefix(prefix)
+    if digits == block_id or len(digits) != PART_DIGITS or not digits.isdigit():
+        return None
+    return int(digits) or None
+
+
+def _parse_multipart_id(multipart_id: str) -> tuple[str, str, dict[str, str]]:
+    """(token, content type, metadata) from an id create_multipart made."""
+    token, _, props = multipart_id.partition(".")
+    try:
+        if not MULTIPART_TOKEN.fullmatch(token):
+            raise ValueError("no token")
+        content_type, metadata = json.loads(
+            base64.urlsafe_b64decode(props + "=" * (-len(props) % 4))
+        )
+        if not isinstance(content_type, str) or not isinstance(metadata, dict):
+            raise ValueError("no properties")
+    except (ValueError, TypeError, binascii.Error) as err:
+        raise SignerError("Not a block upload id of the Azure signer.") from err
+    return token, content_type, {str(name): str(value) for name, value in metadata.items()}
