@@ -11,7 +11,7 @@ from django.utils.safestring import mark_safe
 
 from uploads import validators
 from uploads.app_settings import app_settings
-from uploads.models import Upload, UploadPolicy
+from uploads.models import Upload, UploadPolicy, part_size_problem
 from uploads.services import storage_check
 from uploads.services.admin_actions import delete_uploads, reverify_uploads
 from uploads.units import format_bytes, parse_bytes
@@ -65,6 +65,17 @@ class UploadPolicyForm(forms.ModelForm):
         help_text="Exact MIME types, one per line, such as image/png. No wildcards."
     )
     max_size = ByteSizeField(help_text="Such as 5 MB, 512 KB or 1000 (bytes). 1 MB = 1024 KB.")
+    multipart_threshold = ByteSizeField(
+        required=False,
+        help_text="Files declared larger are sent in parts, such as 100 MB. Empty: only when "
+        "the client asks for a multipart upload.",
+    )
+    part_size = ByteSizeField(
+        required=False,
+        help_text="Every part but the last, such as 16 MB (empty: 16 MB); within the "
+        "storage's part limits, and large enough that a file of the max size needs no more "
+        "parts than it allows.",
+    )
     storage = forms.ChoiceField(choices=())
 
     class Meta:
@@ -77,6 +88,10 @@ class UploadPolicyForm(forms.ModelForm):
         assert isinstance(storage, forms.ChoiceField)  # declared above; the form copies it
         storage.choices = [(alias, alias) for alias in app_settings.STORAGES]
         storage.help_text = "Configured in settings.STORAGES and UPLOADS['STORAGES']."
+
+    def clean_part_size(self) -> int:
+        value = self.cleaned_data.get("part_size")
+        return int(value or UploadPolicy._meta.get_field("part_size").get_default())
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()  # ModelForm's returns cleaned_data; Form.clean may be None
@@ -94,6 +109,12 @@ class UploadPolicyForm(forms.ModelForm):
                         "method",
                         f"Storage '{data['storage']}' cannot sign {data['method']} uploads.",
                     )
+                if signer_class.supports_multipart and data.get("part_size"):
+                    problem = part_size_problem(
+                        data["part_size"], data.get("max_size"), signer_class.part_limits
+                    )
+                    if problem:
+                        self.add_error("part_size", problem)
         return data
 
 
@@ -132,6 +153,7 @@ class UploadPolicyAdmin(admin.ModelAdmin):
             "Where it goes",
             {"fields": ["storage", "key_prefix", "is_public", "method", "expires_in"]},
         ),
+        ("Large files (multipart uploads)", {"fields": ["multipart_threshold", "part_size"]}),
     ]
 
     actions = ["check_storage"]

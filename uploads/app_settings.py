@@ -57,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "STORAGE_CONNECT_TIMEOUT": 2,
     "STORAGE_READ_TIMEOUT": 5,
     "STORAGE_ATTEMPTS": 3,
+    # How long a multipart upload may take, from presign to complete; its parts are aborted
+    # by the sweep after that (each batch of part URLs lives the type's URL expiry).
+    "MULTIPART_LIFETIME": 24 * 3600,
 }
 
 
@@ -104,7 +107,12 @@ class AppSettings:
                 "settings.UPLOADS['STAGING_PREFIX'] must be one non-empty path segment, "
                 "such as 'staging'."
             )
-        for key in ("STORAGE_CONNECT_TIMEOUT", "STORAGE_READ_TIMEOUT", "STORAGE_ATTEMPTS"):
+        for key in (
+            "STORAGE_CONNECT_TIMEOUT",
+            "STORAGE_READ_TIMEOUT",
+            "STORAGE_ATTEMPTS",
+            "MULTIPART_LIFETIME",
+        ):
             if getattr(self, key) < 1:
                 raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")
 

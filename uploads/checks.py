@@ -9,6 +9,8 @@ uploads.E006  an UploadField's owner_field is not a foreign key of its model
 uploads.E007  an upload type's storage is not in UPLOADS['STORAGES'] (a database check)
 uploads.W001  an in-process cache with DEBUG off: policy edits and rate limits stay per process
 uploads.W002  an UploadField names an upload type that does not exist (a database check)
+uploads.W003  an upload type's max size is over what complete can verify (a database check)
+uploads.W004  an upload type's part size does not suit its storage (a database check)
 
 The database checks run with ``migrate`` and ``manage.py check --database default``.
 """
@@ -198,13 +200,14 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
     if not databases:
         return []
     from uploads.fields import resolve_types
-    from uploads.models import UploadPolicy, unverifiable_size
+    from uploads.models import UploadPolicy, part_size_problem, unverifiable_size
     from uploads.references import upload_fields
+    from uploads.signers import SignerNotConfigured, signer_class_for
 
     try:
         rows = list(
             UploadPolicy.objects.values_list(
-                "name", "storage", "key_prefix", "allowed_content_types", "max_size"
+                "name", "storage", "key_prefix", "allowed_content_types", "max_size", "part_size"
             )
         )
     except DatabaseError:
@@ -212,7 +215,25 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
     policies = {name: alias for name, alias, *_ in rows}
     staging = app_settings.STAGING_PREFIX.strip("/")
     errors: list[Any] = []
-    for name, _, prefix, allowed, max_size in sorted(rows):
+    for name, alias, prefix, allowed, max_size, part_size in sorted(rows):
+        try:
+            signer_class = signer_class_for(alias)
+        except SignerNotConfigured:
+            signer_class = None  # E002 or E007 says why
+        problem = (
+            part_size_problem(part_size, max_size, signer_class.part_limits)
+            if signer_class is not None and signer_class.supports_multipart
+            else None
+        )
+        if problem:
+            errors.append(
+                Warning(
+                    f"Upload type '{name}': {problem} Its multipart uploads use parts of "
+                    "another size.",
+                    hint=f"Change the part size of '{name}' in the admin's Upload types.",
+                    id="uploads.W004",
+                )
+            )
         if prefix == staging or prefix.startswith(f"{staging}/"):
             errors.append(
                 Error(

@@ -94,3 +94,20 @@ class ServiceUnavailable(UploadError):
 
     code = "service.unavailable"
     default_message = "The service is briefly unavailable. Try again shortly."
+
+
+class MultipartUnsupported(UploadError):
+    code = "upload.multipart_unsupported"
+    default_message = "This upload type's storage cannot take multipart uploads."
+
+
+class PartsMissing(UploadError):
+    code = "upload.parts_missing"
+    default_message = "Some parts of the file have not arrived in storage yet."
+
+
+class InvalidParts(UploadError):
+    """Part numbers outside the upload's plan: a malformed request, as the serializers'."""
+
+    code = "validation.failed"
+    default_message = "The request body is not valid."

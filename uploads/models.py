@@ -77,6 +77,21 @@ class UploadPolicy(models.Model):
             "the uploaded one."
         ),
     )
+    multipart_threshold = models.PositiveBigIntegerField(
+        _("multipart above (bytes)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Files declared larger are sent in parts. Empty: only when the client asks for "
+            "a multipart upload."
+        ),
+    )
+    part_size = models.PositiveBigIntegerField(
+        _("part size (bytes)"),
+        default=16 * 1024 * 1024,
+        validators=[MinValueValidator(1)],
+        help_text=_("Every part of a multipart upload but the last has exactly this size."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -127,6 +142,27 @@ def unstrippable(allowed_content_types: list[str]) -> str | None:
     return None
 
 
+def part_size_problem(
+    part_size: int, max_size: int | None, limits: tuple[int, int, int]
+) -> str | None:
+    """Why parts of this size do not suit a storage taking parts within ``limits`` (smallest,
+    largest, most), or None."""
+    from uploads.units import format_bytes
+
+    smallest, largest, most = limits
+    if part_size < smallest:
+        return f"The storage takes parts of at least {format_bytes(smallest)}."
+    if part_size > largest:
+        return f"The storage takes parts of at most {format_bytes(largest)}."
+    if max_size and -(-max_size // part_size) > most:
+        return (
+            f"A file of {format_bytes(max_size)} would need {-(-max_size // part_size)} parts; "
+            f"the storage takes at most {most}. Make the parts at least "
+            f"{format_bytes(-(-max_size // most))}."
+        )
+    return None
+
+
 class Upload(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")
@@ -160,6 +196,11 @@ class Upload(models.Model):
     verified_sha256 = models.CharField(max_length=44, blank=True)
     rejection_reason = models.TextField(blank=True)
 
+    # A multipart upload: the provider's id for it ("" where it needs none) and the size of
+    # every part but the last. A single upload has no part size.
+    multipart_id = models.CharField(max_length=1024, blank=True)
+    part_size = models.PositiveBigIntegerField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -182,3 +223,19 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.part_size is not None
+
+    @property
+    def part_count(self) -> int:
+        """How many parts the plan has (0 for a single upload)."""
+        if self.part_size is None or self.size is None:
+            return 0
+        return -(-self.size // self.part_size)
+
+    def planned_part_size(self, number: int) -> int:
+        """The exact size of part ``number`` (from 1): the part size, less for the last."""
+        assert self.part_size is not None and self.size is not None
+        return min(self.part_size, self.size - (number - 1) * self.part_size)

@@ -36,6 +36,8 @@ class Policy:
     deduplicate: bool
     max_pixels: int
     strip_metadata: bool
+    multipart_threshold: int | None
+    part_size: int
 
 
 def _cache():  # type: ignore[no-untyped-def]
@@ -100,6 +102,8 @@ class PolicyRegistry:
                 deduplicate=p.deduplicate,
                 max_pixels=p.max_pixels,
                 strip_metadata=p.strip_metadata,
+                multipart_threshold=p.multipart_threshold,
+                part_size=p.part_size,
             )
             for p in UploadPolicy.objects.filter(is_active=True)
         }

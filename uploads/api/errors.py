@@ -33,6 +33,9 @@ STATUS_FOR_CODE = {
     exceptions.NotConfigured.code: 503,
     exceptions.StorageUnavailable.code: 503,
     exceptions.ServiceUnavailable.code: 503,
+    exceptions.MultipartUnsupported.code: 400,
+    exceptions.PartsMissing.code: 409,
+    exceptions.InvalidParts.code: 400,
 }
 #: Worth trying again soon: these 503s carry Retry-After (seconds). A storage that is not
 #: configured is not: that needs an operator.

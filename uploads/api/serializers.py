@@ -20,6 +20,24 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false, and only those: neither "true" nor 1."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: neither "5" nor 5.0 nor true."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
 class FileNameField(StrictCharField):
     """A display name: control characters (NUL included) are dropped by the service rather
     than refused here."""
@@ -62,6 +80,11 @@ class PresignRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer)
     size = serializers.JSONField(required=False, allow_null=True)
     fileName = FileNameField(required=False, allow_blank=True, max_length=4096)
     sha256 = serializers.JSONField(required=False, allow_null=True)
+    multipart = StrictBooleanField(
+        required=False,
+        help_text="Send the file in parts (it needs a size); large files go in parts anyway "
+        "when the type sets multipartThreshold.",
+    )
 
 
 _DATETIME = serializers.DateTimeField()
@@ -125,8 +148,16 @@ class UploadSerializer(serializers.Serializer):
         return request.build_absolute_uri(url) if url and request else url
 
 
+class MultipartPlanSerializer(serializers.Serializer):
+    partSize = serializers.IntegerField(help_text="Every part but the last has this size.")
+    partCount = serializers.IntegerField()
+
+
 class PresignResponseSerializer(UploadSerializer):
-    uploadUrl = serializers.CharField()
+    uploadUrl = serializers.CharField(help_text="Absent for a multipart upload.")
+    multipart = MultipartPlanSerializer(
+        required=False, help_text="Instead of uploadUrl: ask for the parts' URLs."
+    )
     method = serializers.CharField()
     headers = serializers.DictField(child=serializers.CharField())
     # A declared field; DRF's metaclass takes it off the class, so Serializer.fields stays.
@@ -151,11 +182,51 @@ class UploadTypeSerializer(serializers.Serializer):
     public = serializers.BooleanField(source="is_public")
     requireSize = serializers.BooleanField(source="require_size")
     requireSha256 = serializers.BooleanField(source="require_sha256")
+    multipartThreshold = serializers.IntegerField(
+        source="multipart_threshold",
+        allow_null=True,
+        help_text="Files declared larger go in parts (null: only when the client asks).",
+    )
+    partSize = serializers.IntegerField(source="part_size")
     stripMetadata = serializers.BooleanField(
         source="strip_metadata",
         help_text="Images are re-encoded without metadata on complete: the stored file's "
         "size and sha256 are not the uploaded one's.",
     )
+
+
+class PartsRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    partNumbers = serializers.ListField(
+        child=StrictIntegerField(min_value=1), min_length=1, max_length=100
+    )
+
+    def validate_partNumbers(self, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("List each part number once.", code="duplicate")
+        return value
+
+
+class SignedPartSerializer(serializers.Serializer):
+    partNumber = serializers.IntegerField()
+    url = serializers.CharField()
+    method = serializers.CharField()
+    headers = serializers.DictField(child=serializers.CharField())
+
+
+class SignedPartsSerializer(serializers.Serializer):
+    parts = SignedPartSerializer(many=True)
+    expiresIn = serializers.IntegerField()
+
+
+class StoredPartSerializer(serializers.Serializer):
+    partNumber = serializers.IntegerField()
+    size = serializers.IntegerField()
+
+
+class StoredPartsSerializer(serializers.Serializer):
+    partSize = serializers.IntegerField()
+    partCount = serializers.IntegerField()
+    parts = StoredPartSerializer(many=True)
 
 
 class DownloadSerializer(serializers.Serializer):

@@ -15,5 +15,6 @@ urlpatterns = [
     path("uploads", views.UploadListView.as_view(), name="list"),
     path("uploads/<str:upload_id>", views.UploadDetailView.as_view(), name="detail"),
     path("uploads/<str:upload_id>/complete", views.CompleteView.as_view(), name="complete"),
+    path("uploads/<str:upload_id>/parts", views.PartsView.as_view(), name="parts"),
     path("uploads/<str:upload_id>/download", views.DownloadView.as_view(), name="download"),
 ]

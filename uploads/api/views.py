@@ -24,13 +24,17 @@ from uploads.api.parsers import JSONParser
 from uploads.api.permissions import READ, WRITE, HasScope
 from uploads.api.serializers import (
     DownloadSerializer,
+    PartsRequestSerializer,
     PresignRequestSerializer,
     PresignResponseSerializer,
+    SignedPartsSerializer,
+    StoredPartsSerializer,
     UploadListQuerySerializer,
     UploadSerializer,
     UploadTypeSerializer,
 )
 from uploads.policies import registry
+from uploads.services import multipart
 from uploads.types import User
 
 
@@ -100,12 +104,15 @@ class PresignView(UploadsAPIView):
                 size=v.get("size"),
                 file_name=v.get("fileName", ""),
                 sha256=v.get("sha256"),
+                multipart=v.get("multipart", False),
             ),
         )
         data = UploadSerializer(result.upload, context={"request": request}).data
         data |= {"expiresIn": result.expires_in, "maxSize": result.max_size}
         if result.deduplicated:
             data["deduplicated"] = True
+        elif result.upload.is_multipart:
+            data["multipart"] = multipart.plan(result.upload)
         else:
             presigned = result.presigned
             assert presigned is not None
@@ -174,6 +181,41 @@ class CompleteView(UploadsAPIView):
     def post(self, request: Request, upload_id: str) -> Response:
         upload = services.complete_upload(self.caller(), upload_id)
         return self.ok(UploadSerializer(upload, context={"request": request}).data)
+
+
+class PartsView(UploadsAPIView):
+    required_scopes = {"GET": READ, "POST": WRITE}
+
+    @extend_schema(
+        responses=StoredPartsSerializer,
+        summary="The parts of a multipart upload that storage holds (to resume)",
+    )
+    def get(self, request: Request, upload_id: str) -> Response:
+        upload, parts = multipart.stored_parts(self.caller(), upload_id)
+        return self.ok(
+            multipart.plan(upload)
+            | {"parts": [{"partNumber": p.number, "size": p.size} for p in parts]}
+        )
+
+    @extend_schema(
+        request=PartsRequestSerializer,
+        responses=SignedPartsSerializer,
+        summary="Signed URLs for parts of a multipart upload",
+    )
+    def post(self, request: Request, upload_id: str) -> Response:
+        body = PartsRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        signed = multipart.sign_parts(self.caller(), upload_id, body.validated_data["partNumbers"])
+        parts = [
+            {
+                "partNumber": number,
+                "url": request.build_absolute_uri(presigned.url),
+                "method": presigned.method,
+                "headers": presigned.headers,
+            }
+            for number, presigned in signed.parts
+        ]
+        return self.ok({"parts": parts, "expiresIn": signed.expires_in})
 
 
 class DownloadView(UploadsAPIView):

@@ -43,6 +43,7 @@ class CleanupReport:
     pending: int = 0  # of those to sweep, how many were still pending (a dry run's count)
     temp_files: int = 0  # stale temporary files of local PUTs removed (or, dry, found)
     oversized: int = 0  # pending uploads rejected for an object their URL could not bound
+    multipart_aborted: int = 0  # multipart uploads whose parts were released
 
 
 def stale_uploads(now: datetime | None = None) -> QuerySet[Upload]:
@@ -105,6 +106,11 @@ def expire_stale_uploads(
                 try:
                     with provider_errors():
                         signer = signer_for(upload.storage)
+                        if upload.is_multipart and upload.status != Upload.Status.COMPLETED:
+                            signer.abort_multipart(
+                                keys.staging_key(upload.key), upload.multipart_id
+                            )
+                            report.multipart_aborted += 1
                         for key in leftovers(upload):
                             if signer.stat(key) is not None:
                                 signer.delete(key)
@@ -148,9 +154,10 @@ def reject_oversized_uploads() -> int:
     """Reject the pending uploads whose URL could not bound the body's size (Azure, an S3 PUT
     without a declared size) and whose object is already larger than allowed, without
     waiting for the URL to expire: complete could never accept them. Returns how many."""
-    pending = Upload.objects.filter(status=Upload.Status.PENDING).values_list(
-        "pk", "storage", "policy__method", "size"
-    )
+    # A multipart upload's parts are checked one by one on complete.
+    pending = Upload.objects.filter(
+        status=Upload.Status.PENDING, part_size__isnull=True
+    ).values_list("pk", "storage", "policy__method", "size")
     candidates = []
     for pk, storage, method, size in pending:
         try:

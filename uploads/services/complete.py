@@ -60,6 +60,12 @@ def settle(upload: Upload) -> exceptions.UploadError | None:
         return exceptions.InvalidState(
             f"The upload is {upload.status}.", vars={"status": upload.status}
         )
+    if upload.is_multipart:
+        from uploads.services.multipart import assemble
+
+        error = assemble(upload)
+        if error:
+            return error
     stored, reasons, whole = _verify(staged(upload))
     if stored is None:
         if timezone.now() < upload.expires_at:

@@ -52,10 +52,16 @@ def mark_deleted(upload: Upload) -> None:
     retried by ``uploads_cleanup``, which sweeps deleted uploads without waiting."""
     # A completed upload's staging object went when it completed (or goes with the sweep).
     names = [upload.key] if upload.status == Upload.Status.COMPLETED else leftover_keys(upload)
+    # Parts of an upload that did not complete are billed until aborted.
+    multipart = (
+        (keys.staging_key(upload.key), upload.multipart_id)
+        if upload.is_multipart and upload.status != Upload.Status.COMPLETED
+        else None
+    )
     upload.status = Upload.Status.DELETED
     upload.save(update_fields=["status", "updated_at"])
     storage = upload.storage
-    transaction.on_commit(lambda: delete_objects(storage, names))
+    transaction.on_commit(lambda: delete_objects(storage, names, multipart))
 
 
 def leftover_keys(upload: Upload) -> list[str]:
@@ -64,11 +70,16 @@ def leftover_keys(upload: Upload) -> list[str]:
     return [keys.staging_key(upload.key), upload.key]
 
 
-def delete_objects(storage: str, names: list[str]) -> None:
-    """Remove a deleted upload's objects; a failure is logged and left to the sweep."""
+def delete_objects(
+    storage: str, names: list[str], multipart: tuple[str, str] | None = None
+) -> None:
+    """Remove a deleted upload's objects, and abort its multipart upload (``(staging key,
+    multipart id)``) if it has one; a failure is logged and left to the sweep."""
     try:
         with provider_errors():
             signer = signer_for(storage)
+            if multipart:
+                signer.abort_multipart(*multipart)
             for name in names:
                 signer.delete(name)
     except exceptions.UploadError:

@@ -16,7 +16,7 @@ from uploads.app_settings import app_settings
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import Policy, registry
 from uploads.services.signing import provider_errors, signer_for
-from uploads.signers import PresignedUpload, UploadSpec
+from uploads.signers import PresignedUpload, Signer, UploadSpec
 from uploads.types import User
 
 
@@ -27,12 +27,13 @@ class PresignRequest:
     size: Any = None
     file_name: str = ""
     sha256: Any = None
+    multipart: bool = False
 
 
 @dataclass(frozen=True)
 class PresignResult:
     upload: Upload
-    presigned: PresignedUpload | None
+    presigned: PresignedUpload | None  # None for a deduplicated or a multipart upload
     max_size: int
     expires_in: int
     deduplicated: bool = False
@@ -47,6 +48,10 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
     content_type = _check_content_type(policy, request.content_type)
     size = _check_size(policy, request.size)
     sha256 = _check_sha256(policy, request.sha256)
+    if request.multipart and size is None:
+        raise exceptions.InvalidSize(
+            "A multipart upload must declare its size in bytes.", vars={"type": policy.name}
+        )
 
     if sha256 and policy.deduplicate:
         existing = (
@@ -68,6 +73,8 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
 
     _check_quota(owner, size if size is not None else policy.max_size)
     signer = signer_for(policy.storage)
+    part_size = _part_size(policy, signer, size, request.multipart)
+    lifetime = app_settings.MULTIPART_LIFETIME if part_size else policy.expires_in
     upload_id = uuid.uuid4()
     upload = Upload(
         id=upload_id,
@@ -81,7 +88,8 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
         size=size,
         sha256=sha256 or "",
         file_name=keys.clean_file_name(request.file_name or ""),
-        expires_at=timezone.now() + timedelta(seconds=policy.expires_in),
+        expires_at=timezone.now() + timedelta(seconds=lifetime),
+        part_size=part_size,
     )
     spec = UploadSpec(
         key=keys.staging_key(upload.key),  # complete copies it to upload.key, for good
@@ -94,10 +102,43 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
         method=policy.method,
         public=policy.is_public,
     )
+    if part_size is None:
+        with provider_errors():
+            presigned = signer.presign_upload(spec)
+        upload.save(force_insert=True)
+        return PresignResult(upload, presigned, policy.max_size, policy.expires_in)
     with provider_errors():
-        presigned = signer.presign_upload(spec)
-    upload.save(force_insert=True)
-    return PresignResult(upload, presigned, policy.max_size, policy.expires_in)
+        upload.multipart_id = signer.create_multipart(spec)
+    try:
+        upload.save(force_insert=True)
+    except BaseException:
+        with provider_errors():
+            signer.abort_multipart(spec.key, upload.multipart_id)
+        raise
+    return PresignResult(upload, None, policy.max_size, policy.expires_in)
+
+
+def _part_size(policy: Policy, signer: Signer, size: int | None, asked: bool) -> int | None:
+    """The size of every part but the last when the upload goes in parts, else None: when
+    the client asks, or when the declared size passes the type's threshold (a storage that
+    cannot take parts then gets a single URL)."""
+    threshold = policy.multipart_threshold
+    over = size is not None and threshold is not None and size > threshold
+    if not (asked or over):
+        return None
+    if not signer.supports_multipart:
+        if asked:
+            raise exceptions.MultipartUnsupported(
+                f"{policy.name} uploads go to a storage that cannot take multipart uploads; "
+                "send the file with a single URL.",
+                vars={"type": policy.name},
+            )
+        return None
+    assert size is not None
+    smallest, largest, most = signer.part_limits
+    # The admin keeps the type's part size within the storage's limits; should the storage
+    # have changed since, the part grows so that the file still fits in the parts allowed.
+    return min(max(policy.part_size, smallest, -(-size // most)), largest)
 
 
 def _policy_row(policy: Policy) -> UploadPolicy:

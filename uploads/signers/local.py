@@ -4,6 +4,10 @@ into any Django storage (FileSystemStorage by default).
 Tokens are Django-signed (HMAC-SHA256 with SECRET_KEY) and bind the key, content type,
 exact size or cap, sha256 and expiry. The endpoint enforces every one of them, so the
 local flow refuses what S3 refuses.
+
+A multipart upload keeps its parts as files in a directory beside the staging key
+(``<staging key>.parts/<multipart id>/``); a part's token binds its number and exact size.
+Complete concatenates them into the staging key, streaming, and removes the directory.
 """
 
 from __future__ import annotations
@@ -11,13 +15,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
+import os
+import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from django.conf import settings
 from django.core import signing
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.urls import reverse
 
@@ -29,6 +37,7 @@ from uploads.signers.base import (
     SignerError,
     SignerNotConfigured,
     StoredObject,
+    StoredPart,
     UploadSpec,
 )
 
@@ -56,11 +65,12 @@ class Refused(Exception):
 class UploadGrant:
     alias: str
     key: str
-    content_type: str
+    content_type: str | None  # None for a part: any type
     size: int | None
     max_size: int
     sha256: str | None
     upload_id: str | None
+    part: int | None = None  # a multipart upload's part: ``key`` is the part's file
 
 
 def _read_token(token: str, salt: str) -> dict[str, Any]:
@@ -75,14 +85,50 @@ def _read_token(token: str, salt: str) -> dict[str, Any]:
 
 def read_upload_token(token: str) -> UploadGrant:
     c = _read_token(token, UPLOAD_SALT)
-    return UploadGrant(c["a"], c["k"], c["ct"], c["s"], c["m"], c["h"], c.get("u"))
+    return UploadGrant(c["a"], c["k"], c["ct"], c["s"], c["m"], c["h"], c.get("u"), c.get("p"))
 
 
 def read_download_token(token: str) -> dict[str, Any]:
     return _read_token(token, DOWNLOAD_SALT)
 
 
+def parts_dir(key: str, multipart_id: str) -> str:
+    """Where the parts of the multipart upload ``multipart_id`` of ``key`` are kept."""
+    return f"{key}.parts/{multipart_id}"
+
+
+def part_name(key: str, multipart_id: str, number: int) -> str:
+    return f"{parts_dir(key, multipart_id)}/{number:05d}"
+
+
+class _Concatenated(io.RawIOBase):
+    """The parts' files read one after the other, a chunk at a time."""
+
+    def __init__(self, files: Iterator[IO[bytes]]) -> None:
+        super().__init__()
+        self._files = files
+        self._current: IO[bytes] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while True:
+            if self._current is None:
+                self._current = next(self._files, None)
+                if self._current is None:
+                    return 0
+            data = self._current.read(len(buffer))
+            if data:
+                buffer[: len(data)] = data
+                return len(data)
+            self._current.close()
+            self._current = None
+
+
 class LocalSigner(Signer):
+    supports_multipart = True
+
     def __init__(self, alias: str, storage: Any) -> None:
         if not settings.DEBUG and not app_settings.LOCAL_ALLOW_WITHOUT_DEBUG:
             raise SignerNotConfigured(
@@ -167,6 +213,90 @@ class LocalSigner(Signer):
         except OSError as err:
             raise SignerError(f"Could not delete {key}: {err}") from err
 
+    # --- multipart uploads ------------------------------------------------------------
+
+    def create_multipart(self, spec: UploadSpec) -> str:
+        """Nothing to create: the directory appears with the first part."""
+        return secrets.token_hex(16)
+
+    def presign_part(
+        self, spec: UploadSpec, multipart_id: str, part_number: int, size: int
+    ) -> PresignedUpload:
+        claims = {
+            "a": self.alias,
+            "k": part_name(spec.key, multipart_id, part_number),
+            "ct": None,  # a part is bytes, whatever type the client labels them
+            "s": size,
+            "m": size,
+            "h": None,
+            "u": spec.metadata.get("upload-id"),
+            "p": part_number,
+            "exp": int(spec.expires_at.timestamp()),
+        }
+        token = signing.dumps(claims, salt=UPLOAD_SALT)
+        return PresignedUpload(
+            url=reverse("uploads:local-put", args=[token]), headers={"Content-Length": str(size)}
+        )
+
+    def list_parts(self, key: str, multipart_id: str) -> list[StoredPart]:
+        directory = parts_dir(key, multipart_id)
+        try:
+            _, files = self.storage.listdir(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as err:
+            raise SignerError(f"Could not list the parts of {key}: {err}") from err
+        parts = []
+        for name in files:
+            if not (name.isascii() and name.isdigit()):
+                continue  # not a part (a temporary file of the storage's)
+            size = self.storage.size(f"{directory}/{name}")
+            parts.append(StoredPart(int(name), size, f"{int(name)}:{size}"))
+        return sorted(parts, key=lambda p: p.number)
+
+    def complete_multipart(self, key: str, multipart_id: str, parts: list[StoredPart]) -> None:
+        """Concatenate the parts into ``key`` in constant memory, then drop the parts."""
+        names = [part_name(key, multipart_id, part.number) for part in parts]
+        try:
+            if self.storage.exists(key):  # assembled by a completion that rolled back
+                self.storage.delete(key)
+            parts_read = _Concatenated(self.storage.open(n, "rb") for n in names)
+            content = File(io.BufferedReader(parts_read, app_settings.CHUNK_SIZE), key)
+            saved_as = self.storage.save(key, content)
+        except OSError as err:
+            raise SignerError(f"Could not assemble {key}: {err}") from err
+        if saved_as != key:
+            self.storage.delete(saved_as)
+            raise SignerError(f"Could not assemble {key}: another file took its name.")
+        self.abort_multipart(key, multipart_id)
+
+    def abort_multipart(self, key: str, multipart_id: str) -> None:
+        directory = parts_dir(key, multipart_id)
+        try:
+            try:
+                _, files = self.storage.listdir(directory)
+            except (FileNotFoundError, NotADirectoryError):
+                files = []
+            for name in files:
+                self.storage.delete(f"{directory}/{name}")
+            self._remove_empty_dirs([directory, f"{key}.parts"])
+        except OSError as err:
+            raise SignerError(f"Could not remove the parts of {key}: {err}") from err
+
+    def _remove_empty_dirs(self, names: list[str]) -> None:
+        """Directories on disk do not go with their last file."""
+        for name in names:
+            try:
+                path = self.storage.path(name)
+            except NotImplementedError:  # a storage without directories on disk
+                return
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                pass
+            except OSError:  # not empty: another multipart upload of the key, or a part
+                return  # arriving right now, which the sweep removes later
+
     def receive(
         self, grant: UploadGrant, content_type: str, length: str | None, body: Readable
     ) -> StoredObject:
@@ -175,7 +305,7 @@ class LocalSigner(Signer):
         The body goes to a temporary file while it is counted and hashed, and reaches the
         storage only when it is whole and matches, so a refused upload leaves nothing.
         """
-        if content_type.strip().lower() != grant.content_type:
+        if grant.content_type is not None and content_type.strip().lower() != grant.content_type:
             raise Refused(
                 403,
                 "upload.signature_mismatch",
@@ -194,7 +324,7 @@ class LocalSigner(Signer):
             raise Refused(413, "upload.too_large", f"The body exceeds {grant.max_size} bytes.")
         if declared == 0:
             raise Refused(400, "upload.invalid_size", "The body is empty.")
-        if self.storage.exists(grant.key):
+        if grant.part is None and self.storage.exists(grant.key):
             raise Refused(409, "upload.already_exists", "An object already exists at this key.")
 
         digest = hashlib.sha256()
@@ -220,6 +350,8 @@ class LocalSigner(Signer):
                     400, "upload.checksum_mismatch", "The body does not match the signed sha256."
                 )
             tmp.seek(0)
+            if grant.part is not None and self.storage.exists(grant.key):
+                self.storage.delete(grant.key)  # a part sent again replaces the first
             saved_as = self.storage.save(grant.key, tmp)
         if saved_as != grant.key:
             # Another request stored the key first; the storage picked a new name for ours.
