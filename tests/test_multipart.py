@@ -455,3 +455,16 @@ def test_parts_grow_to_what_the_storage_takes(api: APIClient) -> None:
     UploadPolicy.objects.filter(name="media").update(part_size=512)
     answer = presign_video(api)
     assert answer["multipart"] == {"partSize": KiB, "partCount": -(-len(VIDEO) // KiB)}
+
+
+@pytest.mark.django_db
+def test_deleting_the_user_releases_the_parts_of_their_unfinished_upload(
+    api: APIClient, user: Any
+) -> None:
+    upload = presign_video(api)
+    send_parts(api, upload["id"], [1, 2])
+    assert leftovers(upload["key"]) == [f"{keys.staging_key(upload['key'])}.parts"]
+
+    user.delete()
+
+    assert leftovers(upload["key"]) == []

@@ -41,11 +41,14 @@ def delete_objects_of_user(instance: Any, **kwargs: Any) -> None:
     from uploads.services.signing import provider_errors, signer_for
 
     uploads = Upload.objects.filter(owner=instance).exclude(status=Upload.Status.DELETED)
-    for upload in uploads.only("storage", "key"):
+    for upload in uploads.only("storage", "key", "status", "multipart_id"):
         try:
             with provider_errors():
                 signer = signer_for(upload.storage)
-                signer.delete(keys.staging_key(upload.key))  # a pending upload's file
+                staging = keys.staging_key(upload.key)
+                if upload.multipart_id and upload.status == Upload.Status.PENDING:
+                    signer.abort_multipart(staging, upload.multipart_id)  # its parts
+                signer.delete(staging)  # a pending upload's file
                 signer.delete(upload.key)
         except exceptions.UploadError:
             logger.error("Could not delete %s of a deleted user", upload.key, exc_info=True)

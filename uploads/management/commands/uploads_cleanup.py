@@ -21,9 +21,8 @@ class Command(BaseCommand):
         "Sweep uploads whose URL expired (plus UPLOADS['CLEANUP_GRACE']): mark pending ones "
         "expired and delete whatever object sits at the key of any upload not completed; "
         "clear deleted uploads' keys at once; reject pending uploads whose URL could not bound "
-        "the size and whose file is already too large; remove stale temporary files of local "
-        "PUTs. "
-        "Run it from cron."
+        "the size and whose file is already too large; release the parts of expired or deleted "
+        "multipart uploads; remove stale temporary files of local PUTs. Run it from cron."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -50,6 +49,11 @@ class Command(BaseCommand):
                 + (
                     f" Rejected {report.oversized} pending uploads whose file is too large."
                     if report.oversized
+                    else ""
+                )
+                + (
+                    f" Released the parts of {report.multipart_aborted} multipart uploads."
+                    if report.multipart_aborted
                     else ""
                 )
                 + self._temp_files(report, "removed")
