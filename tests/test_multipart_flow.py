@@ -1,7 +1,6 @@
 """A large file through the API in parts, on each real server: presign a plan, send some
 parts, stop (a client that crashed), learn from the server what it holds, send the rest,
-complete with the whole file's sha256 verified. GCS takes no parts yet: a large file gets one
-URL, and asking for parts is refused."""
+complete with the whole file's sha256 verified."""
 
 from __future__ import annotations
 
@@ -61,11 +60,6 @@ def send_parts(backend: Backend, api: Any, upload_id: str, numbers: list[int]) -
 def test_a_large_file_resumes_from_the_stored_parts_and_completes_verified(
     backend: Backend, api: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    if backend.name == "gcs":  # no parts yet: over the threshold, one URL as before
-        assert "uploadUrl" in assert_ok(presign_large(api), 201)
-        asked = {"type": "media", "contentType": "video/mp4", "size": 1, "multipart": True}
-        assert_error(api.post(PRESIGN, asked, format="json"), 400, "upload.multipart_unsupported")
-        return
     plan = assert_ok(presign_large(api), 201)
     assert plan["multipart"] == {"partSize": PART, "partCount": COUNT}
     assert "uploadUrl" not in plan

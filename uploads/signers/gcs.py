@@ -19,6 +19,14 @@ An upload URL is a V4 signed ``PUT`` (XML API) that binds, as signed headers:
 GCS verifies only CRC32C and MD5 (``x-goog-hash``), never SHA-256, so a declared sha256 is
 not signed in: ``stat`` reports none and the complete step hashes the stored bytes.
 
+Large files are parts: GCS's XML multipart API has no emulator to prove it against, so
+each part is an object of its own, ``<staging key>.parts/<token>/<5-digit number>``,
+written through a V4 signed ``PUT`` that binds its exact length and the upload's type.
+``list_parts`` lists that prefix (a part's id is its generation), ``complete_multipart``
+composes exactly the listed generations into the staging key (32 sources per compose call,
+so in rounds through intermediate objects under the same prefix), and the parts go;
+``abort_multipart`` deletes the prefix.
+
 Every call to GCS has bounded timeouts and a retry with a short deadline; what still fails
 is raised as ``SignerUnavailable`` (transient) or ``SignerNotConfigured`` (a missing
 bucket, refused permissions or credentials), with the provider's exception as the cause.
@@ -27,9 +35,14 @@ bucket, refused permissions or credentials), with the provider's exception as th
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import json
+import logging
 import re
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -39,6 +52,7 @@ from django.utils.http import content_disposition_header
 
 from uploads.app_settings import app_settings
 from uploads.signers.base import (
+    MiB,
     ObjectHeaders,
     PresignedUpload,
     Signer,
@@ -46,6 +60,7 @@ from uploads.signers.base import (
     SignerNotConfigured,
     SignerUnavailable,
     StoredObject,
+    StoredPart,
     UploadSpec,
 )
 
@@ -92,6 +107,20 @@ TRANSIENT = (
 
 _META_NAME = re.compile(r"[^a-z0-9-]")
 
+logger = logging.getLogger("uploads")
+
+#: Compose sets no smallest source; a part is one PUT, capped as S3 caps a part (5 GiB,
+#: the largest object GCS takes in one request being 5 TiB); 10,000 parts as on S3.
+PART_LIMITS = (1, 5 * 1024 * MiB, 10_000)
+#: Digits of a part's number in its object name, so that names sort as numbers.
+PART_DIGITS = len(str(PART_LIMITS[2]))
+#: The most sources GCS composes in one call.
+COMPOSE_SOURCES = 32
+#: Deletes in flight at once when parts are released (GCS has no bulk delete but batches,
+#: which the emulator does not speak).
+DELETE_WORKERS = 8
+MULTIPART_TOKEN = re.compile(r"[0-9a-f]{32}")
+
 
 class _Sha256Sink:
     """A write-only file that hashes what is written to it."""
@@ -106,6 +135,8 @@ class _Sha256Sink:
 
 class GCSSigner(Signer):
     methods: ClassVar[frozenset[str]] = frozenset({"PUT"})
+    supports_multipart: ClassVar[bool] = True
+    part_limits: ClassVar[tuple[int, int, int]] = PART_LIMITS
     storage: Any  # a django-storages GoogleCloudStorage
 
     #: Exponential backoff on the storage library's retryable errors, for 3 s in all.
@@ -303,6 +334,168 @@ class GCSSigner(Signer):
         with self._errors("set the bucket's CORS rules"):
             bucket.patch(timeout=self.timeout, retry=self.retry)
 
+    # --- multipart uploads: parts as objects, composed ------------------------------------
+
+    def create_multipart(self, spec: UploadSpec) -> str:
+        """Nothing is created at GCS: parts are objects under a prefix of their own. The id
+        is a random token naming that prefix (two uploads of one staging key never mix
+        their parts), then the type and metadata compose sets, since complete_multipart is
+        given no spec."""
+        token = secrets.token_hex(16)
+        props = json.dumps([spec.content_type, spec.metadata], separators=(",", ":"))
+        return f"{token}.{base64.urlsafe_b64encode(props.encode()).decode().rstrip('=')}"
+
+    def presign_part(
+        self, spec: UploadSpec, multipart_id: str, part_number: int, size: int
+    ) -> PresignedUpload:
+        token, _, _ = _parse_multipart_id(multipart_id)
+        smallest, largest, most = self.part_limits
+        if not 1 <= part_number <= most:
+            raise SignerError(f"GCS takes parts 1 to {most}, not {part_number}.")
+        if not smallest <= size <= largest:
+            raise SignerError(f"GCS takes parts of {smallest} to {largest} bytes, not {size}.")
+        # No x-goog-if-generation-match: 0 here, unlike a single upload: a part sent again
+        # after its answer was lost must succeed (GCS would answer 412 and the client give
+        # up), and the length is bound, so a part can only be replaced by as many bytes.
+        # complete_multipart composes the generations it listed, never a later one.
+        headers = {
+            "Content-Type": spec.content_type,
+            "x-goog-content-length-range": f"{size},{size}",
+        }
+        url = self._sign(
+            _part_key(spec.key, token, part_number),
+            method="PUT",
+            expiration=spec.expires_at,
+            headers=headers,
+        )
+        return PresignedUpload(url=url, method="PUT", headers=headers)
+
+    def list_parts(self, key: str, multipart_id: str) -> list[StoredPart]:
+        """The part objects under the upload's prefix, by number; the generation is each
+        part's id. Intermediate objects of a compose and names no part URL signs are left
+        out."""
+        token, _, _ = _parse_multipart_id(multipart_id)
+        prefix = self._parts_prefix(key, token)
+        parts: list[StoredPart] = []
+        with self._errors(f"list the parts of {key}"):
+            try:
+                for blob in self.storage.bucket.list_blobs(
+                    prefix=prefix, timeout=self.timeout, retry=self.retry
+                ):
+                    number = _part_number(blob.name.removeprefix(prefix))
+                    if number is not None:
+                        parts.append(
+                            StoredPart(
+                                number=number, size=int(blob.size or 0), etag=str(blob.generation)
+                            )
+                        )
+            except api_exceptions.NotFound:
+                self._check_bucket()
+                return []
+        self._bucket_seen = True
+        return sorted(parts, key=lambda part: part.number)
+
+    def complete_multipart(self, key: str, multipart_id: str, parts: list[StoredPart]) -> None:
+        """Compose exactly ``parts``, each at the generation listed (GCS refuses the compose,
+        412, if a part was replaced since), into the staging key with the upload's type and
+        metadata; then the parts and intermediates go. Composing again (a retry) writes the
+        same object."""
+        token, content_type, metadata = _parse_multipart_id(multipart_id)
+        if not parts:
+            raise SignerError("A GCS multipart upload needs at least one part.")
+        bucket = self.storage.bucket
+        sources: list[tuple[Any, int]] = []
+        for part in parts:
+            if not part.etag.isdigit():
+                raise SignerError(f"Part {part.number} has no GCS generation.")
+            sources.append((self._blob(_part_key(key, token, part.number)), int(part.etag)))
+        prefix = self._parts_prefix(key, token)
+        intermediates: list[Any] = []
+        with self._errors(f"compose the parts of {key}"):
+            rounds = 0
+            while len(sources) > COMPOSE_SOURCES:
+                rounds += 1
+                merged = []
+                for start in range(0, len(sources), COMPOSE_SOURCES):
+                    group = sources[start : start + COMPOSE_SOURCES]
+                    if len(group) == 1:
+                        merged.append(group[0])
+                        continue
+                    target = bucket.blob(f"{prefix}compose-{rounds}-{start // COMPOSE_SOURCES:05d}")
+                    target.content_type = content_type
+                    self._compose(target, group)
+                    intermediates.append(target)
+                    merged.append((target, int(target.generation)))
+                sources = merged
+            target = self._blob(key)
+            target.content_type = content_type
+            target.metadata = {
+                _META_NAME.sub("-", name.lower()): _ascii(value) for name, value in metadata.items()
+            }
+            self._compose(target, sources)
+        done = [self._blob(_part_key(key, token, part.number)) for part in parts]
+        try:
+            self._delete_all([*done, *intermediates], f"release the parts of {key}")
+        except SignerError:
+            # The object is assembled: failing now would leave the upload pending with some
+            # of its parts gone, which a retried complete reports as missing. What is left
+            # stays under the upload's prefix until abort_multipart deletes it.
+            logger.warning("Could not release every part of %s", key, exc_info=True)
+
+    def abort_multipart(self, key: str, multipart_id: str) -> None:
+        """Delete every object under the upload's prefix: parts and intermediates."""
+        token, _, _ = _parse_multipart_id(multipart_id)
+        prefix = self._parts_prefix(key, token)
+        with self._errors(f"list the parts of {key}"):
+            try:
+                blobs = list(
+                    self.storage.bucket.list_blobs(
+                        prefix=prefix, timeout=self.timeout, retry=self.retry
+                    )
+                )
+            except api_exceptions.NotFound:
+                self._check_bucket()
+                return
+        self._delete_all(blobs, f"release the parts of {key}")
+
+    def _parts_prefix(self, key: str, token: str) -> str:
+        return f"{self.object_name(key)}.parts/{token}/"
+
+    def _compose(self, target: Any, sources: list[tuple[Any, int]]) -> None:
+        try:
+            target.compose(
+                [blob for blob, _ in sources],
+                if_source_generation_match=[generation for _, generation in sources],
+                timeout=self.timeout,
+                retry=self.retry,
+            )
+        except api_exceptions.PreconditionFailed as err:
+            # A part was sent again since it was listed: complete, called again, lists and
+            # composes the new one.
+            raise SignerUnavailable(
+                f"A part of {target.name} changed while it was being assembled; try again."
+            ) from err
+
+    def _delete_all(self, blobs: list[Any], doing: str) -> None:
+        """Delete ``blobs``, several at a time; gone already is fine. Raises the first
+        failure once every delete was tried."""
+
+        def delete(blob: Any) -> None:
+            with self._errors(doing):
+                try:
+                    blob.delete(timeout=self.timeout, retry=self.retry)
+                except api_exceptions.NotFound:
+                    pass
+
+        if len(blobs) <= 1:
+            for blob in blobs:
+                delete(blob)
+            return
+        with ThreadPoolExecutor(max_workers=min(DELETE_WORKERS, len(blobs))) as pool:
+            failures = [err for err in pool.map(_failure_of(delete), blobs) if err is not None]
+        if failures:
+            raise failures[0]
+
     # --- helpers ---------------------------------------------------------------------------
 
     def object_name(self, key: str) -> str:
@@ -387,3 +580,42 @@ class GCSSigner(Signer):
 def _ascii(value: str) -> str:
     """A header value GCS accepts: printable ASCII, anything else percent-encoded."""
     return value if value.isascii() and value.isprintable() else quote(value, safe="")
+
+
+def _failure_of(call: Callable[[Any], None]) -> Callable[[Any], SignerError | None]:
+    def run(item: Any) -> SignerError | None:
+        try:
+            call(item)
+        except SignerError as err:
+            return err
+        return None
+
+    return run
+
+
+def _part_key(key: str, token: str, number: int) -> str:
+    return f"{key}.parts/{token}/{number:0{PART_DIGITS}d}"
+
+
+def _part_number(name: str) -> int | None:
+    """The number of a part object's name under its prefix, or None for anything else."""
+    if len(name) != PART_DIGITS or not name.isdigit():
+        return None
+    number = int(name)
+    return number if 1 <= number <= PART_LIMITS[2] else None
+
+
+def _parse_multipart_id(multipart_id: str) -> tuple[str, str, dict[str, str]]:
+    """(token, content type, metadata) of an id create_multipart made."""
+    token, _, props = multipart_id.partition(".")
+    try:
+        if not MULTIPART_TOKEN.fullmatch(token):
+            raise ValueError("no token")
+        content_type, metadata = json.loads(
+            base64.urlsafe_b64decode(props + "=" * (-len(props) % 4))
+        )
+        if not isinstance(content_type, str) or not isinstance(metadata, dict):
+            raise ValueError("no properties")
+    except (ValueError, TypeError, binascii.Error) as err:
+        raise SignerError("Not a multipart upload id of the GCS signer.") from err
+    return token, content_type, {str(name): str(value) for name, value in metadata.items()}
