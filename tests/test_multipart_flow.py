@@ -37,7 +37,9 @@ def backend(
     for name, value in backend.client_env().items():
         monkeypatch.setenv(name, value)
     use_storage(settings, backend.storage_config())
-    edit_policy("media", part_size=PART, multipart_threshold=6 * MiB)
+    edit_policy(
+        "media", part_size=PART, multipart_threshold=6 * MiB, max_size=max(50 * MiB, len(BODY))
+    )
     return backend
 
 
