@@ -440,6 +440,29 @@ def test_the_fake_signer_rejects_a_part_of_the_wrong_size(api: APIClient) -> Non
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("fake_storage")
+def test_the_sweep_releases_parts_written_after_complete_once_the_urls_expired(
+    api: APIClient,
+) -> None:
+    """On GCS a part URL writes an object of its own, and on Azure a block, even after the
+    assembly: until the URLs expire, complete cannot be the last word on them."""
+    answer = presign_video(api)
+    for number in (1, 2, 3, 4):
+        fake.put_part(answer["key"], number, chunk(VIDEO, number))
+    assert_ok(complete(api, answer["id"]))
+    upload = Upload.objects.get(pk=answer["id"])
+    late = (keys.staging_key(upload.key), upload.multipart_id)
+    fake.multiparts[late] = {1: b"written after complete"}
+
+    expire_stale_uploads(now=timezone.now())
+    assert late in fake.multiparts  # the URLs are still live: nothing to say yet
+
+    expire_stale_uploads(now=upload.expires_at + timedelta(days=1))
+    assert late not in fake.multiparts
+    assert status_of(upload) == "completed" and fake.objects[upload.key][0] == VIDEO
+
+
+@pytest.mark.django_db
 def test_the_checks_warn_of_a_part_size_the_storage_would_refuse() -> None:
     from uploads.checks import check_upload_types
 

@@ -106,7 +106,9 @@ def expire_stale_uploads(
                 try:
                     with provider_errors():
                         signer = signer_for(upload.storage)
-                        if upload.is_multipart and upload.status != Upload.Status.COMPLETED:
+                        if upload.is_multipart:
+                            # A completed one too: its part URLs could write parts (GCS) or
+                            # blocks (Azure) after the assembly, until they expired.
                             signer.abort_multipart(
                                 keys.staging_key(upload.key), upload.multipart_id
                             )
