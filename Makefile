@@ -6,7 +6,7 @@ PORT ?= 8000
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run worker test bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.12 ...")'
@@ -20,6 +20,14 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_user --base-url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# The background worker for `make run TASKS_BACKEND=database` (large files are verified in a
+# task; the default, immediate backend runs it inside the request instead).
+worker: export DJANGO_DEBUG ?= 1
+worker: export TASKS_BACKEND ?= database
+worker: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py db_worker
 
 # Azurite, the Azure Blob emulator, for the Azure tests (skipped where npm is missing).
 node_modules/.package-lock.json: package-lock.json

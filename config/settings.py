@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from importlib import import_module
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
@@ -85,6 +86,23 @@ INSTALLED_APPS = [
     "accounts",
     "uploads",
 ]
+# Background tasks (complete verifies large files in one): Django's tasks framework, or the
+# django-tasks backport before Django 6. TASKS_BACKEND=immediate runs a task at once in the
+# process that enqueues it (development, tests); TASKS_BACKEND=database stores it for a
+# worker (`manage.py db_worker`, django-tasks-db).
+if find_spec("django.tasks") is None:
+    INSTALLED_APPS.append("django_tasks")
+TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "immediate")
+if TASKS_BACKEND == "immediate":
+    _TASKS_PACKAGE = "django.tasks" if "django_tasks" not in INSTALLED_APPS else "django_tasks"
+    TASKS = {"default": {"BACKEND": f"{_TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}
+elif TASKS_BACKEND == "database":
+    INSTALLED_APPS.append("django_tasks_db")
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+else:
+    raise ImproperlyConfigured(
+        f"TASKS_BACKEND={TASKS_BACKEND!r}: use immediate or database (or set TASKS yourself)."
+    )
 
 MIDDLEWARE = [
     "uploads.middleware.RequestIDMiddleware",

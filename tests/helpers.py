@@ -51,6 +51,24 @@ def assert_ok(response: Any, status: int = 200) -> Any:
     return body["data"]
 
 
+def assert_verifying(response: Any) -> Any:
+    """Complete's answer for a file checked in the background: 202 with the upload
+    verifying; returns its ``data``."""
+    data = assert_ok(response, 202)
+    assert data["status"] == "verifying", data
+    return data
+
+
+def settled(api: Any, capture_on_commit: Any, upload_id: str) -> Any:
+    """Complete an upload checked in the background: 202 with it verifying, then the upload
+    as GET shows it once the request's transaction has committed (the immediate task
+    backend runs the check then). ``capture_on_commit``: pytest-django's
+    django_capture_on_commit_callbacks."""
+    with capture_on_commit(execute=True):
+        assert_verifying(api.post(f"/api/v1/uploads/{upload_id}/complete"))
+    return assert_ok(api.get(f"/api/v1/uploads/{upload_id}"))
+
+
 def without_correlation(error: dict[str, Any]) -> dict[str, Any]:
     """An error without its per-request correlation id, to compare two answers."""
     return {k: v for k, v in error.items() if k != "correlationId"}

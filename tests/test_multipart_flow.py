@@ -12,7 +12,7 @@ import pytest
 
 from tests.backends import Backend
 from tests.conftest import sha256_b64
-from tests.helpers import PRESIGN, assert_error, assert_ok, use_storage
+from tests.helpers import PRESIGN, assert_error, assert_ok, settled, use_storage
 from uploads.keys import staging_key
 
 pytestmark = pytest.mark.django_db
@@ -78,8 +78,7 @@ def test_a_large_file_resumes_from_the_stored_parts_and_completes_verified(
     assert missing["i18nVars"]["missing"] == [2]
 
     send_parts(backend, api, plan["id"], [2])  # the client, restarted, sends what is missing
-    with django_capture_on_commit_callbacks(execute=True):  # the staging copy goes then
-        done = assert_ok(api.post(f"/api/v1/uploads/{plan['id']}/complete"))
+    done = settled(api, django_capture_on_commit_callbacks, plan["id"])
 
     assert (done["status"], done["size"], done["sha256"]) == (
         "completed",

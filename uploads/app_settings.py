@@ -60,6 +60,12 @@ DEFAULTS: dict[str, Any] = {
     # How long a multipart upload may take, from presign to complete; its parts are aborted
     # by the sweep after that (each batch of part URLs lives the type's URL expiry).
     "MULTIPART_LIFETIME": 24 * 3600,
+    # Complete checks files larger than this (and every multipart upload) in a background
+    # task (settings.TASKS), answering 202 with the upload "verifying" meanwhile.
+    "VERIFY_IN_BACKGROUND_ABOVE": 64 * 1024**2,
+    # A "verifying" upload untouched this long lost its task (a worker that died, a queue
+    # that was flushed): uploads_cleanup verifies and settles it itself.
+    "VERIFY_TASK_GRACE": 3600,
 }
 
 
@@ -94,6 +100,10 @@ class AppSettings:
                 raise ImproperlyConfigured(
                     f"settings.UPLOADS['{key}'] must be a {expected.__name__}."
                 )
+        if self.VERIFY_IN_BACKGROUND_ABOVE < 0:
+            raise ImproperlyConfigured(
+                "settings.UPLOADS['VERIFY_IN_BACKGROUND_ABOVE'] must be at least 0."
+            )
         for key in ("MAX_OPEN_UPLOADS", "MAX_PENDING_BYTES", "VERIFY_READ_LIMIT"):
             if getattr(self, key) < 1:
                 raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")
@@ -112,6 +122,7 @@ class AppSettings:
             "STORAGE_READ_TIMEOUT",
             "STORAGE_ATTEMPTS",
             "MULTIPART_LIFETIME",
+            "VERIFY_TASK_GRACE",
         ):
             if getattr(self, key) < 1:
                 raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")

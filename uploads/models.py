@@ -166,6 +166,8 @@ def part_size_problem(
 class Upload(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")
+        # Complete accepted it for checking; a background task settles it.
+        VERIFYING = "verifying", _("verifying")
         COMPLETED = "completed", _("completed")
         REJECTED = "rejected", _("rejected")
         EXPIRED = "expired", _("expired")

@@ -93,7 +93,10 @@ _DATETIME = serializers.DateTimeField()
 class UploadSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     type = serializers.CharField(source="policy.name")
-    status = serializers.CharField()
+    status = serializers.CharField(
+        help_text="pending, verifying (complete accepted it; a background check settles it), "
+        "completed, rejected or expired."
+    )
     key = serializers.CharField()
     contentType = serializers.SerializerMethodField()
     size = serializers.SerializerMethodField()

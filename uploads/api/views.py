@@ -33,6 +33,7 @@ from uploads.api.serializers import (
     UploadSerializer,
     UploadTypeSerializer,
 )
+from uploads.models import Upload
 from uploads.policies import registry
 from uploads.services import multipart
 from uploads.types import User
@@ -136,7 +137,9 @@ class UploadListView(UploadsAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", str, enum=["pending", "completed", "rejected", "expired"]),
+            OpenApiParameter(
+                "status", str, enum=["pending", "verifying", "completed", "rejected", "expired"]
+            ),
             OpenApiParameter("type", str),
             OpenApiParameter("page", int),
             OpenApiParameter("pageSize", int),
@@ -177,10 +180,22 @@ class CompleteView(UploadsAPIView):
     required_scopes = {"POST": WRITE}
     parser_classes: list[Any] = []  # the body is ignored
 
-    @extend_schema(request=None, responses=UploadSerializer, summary="Verify the stored object")
+    @extend_schema(
+        request=None,
+        responses={200: UploadSerializer, 202: UploadSerializer},
+        summary="Verify the stored object",
+        description="200 with the upload completed; 202 with it verifying when the check runs "
+        "in the background (large files, multipart uploads): poll GET /uploads/{id} until it "
+        "is completed or rejected.",
+    )
     def post(self, request: Request, upload_id: str) -> Response:
         upload = services.complete_upload(self.caller(), upload_id)
-        return self.ok(UploadSerializer(upload, context={"request": request}).data)
+        code = (
+            status.HTTP_202_ACCEPTED
+            if upload.status == Upload.Status.VERIFYING
+            else status.HTTP_200_OK
+        )
+        return self.ok(UploadSerializer(upload, context={"request": request}).data, status=code)
 
 
 class PartsView(UploadsAPIView):

@@ -25,7 +25,7 @@ from django.utils import timezone
 from uploads import exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload
-from uploads.services.complete import reason, reject
+from uploads.services.complete import reason, reject, verify_deferred
 from uploads.services.manage import leftover_keys
 from uploads.services.signing import provider_errors, signer_for
 
@@ -44,6 +44,7 @@ class CleanupReport:
     temp_files: int = 0  # stale temporary files of local PUTs removed (or, dry, found)
     oversized: int = 0  # pending uploads rejected for an object their URL could not bound
     multipart_aborted: int = 0  # multipart uploads whose parts were released
+    verified: int = 0  # verifying uploads whose task was lost, settled here (or, dry, found)
 
 
 def stale_uploads(now: datetime | None = None) -> QuerySet[Upload]:
@@ -57,7 +58,30 @@ def stale_uploads(now: datetime | None = None) -> QuerySet[Upload]:
         Q(swept_at__isnull=True) | Q(swept_at__lt=F("expires_at") + grace)
     )
     deleted = Q(status=Upload.Status.DELETED, swept_at__isnull=True)
-    return Upload.objects.filter(url_expired | deleted)
+    # A verifying upload's object is being checked: settle_lost_verifications handles it.
+    return Upload.objects.filter(url_expired | deleted).exclude(status=Upload.Status.VERIFYING)
+
+
+def lost_verifications(now: datetime | None = None) -> QuerySet[Upload]:
+    """Verifying uploads untouched for ``VERIFY_TASK_GRACE``: their task was lost (a worker
+    that died, a queue that was flushed) or keeps failing."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=app_settings.VERIFY_TASK_GRACE)
+    return Upload.objects.filter(status=Upload.Status.VERIFYING, updated_at__lt=cutoff)
+
+
+def settle_lost_verifications(now: datetime | None = None) -> tuple[int, int]:
+    """Verify and settle, here and now, each upload whose task was lost. Returns how many
+    were settled and how many failed (a storage that fails: left for the next run)."""
+    settled = failed = 0
+    for pk in lost_verifications(now).values_list("pk", flat=True):
+        try:
+            verify_deferred(pk)
+        except Exception:  # noqa: BLE001  one bad storage must not stop the sweep
+            logger.warning("Could not verify upload %s", pk, exc_info=True)
+            failed += 1
+            continue
+        settled += 1
+    return settled, failed
 
 
 def leftovers(upload: Upload) -> list[str]:
@@ -83,7 +107,10 @@ def expire_stale_uploads(
     """
     report = CleanupReport()
     report.temp_files = remove_stale_temp_files(dry_run=dry_run, now=now)
-    if not dry_run:
+    if dry_run:
+        report.verified = lost_verifications(now).count()
+    else:
+        report.verified, report.failed = settle_lost_verifications(now)
         report.oversized = reject_oversized_uploads()
     stale = stale_uploads(now)
     total = stale.count()

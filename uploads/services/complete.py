@@ -39,7 +39,8 @@ def complete_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
     """Verify the stored object against the upload and settle its status.
 
     Completing a completed upload returns it unchanged. A mismatch deletes the object,
-    marks the upload rejected and raises VerificationFailed.
+    marks the upload rejected and raises VerificationFailed. A large file (and every
+    multipart upload) is returned ``verifying``: a background task settles it.
     """
     with transaction.atomic():
         upload = locked_upload(owner, upload_id)
@@ -50,9 +51,10 @@ def complete_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
 
 
 def settle(upload: Upload) -> exceptions.UploadError | None:
-    """Complete, reject or expire a row-locked upload by what storage holds. Returns the
-    error to raise once the transaction has committed the new status."""
-    if upload.status == Upload.Status.COMPLETED:
+    """Complete, reject or expire a row-locked upload by what storage holds, or hand it to
+    the background task (``verifying``). Returns the error to raise once the transaction
+    has committed the new status."""
+    if upload.status in (Upload.Status.COMPLETED, Upload.Status.VERIFYING):
         return None
     if upload.status == Upload.Status.EXPIRED:
         return exceptions.Expired()
@@ -66,13 +68,81 @@ def settle(upload: Upload) -> exceptions.UploadError | None:
         error = assemble(upload)
         if error:
             return error
-    stored, reasons, whole = _verify(staged(upload))
-    if stored is None:
+    if in_background(upload):
+        defer(upload)
+        return None
+    outcome = examine(upload)
+    if outcome is None:
         if timezone.now() < upload.expires_at:
             return exceptions.NotUploaded()
         upload.status = Upload.Status.EXPIRED
         upload.save(update_fields=["status", "updated_at"])
         return exceptions.Expired()
+    return finish(upload, *outcome)
+
+
+def in_background(upload: Upload) -> bool:
+    """Whether the staged object is large enough to verify outside the request: every
+    multipart upload is, and any file over ``VERIFY_IN_BACKGROUND_ABOVE``."""
+    if upload.is_multipart and timezone.now() < upload.expires_at:
+        return True  # assembled just now (or by a completion that rolled back)
+    size = upload.size
+    if upload.is_multipart or size is None:
+        with provider_errors():
+            stored = signer_for(upload.storage).stat(keys.staging_key(upload.key))
+        if stored is None:
+            return False  # nothing there (an expired plan): complete answers that at once
+        size = stored.size
+    return upload.is_multipart or size > app_settings.VERIFY_IN_BACKGROUND_ABOVE
+
+
+def defer(upload: Upload) -> None:
+    """Mark a locked upload ``verifying`` and enqueue its verification once that commits (a
+    worker must not find it pending)."""
+    from uploads.tasks import enqueue_verification
+
+    upload.status = Upload.Status.VERIFYING
+    upload.save(update_fields=["status", "updated_at"])
+    upload_id = str(upload.pk)
+    transaction.on_commit(lambda: enqueue_verification(upload_id))
+
+
+def verify_deferred(upload_id: uuid.UUID | str) -> str:
+    """Settle a ``verifying`` upload: read, hash and promote its object holding no row lock
+    (for gigabytes that takes a while), then lock the row only to record the outcome and
+    send the signal, exactly as complete does. Returns the upload's status after (or
+    "missing"). A storage that fails raises, leaving the upload verifying for a retry."""
+    upload = (
+        Upload.objects.select_related("policy")
+        .filter(pk=upload_id, status=Upload.Status.VERIFYING)
+        .first()
+    )
+    if upload is None:
+        return "missing"
+    # None: nothing staged, as when an earlier run promoted it and then failed.
+    outcome = examine(upload) or at_key(upload)
+    with transaction.atomic():
+        locked = Upload.objects.select_for_update().filter(pk=upload_id).first()
+        if locked is None:
+            return "missing"
+        if locked.status == Upload.Status.DELETED:
+            # Deleted while it was checked: the copy made meanwhile goes too.
+            with provider_errors():
+                signer_for(locked.storage).delete(locked.key)
+            return locked.status
+        if locked.status != Upload.Status.VERIFYING:
+            return locked.status  # settled by another run meanwhile
+        finish(locked, *outcome)
+    return locked.status
+
+
+def examine(upload: Upload) -> tuple[StoredObject | None, list[dict[str, Any]]] | None:
+    """Verify the staged object, then put it at the upload's key (copied, or re-encoded
+    without its metadata) and check it there again. No database writes. None when nothing
+    is staged; else the object as it lies at the key and every reason to refuse it."""
+    stored, reasons, whole = _verify(staged(upload))
+    if stored is None:
+        return None
     if not reasons:
         rewritten, problem = stripped(upload, whole)
         if problem:
@@ -86,15 +156,35 @@ def settle(upload: Upload) -> exceptions.UploadError | None:
             # Checked again where it now lies, for good: the staging object may have
             # changed since it was checked (a re-posted S3 form replaces it).
             stored, reasons = verify_stored_object(upload)
+    return hashed(upload, stored, reasons)
+
+
+def at_key(upload: Upload) -> tuple[StoredObject | None, list[dict[str, Any]]]:
+    """``examine`` for an object already promoted to the upload's key."""
+    return hashed(upload, *verify_stored_object(upload))
+
+
+def hashed(
+    upload: Upload, stored: StoredObject | None, reasons: list[dict[str, Any]]
+) -> tuple[StoredObject | None, list[dict[str, Any]]]:
+    """The accepted object with its sha256, hashed where the storage keeps none."""
+    if stored is not None and not reasons and not stored.sha256:
+        with provider_errors():
+            stored = replace(stored, sha256=signer_for(upload.storage).compute_sha256(upload.key))
+    return stored, reasons
+
+
+def finish(
+    upload: Upload, stored: StoredObject | None, reasons: list[dict[str, Any]]
+) -> exceptions.UploadError | None:
+    """Record what ``examine`` found on a locked upload: completed, or rejected with its
+    objects deleted; the signal goes once that commits."""
     if stored is None or reasons:
         reasons = reasons or [
             reason("object", "The file vanished while it was copied.", None, None)
         ]
         reject(upload, reasons)
         return exceptions.VerificationFailed(details=reasons)
-    if not stored.sha256:
-        with provider_errors():
-            stored = replace(stored, sha256=signer_for(upload.storage).compute_sha256(upload.key))
     upload.status = Upload.Status.COMPLETED
     upload.verified_size = stored.size
     upload.verified_content_type = upload.content_type

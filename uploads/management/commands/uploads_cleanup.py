@@ -22,7 +22,9 @@ class Command(BaseCommand):
         "expired and delete whatever object sits at the key of any upload not completed; "
         "clear deleted uploads' keys at once; reject pending uploads whose URL could not bound "
         "the size and whose file is already too large; release the parts of expired or deleted "
-        "multipart uploads; remove stale temporary files of local PUTs. Run it from cron."
+        "multipart uploads; verify and settle uploads whose background check was lost "
+        "(verifying for UPLOADS['VERIFY_TASK_GRACE']); remove stale temporary files of local "
+        "PUTs. Run it from cron."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -38,6 +40,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Dry run: {report.swept} uploads would be swept; "
                 f"{report.pending} stale pending uploads would expire."
+                + (
+                    f" {report.verified} uploads whose background check was lost would be verified."
+                    if report.verified
+                    else ""
+                )
                 + self._temp_files(report, "would be removed")
             )
             return
@@ -54,6 +61,11 @@ class Command(BaseCommand):
                 + (
                     f" Released the parts of {report.multipart_aborted} multipart uploads."
                     if report.multipart_aborted
+                    else ""
+                )
+                + (
+                    f" Verified {report.verified} uploads whose background check was lost."
+                    if report.verified
                     else ""
                 )
                 + self._temp_files(report, "removed")

@@ -25,7 +25,8 @@ const BROWSER_OWNED_HEADERS = new Set(["content-length", "host", "connection", "
  * @typedef {object} Upload
  * @property {string} id
  * @property {string} type
- * @property {"pending"|"completed"|"rejected"|"deleted"} status
+ * @property {"pending"|"verifying"|"completed"|"rejected"|"expired"|"deleted"} status
+ *   "verifying": complete accepted the file and checks it in the background
  * @property {string} key
  * @property {string} contentType
  * @property {number|null} size
@@ -308,7 +309,9 @@ function sendToStorage(answer, file, onProgress, signal) {
  * @param {File|Blob} file
  * @param {UploadOptions} options
  * @returns {Promise<Upload>} the completed upload (with deduplicated: true when the server
- *   already had the same file of this type from this user, in which case nothing was sent)
+ *   already had the same file of this type from this user, in which case nothing was sent).
+ *   A large file is checked in the background (complete answers 202, "verifying"): the
+ *   promise settles once the server has settled it, completed or rejected
  * @throws {UploadError}
  */
 export async function upload(
@@ -332,6 +335,11 @@ export async function upload(
   const credentials = { token, csrfToken, csrfCookieName };
   const memo = resume ? resumeKey(type, file) : null;
   const unfinished = memo ? await stillPending(base, credentials, recall(memo), signal) : null;
+  if (unfinished?.verifying) {
+    // Completed before a reload: only the server's check is left to wait for.
+    forget(memo);
+    return verified(`${base}/uploads/${encodeURIComponent(unfinished.id)}`, credentials, signal);
+  }
   if (unfinished) {
     return finishParts(base, credentials, unfinished, file, { onProgress, signal, concurrency, memo });
   }
@@ -367,12 +375,43 @@ export async function upload(
     return finishParts(base, credentials, plan, file, { onProgress, signal, concurrency, memo });
   }
   await sendToStorage(answer, file, onProgress, signal);
-  const completed = await api(`${base}/uploads/${encodeURIComponent(answer.id)}/complete`, {
-    method: "POST",
-    ...credentials,
-    signal,
-  });
-  return completed.data;
+  const path = `${base}/uploads/${encodeURIComponent(answer.id)}`;
+  const completed = await api(`${path}/complete`, { method: "POST", ...credentials, signal });
+  return completed.status === 202 ? verified(path, credentials, signal) : completed.data;
+}
+
+/** First wait, and longest, between two looks at an upload being verified (ms). */
+const VERIFY_POLL_FIRST = 500;
+const VERIFY_POLL_MAX = 10000;
+
+/**
+ * Wait for the server's background check of an upload (complete answered 202, "verifying"):
+ * look at it with a growing pause until it is completed (returned) or rejected (thrown, as
+ * complete throws it). The signal stops the waiting, not the check.
+ * @param {string} path the upload's API address @param {Credentials} credentials
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<Upload>}
+ */
+async function verified(path, credentials, signal) {
+  for (let wait = VERIFY_POLL_FIRST; ; wait = Math.min(wait * 2, VERIFY_POLL_MAX)) {
+    await pause(wait, signal);
+    const { data } = await api(path, { ...credentials, signal });
+    if (data.status === "verifying") continue;
+    if (data.status === "completed") return data;
+    if (data.status === "rejected") {
+      throw new UploadError(data.rejectionReason || "The file was rejected.", {
+        code: "upload.verification_failed",
+        status: 422,
+        i18nKey: "error.upload.verification_failed",
+      });
+    }
+    throw new UploadError(`The upload is ${data.status}.`, {
+      code: "upload.invalid_state",
+      status: 409,
+      i18nKey: "error.upload.invalid_state",
+      i18nVars: { status: data.status },
+    });
+  }
 }
 
 // --- files in parts ---------------------------------------------------------------------
@@ -426,7 +465,7 @@ function forget(key) {
  * The remembered upload if the server still takes its parts.
  * @param {string} base @param {Credentials} credentials @param {PartPlan|null} plan
  * @param {AbortSignal} [signal]
- * @returns {Promise<PartPlan|null>}
+ * @returns {Promise<(PartPlan & {verifying?: boolean})|null>}
  */
 async function stillPending(base, credentials, plan, signal) {
   if (!plan || !(Date.parse(plan.expiresAt) > Date.now())) return null;
@@ -434,16 +473,24 @@ async function stillPending(base, credentials, plan, signal) {
     await api(`${base}/uploads/${encodeURIComponent(plan.id)}/parts`, { ...credentials, signal });
     return plan;
   } catch (err) {
-    if (/** @type {UploadError} */ (err).code === "upload.aborted") throw err;
+    const { code, i18nVars } = /** @type {UploadError} */ (err);
+    if (code === "upload.aborted") throw err;
+    if (code === "upload.invalid_state" && i18nVars.status === "verifying") {
+      return { ...plan, verifying: true };
+    }
     return null; // gone, completed or refused: start afresh
   }
 }
 
-/** @param {number} ms @param {AbortSignal} signal */
+/** @param {number} ms @param {AbortSignal} [signal] */
 function pause(ms, signal) {
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new UploadError("The upload was aborted.", { code: "upload.aborted", status: 0 }));
+      return;
+    }
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
+    signal?.addEventListener("abort", () => {
       clearTimeout(timer);
       reject(new UploadError("The upload was aborted.", { code: "upload.aborted", status: 0 }));
     }, { once: true });
@@ -470,7 +517,7 @@ async function finishParts(base, credentials, plan, file, { onProgress, signal, 
     try {
       const completed = await api(`${path}/complete`, { method: "POST", ...credentials, signal });
       forget(memo);
-      return completed.data;
+      return completed.status === 202 ? verified(path, credentials, signal) : completed.data;
     } catch (err) {
       // Parts the storage lost or never kept: send them once more.
       if (/** @type {UploadError} */ (err).code === "upload.parts_missing" && round === 0) continue;

@@ -1,0 +1,283 @@
+"""Complete checks a large file in a background task (Django's tasks framework): it answers
+202 with the upload verifying, the task settles it (completed, or rejected with its object
+deleted) with the same signals as complete, a lost task is made good by the sweep, and a
+real worker process (the database backend's db_worker) does it for the project."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from importlib.util import find_spec
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import time_machine
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from tests.conftest import sha256_b64
+from tests.helpers import MP4, assert_ok, assert_verifying, complete, staged, stored, stored_bytes
+from tests.live import ROOT, manage, project_env, running, serve
+from uploads.models import Upload
+from uploads.signals import upload_completed, upload_rejected
+from uploads.signers.local import LocalSigner
+from uploads.tasks import verify_upload
+
+TASKS_PACKAGE = "django.tasks" if find_spec("django.tasks") else "django_tasks"
+ABOVE = 1000
+BIG = MP4 + b"\x00" * 4000  # over ABOVE
+SMALL = MP4  # under it
+
+
+@pytest.fixture(autouse=True)
+def _background_above_1000_bytes(settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "VERIFY_IN_BACKGROUND_ABOVE": ABOVE}
+
+
+@pytest.fixture
+def queued(settings: Any) -> Iterator[list[Any]]:
+    """A backend that keeps tasks and runs none, as a worker that has not got to them yet
+    (or died); yields the tasks enqueued."""
+    settings.TASKS = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
+    backends = __import__(TASKS_PACKAGE, fromlist=["task_backends"]).task_backends
+    backend = backends["default"]
+    yield backend.results
+    backend.results.clear()
+
+
+@pytest.fixture
+def signals() -> Iterator[list[tuple[str, str]]]:
+    """(signal, upload status) for each upload signal sent."""
+    sent: list[tuple[str, str]] = []
+
+    def on_completed(upload: Upload, **_: Any) -> None:
+        sent.append(("completed", upload.status))
+
+    def on_rejected(upload: Upload, **_: Any) -> None:
+        sent.append(("rejected", upload.status))
+
+    upload_completed.connect(on_completed, dispatch_uid="bg-completed")
+    upload_rejected.connect(on_rejected, dispatch_uid="bg-rejected")
+    yield sent
+    upload_completed.disconnect(dispatch_uid="bg-completed")
+    upload_rejected.disconnect(dispatch_uid="bg-rejected")
+
+
+def send_video(api: APIClient, put: Any, body: bytes, **fields: Any) -> dict[str, Any]:
+    request = {"type": "media", "contentType": "video/mp4", "size": len(body), **fields}
+    answer = assert_ok(api.post("/api/v1/uploads/presign", request, format="json"), 201)
+    assert put(answer, body).status_code == 200
+    return dict(answer)
+
+
+def get(api: APIClient, upload_id: str) -> dict[str, Any]:
+    return dict(assert_ok(api.get(f"/api/v1/uploads/{upload_id}")))
+
+
+@pytest.mark.django_db
+def test_a_large_file_is_verified_in_the_background_a_small_one_at_once(
+    api: APIClient,
+    put: Any,
+    signals: list[tuple[str, str]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    small = send_video(api, put, SMALL)
+    assert assert_ok(complete(api, small["id"]))["status"] == "completed"  # 200, as ever
+
+    big = send_video(api, put, BIG, sha256=sha256_b64(BIG))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_verifying(complete(api, big["id"]))
+    done = get(api, big["id"])
+    assert (done["status"], done["size"], done["sha256"]) == (
+        "completed",
+        len(BIG),
+        sha256_b64(BIG),
+    )
+    assert done["completedAt"]
+    assert stored_bytes(big["key"]) == BIG and not staged(big["key"])
+    assert signals == [("completed", "completed")]  # sent once the task settled it
+    # Completing it again changes nothing.
+    assert assert_ok(complete(api, big["id"]))["status"] == "completed"
+
+
+@pytest.mark.django_db
+def test_while_it_is_verified_the_upload_shows_so_and_complete_answers_202_again(
+    api: APIClient, put: Any, queued: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    big = send_video(api, put, BIG)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_verifying(complete(api, big["id"]))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_verifying(complete(api, big["id"]))  # a client that asks again: no second task
+    assert [r.args for r in queued] == [[big["id"]]]
+
+    assert get(api, big["id"])["status"] == "verifying"
+    listed = assert_ok(api.get("/api/v1/uploads?status=verifying"))
+    assert [u["id"] for u in listed] == [big["id"]]
+    download = api.get(f"/api/v1/uploads/{big['id']}/download")
+    assert download.status_code == 409  # not completed yet
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert verify_upload.call(big["id"]) == "completed"  # the worker gets to it
+    assert get(api, big["id"])["status"] == "completed"
+    assert stored_bytes(big["key"]) == BIG
+    assert verify_upload.call(big["id"]) == "missing"  # run twice: nothing more happens
+
+
+@pytest.mark.django_db
+def test_a_file_refused_in_the_background_is_rejected_and_deleted(
+    api: APIClient,
+    put: Any,
+    signals: list[tuple[str, str]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    big = send_video(api, put, b"\x00" * 5000)  # not an MP4
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_verifying(complete(api, big["id"]))
+    done = get(api, big["id"])
+    assert done["status"] == "rejected"
+    assert "bytes are not video/mp4" in done["rejectionReason"]
+    assert not stored(big["key"]) and not staged(big["key"])
+    assert signals == [("rejected", "rejected")]
+
+
+@pytest.mark.django_db
+def test_an_upload_deleted_while_it_is_verified_leaves_nothing(
+    api: APIClient, put: Any, queued: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    big = send_video(api, put, BIG)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_verifying(complete(api, big["id"]))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert assert_ok(api.delete(f"/api/v1/uploads/{big['id']}"))["status"] == "deleted"
+    assert verify_upload.call(big["id"]) == "missing"
+    assert not stored(big["key"]) and not staged(big["key"])
+
+
+@pytest.mark.django_db
+def test_the_sweep_verifies_an_upload_whose_task_was_lost(
+    api: APIClient,
+    put: Any,
+    queued: list[Any],
+    signals: list[tuple[str, str]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    big = send_video(api, put, BIG)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_verifying(complete(api, big["id"]))  # enqueued, and the queue is then lost
+    upload = Upload.objects.get(pk=big["id"])
+
+    out = StringIO()
+    call_command("uploads_cleanup", stdout=out)  # within the grace: the task may yet run
+    assert Upload.objects.get(pk=upload.pk).status == "verifying"
+    assert staged(big["key"])
+
+    # Past the grace, and past the upload URL's expiry: the sweep verifies the file rather
+    # than clearing it away as an expired upload's leftover.
+    later = max(
+        upload.expires_at + timedelta(seconds=3600), timezone.now() + timedelta(seconds=3600)
+    ) + timedelta(minutes=1)
+    with time_machine.travel(later), django_capture_on_commit_callbacks(execute=True):
+        call_command("uploads_cleanup", stdout=out)
+    assert "Verified 1 uploads whose background check was lost." in out.getvalue()
+    assert Upload.objects.get(pk=upload.pk).status == "completed"
+    assert stored_bytes(big["key"]) == BIG
+    assert signals == [("completed", "completed")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_file_is_hashed_outside_any_transaction(
+    api: APIClient, put: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No row lock (and on SQLite no write lock) is held for the time hashing takes: the
+    task reads the file in autocommit and locks the row only to record the outcome."""
+    in_transaction: list[bool] = []
+    hash_file = LocalSigner.compute_sha256
+
+    def watched(self: LocalSigner, key: str) -> str:
+        in_transaction.append(connection.in_atomic_block)
+        return hash_file(self, key)
+
+    monkeypatch.setattr(LocalSigner, "compute_sha256", watched)
+    big = send_video(api, put, BIG, sha256=sha256_b64(BIG))
+    assert_verifying(complete(api, big["id"]))  # committed: the immediate backend ran it then
+    assert get(api, big["id"])["status"] == "completed"
+    assert in_transaction and not any(in_transaction)
+
+
+# --- a real worker -----------------------------------------------------------------------
+
+
+PART = 5 * 1024 * 1024
+VIDEO = MP4 + bytes(range(256)) * (11 * 4096)  # 11 MiB and a bit: three parts
+
+
+@pytest.mark.live
+def test_a_worker_process_completes_a_large_multipart_upload(tmp_path: Path) -> None:
+    """The project on the database task backend: complete answers 202 and nothing settles
+    the upload until `manage.py db_worker` runs, which verifies the whole file's sha256."""
+    env = project_env(tmp_path, TASKS_BACKEND="database")
+    manage(env, "migrate", "--noinput")
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from uploads.models import UploadPolicy; p = UploadPolicy.objects.get(name='media'); "
+        f"p.part_size = {PART}; p.multipart_threshold = {PART}; p.save()",
+    )
+    with serve(env) as base:
+        printed = manage(env, "demo_user", "--base-url", base)
+        token = re.search(r"^Access token\s+(\S+)", printed, re.M)
+        assert token, printed
+        http = requests.Session()
+        http.headers["Authorization"] = f"Bearer {token.group(1)}"
+        api = f"{base}/api/v1/uploads"
+
+        body = {"type": "media", "contentType": "video/mp4", "size": len(VIDEO)}
+        body["sha256"] = sha256_b64(VIDEO)
+        plan = http.post(f"{api}/presign", json=body, timeout=30).json()["data"]
+        assert plan["multipart"] == {"partSize": PART, "partCount": 3}
+        numbers = {"partNumbers": [1, 2, 3]}
+        parts = http.post(f"{api}/{plan['id']}/parts", json=numbers, timeout=30).json()["data"]
+        for part in parts["parts"]:
+            n = part["partNumber"]
+            sent = requests.request(
+                part["method"],
+                part["url"],
+                data=VIDEO[(n - 1) * PART : n * PART],
+                headers=part["headers"],
+                timeout=30,
+            )
+            assert sent.status_code < 300, sent.text
+
+        answer = http.post(f"{api}/{plan['id']}/complete", timeout=60)
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["data"]["status"] == "verifying"
+        assert http.get(f"{api}/{plan['id']}", timeout=30).json()["data"]["status"] == "verifying"
+
+        worker = [sys.executable, "manage.py", "db_worker", "--no-reload", "--interval", "0.1"]
+        with running(worker, ready=lambda: True, timeout=10, name="db_worker", cwd=ROOT, env=env):
+            # What a client does after a 202: look again until it is settled.
+            deadline = time.monotonic() + 60
+            while True:
+                done = http.get(f"{api}/{plan['id']}", timeout=30).json()["data"]
+                if done["status"] != "verifying" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+        assert (done["status"], done["size"], done["sha256"]) == (
+            "completed",
+            len(VIDEO),
+            sha256_b64(VIDEO),
+        )
+        download = http.get(f"{api}/{plan['id']}/download", timeout=30).json()["data"]["url"]
+        fetched = requests.get(download, timeout=30).content
+        assert hashlib.sha256(fetched).digest() == hashlib.sha256(VIDEO).digest()
