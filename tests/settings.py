@@ -22,3 +22,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 SECURE_SSL_REDIRECT = False  # the test client speaks plain HTTP
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.hostapp"]  # noqa: F405
+# The sweep removes stale temporary files of local PUTs from this directory: a test that
+# sweeps "a day from now" must only ever reach its own process's files.
+FILE_UPLOAD_TEMP_DIR = tempfile.mkdtemp(prefix="uploads-tests-tmp-")
+atexit.register(shutil.rmtree, FILE_UPLOAD_TEMP_DIR, ignore_errors=True)
