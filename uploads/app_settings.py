@@ -57,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "STORAGE_CONNECT_TIMEOUT": 2,
     "STORAGE_READ_TIMEOUT": 5,
     "STORAGE_ATTEMPTS": 3,
+    # The read timeout of calls where the storage works on a whole object before it answers
+    # (a server-side copy, assembling parts): proportional to the object's size.
+    "STORAGE_COPY_TIMEOUT": 300,
     # How long a multipart upload may take, from presign to complete; its parts are aborted
     # by the sweep after that (each batch of part URLs lives the type's URL expiry).
     "MULTIPART_LIFETIME": 24 * 3600,
@@ -121,6 +124,7 @@ class AppSettings:
             "STORAGE_CONNECT_TIMEOUT",
             "STORAGE_READ_TIMEOUT",
             "STORAGE_ATTEMPTS",
+            "STORAGE_COPY_TIMEOUT",
             "MULTIPART_LIFETIME",
             "VERIFY_TASK_GRACE",
         ):

@@ -457,6 +457,7 @@ class AzureSigner(Signer):
                     blocks,
                     content_settings=ContentSettings(content_type=content_type),
                     metadata={name.replace("-", "_"): value for name, value in metadata.items()},
+                    read_timeout=self.copy_timeout(),  # Azure assembles before it answers
                 ),
             )
 

@@ -120,6 +120,12 @@ class Signer(ABC):
             app_settings.STORAGE_ATTEMPTS,
         )
 
+    @staticmethod
+    def copy_timeout() -> int:
+        """The read timeout of a call that copies or assembles a whole object in the storage
+        before it answers: a large file's copy outlasts STORAGE_READ_TIMEOUT."""
+        return int(app_settings.STORAGE_COPY_TIMEOUT)
+
     @abstractmethod
     def presign_upload(self, spec: UploadSpec) -> PresignedUpload:
         """A URL (and headers, or form fields) that writes exactly ``spec.key``."""

@@ -466,7 +466,7 @@ class GCSSigner(Signer):
             target.compose(
                 [blob for blob, _ in sources],
                 if_source_generation_match=[generation for _, generation in sources],
-                timeout=self.timeout,
+                timeout=(self.timeout[0], float(self.copy_timeout())),
                 retry=self.retry,
             )
         except api_exceptions.PreconditionFailed as err:

@@ -72,10 +72,11 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     ) from err
 
 
-def client_config() -> Config:
+def client_config(read: int | None = None) -> Config:
     """Bounded waits from the settings (UPLOADS STORAGE_CONNECT_TIMEOUT, STORAGE_READ_TIMEOUT,
     STORAGE_ATTEMPTS): "total_max_attempts" counts the first try, unlike "max_attempts"."""
-    connect, read, attempts = Signer.timeouts()
+    connect, default_read, attempts = Signer.timeouts()
+    read = default_read if read is None else read
     return Config(
         retries={"mode": "standard", "total_max_attempts": attempts},
         connect_timeout=connect,
@@ -158,6 +159,8 @@ class S3Signer(Signer):
             )
         self._session_obj = session
         self.client = self._build_client(client_config())
+        # For the calls that copy or assemble a whole object before S3 answers.
+        self.copy_client = self._build_client(client_config(read=self.copy_timeout()))
         self._unsigned_client: Any = None
         self._lock = threading.Lock()
 
@@ -395,7 +398,7 @@ class S3Signer(Signer):
         if headers.cache_control:
             params["CacheControl"] = headers.cache_control
         try:
-            self.client.copy_object(**params)
+            self.copy_client.copy_object(**params)
         except (ClientError, BotoCoreError) as err:
             raise self._wrap(err, "copy to", key) from err
 
@@ -440,7 +443,7 @@ class S3Signer(Signer):
 
         def copy_part(part: tuple[int, int, int]) -> dict[str, Any]:
             number, first, last = part
-            answer = self.client.upload_part_copy(
+            answer = self.copy_client.upload_part_copy(
                 Bucket=self.bucket,
                 Key=name,
                 UploadId=upload_id,
@@ -456,7 +459,7 @@ class S3Signer(Signer):
         try:
             with ThreadPoolExecutor(max_workers=min(self.copy_concurrency, len(ranges))) as pool:
                 parts = list(pool.map(copy_part, ranges))
-            self.client.complete_multipart_upload(
+            self.copy_client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=name,
                 UploadId=upload_id,
@@ -555,7 +558,7 @@ class S3Signer(Signer):
         if not parts:
             raise SignerError(f"A multipart upload of {key} cannot be completed without parts.")
         try:
-            self.client.complete_multipart_upload(
+            self.copy_client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=self.object_name(key),
                 UploadId=multipart_id,
