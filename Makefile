@@ -6,7 +6,7 @@ PORT ?= 8000
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run worker test bench clean
+.PHONY: run worker test bench bench-multipart clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.12 ...")'
@@ -39,6 +39,12 @@ test: $(STAMP) node_modules/.package-lock.json
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# A 1 GiB file in parts through the API (SeaweedFS, local signer) beside boto3 and a copy;
+# smaller with `make bench-multipart SIZE=256MiB`.
+SIZE ?= 1GiB
+bench-multipart: $(STAMP)
+	$(BIN)/python bench/multipart.py --size $(SIZE)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
