@@ -271,7 +271,7 @@ def test_parts_of_another_upload_or_out_of_range_are_refused(signer: AzureSigner
         signer.presign_part(spec, upload_id, most + 1, PART)
     with pytest.raises(SignerError, match="blocks of"):
         signer.presign_part(spec, upload_id, 1, largest + 1)
-    with pytest.raises(SignerError, match="block upload id"):
+    with pytest.raises(SignerError, match="multipart upload id of the Azure signer"):
         signer.list_parts(spec.key, "not-an-id")
     foreign = StoredPart(number=1, size=PART, etag=f"{other_id[:32]}-00001")
     with pytest.raises(SignerError, match="not a block of this upload"):

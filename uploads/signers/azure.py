@@ -32,9 +32,6 @@ import base64
 import binascii
 import hashlib
 import ipaddress
-import json
-import re
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +44,7 @@ from django.utils.http import content_disposition_header
 from uploads.app_settings import app_settings
 from uploads.signers.base import (
     MiB,
+    MultipartId,
     ObjectHeaders,
     PresignedUpload,
     Signer,
@@ -104,7 +102,6 @@ TRANSIENT_STATUSES = frozenset({408, 429})
 BLOCK_LIMITS = (1, 4000 * MiB, 50_000)
 #: Digits of the part number in a block id: every block id of one blob must have one length.
 PART_DIGITS = len(str(BLOCK_LIMITS[2]))
-MULTIPART_TOKEN = re.compile(r"[0-9a-f]{32}")
 #: Service error codes of a blob that someone leased (a write SAS may take a lease).
 LEASE_CODES = frozenset({"LeaseIdMissing", "LeaseIdMismatchWithBlobOperation", "LeaseIdMismatch"})
 
@@ -394,14 +391,12 @@ class AzureSigner(Signer):
         a random token that prefixes this upload's block ids (two uploads of one blob never
         mix their blocks), followed by the content type and metadata the commit sets, since
         complete_multipart is given no spec."""
-        token = secrets.token_hex(16)
-        props = json.dumps([spec.content_type, spec.metadata], separators=(",", ":"))
-        return f"{token}.{base64.urlsafe_b64encode(props.encode()).decode().rstrip('=')}"
+        return str(MultipartId.new(spec))
 
     def presign_part(
         self, spec: UploadSpec, multipart_id: str, part_number: int, size: int
     ) -> PresignedUpload:
-        token, _, _ = _parse_multipart_id(multipart_id)
+        token = MultipartId.parse(multipart_id, "Azure").token
         smallest, largest, most = self.part_limits
         if not 1 <= part_number <= most:
             raise SignerError(f"Azure takes parts 1 to {most}, not {part_number}.")
@@ -421,7 +416,7 @@ class AzureSigner(Signer):
         because a part URL can commit a block list too, and after a commit of ours that
         crashed before the upload was marked complete; an uncommitted block wins over a
         committed one of the same id, as it does in ``Put Block List`` (``Latest``)."""
-        token, _, _ = _parse_multipart_id(multipart_id)
+        token = MultipartId.parse(multipart_id, "Azure").token
         blob = self.container.get_blob_client(self.object_name(key))
         with self._errors(f"listing the blocks of {key}"):
             try:
@@ -438,7 +433,8 @@ class AzureSigner(Signer):
         return [parts[number] for number in sorted(parts)]
 
     def complete_multipart(self, key: str, multipart_id: str, parts: list[StoredPart]) -> None:
-        token, content_type, metadata = _parse_multipart_id(multipart_id)
+        mp = MultipartId.parse(multipart_id, "Azure")
+        token, content_type, metadata = mp.token, mp.content_type, mp.metadata
         if not parts:
             raise SignerError("A block upload needs at least one part.")
         blocks = []
@@ -467,7 +463,7 @@ class AzureSigner(Signer):
         has only uncommitted blocks. Committing an empty block list discards every uncommitted block
         at once, leaving an empty blob, which is then deleted (with any snapshots a part URL
         made). The staging blob is this upload's alone, so nothing else is lost."""
-        _parse_multipart_id(multipart_id)
+        MultipartId.parse(multipart_id, "Azure")  # refuses what is not ours
         blob = self.container.get_blob_client(self.object_name(key))
         with self._errors(f"discarding the blocks of {key}"):
             self._unleased(blob, lambda: blob.commit_block_list([]))
@@ -544,19 +540,3 @@ def _part_number(token: str, block_id: str) -> int | None:
     if digits == block_id or len(digits) != PART_DIGITS or not digits.isdigit():
         return None
     return int(digits) or None
-
-
-def _parse_multipart_id(multipart_id: str) -> tuple[str, str, dict[str, str]]:
-    """(token, content type, metadata) from an id create_multipart made."""
-    token, _, props = multipart_id.partition(".")
-    try:
-        if not MULTIPART_TOKEN.fullmatch(token):
-            raise ValueError("no token")
-        content_type, metadata = json.loads(
-            base64.urlsafe_b64decode(props + "=" * (-len(props) % 4))
-        )
-        if not isinstance(content_type, str) or not isinstance(metadata, dict):
-            raise ValueError("no properties")
-    except (ValueError, TypeError, binascii.Error) as err:
-        raise SignerError("Not a block upload id of the Azure signer.") from err
-    return token, content_type, {str(name): str(value) for name, value in metadata.items()}

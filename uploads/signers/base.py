@@ -11,7 +11,11 @@ Provider exceptions never leave a signer raw: they are wrapped in ``SignerError`
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import json
+import re
+import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,6 +98,41 @@ class StoredPart:
 
 
 MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MultipartId:
+    """The id of a multipart upload for providers that keep none of their own (Azure's
+    blocks, GCS's part objects): a random token that tells this upload's parts from another
+    upload's of the same key, and the content type and metadata the assembly sets, since
+    ``complete_multipart`` is given no spec."""
+
+    token: str
+    content_type: str
+    metadata: dict[str, str]
+
+    @classmethod
+    def new(cls, spec: UploadSpec) -> MultipartId:
+        return cls(secrets.token_hex(16), spec.content_type, dict(spec.metadata))
+
+    def __str__(self) -> str:
+        props = json.dumps([self.content_type, self.metadata], separators=(",", ":"))
+        return f"{self.token}.{base64.urlsafe_b64encode(props.encode()).decode().rstrip('=')}"
+
+    @classmethod
+    def parse(cls, value: str, provider: str) -> MultipartId:
+        token, _, props = value.partition(".")
+        try:
+            if not re.fullmatch(r"[0-9a-f]{32}", token):
+                raise ValueError("no token")
+            content_type, metadata = json.loads(
+                base64.urlsafe_b64decode(props + "=" * (-len(props) % 4))
+            )
+            if not isinstance(content_type, str) or not isinstance(metadata, dict):
+                raise ValueError("no properties")
+        except (ValueError, TypeError, binascii.Error) as err:
+            raise SignerError(f"Not a multipart upload id of the {provider} signer.") from err
+        return cls(token, content_type, {str(k): str(v) for k, v in metadata.items()})
 
 
 class Signer(ABC):

@@ -35,12 +35,9 @@ bucket, refused permissions or credentials), with the provider's exception as th
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
-import json
 import logging
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -53,6 +50,7 @@ from django.utils.http import content_disposition_header
 from uploads.app_settings import app_settings
 from uploads.signers.base import (
     MiB,
+    MultipartId,
     ObjectHeaders,
     PresignedUpload,
     Signer,
@@ -119,7 +117,6 @@ COMPOSE_SOURCES = 32
 #: Deletes in flight at once when parts are released (GCS has no bulk delete but batches,
 #: which the emulator does not speak).
 DELETE_WORKERS = 8
-MULTIPART_TOKEN = re.compile(r"[0-9a-f]{32}")
 
 
 class _Sha256Sink:
@@ -341,14 +338,12 @@ class GCSSigner(Signer):
         is a random token naming that prefix (two uploads of one staging key never mix
         their parts), then the type and metadata compose sets, since complete_multipart is
         given no spec."""
-        token = secrets.token_hex(16)
-        props = json.dumps([spec.content_type, spec.metadata], separators=(",", ":"))
-        return f"{token}.{base64.urlsafe_b64encode(props.encode()).decode().rstrip('=')}"
+        return str(MultipartId.new(spec))
 
     def presign_part(
         self, spec: UploadSpec, multipart_id: str, part_number: int, size: int
     ) -> PresignedUpload:
-        token, _, _ = _parse_multipart_id(multipart_id)
+        token = MultipartId.parse(multipart_id, "GCS").token
         smallest, largest, most = self.part_limits
         if not 1 <= part_number <= most:
             raise SignerError(f"GCS takes parts 1 to {most}, not {part_number}.")
@@ -374,7 +369,7 @@ class GCSSigner(Signer):
         """The part objects under the upload's prefix, by number; the generation is each
         part's id. Intermediate objects of a compose and names no part URL signs are left
         out."""
-        token, _, _ = _parse_multipart_id(multipart_id)
+        token = MultipartId.parse(multipart_id, "GCS").token
         prefix = self._parts_prefix(key, token)
         parts: list[StoredPart] = []
         with self._errors(f"list the parts of {key}"):
@@ -400,7 +395,8 @@ class GCSSigner(Signer):
         412, if a part was replaced since), into the staging key with the upload's type and
         metadata; then the parts and intermediates go. Composing again (a retry) writes the
         same object."""
-        token, content_type, metadata = _parse_multipart_id(multipart_id)
+        mp = MultipartId.parse(multipart_id, "GCS")
+        token, content_type, metadata = mp.token, mp.content_type, mp.metadata
         if not parts:
             raise SignerError("A GCS multipart upload needs at least one part.")
         bucket = self.storage.bucket
@@ -444,7 +440,7 @@ class GCSSigner(Signer):
 
     def abort_multipart(self, key: str, multipart_id: str) -> None:
         """Delete every object under the upload's prefix: parts and intermediates."""
-        token, _, _ = _parse_multipart_id(multipart_id)
+        token = MultipartId.parse(multipart_id, "GCS").token
         prefix = self._parts_prefix(key, token)
         with self._errors(f"list the parts of {key}"):
             try:
@@ -603,19 +599,3 @@ def _part_number(name: str) -> int | None:
         return None
     number = int(name)
     return number if 1 <= number <= PART_LIMITS[2] else None
-
-
-def _parse_multipart_id(multipart_id: str) -> tuple[str, str, dict[str, str]]:
-    """(token, content type, metadata) of an id create_multipart made."""
-    token, _, props = multipart_id.partition(".")
-    try:
-        if not MULTIPART_TOKEN.fullmatch(token):
-            raise ValueError("no token")
-        content_type, metadata = json.loads(
-            base64.urlsafe_b64decode(props + "=" * (-len(props) % 4))
-        )
-        if not isinstance(content_type, str) or not isinstance(metadata, dict):
-            raise ValueError("no properties")
-    except (ValueError, TypeError, binascii.Error) as err:
-        raise SignerError("Not a multipart upload id of the GCS signer.") from err
-    return token, content_type, {str(name): str(value) for name, value in metadata.items()}
