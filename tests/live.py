@@ -183,11 +183,14 @@ class DemoSite:
 
 
 @contextmanager
-def demo_site(var_dir: Path, **env: str) -> Iterator[DemoSite]:
-    """Migrate a fresh project in ``var_dir`` (``env`` added to its environment), serve it
-    and make the demo user, as `make run` does."""
+def demo_site(var_dir: Path, setup: str = "", **env: str) -> Iterator[DemoSite]:
+    """Migrate a fresh project in ``var_dir`` (``env`` added to its environment), run the
+    Python of ``setup`` in its shell (before the server reads anything), serve it and make
+    the demo user, as `make run` does."""
     project = project_env(var_dir, **env)
     manage(project, "migrate", "--noinput")
+    if setup:
+        manage(project, "shell", "-c", setup)
     with serve(project) as base:
         yield DemoSite(base, project, manage(project, "demo_user", "--base-url", base))
 
@@ -225,3 +228,11 @@ def assert_readme_shows(script: Path) -> None:
     """The README shows ``script`` verbatim, all but its shebang."""
     steps = script.read_text().split("\n", 1)[1]
     assert steps.strip() in (ROOT / "README.md").read_text()
+
+
+def media_in_parts(part_size: int) -> str:
+    """A demo_site setup: media files over ``part_size`` bytes go in parts of that size."""
+    return (
+        "from uploads.models import UploadPolicy; p = UploadPolicy.objects.get(name='media'); "
+        f"p.part_size = {part_size}; p.multipart_threshold = {part_size}; p.save()"
+    )

@@ -6,7 +6,6 @@ real worker process (the database backend's db_worker) does it for the project."
 from __future__ import annotations
 
 import hashlib
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from rest_framework.test import APIClient
 
 from tests.conftest import sha256_b64
 from tests.helpers import MP4, assert_ok, assert_verifying, complete, staged, stored, stored_bytes
-from tests.live import ROOT, manage, project_env, running, serve
+from tests.live import ROOT, demo_site, media_in_parts, running
 from uploads.models import Upload
 from uploads.signals import upload_completed, upload_rejected
 from uploads.signers.local import LocalSigner
@@ -225,21 +224,10 @@ VIDEO = MP4 + bytes(range(256)) * (11 * 4096)  # 11 MiB and a bit: three parts
 def test_a_worker_process_completes_a_large_multipart_upload(tmp_path: Path) -> None:
     """The project on the database task backend: complete answers 202 and nothing settles
     the upload until `manage.py db_worker` runs, which verifies the whole file's sha256."""
-    env = project_env(tmp_path, TASKS_BACKEND="database")
-    manage(env, "migrate", "--noinput")
-    manage(
-        env,
-        "shell",
-        "-c",
-        "from uploads.models import UploadPolicy; p = UploadPolicy.objects.get(name='media'); "
-        f"p.part_size = {PART}; p.multipart_threshold = {PART}; p.save()",
-    )
-    with serve(env) as base:
-        printed = manage(env, "demo_user", "--base-url", base)
-        token = re.search(r"^Access token\s+(\S+)", printed, re.M)
-        assert token, printed
+    with demo_site(tmp_path, setup=media_in_parts(PART), TASKS_BACKEND="database") as site:
+        env, base = site.env, site.base
         http = requests.Session()
-        http.headers["Authorization"] = f"Bearer {token.group(1)}"
+        http.headers["Authorization"] = f"Bearer {site.shown('Access token')}"
         api = f"{base}/api/v1/uploads"
 
         body = {"type": "media", "contentType": "video/mp4", "size": len(VIDEO)}

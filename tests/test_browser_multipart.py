@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests import test_browser
-from tests.live import manage, project_env, serve
+from tests.live import demo_site, media_in_parts
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Route
@@ -51,21 +51,8 @@ UPLOAD = """async ({token, size, pauseAfter}) => {
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    env = project_env(tmp_path_factory.mktemp("multipart"))
-    manage(env, "migrate", "--noinput")
-    # Before the server starts: its policies are read once per process (in-process cache).
-    manage(
-        env,
-        "shell",
-        "-c",
-        "from uploads.models import UploadPolicy; p = UploadPolicy.objects.get(name='media'); "
-        f"p.part_size = {PART}; p.multipart_threshold = {PART}; p.save()",
-    )
-    with serve(env) as base:
-        printed = manage(env, "demo_user", "--base-url", base)
-        token = re.search(r"^Access token\s+(\S+)", printed, re.M)
-        assert token, printed
-        yield base, token.group(1)
+    with demo_site(tmp_path_factory.mktemp("multipart"), setup=media_in_parts(PART)) as site:
+        yield site.base, site.shown("Access token")
 
 
 def count_parts(page: Page, fail_first: int | None = None) -> list[str]:
