@@ -251,7 +251,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "uploads.middleware.RequestIDLogFilter"}},
+    "filters": {
+        "request_id": {"()": "uploads.middleware.RequestIDLogFilter"},
+        "no_server_request_lines": {"()": "uploads.middleware.NoServerRequestLines"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
     },
@@ -264,7 +267,18 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
-        "django.server": {"level": "INFO"},
+        # The access line (uploads.access, from RequestIDMiddleware) is the one line per
+        # request. Django's own console handler (DEBUG only) would print its records again.
+        "django": {"handlers": [], "propagate": True},
+        # "Not Found: /path" and the like repeat the access line; errors keep their traceback.
+        "django.request": {"level": "ERROR"},
+        # runserver's line per request, too; its other messages pass.
+        "django.server": {
+            "handlers": ["console"],
+            "filters": ["no_server_request_lines"],
+            "level": "INFO",
+            "propagate": False,
+        },
         # The Azure SDK logs every request and response at INFO.
         "azure": {"level": "WARNING"},
     },

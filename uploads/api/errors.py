@@ -15,6 +15,7 @@ from rest_framework.views import set_rollback
 from uploads import exceptions
 from uploads.api.envelope import error_body, error_response
 from uploads.api.paths import api_prefixes
+from uploads.middleware import request_id_of
 
 logger = logging.getLogger("uploads.api")
 
@@ -163,7 +164,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             "Unhandled error in %s %s [request %s]",
             request.method,
             request.path,
-            getattr(request, "request_id", "-"),
+            request_id_of(request),
             exc_info=exc,
         )
         status, code, message, details = (
