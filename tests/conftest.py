@@ -14,7 +14,10 @@ from accounts.demo import png_bytes
 from tests.factories import UserFactory
 from uploads.models import UploadPolicy
 
-pytest_plugins = [f"tests.backends.{name}" for name in ("local", "s3", "azure", "gcs")]
+pytest_plugins = [
+    *(f"tests.backends.{name}" for name in ("local", "s3", "azure", "gcs")),
+    "tests.skip_summary",
+]
 
 
 @pytest.fixture(autouse=True)

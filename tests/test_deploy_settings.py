@@ -1,6 +1,6 @@
 """The project's secrets and production settings, as manage.py reads them from the
 environment: a random secret per development checkout, a JWT key of its own, and a
-production environment (the README's) that `check --deploy` finds nothing to say about."""
+production environment (docs/operations.md's) that `check --deploy` finds nothing to say about."""
 
 from __future__ import annotations
 
@@ -70,10 +70,10 @@ def test_without_debug_each_secret_is_required_by_name(tmp_path: Path) -> None:
 
 
 def readme_production_env() -> dict[str, str]:
-    """The README's production environment, each ``<random>`` a fresh secret."""
-    readme = (ROOT / "README.md").read_text()
+    """The production environment of docs/operations.md, each ``<random>`` a fresh secret."""
+    readme = (ROOT / "docs" / "operations.md").read_text()
     found = re.search(r"```sh\n# production\.env\b.*?\n(.*?)```", readme, re.S)
-    assert found, "README.md shows no production.env block"
+    assert found, "docs/operations.md shows no production.env block"
     env: dict[str, str] = {}
     for line in found.group(1).splitlines():
         if line and not line.startswith("#"):
