@@ -48,6 +48,7 @@ def test_generated_requests_find_no_server_error_and_no_schema_violation(
             capture_output=True,
             text=True,
             timeout=50,
+            cwd=tmp_path,  # its own state directory (.schemathesis) stays out of the repo
         )
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert "20 selected / 20 total" in result.stdout
