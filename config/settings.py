@@ -227,8 +227,19 @@ SIMPLE_JWT = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "django-upload-policies API",
-    "DESCRIPTION": "Direct-to-storage uploads: presign, upload to storage, complete.",
+    "DESCRIPTION": "Direct-to-storage uploads: presign, upload to storage, complete. Every "
+    "answer is an envelope: `{success: true, data, meta: {requestId}}` or `{success: false, "
+    "error: {code, message, i18nKey, i18nVars, details, correlationId}}`, and carries "
+    "X-Request-ID. The reference with examples: docs/api.md.",
     "VERSION": "1",
+    # 3.1: the components are plain JSON Schema (null as a type), which validators read as is.
+    "OAS_VERSION": "3.1.0",
+    "TAGS": [
+        {"name": "auth", "description": "JWT access and refresh tokens."},
+        {"name": "uploads", "description": "Presign, send to storage, complete; read, delete."},
+        {"name": "users", "description": "The caller's profile and avatar."},
+        {"name": "media", "description": "Media items, each linking one completed upload."},
+    ],
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -105,7 +105,7 @@ class UploadSerializer(serializers.Serializer):
     publicUrl = serializers.SerializerMethodField()
     expiresAt = serializers.DateTimeField(source="expires_at")
     createdAt = serializers.DateTimeField(source="created_at")
-    completedAt = serializers.DateTimeField(source="completed_at")
+    completedAt = serializers.DateTimeField(source="completed_at", allow_null=True)
     rejectionReason = serializers.CharField(source="rejection_reason")
     fieldValue = serializers.SerializerMethodField(
         help_text="What an UploadField's form input takes for this upload: its id, signed."
@@ -157,19 +157,29 @@ class MultipartPlanSerializer(serializers.Serializer):
 
 
 class PresignResponseSerializer(UploadSerializer):
-    uploadUrl = serializers.CharField(help_text="Absent for a multipart upload.")
+    uploadUrl = serializers.CharField(
+        required=False, help_text="Where to send the file; absent for multipart and deduplicated."
+    )
     multipart = MultipartPlanSerializer(
         required=False, help_text="Instead of uploadUrl: ask for the parts' URLs."
     )
-    method = serializers.CharField()
-    headers = serializers.DictField(child=serializers.CharField())
+    method = serializers.CharField(required=False, help_text="With uploadUrl: PUT or POST.")
+    headers = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="With uploadUrl: exactly the headers to send.",
+    )
     # A declared field; DRF's metaclass takes it off the class, so Serializer.fields stays.
     fields = serializers.DictField(  # type: ignore[assignment]
-        child=serializers.CharField(), required=False
+        child=serializers.CharField(),
+        required=False,
+        help_text="With a POST uploadUrl: the form fields to send before the file.",
     )
     expiresIn = serializers.IntegerField()
     maxSize = serializers.IntegerField()
-    deduplicated = serializers.BooleanField()
+    deduplicated = serializers.BooleanField(
+        required=False, help_text="true: the caller already has this file; nothing to send."
+    )
 
 
 class UploadTypeSerializer(serializers.Serializer):

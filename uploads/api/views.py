@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -22,6 +22,17 @@ from uploads.api.errors import exception_handler
 from uploads.api.pagination import EnvelopePagination
 from uploads.api.parsers import JSONParser
 from uploads.api.permissions import READ, WRITE, HasScope
+from uploads.api.schema import (
+    AUTHENTICATED,
+    STORAGE,
+    WITH_BODY,
+    AccessTokenSerializer,
+    PaginatedMetaSerializer,
+    RateLimitedMetaSerializer,
+    TokenPairSerializer,
+    empty_object,
+    operation,
+)
 from uploads.api.serializers import (
     DownloadSerializer,
     PartsRequestSerializer,
@@ -66,7 +77,15 @@ class UploadsAPIView(APIView):
 class UploadTypesView(UploadsAPIView):
     required_scopes = {"GET": READ}
 
-    @extend_schema(responses=UploadTypeSerializer(many=True), summary="Active upload types")
+    @operation(
+        operation_id="listUploadTypes",
+        tag="uploads",
+        summary="The active upload types and their rules",
+        description="What a client may upload: each type's allowed content types, size cap, "
+        "URL lifetime, whether it needs a size or a sha256 and when it goes in parts.",
+        ok={200: ("UploadTypeList", UploadTypeSerializer(many=True))},
+        errors=[AUTHENTICATED],
+    )
     def get(self, request: Request) -> Response:
         return self.ok(UploadTypeSerializer(registry.active(), many=True).data)
 
@@ -88,10 +107,49 @@ class PresignView(UploadsAPIView):
                 response[name] = value
         return super().finalize_response(request, response, *args, **kwargs)
 
-    @extend_schema(
-        request=PresignRequestSerializer,
-        responses={201: PresignResponseSerializer, 200: PresignResponseSerializer},
+    @operation(
+        operation_id="presignUpload",
+        tag="uploads",
         summary="Start an upload: a short-lived signed URL for one object",
+        description="201 with the pending upload and where to send it: `uploadUrl`, `method` "
+        "and exactly the `headers` to send (or `multipart`, the part size and count, for a "
+        "file that goes in parts: ask for the parts' URLs next). 200 with `deduplicated: true` "
+        "when the caller already has this file (same sha256 and type, completed): nothing to "
+        "send. Rate limited per user: `X-RateLimit-Limit/Remaining/Reset` and "
+        "`meta.rateLimit` say where the caller stands.",
+        request=PresignRequestSerializer,
+        ok={
+            201: ("Presign", PresignResponseSerializer(), RateLimitedMetaSerializer),
+            200: ("Presign", PresignResponseSerializer(), RateLimitedMetaSerializer),
+        },
+        errors=[
+            AUTHENTICATED,
+            WITH_BODY,
+            {
+                400: [
+                    "upload.invalid_type",
+                    "upload.invalid_content_type",
+                    "upload.invalid_size",
+                    "upload.too_large",
+                    "upload.invalid_checksum",
+                    "upload.multipart_unsupported",
+                ],
+                429: ["upload.quota_exceeded"],
+            },
+            STORAGE,
+        ],
+        examples=[
+            OpenApiExample(
+                "An avatar",
+                value={
+                    "type": "avatar",
+                    "contentType": "image/png",
+                    "size": 48213,
+                    "fileName": "me.png",
+                },
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         body = PresignRequestSerializer(data=request.data)
@@ -135,17 +193,15 @@ class PresignView(UploadsAPIView):
 class UploadListView(UploadsAPIView):
     required_scopes = {"GET": READ}
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "status", str, enum=["pending", "verifying", "completed", "rejected", "expired"]
-            ),
-            OpenApiParameter("type", str),
-            OpenApiParameter("page", int),
-            OpenApiParameter("pageSize", int),
-        ],
-        responses=UploadSerializer(many=True),
+    @operation(
+        operation_id="listUploads",
+        parameters=[UploadListQuerySerializer],
+        tag="uploads",
         summary="The caller's uploads, newest first",
+        description="Paginated: `meta.pagination` has the page, its size, the total and the "
+        "next and previous pages' URLs. A page past the last is empty.",
+        ok={200: ("UploadList", UploadSerializer(many=True), PaginatedMetaSerializer)},
+        errors=[AUTHENTICATED, {400: []}],
     )
     def get(self, request: Request) -> Response:
         query = UploadListQuerySerializer(data=request.query_params.dict())
@@ -165,12 +221,28 @@ class UploadListView(UploadsAPIView):
 class UploadDetailView(UploadsAPIView):
     required_scopes = {"GET": READ, "DELETE": WRITE}
 
-    @extend_schema(responses=UploadSerializer, summary="One upload of the caller")
+    @operation(
+        operation_id="getUpload",
+        tag="uploads",
+        summary="One upload of the caller",
+        description="Poll it after a 202 from complete until it is completed or rejected.",
+        ok={200: ("Upload", UploadSerializer())},
+        errors=[AUTHENTICATED, {404: ["upload.not_found"]}],
+    )
     def get(self, request: Request, upload_id: str) -> Response:
         upload = services.get_upload(self.caller(), upload_id)
         return self.ok(UploadSerializer(upload, context={"request": request}).data)
 
-    @extend_schema(responses=UploadSerializer, summary="Abort or delete an upload and its object")
+    @operation(
+        operation_id="deleteUpload",
+        tag="uploads",
+        summary="Abort or delete an upload and its object",
+        description="200 with the upload as it was deleted; its stored object is removed "
+        "once the deletion commits. An upload in use (an avatar, a media item, any "
+        "UploadField) answers 409 `upload.invalid_state`.",
+        ok={200: ("Upload", UploadSerializer())},
+        errors=[AUTHENTICATED, {404: ["upload.not_found"], 409: ["upload.invalid_state"]}],
+    )
     def delete(self, request: Request, upload_id: str) -> Response:
         upload = services.delete_upload(self.caller(), upload_id)
         return self.ok(UploadSerializer(upload, context={"request": request}).data)
@@ -180,13 +252,27 @@ class CompleteView(UploadsAPIView):
     required_scopes = {"POST": WRITE}
     parser_classes: list[Any] = []  # the body is ignored
 
-    @extend_schema(
+    @operation(
+        operation_id="completeUpload",
+        tag="uploads",
         request=None,
-        responses={200: UploadSerializer, 202: UploadSerializer},
         summary="Verify the stored object",
-        description="200 with the upload completed; 202 with it verifying when the check runs "
-        "in the background (large files, multipart uploads): poll GET /uploads/{id} until it "
-        "is completed or rejected.",
+        description="The server checks what storage holds (size, magic bytes, sha256), not "
+        "what the client says. 200 with the upload completed; 202 with it `verifying` when "
+        "the check runs in the background (large files, multipart uploads): poll "
+        "GET /uploads/{id} until it is completed or rejected. A file that is not what was "
+        "declared is deleted and answers 422. Any body is ignored.",
+        ok={200: ("Upload", UploadSerializer()), 202: ("Upload", UploadSerializer())},
+        errors=[
+            AUTHENTICATED,
+            {
+                404: ["upload.not_found"],
+                409: ["upload.not_uploaded", "upload.parts_missing", "upload.invalid_state"],
+                410: ["upload.expired"],
+                422: ["upload.verification_failed"],
+            },
+            STORAGE,
+        ],
     )
     def post(self, request: Request, upload_id: str) -> Response:
         upload = services.complete_upload(self.caller(), upload_id)
@@ -201,9 +287,23 @@ class CompleteView(UploadsAPIView):
 class PartsView(UploadsAPIView):
     required_scopes = {"GET": READ, "POST": WRITE}
 
-    @extend_schema(
-        responses=StoredPartsSerializer,
+    @operation(
+        operation_id="listStoredParts",
+        tag="uploads",
         summary="The parts of a multipart upload that storage holds (to resume)",
+        description="The part size and count, and each part storage already holds with its "
+        "size: a client resuming an interrupted upload sends only the others.",
+        ok={200: ("StoredParts", StoredPartsSerializer())},
+        errors=[
+            AUTHENTICATED,
+            {
+                400: ["upload.multipart_unsupported"],
+                404: ["upload.not_found"],
+                409: ["upload.invalid_state"],
+                410: ["upload.expired"],
+            },
+            STORAGE,
+        ],
     )
     def get(self, request: Request, upload_id: str) -> Response:
         upload, parts = multipart.stored_parts(self.caller(), upload_id)
@@ -212,10 +312,30 @@ class PartsView(UploadsAPIView):
             | {"parts": [{"partNumber": p.number, "size": p.size} for p in parts]}
         )
 
-    @extend_schema(
-        request=PartsRequestSerializer,
-        responses=SignedPartsSerializer,
+    @operation(
+        operation_id="signParts",
+        tag="uploads",
         summary="Signed URLs for parts of a multipart upload",
+        description="Up to 100 part numbers (from 1 to the upload's partCount) at a time; "
+        "PUT each part to its `url` with its `headers`, then call complete.",
+        request=PartsRequestSerializer,
+        ok={200: ("SignedParts", SignedPartsSerializer())},
+        errors=[
+            AUTHENTICATED,
+            WITH_BODY,
+            {
+                400: ["upload.multipart_unsupported"],
+                404: ["upload.not_found"],
+                409: ["upload.invalid_state"],
+                410: ["upload.expired"],
+            },
+            STORAGE,
+        ],
+        examples=[
+            OpenApiExample(
+                "The first three parts", value={"partNumbers": [1, 2, 3]}, request_only=True
+            )
+        ],
     )
     def post(self, request: Request, upload_id: str) -> Response:
         body = PartsRequestSerializer(data=request.data)
@@ -236,7 +356,18 @@ class PartsView(UploadsAPIView):
 class DownloadView(UploadsAPIView):
     required_scopes = {"GET": READ}
 
-    @extend_schema(responses=DownloadSerializer, summary="A short-lived signed GET URL")
+    @operation(
+        operation_id="getDownloadUrl",
+        tag="uploads",
+        summary="A short-lived signed GET URL for a completed upload",
+        description="For private types too: `url` reads the file for `expiresIn` seconds.",
+        ok={200: ("Download", DownloadSerializer())},
+        errors=[
+            AUTHENTICATED,
+            {404: ["upload.not_found"], 409: ["upload.invalid_state"]},
+            STORAGE,
+        ],
+    )
     def get(self, request: Request, upload_id: str) -> Response:
         upload = services.get_upload(self.caller(), upload_id)
         data = services.download_url(upload)
@@ -266,6 +397,25 @@ class _EnvelopeTokenView(jwt_views.TokenViewBase):
         return Response(success_body(request, response.data), status=200)
 
 
+_TOKEN_ERRORS = [WITH_BODY, {401: ["auth.unauthorized"], 500: []}]
+
+
+@extend_schema_view(
+    post=operation(
+        operation_id="obtainToken",
+        tag="auth",
+        summary="Log in: a JWT access token and a refresh token",
+        description="Send the user name and password. Rate limited per user name and per "
+        "client address (429 `rate_limited` with Retry-After).",
+        ok={200: ("TokenPair", TokenPairSerializer())},
+        errors=[*_TOKEN_ERRORS, {429: []}],
+        examples=[
+            OpenApiExample(
+                "Log in", value={"username": "demo", "password": "secret"}, request_only=True
+            )
+        ],
+    )
+)
 class TokenObtainView(_EnvelopeTokenView, jwt_views.TokenObtainPairView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -273,9 +423,31 @@ class TokenObtainView(_EnvelopeTokenView, jwt_views.TokenObtainPairView):
             ratelimit.hit_login(request, "uploads.token")
 
 
+@extend_schema_view(
+    post=operation(
+        operation_id="refreshToken",
+        tag="auth",
+        summary="A new access token (and a new refresh token) for a refresh token",
+        description="The refresh token sent can no longer be used: keep the new one. Using a "
+        "spent one again is taken for a theft and revokes them all (401).",
+        ok={200: ("TokenRefresh", AccessTokenSerializer())},
+        errors=_TOKEN_ERRORS,
+    )
+)
 class TokenRefreshView(_EnvelopeTokenView, jwt_views.TokenRefreshView):
     pass
 
 
+@extend_schema_view(
+    post=operation(
+        operation_id="logout",
+        tag="auth",
+        summary="Log out: revoke a refresh token",
+        description="That refresh token can no longer be used; access tokens made from it "
+        "run out within minutes.",
+        ok={200: ("Logout", empty_object())},
+        errors=_TOKEN_ERRORS,
+    )
+)
 class LogoutView(_EnvelopeTokenView, jwt_views.TokenBlacklistView):
     pass
