@@ -7,37 +7,33 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts import apikeys
 from accounts.models import ApiKey, MediaItem, User
 from accounts.scopes import SCOPES
-from uploads import content_types, exceptions
-from uploads import services as upload_services
+from uploads import thumbnails
+from uploads.admin import thumbnail_url
 from uploads.models import Upload
 
 
 def thumbnail(upload: Upload | None, height: int = 64) -> str | SafeString:
-    """An <img> for a completed raster image (its publicUrl, or a short-lived signed URL
-    for a private one); a plain description otherwise."""
+    """A small preview made from the stored image (never the original scaled down by the
+    browser), linking to the upload's admin page; a plain description otherwise."""
     if upload is None:
         return "-"
     content_type = upload.verified_content_type or upload.content_type
     label = f"{upload.file_name or upload.key} ({content_type}, {upload.status})"
-    if upload.status != Upload.Status.COMPLETED or not content_types.is_raster_image(content_type):
+    if not thumbnails.can_preview(upload):
         return label
-    url = upload_services.public_url(upload)
-    if url is None:
-        try:
-            url = upload_services.download_url(upload)["url"]
-        except exceptions.UploadError:
-            return label
     return format_html(
         '<a href="{}"><img src="{}" alt="{}" style="max-height:{}px;max-width:{}px"></a>',
-        url,
-        url,
+        reverse("admin:uploads_upload_change", args=[upload.pk]),
+        thumbnail_url(upload),
         label,
         height,
         height * 2,
@@ -78,7 +74,8 @@ class MediaItemInline(MediaItemColumns, admin.TabularInline):
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     # The stubs cannot make list_display a ClassVar (it holds a type variable).
-    list_display = ["avatar_thumbnail", *BaseUserAdmin.list_display]  # type: ignore[misc]
+    # Narrow enough for 1280 px beside the admin's navigation and the filters.
+    list_display = ["avatar_thumbnail", "username", "email", "full_name", "is_staff"]  # type: ignore[misc]
     list_display_links = ["username"]
     fieldsets = [
         *(BaseUserAdmin.fieldsets or ()),
@@ -88,6 +85,10 @@ class UserAdmin(BaseUserAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).select_related("avatar")
+
+    @admin.display(description="name", ordering="last_name")
+    def full_name(self, user: User) -> str:
+        return user.get_full_name() or "-"
 
     @admin.display(description="avatar")
     def avatar_thumbnail(self, user: User) -> str | SafeString:
@@ -151,25 +152,37 @@ def may_revoke(user: Any, key: ApiKey) -> bool:
     return user.is_superuser or not key.user.is_superuser
 
 
+class KeyStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("active", "active"), ("revoked", "revoked"), ("expired", "expired")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> QuerySet[ApiKey]:
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True).exclude(expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "expired":
+            # A revoked key is listed as revoked, whatever its expiry.
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        return queryset
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     """Adding a key shows it once, in the confirmation message; only its hash is kept."""
 
     form = ApiKeyForm
-    list_display = [
-        "name",
-        "prefix",
-        "user",
-        "scope_list",
-        "expires_at",
-        "last_used_at",
-        "state",
-        "created_at",
-    ]
-    list_filter = ["revoked_at"]
+    # Narrow enough for 1280 px beside the admin's navigation and the filters.
+    list_display = ["key_name", "owner", "scope_list", "state"]
+    list_display_links = ["key_name"]
+    list_filter = [KeyStateFilter]
     list_select_related = ["user"]
     search_fields = ["name", "prefix", "user__username"]
-    raw_id_fields = ["user"]
+    autocomplete_fields = ["user"]
     readonly_fields = ["prefix", "last_used_at", "revoked_at", "created_at"]
     actions = ["revoke_keys"]
 
@@ -223,13 +236,26 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def scope_list(self, key: ApiKey) -> str:
         return ", ".join(key.scopes) or "-"
 
+    @admin.display(description="key", ordering="name")
+    def key_name(self, key: ApiKey) -> str | SafeString:
+        return format_html('{}<br><span class="quiet">{}</span>', key.name, key.prefix)
+
+    @admin.display(description="user", ordering="user__username")
+    def owner(self, key: ApiKey) -> str:
+        name = str(key.user)
+        return name if len(name) <= 20 else name[:19] + "\u2026"
+
     @admin.display(description="state")
-    def state(self, key: ApiKey) -> str:
+    def state(self, key: ApiKey) -> str | SafeString:
         if key.revoked_at is not None:
-            return "revoked"
-        if key.expires_at is not None and key.expires_at <= timezone.now():
-            return "expired"
-        return "active"
+            state, when = "revoked", f"on {_short(key.revoked_at)}"
+        elif key.expires_at is not None and key.expires_at <= timezone.now():
+            state, when = "expired", f"on {_short(key.expires_at)}"
+        else:
+            state = "active"
+            when = f"until {_short(key.expires_at)}" if key.expires_at else "no expiry"
+        used = f"last used {_short(key.last_used_at)}" if key.last_used_at else "never used"
+        return format_html('{}<br><span class="quiet">{}, {}</span>', state, when, used)
 
     @admin.action(description="Revoke the selected keys")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
@@ -245,3 +271,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 f"{refused} superuser key(s) left: only a superuser may revoke them.",
                 messages.ERROR,
             )
+
+
+def _short(moment: Any) -> str:
+    return date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")

@@ -18,6 +18,10 @@ USERS_URL = "/admin/accounts/user/"
 MEDIA_URL = "/admin/accounts/mediaitem/"
 
 
+def thumbnail_url(upload: Any) -> str:
+    return f"/admin/uploads/upload/{upload.pk}/thumbnail/"
+
+
 def image_sources(page: str) -> list[str]:
     """The uploads pictured (the admin's own icons left out)."""
     found = [html.unescape(src) for src in re.findall(r'<img[^>]* src="([^"]+)"', page)]
@@ -59,12 +63,13 @@ def test_user_page_shows_the_avatar_and_media_with_thumbnails_for_images(
     sources = image_sources(page)
     assert services.public_url(avatar) in sources
     assert f'value="{field_value(avatar.pk)}"' in page  # the avatar widget holds it
-    assert services.public_url(picture) in sources
-    assert not any(video.key in src for src in sources)
+    # Small previews made from the images, never the originals scaled down by the browser.
+    assert thumbnail_url(picture) in sources and thumbnail_url(private) in sources
+    assert services.public_url(picture) not in sources
+    assert not any(str(video.pk) in src or video.key in src for src in sources)
     # The video's row names it, as text: not pictured, not an image's alt text.
     assert "<p>clip.mp4 (video/mp4, completed)</p>" in page
     assert 'alt="clip.mp4' not in page
-    assert any(src.startswith("/uploads/local/get/") for src in sources)  # private: signed
     assert "Beach" in page and "Clip" in page and "Scan" in page
 
 
@@ -77,7 +82,7 @@ def test_user_list_shows_avatar_thumbnails(
 
     page = admin_client.get(USERS_URL).content.decode()
 
-    assert image_sources(page) == [services.public_url(avatar)]
+    assert image_sources(page) == [thumbnail_url(avatar)]
     assert other_user.username in page
 
 
@@ -121,7 +126,7 @@ def test_media_admin_lists_items_with_thumbnails(admin_client: Client, user: Any
 
     page = admin_client.get(MEDIA_URL).content.decode()
 
-    assert image_sources(page) == [services.public_url(picture)]
+    assert image_sources(page) == [thumbnail_url(picture)]
 
 
 def test_an_operator_adds_a_media_item_with_their_upload_which_becomes_the_users(

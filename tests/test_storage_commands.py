@@ -21,6 +21,9 @@ from uploads.services.storage_check import CHECK_PREFIX, check_storage
 
 ORIGIN = "https://app.example"
 
+# The check reads which upload types are public, to try their files' publicUrl.
+pytestmark = pytest.mark.django_db
+
 
 def add_storage(settings: Any, alias: str, config: dict[str, Any]) -> None:
     use_storage(settings, config, alias)
@@ -239,7 +242,8 @@ def test_admin_action_reports_each_storage_of_the_selected_types(
     add_storage(settings, "gone", s3_backend.storage_config(bucket_name="no-such-bucket"))
     avatar = UploadPolicy.objects.get(name="avatar")
     UploadPolicy.objects.filter(name="media").update(storage="gone")
-    UploadPolicy.objects.filter(pk=avatar.pk).update(storage="s3")
+    # Private: the bucket serves nothing anonymously (tests/test_admin_operators.py).
+    UploadPolicy.objects.filter(pk=avatar.pk).update(storage="s3", is_public=False)
     selected = UploadPolicy.objects.filter(name__in=["avatar", "media"])
 
     response = admin_client.post(

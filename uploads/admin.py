@@ -1,19 +1,31 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.utils.html import format_html_join
-from django.utils.safestring import mark_safe
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import localtime
 
-from uploads import validators
+from uploads import exceptions, references, thumbnails, validators
 from uploads.app_settings import app_settings
 from uploads.models import Upload, UploadPolicy, part_size_problem
 from uploads.services import storage_check
 from uploads.services.admin_actions import delete_uploads, reverify_uploads
+from uploads.services.manage import download_url, public_url
 from uploads.units import format_bytes, parse_bytes
 
 
@@ -121,16 +133,9 @@ class UploadPolicyForm(forms.ModelForm):
 @admin.register(UploadPolicy)
 class UploadPolicyAdmin(admin.ModelAdmin):
     form = UploadPolicyForm
-    list_display = [
-        "name",
-        "label",
-        "is_active",
-        "content_types",
-        "size_cap",
-        "expires_in",
-        "storage",
-        "is_public",
-    ]
+    # Narrow enough for 1280 px beside the admin's navigation and the filters.
+    list_display = ["type_and_label", "is_active", "content_types", "size_cap", "expiry", "where"]
+    list_display_links = ["type_and_label"]
     list_filter = ["is_active", "is_public", "storage"]
     search_fields = ["name", "label"]
     fieldsets = [
@@ -161,7 +166,7 @@ class UploadPolicyAdmin(admin.ModelAdmin):
     @admin.action(description="Check the storage of selected types (a real round trip)")
     def check_storage(self, request: HttpRequest, queryset: QuerySet[UploadPolicy]) -> None:
         for alias in sorted(set(queryset.values_list("storage", flat=True))):
-            report = storage_check.check_storage(alias)
+            report = storage_check.check_storage(alias, relative_hint=storage_check.WEB_HINT)
             level = messages.SUCCESS if report.ok else messages.ERROR
             self.message_user(
                 request,
@@ -171,27 +176,123 @@ class UploadPolicyAdmin(admin.ModelAdmin):
                 level,
             )
 
+    @admin.display(description="type", ordering="name")
+    def type_and_label(self, policy: UploadPolicy) -> str | SafeString:
+        return format_html('{}<br><span class="quiet">{}</span>', policy.name, policy.label)
+
+    @admin.display(description="URL expiry", ordering="expires_in")
+    def expiry(self, policy: UploadPolicy) -> str:
+        minutes, seconds = divmod(policy.expires_in, 60)
+        return (
+            f"{minutes} min" + (f" {seconds} s" if seconds else "") if minutes else f"{seconds} s"
+        )
+
+    @admin.display(description="storage", ordering="storage")
+    def where(self, policy: UploadPolicy) -> str | SafeString:
+        return format_html(
+            '{}<br><span class="quiet">{}</span>',
+            policy.storage,
+            "public" if policy.is_public else "private",
+        )
+
     @admin.display(description="content types")
     def content_types(self, policy: UploadPolicy) -> str:
-        return ", ".join(policy.allowed_content_types)
+        shown = policy.allowed_content_types[:3]
+        more = len(policy.allowed_content_types) - len(shown)
+        return ", ".join(shown) + (f" and {more} more" if more else "")
 
     @admin.display(description="max size", ordering="max_size")
     def size_cap(self, policy: UploadPolicy) -> str:
         return format_bytes(policy.max_size)
 
 
+def thumbnail_url(upload: Upload) -> str:
+    return reverse("admin:uploads_upload_thumbnail", args=[upload.pk])
+
+
+def preview_html(upload: Upload, size: int) -> str | SafeString:
+    """A small image made by uploads.thumbnails (never the original scaled down), or ""."""
+    if not thumbnails.can_preview(upload):
+        return ""
+    return format_html(
+        '<img src="{}" alt="" style="max-width:{}px;max-height:{}px">',
+        thumbnail_url(upload),
+        size,
+        size,
+    )
+
+
+def _shortened(text: str, length: int = 80) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
 @admin.register(Upload)
 class UploadAdmin(admin.ModelAdmin):
-    list_display = ["key", "owner", "policy", "status", "declared_size", "created_at"]
+    # Narrow enough for 1280 px beside the admin's navigation and the filters: the type and
+    # size go under the name, the rejection reason under the status, the type is a filter.
+    list_display = ["preview", "name", "owner_name", "state", "created"]
+    list_display_links = ["name"]
     list_filter = ["status", "policy", "created_at"]
     date_hierarchy = "created_at"
     list_select_related = ["owner", "policy"]
     actions = ["delete_with_objects", "reverify"]
+    fieldsets = [
+        (None, {"fields": ["name", "status", "owner", "policy", "large_preview", "used_by"]}),
+        (
+            "What was declared and what was found",
+            {
+                "fields": [
+                    "content_type",
+                    "verified_content_type",
+                    "human_size",
+                    "human_verified_size",
+                    "sha256",
+                    "verified_sha256",
+                    "rejection_reason",
+                ]
+            },
+        ),
+        (
+            "Where it is",
+            {"fields": ["key", "storage", "is_public", "human_max_size", "parts"]},
+        ),
+        ("When", {"fields": ["created_at", "completed_at", "expires_at", "updated_at"]}),
+    ]
+    readonly_fields = [
+        "name",
+        "large_preview",
+        "used_by",
+        "human_size",
+        "human_verified_size",
+        "human_max_size",
+        "parts",
+    ]
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         from django.contrib.auth import get_user_model
 
-        return ["key", f"owner__{get_user_model().USERNAME_FIELD}", "=id"]
+        return ["key", "file_name", f"owner__{get_user_model().USERNAME_FIELD}", "=id"]
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<uuid:upload_id>/thumbnail/",
+                view(self.thumbnail_view),
+                name="uploads_upload_thumbnail",
+            ),
+            path(
+                "<uuid:upload_id>/reverify/",
+                view(self.reverify_view),
+                name="uploads_upload_reverify",
+            ),
+            path(
+                "<uuid:upload_id>/delete-with-file/",
+                view(self.delete_view_with_file),
+                name="uploads_upload_delete_with_file",
+            ),
+            *super().get_urls(),
+        ]
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -212,10 +313,135 @@ class UploadAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="size", ordering="size")
-    def declared_size(self, upload: Upload) -> str:
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        upload = kwargs.get("obj")
+        context["may_delete_with_file"] = (
+            upload is not None
+            and upload.status != Upload.Status.DELETED
+            and self.has_delete_with_files_permission(request)
+        )
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    # --- the views of one upload ---------------------------------------------------------
+
+    def _upload(self, request: HttpRequest, upload_id: uuid.UUID) -> Upload:
+        upload = self.get_object(request, str(upload_id))
+        if upload is None or not self.has_view_permission(request, upload):
+            raise Http404("No such upload.")
+        return upload
+
+    def thumbnail_view(self, request: HttpRequest, upload_id: uuid.UUID) -> HttpResponse:
+        data = thumbnails.thumbnail(self._upload(request, upload_id))
+        if data is None:
+            raise Http404("No preview for this upload.")
+        response = HttpResponse(data, content_type=thumbnails.CONTENT_TYPE)
+        response["Cache-Control"] = "private, max-age=3600"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    def _back(self, upload: Upload) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:uploads_upload_change", args=[upload.pk]))
+
+    def reverify_view(self, request: HttpRequest, upload_id: uuid.UUID) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        upload = self._upload(request, upload_id)
+        self.reverify(request, Upload.objects.filter(pk=upload.pk))
+        return self._back(upload)
+
+    def delete_view_with_file(self, request: HttpRequest, upload_id: uuid.UUID) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        upload = self._upload(request, upload_id)
+        if not self.has_delete_with_files_permission(request):
+            raise PermissionDenied
+        self.delete_with_objects(request, Upload.objects.filter(pk=upload.pk))
+        return self._back(upload)
+
+    # --- columns and fields --------------------------------------------------------------
+
+    @admin.display(description="file", ordering="file_name")
+    def name(self, upload: Upload) -> str | SafeString:
         size = upload.verified_size if upload.verified_size is not None else upload.size
-        return "-" if size is None else format_bytes(size)
+        return format_html(
+            '{}<br><span class="quiet">{}, {}</span>',
+            _shortened(upload.file_name or upload.key.rsplit("/", 1)[-1], 32),
+            upload.verified_content_type or upload.content_type,
+            "size unknown" if size is None else approximate_bytes(size),
+        )
+
+    @admin.display(description="owner", ordering="owner")
+    def owner_name(self, upload: Upload) -> str:
+        return _shortened(str(upload.owner), 20)
+
+    @admin.display(description="status", ordering="status")
+    def state(self, upload: Upload) -> str | SafeString:
+        if not upload.rejection_reason:
+            return upload.get_status_display()
+        return format_html(
+            '{}<br><span class="quiet">{}</span>',
+            upload.get_status_display(),
+            _shortened(upload.rejection_reason, 90),
+        )
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, upload: Upload) -> str:
+        return date_format(localtime(upload.created_at), "SHORT_DATETIME_FORMAT")
+
+    @admin.display(description="preview")
+    def preview(self, upload: Upload) -> str | SafeString:
+        return preview_html(upload, 48)
+
+    @admin.display(description="preview or download")
+    def large_preview(self, upload: Upload) -> str | SafeString:
+        if upload.status != Upload.Status.COMPLETED:
+            return f"None: the upload is {upload.status}."
+        try:
+            url = public_url(upload) or download_url(upload)["url"]
+        except exceptions.UploadError as err:
+            return f"The storage cannot be reached now ({err.message})."
+        image = preview_html(upload, 160)
+        label = "Open the image" if image else "Download the file"
+        return format_html('{}<br><a href="{}">{}</a>', image, url, label)
+
+    @admin.display(description="used by")
+    def used_by(self, upload: Upload) -> str | SafeString:
+        rows = references.used_by(upload.pk, limit=20)
+        if not rows:
+            return "Nothing: it may be deleted."
+        items = []
+        for row, field_name in rows:
+            opts = row._meta
+            what = f"{opts.verbose_name} {row} ({field_name})"
+            try:
+                link = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.pk])
+            except NoReverseMatch:
+                items.append(format_html("<li>{}</li>", what))
+            else:
+                items.append(format_html('<li><a href="{}">{}</a></li>', link, what))
+        return format_html("<ul>{}</ul>", mark_safe("".join(items)))
+
+    @admin.display(description="declared size")
+    def human_size(self, upload: Upload) -> str:
+        return "-" if upload.size is None else _bytes_and_units(upload.size)
+
+    @admin.display(description="stored size")
+    def human_verified_size(self, upload: Upload) -> str:
+        return "-" if upload.verified_size is None else _bytes_and_units(upload.verified_size)
+
+    @admin.display(description="the type's size cap then")
+    def human_max_size(self, upload: Upload) -> str:
+        return _bytes_and_units(upload.max_size)
+
+    @admin.display(description="parts")
+    def parts(self, upload: Upload) -> str:
+        if not upload.is_multipart or upload.part_size is None:
+            return "One upload, no parts."
+        return f"{upload.part_count} parts of {format_bytes(upload.part_size)}"
+
+    # --- actions -------------------------------------------------------------------------
 
     @admin.action(
         description="Delete selected uploads and their stored files",
@@ -240,3 +466,20 @@ class UploadAdmin(admin.ModelAdmin):
             + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
             + ".",
         )
+
+
+def approximate_bytes(size: int) -> str:
+    """4404019 -> '4.2 MB': for reading, unlike format_bytes (exact, for editing)."""
+    if size < 1024:
+        return "1 byte" if size == 1 else f"{size} bytes"
+    value = float(size)
+    units = ["KB", "MB", "GB", "TB"]
+    while True:
+        value /= 1024
+        unit = units.pop(0)
+        if value < 1024 or not units:
+            return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def _bytes_and_units(size: int) -> str:
+    return f"{approximate_bytes(size)} ({size:,} bytes)" if size >= 1024 else f"{size} bytes"

@@ -69,6 +69,9 @@ DEFAULTS: dict[str, Any] = {
     # A "verifying" upload untouched this long lost its task (a worker that died, a queue
     # that was flushed): uploads_cleanup verifies and settles it itself.
     "VERIFY_TASK_GRACE": 3600,
+    # Content types beyond the built-in ones, each with the magic bytes that recognise it:
+    # {"application/vnd...document": {"extension": "docx", "magic": ["504b0304"]}}.
+    "EXTRA_CONTENT_TYPES": {},
 }
 
 
@@ -130,6 +133,12 @@ class AppSettings:
         ):
             if getattr(self, key) < 1:
                 raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")
+        from uploads import content_types
+
+        try:
+            content_types.declared()
+        except ValueError as err:
+            raise ImproperlyConfigured(str(err)) from err
 
 
 app_settings = AppSettings()

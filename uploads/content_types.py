@@ -1,7 +1,17 @@
 """What the app knows about each content type: its key extension and how to recognise it.
 
 A type the app cannot recognise from its bytes cannot be verified on complete, so an
-upload policy may only allow the types listed here.
+upload policy may only allow the types listed here, and those an operator declares in
+``settings.UPLOADS["EXTRA_CONTENT_TYPES"]`` with the magic bytes that recognise them:
+
+    "EXTRA_CONTENT_TYPES": {
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {
+            "extension": "docx",
+            "magic": ["504b0304"],  # hex; any one of them, at "offset" (default 0)
+        },
+    }
+
+The types of FORBIDDEN stay refused however they are declared.
 """
 
 from __future__ import annotations
@@ -70,8 +80,15 @@ class ContentType:
     # The Pillow plugin that decodes it on complete; None: recognised by its header only.
     pillow_format: str | None = None
     json: bool = False
+    # Declared by the operator: the bytes, any one of which starts at magic_offset.
+    magic: tuple[bytes, ...] = ()
+    magic_offset: int = 0
 
     def recognise(self, head: bytes) -> bool:
+        if self.magic:
+            return any(
+                head[self.magic_offset : self.magic_offset + len(m)] == m for m in self.magic
+            )
         if self.text:
             return _text(head)
         if self.brands and head[4:8] == b"ftyp" and head[8:12] in self.brands:
@@ -124,6 +141,55 @@ _TYPES = [
 ]
 
 KNOWN: dict[str, ContentType] = {t.mime: t for t in _TYPES}
+EXTENSION_RE = re.compile(r"^[a-z0-9]{1,16}$")
+
+
+def _declared(mime: str, spec: object) -> ContentType:
+    """One entry of EXTRA_CONTENT_TYPES as a ContentType; ValueError says what is wrong."""
+    where = f"settings.UPLOADS['EXTRA_CONTENT_TYPES']['{mime}']"
+    if mime != normalise(mime) or not MIME_RE.match(mime):
+        raise ValueError(f"{where}: not a valid MIME type (lower-case type/subtype).")
+    if mime in FORBIDDEN:
+        raise ValueError(f"{where}: it can never be allowed: {FORBIDDEN[mime]}")
+    if mime in KNOWN:
+        raise ValueError(f"{where}: the app knows this type already; remove it.")
+    if not isinstance(spec, dict) or set(spec) - {"extension", "magic", "offset"}:
+        raise ValueError(f"{where}: a dict of 'extension', 'magic' and optionally 'offset'.")
+    extension = spec.get("extension")
+    if not isinstance(extension, str) or not EXTENSION_RE.match(extension):
+        raise ValueError(f"{where}['extension']: such as 'docx' (lower-case letters, digits).")
+    if extension in {"html", "htm", "xhtml", "svg", "js", "mjs", "xml", "php", "sh"}:
+        raise ValueError(f"{where}['extension']: '{extension}' files run in a browser or shell.")
+    magic = spec.get("magic")
+    offset = spec.get("offset", 0)
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < 1024:
+        raise ValueError(f"{where}['offset']: a whole number of bytes from 0 to 1023.")
+    if not isinstance(magic, list) or not magic:
+        raise ValueError(f"{where}['magic']: a list of hex strings, such as ['504b0304'].")
+    try:
+        values = tuple(bytes.fromhex(item) for item in magic)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}['magic']: hex strings only, such as '504b0304'.") from err
+    if any(len(value) < 2 for value in values):
+        raise ValueError(f"{where}['magic']: each at least 2 bytes, or anything would match.")
+    return ContentType(mime, extension, magic=values, magic_offset=offset)
+
+
+def declared() -> dict[str, ContentType]:
+    """The operator's extra types; raises ValueError for an entry that is wrong."""
+    from uploads.app_settings import app_settings
+
+    extra = app_settings.EXTRA_CONTENT_TYPES
+    return {mime: _declared(mime, spec) for mime, spec in extra.items()}
+
+
+def known(mime: str) -> ContentType | None:
+    """The built-in or declared type of that name."""
+    return KNOWN.get(mime) or declared().get(mime)
+
+
+def all_known() -> list[str]:
+    return sorted({*KNOWN, *declared()})
 
 
 def normalise(value: str) -> str:
@@ -140,53 +206,59 @@ def problem_with(mime: str) -> str | None:
         return f"'{mime}' is not a valid MIME type (type/subtype, no parameters)."
     if mime in FORBIDDEN:
         return f"'{mime}' can never be allowed: {FORBIDDEN[mime]}"
-    if mime not in KNOWN:
+    if known(mime) is None:
         return (
             f"'{mime}' cannot be recognised from its bytes, so complete could not verify it. "
-            f"Known types: {', '.join(sorted(KNOWN))}."
+            f"Known types: {', '.join(all_known())}. Others may be declared in "
+            "settings.UPLOADS['EXTRA_CONTENT_TYPES'] with their magic bytes."
         )
     return None
 
 
 def extension_for(mime: str) -> str:
-    return KNOWN[mime].extension
+    found = known(mime)
+    if found is None:
+        raise KeyError(mime)
+    return found.extension
 
 
 def bytes_match(mime: str, head: bytes) -> bool:
-    known = KNOWN.get(mime)
-    return bool(known and head and known.recognise(head))
+    found = known(mime)
+    return bool(found and head and found.recognise(head))
 
 
 def is_raster_image(mime: str) -> bool:
-    known = KNOWN.get(mime)
-    return bool(known and known.raster_image)
+    found = known(mime)
+    return bool(found and found.raster_image)
 
 
 def reads_whole(mime: str) -> bool:
     """Whether complete reads the whole object (to decode or parse it), not just its head."""
-    known = KNOWN.get(mime)
-    return bool(known and (known.pillow_format or known.json))
+    found = known(mime)
+    return bool(found and (found.pillow_format or found.json))
 
 
 def keeps_metadata(mime: str) -> bool:
     """A raster image the app recognises but cannot decode, so cannot re-encode."""
-    known = KNOWN.get(mime)
-    return bool(known and known.raster_image and not known.pillow_format)
+    found = known(mime)
+    return bool(found and found.raster_image and not found.pillow_format)
 
 
 def pillow_format(mime: str) -> str | None:
-    known = KNOWN.get(mime)
-    return known.pillow_format if known else None
+    found = known(mime)
+    return found.pillow_format if found else None
 
 
 def content_problem(mime: str, data: bytes, *, max_pixels: int) -> str | None:
     """Why bytes that passed ``bytes_match`` are still refused, or None. ``data`` is the
     whole object for the types ``reads_whole`` names, else its head."""
-    known = KNOWN[mime]
-    if known.pillow_format:
-        return inspection.image_problem(data, known.pillow_format, max_pixels)
-    if known.json:
+    found = known(mime)
+    if found is None:
+        return None
+    if found.pillow_format:
+        return inspection.image_problem(data, found.pillow_format, max_pixels)
+    if found.json:
         return inspection.json_problem(data)
-    if known.text:
+    if found.text:
         return inspection.text_problem(data)
     return None

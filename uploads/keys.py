@@ -43,5 +43,5 @@ def attachment_name(file_name: str, upload_id: object, content_type: str) -> str
     stem, dot, _ = name.rpartition(".")
     if dot and stem:
         name = stem
-    known = content_types.KNOWN.get(content_type)
+    known = content_types.known(content_type)
     return f"{name}.{known.extension}" if known else name

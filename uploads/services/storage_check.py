@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from django.utils import timezone
 
 from uploads.signers import (
+    ObjectHeaders,
     PresignedUpload,
     Signer,
     SignerError,
@@ -107,12 +108,36 @@ WRONG_REGION = {
 SKEWED = {"RequestTimeTooSkewed"}
 
 
+SHELL_HINT = "Pass --base-url of a running server to send it."
+WEB_HINT = (
+    "This page does not call its own site back; try an upload on the demo page (/demo/) instead."
+)
+
+
+def public_prefixes(alias: str) -> list[str]:
+    """The key prefixes of the active public upload types stored in ``alias``."""
+    from uploads.models import UploadPolicy
+
+    return sorted(
+        set(
+            UploadPolicy.objects.filter(storage=alias, is_active=True, is_public=True).values_list(
+                "key_prefix", flat=True
+            )
+        )
+    )
+
+
 def check_storage(
-    alias: str, origin: str | None = None, base_url: str | None = None
+    alias: str,
+    origin: str | None = None,
+    base_url: str | None = None,
+    *,
+    relative_hint: str = SHELL_HINT,
 ) -> StorageReport:
     """Run every step against storage ``alias``; ``origin`` adds the CORS preflight;
     ``base_url`` resolves a relative upload URL (the local signer's) against a running
-    server, without which the HTTP steps are skipped."""
+    server, without which the HTTP steps are skipped (saying ``relative_hint``). For each
+    public upload type stored there, whether its files' publicUrl answers anonymously."""
     report = StorageReport(alias)
     try:
         signer = get_signer(alias)
@@ -145,8 +170,7 @@ def check_storage(
         report.add(
             "upload",
             True,
-            "Skipped: the upload URL is relative to this site (local signer). "
-            "Pass --base-url of a running server to send it.",
+            "Skipped: the upload URL is relative to this site (local signer). " + relative_hint,
             skipped=True,
         )
         if origin:
@@ -172,6 +196,9 @@ def check_storage(
         finally:
             if not deleted:
                 _cleanup(signer, key)
+    if uploaded:
+        for prefix in public_prefixes(alias):
+            _public_read(report, alias, signer, prefix, base_url)
     if origin and uploaded:
         _cors(report, alias, url, presigned, origin)
     elif origin:
@@ -331,6 +358,65 @@ def _verify_and_delete(report: StorageReport, signer: Signer, key: str) -> bool:
         gone,
         "Deleted the test object." if gone else f"{key} is still there after delete.",
     )
+
+
+def _public_read(
+    report: StorageReport, alias: str, signer: Signer, prefix: str, base_url: str | None
+) -> None:
+    """Write a test object where a public type's files go and GET its publicUrl with no
+    credentials, as every browser showing it will."""
+    key = f"{prefix.strip('/')}/{CHECK_PREFIX}{uuid.uuid4().hex}.txt"
+    name = "public-read"
+    try:
+        signer.write(key, CHECK_BODY, ObjectHeaders(CHECK_TYPE, cache_control="public, max-age=0"))
+    except SignerError as err:
+        report.add(name, False, f"Could not write a test object at {key}: {err}")
+        return
+    try:
+        url = _absolute(signer.public_url(key), base_url)
+        if url is None:
+            report.add(name, True, "Skipped: the publicUrl is relative to this site.", skipped=True)
+            return
+        answer = _request("GET", url, None, {})
+        if 200 <= answer.status < 300 and answer.body == CHECK_BODY:
+            report.add(name, True, f"Files of the public types under {prefix}/ read anonymously.")
+        else:
+            said = f"{answer.status} {answer.code}".strip() if answer.status else answer.error
+            report.add(
+                name,
+                False,
+                f"Files of the public types under {prefix}/ are not readable anonymously "
+                f"({said} for {url}): every browser showing their publicUrl gets an error. "
+                + public_read_fix(signer, alias, prefix),
+            )
+    finally:
+        _cleanup(signer, key)
+
+
+def public_read_fix(signer: Signer, alias: str, prefix: str) -> str:
+    """What to set so that anyone may read ``prefix``/ of this storage, per provider."""
+    kind = type(signer).__name__.lower()
+    if "s3" in kind:
+        bucket = getattr(signer, "bucket", "BUCKET")
+        return (
+            f"Allow it with a bucket policy granting s3:GetObject on "
+            f'arn:aws:s3:::{bucket}/{prefix.strip("/")}/* to everyone ("Principal": "*"; '
+            "turn off the account's Block Public Access for that bucket first), or serve it "
+            "through a CDN allowed to read the bucket and set UPLOADS['PUBLIC_BASE_URL']."
+        )
+    if "azure" in kind:
+        return (
+            "Set the container's public access level to 'Blob' (anonymous read of blobs, "
+            "not of the listing), or serve it through a CDN with access and set "
+            "UPLOADS['PUBLIC_BASE_URL']."
+        )
+    if "gcs" in kind:
+        return (
+            "Grant allUsers the role roles/storage.objectViewer on the bucket (uniform "
+            "bucket-level access), or serve it through a CDN with access and set "
+            "UPLOADS['PUBLIC_BASE_URL']."
+        )
+    return "Make that path readable by anyone, or set UPLOADS['PUBLIC_BASE_URL'] to a CDN."
 
 
 def _cleanup(signer: Signer, key: str) -> None:
