@@ -70,7 +70,7 @@ class PaginatedMetaSerializer(RequestMetaSerializer):
 class RateLimitSerializer(serializers.Serializer):
     limit = serializers.IntegerField()
     remaining = serializers.IntegerField()
-    reset = serializers.IntegerField(help_text="Seconds until the window starts again.")
+    reset = serializers.IntegerField(help_text="When the window starts again, as a Unix time.")
 
 
 class RateLimitedMetaSerializer(RequestMetaSerializer):
