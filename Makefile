@@ -47,8 +47,14 @@ test: $(DEV_STAMP) node_modules/.package-lock.json
 	@$(BIN)/python -c 'import sys, django; print(f"Python {sys.version.split()[0]}, Django {django.__version__}")'
 	$(BIN)/python -m pytest
 
+# wrk (apt-get install wrk) against a bare DRF view, on PostgreSQL + Redis + SeaweedFS and on
+# SQLite + local signer; `make bench STACK=sqlite ROUNDS=5 DURATION=10`. The Python-client
+# bench stays: `.venv/bin/python bench/run.py`.
+STACK ?= both
+ROUNDS ?= 3
+DURATION ?= 8
 bench: $(DEV_STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/wrk_bench.py --stack $(STACK) --rounds $(ROUNDS) --duration $(DURATION)
 
 # A 1 GiB file in parts through the API (SeaweedFS, local signer) beside boto3 and a copy;
 # smaller with `make bench-multipart SIZE=256MiB`.

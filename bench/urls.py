@@ -4,14 +4,22 @@ The bare view has the API's own authentication (the project's JWT), permissions 
 ``uploads:write`` scope), parser, renderer and error handler, and parses a presign-shaped
 body, but does nothing else: no rate limit, no policy lookup, no signing, no insert. The
 benchmark divides presign's throughput by this one's.
+
+``bench/floor`` is lower still: a plain DRF ``APIView`` with no authentication, permission or
+throttling, DRF's JSON parser and renderer, that parses the body and answers a small JSON
+body. It is what Django and DRF cost on this server; bench/wrk_bench.py divides by it.
 """
 
 from __future__ import annotations
 
 from django.urls import path
 from rest_framework import serializers
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config import urls as project_urls
 from uploads.api.views import WRITE, UploadsAPIView
@@ -33,7 +41,20 @@ class BareView(UploadsAPIView):
         return Response({"success": True, "data": {"ok": True}})
 
 
+class FloorView(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    throttle_classes: list[type] = []
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+
+    def post(self, request: Request) -> Response:
+        request.data  # noqa: B018 -- parse the body, as any JSON endpoint does
+        return Response({"success": True, "data": {"ok": True}})
+
+
 urlpatterns = [
+    path("bench/floor", FloorView.as_view(), name="bench-floor"),
     path("bench/bare", BareView.as_view(), name="bench-bare"),
     *project_urls.urlpatterns,
 ]

