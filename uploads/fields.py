@@ -338,9 +338,6 @@ class UploadFormField(forms.Field):
         if isinstance(self.widget, UploadWidget):
             self.widget.types = types
 
-    def prepare_value(self, value: Any) -> Any:
-        return value
-
     def to_python(self, value: Any) -> Upload | None:
 
         if value in self.empty_values:

@@ -19,7 +19,14 @@ from accounts.api.serializers import (
 )
 from accounts.scopes import MEDIA_READ, MEDIA_WRITE, PROFILE_WRITE
 from uploads.api.pagination import EnvelopePagination, PageQuery
-from uploads.api.schema import AUTHENTICATED, STORAGE, WITH_BODY, PaginatedMetaSerializer, operation
+from uploads.api.schema import (
+    AUTHENTICATED,
+    COMPLETING,
+    STORAGE,
+    WITH_BODY,
+    PaginatedMetaSerializer,
+    operation,
+)
 from uploads.api.views import UploadsAPIView
 
 
@@ -52,17 +59,7 @@ class AvatarView(UploadsAPIView):
         "avatar's upload is deleted unless something else uses it.",
         request=AvatarRequestSerializer,
         ok={200: ("Profile", ProfileSerializer())},
-        errors=[
-            AUTHENTICATED,
-            WITH_BODY,
-            {
-                404: ["upload.not_found"],
-                409: ["upload.invalid_state", "upload.not_uploaded", "upload.parts_missing"],
-                410: ["upload.expired"],
-                422: ["upload.verification_failed"],
-            },
-            STORAGE,
-        ],
+        errors=[AUTHENTICATED, WITH_BODY, COMPLETING, STORAGE],
         examples=[
             OpenApiExample(
                 "By upload id",
@@ -129,17 +126,7 @@ class MediaListView(UploadsAPIView):
         "errors; an upload of another type answers 409 `upload.invalid_state`.",
         request=MediaCreateSerializer,
         ok={201: ("MediaItem", MediaItemSerializer())},
-        errors=[
-            AUTHENTICATED,
-            WITH_BODY,
-            {
-                404: ["upload.not_found"],
-                409: ["upload.invalid_state", "upload.not_uploaded", "upload.parts_missing"],
-                410: ["upload.expired"],
-                422: ["upload.verification_failed"],
-            },
-            STORAGE,
-        ],
+        errors=[AUTHENTICATED, WITH_BODY, COMPLETING, STORAGE],
         examples=[
             OpenApiExample(
                 "A titled photo",

@@ -48,6 +48,14 @@ AUTHENTICATED: dict[int, list[str]] = {401: [], 403: [], 500: []}
 #: And every operation that reads a JSON body these.
 WITH_BODY: dict[int, list[str]] = {400: [], 413: [], 415: []}
 STORAGE = {503: ["storage.unavailable", "service.unavailable", "upload.not_configured"]}
+#: What completing an upload may answer: complete itself, and any field that completes a
+#: pending upload it is given (uploads.api.fields.UploadField).
+COMPLETING: dict[int, list[str]] = {
+    404: ["upload.not_found"],
+    409: ["upload.not_uploaded", "upload.parts_missing", "upload.invalid_state"],
+    410: ["upload.expired"],
+    422: ["upload.verification_failed"],
+}
 
 
 class RequestMetaSerializer(serializers.Serializer):

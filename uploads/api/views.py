@@ -24,6 +24,7 @@ from uploads.api.parsers import JSONParser
 from uploads.api.permissions import READ, WRITE, HasScope
 from uploads.api.schema import (
     AUTHENTICATED,
+    COMPLETING,
     STORAGE,
     WITH_BODY,
     AccessTokenSerializer,
@@ -263,16 +264,7 @@ class CompleteView(UploadsAPIView):
         "GET /uploads/{id} until it is completed or rejected. A file that is not what was "
         "declared is deleted and answers 422. Any body is ignored.",
         ok={200: ("Upload", UploadSerializer()), 202: ("Upload", UploadSerializer())},
-        errors=[
-            AUTHENTICATED,
-            {
-                404: ["upload.not_found"],
-                409: ["upload.not_uploaded", "upload.parts_missing", "upload.invalid_state"],
-                410: ["upload.expired"],
-                422: ["upload.verification_failed"],
-            },
-            STORAGE,
-        ],
+        errors=[AUTHENTICATED, COMPLETING, STORAGE],
     )
     def post(self, request: Request, upload_id: str) -> Response:
         upload = services.complete_upload(self.caller(), upload_id)
