@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.signals import setting_changed
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
 from accounts.models import User
 from accounts.tokens import revoke_all
+from accounts.user_cache import recent_users
 
 WATCHED = {"password", "is_active"}
 
@@ -36,3 +38,9 @@ def _revoke_after_credential_change(sender: type[User], instance: User, **kwargs
     if getattr(instance, "_revoke_tokens", False):
         instance._revoke_tokens = False  # type: ignore[attr-defined]
         revoke_all(instance)
+
+
+@receiver(setting_changed)
+def _forget_recent_users(setting: str, **kwargs: Any) -> None:
+    if setting in ("ACCOUNTS_JWT_USER_CACHE_SECONDS", "SIMPLE_JWT", "AUTH_USER_MODEL"):
+        recent_users.clear()

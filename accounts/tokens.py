@@ -24,6 +24,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
+from accounts.user_cache import recent_users
 
 VERSION_CLAIM = "ver"
 
@@ -48,6 +49,7 @@ def revoke_all(user: User) -> None:
     """Refuse every token the user holds: access tokens by their version, refresh tokens
     also on the blacklist (so that the admin lists them as blacklisted)."""
     User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
+    recent_users.forget(user)
     user.token_version = User.objects.values_list("token_version", flat=True).get(pk=user.pk)
     outstanding = OutstandingToken.objects.filter(
         user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True

@@ -375,7 +375,14 @@ def prepare_database() -> str:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[str]:
+def gunicorn(
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    workers: int = WORKERS,
+    worker_class: str = "sync",
+    threads: int = 1,
+) -> Iterator[str]:
     """A running gunicorn, ready when a worker answers HTTP (any status); yields its base
     URL and stops it, workers and all, on the way out."""
     port = free_port()
@@ -396,9 +403,11 @@ def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[str]:
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
-        str(WORKERS),
+        str(workers),
         "--worker-class",
-        "sync",
+        worker_class,
+        "--threads",
+        str(threads),
         "--chdir",
         str(ROOT),
         "--log-level",

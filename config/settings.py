@@ -164,7 +164,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {"BACKEND": "config.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -193,6 +193,8 @@ UPLOADS = {
     "LOCAL_ALLOW_WITHOUT_DEBUG": env_bool("UPLOADS_LOCAL_ALLOW_WITHOUT_DEBUG", False),
     "LOGIN_RATE_LIMIT_USERNAME": os.environ.get("UPLOADS_LOGIN_RATE_LIMIT_USERNAME", "10/m"),
     "LOGIN_RATE_LIMIT_ADDRESS": os.environ.get("UPLOADS_LOGIN_RATE_LIMIT_ADDRESS", "30/m"),
+    # 0: an admin edit of an upload type applies from the very next request in every process.
+    "POLICY_CACHE_SECONDS": int(os.environ.get("UPLOADS_POLICY_CACHE_SECONDS", "0")),
 }
 
 REST_FRAMEWORK = {
@@ -211,6 +213,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Seconds each process may reuse a user row it loaded to check a JWT, instead of a query per
+# request. 0 (the default): a deactivation or a password change refuses the user's tokens on
+# the very next request; above 0 it takes up to that long (docs/hardening.md).
+ACCOUNTS_JWT_USER_CACHE_SECONDS = int(os.environ.get("JWT_USER_CACHE_SECONDS", "0"))
 SIMPLE_JWT = {
     "SIGNING_KEY": JWT_SIGNING_KEY,
     # Minutes in production; an hour in development, so that the token `make run` prints

@@ -188,12 +188,15 @@ def test_the_admin_delete_action_marks_first_and_leaves_failures_to_the_sweep(
 # --- the shared cache and the database --------------------------------------------------
 
 
-@pytest.fixture
-def cache_down(settings: Any) -> None:
-    """The shared cache is Redis at a port where nothing listens."""
+@pytest.fixture(
+    params=["django.core.cache.backends.redis.RedisCache", "config.cache.ReusedClientRedisCache"]
+)
+def cache_down(settings: Any, request: Any) -> None:
+    """The shared cache is Redis at a port where nothing listens (Django's backend, and the
+    project's)."""
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": request.param,
             "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
         }
     }

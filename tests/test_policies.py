@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import assert_error
+from tests.test_checks import uploads_messages
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import PolicyRegistry, registry
 from uploads.units import format_bytes, parse_bytes
@@ -178,3 +179,42 @@ def test_deleted_policy_is_forgotten(db: Any, django_capture_on_commit_callbacks
         UploadPolicy.objects.get(name="document").delete()
 
     assert web.get("document") is None
+
+
+def test_a_policy_cache_lifetime_delays_other_processes_by_at_most_that_long(
+    db: Any, settings: Any, edit_policy: Callable[..., UploadPolicy], monkeypatch: Any
+) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "POLICY_CACHE_SECONDS": 30}
+    clock = [1000.0]
+    monkeypatch.setattr("uploads.policies.monotonic", lambda: clock[0])
+    other_process = PolicyRegistry()
+    assert other_process.get("avatar").max_size == 5 * MB  # type: ignore[union-attr]
+
+    edit_policy("avatar", max_size=8 * MB)
+
+    # The process that saved the edit sees it at once.
+    assert registry.get("avatar").max_size == 8 * MB  # type: ignore[union-attr]
+    clock[0] += 29.9
+    assert other_process.get("avatar").max_size == 5 * MB  # type: ignore[union-attr]
+    clock[0] += 0.1
+    assert other_process.get("avatar").max_size == 8 * MB  # type: ignore[union-attr]
+
+
+def test_without_a_policy_cache_lifetime_every_lookup_checks_the_version(
+    db: Any, edit_policy: Callable[..., UploadPolicy], monkeypatch: Any
+) -> None:
+    monkeypatch.setattr("uploads.policies.monotonic", lambda: 1000.0)  # time stands still
+    other_process = PolicyRegistry()
+    assert other_process.get("avatar").max_size == 5 * MB  # type: ignore[union-attr]
+
+    edit_policy("avatar", max_size=8 * MB)
+
+    assert other_process.get("avatar").max_size == 8 * MB  # type: ignore[union-attr]
+
+
+def test_a_negative_policy_cache_lifetime_is_e001(settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "POLICY_CACHE_SECONDS": -1}
+
+    found = uploads_messages()
+
+    assert "uploads.E001" in found and "POLICY_CACHE_SECONDS" in found["uploads.E001"][0]

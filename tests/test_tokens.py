@@ -9,8 +9,13 @@ from typing import Any
 import pytest
 from django.contrib.auth.forms import SetPasswordForm
 from django.core.management import call_command
+from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from accounts.models import User
+from accounts.tokens import VersionedRefreshToken
 from tests.factories import UserFactory
 from tests.helpers import assert_error, assert_ok
 from tests.test_checks import uploads_messages
@@ -220,3 +225,69 @@ def test_a_bad_login_rate_is_e004_naming_its_key(settings: Any, key: str) -> Non
 
     assert list(found) == ["uploads.E004"]
     assert f"UPLOADS['{key}'] = 'lots'" in found["uploads.E004"][0]
+
+
+# ACCOUNTS_JWT_USER_CACHE_SECONDS --------------------------------------------------------
+
+
+@pytest.fixture
+def user_cache(settings: Any, monkeypatch: Any) -> list[float]:
+    """Users reused for 30 seconds, on a clock the test moves."""
+    settings.ACCOUNTS_JWT_USER_CACHE_SECONDS = 30
+    clock = [1000.0]
+    monkeypatch.setattr("accounts.user_cache.monotonic", lambda: clock[0])
+    return clock
+
+
+def queries_of(access: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert works(access)
+    return len(queries)
+
+
+def test_a_user_cache_saves_the_user_query(user: Any, settings: Any, user_cache: Any) -> None:
+    access = login(user)["access"]
+    settings.ACCOUNTS_JWT_USER_CACHE_SECONDS = 0
+    uncached = queries_of(access)
+    settings.ACCOUNTS_JWT_USER_CACHE_SECONDS = 30
+    queries_of(access)  # loads the user into the cache
+
+    assert queries_of(access) == uncached - 1
+
+
+def test_a_user_cache_delays_a_revocation_made_elsewhere_by_at_most_its_lifetime(
+    user: Any, user_cache: list[float]
+) -> None:
+    access = login(user)["access"]
+    assert works(access)
+    # Another process deactivates the user: nothing reaches this process's cache.
+    User.objects.filter(pk=user.pk).update(is_active=False, token_version=F("token_version") + 1)
+
+    user_cache[0] += 29.9
+    assert works(access)
+    user_cache[0] += 0.1
+    assert not works(access)
+
+
+def test_a_user_cache_sees_a_revocation_made_in_its_process_at_once(
+    user: Any, user_cache: Any
+) -> None:
+    tokens = login(user)
+    assert works(tokens["access"])
+
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+    assert not works(tokens["access"])
+
+
+def test_a_user_cache_takes_the_tokens_of_a_new_sign_in_at_once(user: Any, user_cache: Any) -> None:
+    before = login(user)
+    assert works(before["access"])
+    # A password change in another process: this one still holds the older row.
+    User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
+
+    after = VersionedRefreshToken.for_user(User.objects.get(pk=user.pk))
+
+    assert works(str(after.access_token))
+    assert not works(before["access"])

@@ -49,6 +49,10 @@ DEFAULTS: dict[str, Any] = {
     # Pending uploads are swept this long after their URL expired.
     "CLEANUP_GRACE": 3600,
     "CACHE_ALIAS": "default",
+    # Seconds a process trusts its copy of the upload types before it checks the shared cache
+    # again. 0: every presign checks, and an admin edit applies from the next request; more
+    # saves a cache round trip per request, and an edit then takes up to that long.
+    "POLICY_CACHE_SECONDS": 0,
     # Signed URLs write under this prefix; complete copies the verified object to its key.
     "STAGING_PREFIX": "staging",
     # Cache-Control set on every completed object (after "public, " or "private, ").
@@ -109,6 +113,10 @@ class AppSettings:
         if self.VERIFY_IN_BACKGROUND_ABOVE < 0:
             raise ImproperlyConfigured(
                 "settings.UPLOADS['VERIFY_IN_BACKGROUND_ABOVE'] must be at least 0."
+            )
+        if self.POLICY_CACHE_SECONDS < 0:
+            raise ImproperlyConfigured(
+                "settings.UPLOADS['POLICY_CACHE_SECONDS'] must be at least 0."
             )
         for key in ("MAX_OPEN_UPLOADS", "MAX_PENDING_BYTES", "VERIFY_READ_LIMIT"):
             if getattr(self, key) < 1:

@@ -3,6 +3,9 @@ kept in the shared cache.
 
 An edit bumps the version (after its transaction commits), so every worker process sees
 it on its very next request, and a request pays one cache read instead of a query.
+``UPLOADS["POLICY_CACHE_SECONDS"]`` trades that for speed: a process then checks the
+version at most once in so many seconds, and an edit takes up to that long to reach the
+other processes (the one that made it sees it at once).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass
+from time import monotonic
 
 from django.core.cache import caches
 
@@ -46,6 +50,7 @@ def _cache():  # type: ignore[no-untyped-def]
 
 def bump_version() -> None:
     _cache().set(VERSION_KEY, uuid.uuid4().hex, None)
+    registry.forget()
 
 
 class PolicyRegistry:
@@ -53,6 +58,7 @@ class PolicyRegistry:
 
     def __init__(self) -> None:
         self._state: tuple[str | None, dict[str, Policy]] = (None, {})
+        self._checked_at = -float("inf")  # monotonic() of the last version check
         self._lock = threading.Lock()
 
     def get(self, name: str) -> Policy | None:
@@ -63,8 +69,16 @@ class PolicyRegistry:
 
     def forget(self) -> None:
         self._state = (None, {})
+        self._checked_at = -float("inf")
 
     def _current(self) -> dict[str, Policy]:
+        loaded_version, policies = self._state
+        now = monotonic()
+        if (
+            loaded_version is not None
+            and now - self._checked_at < app_settings.POLICY_CACHE_SECONDS
+        ):
+            return policies
         cache = _cache()
         with cache_errors(app_settings.CACHE_ALIAS):
             version = cache.get(VERSION_KEY)
@@ -72,7 +86,7 @@ class PolicyRegistry:
                 # First use, or the cache lost the key: agree on a new version.
                 cache.add(VERSION_KEY, uuid.uuid4().hex, None)
                 version = cache.get(VERSION_KEY)
-        loaded_version, policies = self._state
+        self._checked_at = now
         if version != loaded_version or version is None:
             with self._lock:
                 # The version is read before loading: an edit committed meanwhile bumps it

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db import connections, router
+from django.db.models import Field, Q
 from django.utils import timezone
 
 from uploads import content_types, exceptions, keys
@@ -153,10 +154,7 @@ def _policy_row(policy: Policy) -> UploadPolicy:
 def _check_quota(owner: User, adding: int) -> None:
     """Refuse a new URL when the owner's live pending uploads are already too many, or would
     hold too many bytes. A type without a declared size counts its max_size."""
-    open_ = Upload.objects.filter(
-        owner=owner, status=Upload.Status.PENDING, expires_at__gt=timezone.now()
-    ).aggregate(count=Count("pk"), size=Sum(Coalesce("size", "max_size")))
-    count, pending = open_["count"], open_["size"] or 0
+    count, pending = _pending_totals(owner.pk)
     max_open, max_bytes = app_settings.MAX_OPEN_UPLOADS, app_settings.MAX_PENDING_BYTES
     limits = {"maxOpenUploads": max_open, "maxPendingBytes": max_bytes}
     if count >= max_open:
@@ -224,3 +222,34 @@ def _check_sha256(policy: Policy, value: Any) -> str | None:
     if len(digest) != 32:
         raise exceptions.InvalidChecksum()
     return base64.b64encode(digest).decode()
+
+
+def _pending_totals(owner_id: Any) -> tuple[int, int]:
+    """(count, bytes) of the owner's live pending uploads, in one indexed query
+    (upload_owner_pending). Written as SQL because building it with the ORM cost presign
+    more than running it."""
+    connection = connections[router.db_for_write(Upload)]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _pending_totals_sql(connection.alias), [owner_id, Upload.Status.PENDING, now]
+        )
+        count, pending = cursor.fetchone()
+    return int(count), int(pending)
+
+
+@functools.cache
+def _pending_totals_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = Upload._meta
+
+    def column(name: str) -> str:
+        field = meta.get_field(name)
+        assert isinstance(field, Field) and field.column
+        return quote(field.column)
+
+    return (
+        f"SELECT COUNT(*), COALESCE(SUM(COALESCE({column('size')}, {column('max_size')})), 0) "
+        f"FROM {quote(meta.db_table)} WHERE {column('owner')} = %s AND {column('status')} = %s "
+        f"AND {column('expires_at')} > %s"
+    )
