@@ -19,6 +19,11 @@ part's URL is a presigned UploadPart that binds the upload id, the part number a
 Content-Length. It carries no checksum: S3 keeps a SHA-256 of a multipart object only as a
 checksum of the parts' checksums, which is not the file's sha256 and would need each part's
 digest before its URL is signed. Complete hashes the assembled object instead.
+
+Presigned PUTs, parts and downloads are signed by ``uploads.signers.sigv4`` from the bucket's
+URL prefix, resolved once with botocore, rather than through botocore's request pipeline on
+every call. The first presign compares the two on probe requests at the same timestamp; if
+they differ (a configuration botocore signs otherwise), the signer keeps using botocore.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +43,7 @@ from django.utils.encoding import filepath_to_uri
 from django.utils.http import content_disposition_header
 
 from uploads.app_settings import app_settings
+from uploads.signers import sigv4
 from uploads.signers.base import (
     MiB,
     ObjectHeaders,
@@ -121,6 +128,14 @@ TRANSIENT = {
 
 GiB = 1024 * MiB
 
+logger = logging.getLogger("uploads")
+
+# The object the first presign signs both ways, to compare: the characters S3 keys are
+# quoted differently for (space, +, ~, %, unicode, parentheses) and a directory.
+PROBE_NAME = "uploads-sigv4-probe/a b+~%\u00fc(1)*'!.bin"
+PROBE_SHA256 = base64.b64encode(hashlib.sha256(b"probe").digest()).decode()
+PROBE_EXPIRES = 300
+
 
 class S3Signer(Signer):
     methods = frozenset({"PUT", "POST"})
@@ -163,6 +178,11 @@ class S3Signer(Signer):
         self.copy_client = self._build_client(client_config(read=self.copy_timeout()))
         self._unsigned_client: Any = None
         self._lock = threading.Lock()
+        # Set once by the first presign (see _fast_presigner); None means botocore signs.
+        self._presigner: sigv4.QueryPresigner | None = None
+        self._presigner_checked = False
+        self._public_prefix: str | None = None
+        self._public_prefix_checked = False
 
     # --- building -----------------------------------------------------------------------
 
@@ -219,31 +239,160 @@ class S3Signer(Signer):
         if spec.method != "PUT":
             raise SignerError(f"S3 cannot sign {spec.method} uploads.")
         name = self.object_name(spec.key)
+        params, headers = self._put_request(
+            name, spec.content_type, spec.size, spec.sha256, spec.metadata
+        )
+        try:
+            presigner = self._fast_presigner()
+            if presigner is not None:
+                url = presigner.presign(
+                    "PUT",
+                    name,
+                    credentials=self._credentials(),
+                    expires=expires_in,
+                    headers=headers,
+                )
+                signed = presigner.signed_headers(headers)
+            else:
+                url = self.client.generate_presigned_url(
+                    "put_object", Params=params, ExpiresIn=expires_in, HttpMethod="PUT"
+                )
+                signed = None
+        except (BotoCoreError, ClientError) as err:
+            raise self._wrap(err, "sign an upload for", spec.key) from err
+        _check_sigv4(url, headers, signed)
+        return PresignedUpload(url=url, method="PUT", headers=headers)
+
+    def _put_request(
+        self,
+        name: str,
+        content_type: str,
+        size: int | None,
+        sha256: str | None,
+        metadata: dict[str, str],
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """A PutObject's botocore params and the headers they become (all signed)."""
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": name,
-            "ContentType": spec.content_type,
+            "ContentType": content_type,
             "IfNoneMatch": "*",
         }
-        headers = {"Content-Type": spec.content_type}
-        if spec.size is not None:
-            params["ContentLength"] = spec.size
-            headers["Content-Length"] = str(spec.size)
-        if spec.sha256:
-            params["ChecksumSHA256"] = spec.sha256
-            headers["x-amz-checksum-sha256"] = spec.sha256
-        if spec.metadata:
-            params["Metadata"] = dict(spec.metadata)
-            headers |= {f"x-amz-meta-{k.lower()}": v for k, v in spec.metadata.items()}
+        headers = {"Content-Type": content_type}
+        if size is not None:
+            params["ContentLength"] = size
+            headers["Content-Length"] = str(size)
+        if sha256:
+            params["ChecksumSHA256"] = sha256
+            headers["x-amz-checksum-sha256"] = sha256
+        if metadata:
+            params["Metadata"] = dict(metadata)
+            headers |= {f"x-amz-meta-{k.lower()}": v for k, v in metadata.items()}
         headers["If-None-Match"] = "*"
-        try:
-            url = self.client.generate_presigned_url(
-                "put_object", Params=params, ExpiresIn=expires_in, HttpMethod="PUT"
-            )
-        except (BotoCoreError, ClientError) as err:
-            raise self._wrap(err, "sign an upload for", spec.key) from err
-        _check_sigv4(url, headers)
-        return PresignedUpload(url=url, method="PUT", headers=headers)
+        return params, headers
+
+    def _part_request(
+        self, name: str, multipart_id: str, part_number: int, size: int
+    ) -> tuple[dict[str, Any], list[tuple[str, str]], dict[str, str]]:
+        """An UploadPart's botocore params, the query and the headers they become."""
+        params = {
+            "Bucket": self.bucket,
+            "Key": name,
+            "UploadId": multipart_id,
+            "PartNumber": part_number,
+            "ContentLength": size,
+        }
+        query = [("uploadId", multipart_id), ("partNumber", str(part_number))]
+        return params, query, {"Content-Length": str(size)}
+
+    def _download_request(
+        self, name: str, content_type: str, attachment_name: str | None
+    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """A GetObject's botocore params and the query they become."""
+        params = {"Bucket": self.bucket, "Key": name, "ResponseContentType": content_type}
+        query = [("response-content-type", content_type)]
+        if attachment_name:
+            disposition = content_disposition_header(True, attachment_name)
+            params["ResponseContentDisposition"] = disposition
+            query.append(("response-content-disposition", disposition))
+        return params, query
+
+    def _credentials(self) -> sigv4.Credentials:
+        """The session's current keys; botocore refreshes expiring role credentials here."""
+        credentials = self._session_obj.get_credentials()
+        if credentials is None:
+            raise NoCredentialsError()
+        frozen: sigv4.Credentials = credentials.get_frozen_credentials()
+        return frozen
+
+    def _fast_presigner(self) -> sigv4.QueryPresigner | None:
+        """The fast presigner, once it signed the probe requests exactly as botocore does;
+        None when it did not (botocore then signs)."""
+        if self._presigner_checked:
+            return self._presigner
+        with self._lock:
+            if not self._presigner_checked:
+                # A botocore error here (no credentials yet, ...) is raised, and the
+                # check runs again on the next presign.
+                self._presigner = self._checked_presigner()
+                self._presigner_checked = True
+        return self._presigner
+
+    def _checked_presigner(self) -> sigv4.QueryPresigner | None:
+        credentials = self._credentials()
+        put_params, put_headers = self._put_request(
+            PROBE_NAME, "image/png", 1, PROBE_SHA256, {"Upload-Id": "probe", "owner": "1"}
+        )
+        part_params, part_query, part_headers = self._part_request(PROBE_NAME, "probe+/=", 7, 1)
+        get_params, get_query = self._download_request(
+            PROBE_NAME, "application/pdf", "r\u00e9sum\u00e9 1+1.pdf"
+        )
+        expected = [
+            self.client.generate_presigned_url(
+                "put_object", Params=put_params, ExpiresIn=PROBE_EXPIRES, HttpMethod="PUT"
+            ),
+            self.client.generate_presigned_url(
+                "upload_part", Params=part_params, ExpiresIn=PROBE_EXPIRES, HttpMethod="PUT"
+            ),
+            self.client.generate_presigned_url(
+                "get_object", Params=get_params, ExpiresIn=PROBE_EXPIRES
+            ),
+        ]
+        region = self.client.meta.region_name
+        base = expected[0].partition("?")[0]
+        quoted = sigv4.quote_name(PROBE_NAME)
+        presigner = None
+        if region and base.endswith(quoted):
+            try:
+                presigner = sigv4.QueryPresigner(base[: -len(quoted)], region)
+            except ValueError:
+                pass
+        if presigner is not None:
+            requests = [
+                ("PUT", put_headers, []),
+                ("PUT", part_headers, part_query),
+                ("GET", {}, get_query),
+            ]
+            signed = [
+                presigner.presign(
+                    method,
+                    PROBE_NAME,
+                    credentials=credentials,
+                    expires=PROBE_EXPIRES,
+                    headers=headers,
+                    params=query,
+                    date=_amz_date(url),
+                )
+                for (method, headers, query), url in zip(requests, expected, strict=True)
+            ]
+            if signed == expected:
+                return presigner
+        logger.warning(
+            "Storage '%s': botocore presigns S3 URLs differently than uploads.signers.sigv4 "
+            "for this configuration; this signer keeps presigning through botocore (slower).",
+            self.alias,
+        )
+        return None
 
     def _presign_post(self, spec: UploadSpec, expires_in: int) -> PresignedUpload:
         low, high = (spec.size, spec.size) if spec.size is not None else (1, spec.max_size)
@@ -274,18 +423,17 @@ class S3Signer(Signer):
     def presign_download(
         self, key: str, *, expires_in: int, content_type: str, attachment_name: str | None
     ) -> str:
-        params = {
-            "Bucket": self.bucket,
-            "Key": self.object_name(key),
-            "ResponseContentType": content_type,
-        }
-        if attachment_name:
-            params["ResponseContentDisposition"] = content_disposition_header(True, attachment_name)
+        name = self.object_name(key)
+        params, query = self._download_request(name, content_type, attachment_name)
+        expires = min(max(1, expires_in), MAX_EXPIRY)
         try:
-            return str(
-                self.client.generate_presigned_url(
-                    "get_object", Params=params, ExpiresIn=min(max(1, expires_in), MAX_EXPIRY)
+            presigner = self._fast_presigner()
+            if presigner is not None:
+                return presigner.presign(
+                    "GET", name, credentials=self._credentials(), expires=expires, params=query
                 )
+            return str(
+                self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
             )
         except (BotoCoreError, ClientError) as err:
             raise self._wrap(err, "sign a download of", key) from err
@@ -300,15 +448,32 @@ class S3Signer(Signer):
         if domain:
             protocol = getattr(self.storage, "url_protocol", "https:")
             return f"{protocol}//{domain}/{filepath_to_uri(name)}"
-        if self._unsigned_client is None:
+        if not self._public_prefix_checked:
             with self._lock:
-                if self._unsigned_client is None:
+                if not self._public_prefix_checked:
                     self._unsigned_client = self._build_client(client_config(), unsigned=True)
+                    self._public_prefix = self._resolve_public_prefix()
+                    self._public_prefix_checked = True
+        if self._public_prefix is not None:
+            return self._public_prefix + sigv4.quote_name(name)
         return str(
             self._unsigned_client.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": name}
             )
         )
+
+    def _resolve_public_prefix(self) -> str | None:
+        """The bucket's base URL as the unsigned client gives it, None if a URL there is not
+        simply that base and the quoted name (botocore then builds each one)."""
+        probe = str(
+            self._unsigned_client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": PROBE_NAME}
+            )
+        )
+        quoted = sigv4.quote_name(PROBE_NAME)
+        if "?" in probe or "#" in probe or not probe.endswith(quoted):
+            return None
+        return probe[: -len(quoted)]
 
     # --- reading back -------------------------------------------------------------------
 
@@ -502,24 +667,29 @@ class S3Signer(Signer):
             raise SignerError(f"S3 numbers parts from 1 to {most}, not {part_number}.")
         if not 1 <= size <= largest:
             raise SignerError(f"S3 takes parts of 1 to {largest} bytes, not {size}.")
-        params = {
-            "Bucket": self.bucket,
-            "Key": self.object_name(spec.key),
-            "UploadId": multipart_id,
-            "PartNumber": part_number,
-            "ContentLength": size,
-        }
-        headers = {"Content-Length": str(size)}
+        name = self.object_name(spec.key)
+        params, query, headers = self._part_request(name, multipart_id, part_number, size)
+        expires = _seconds_until(spec.expires_at)
         try:
-            url = self.client.generate_presigned_url(
-                "upload_part",
-                Params=params,
-                ExpiresIn=_seconds_until(spec.expires_at),
-                HttpMethod="PUT",
-            )
+            presigner = self._fast_presigner()
+            if presigner is not None:
+                url = presigner.presign(
+                    "PUT",
+                    name,
+                    credentials=self._credentials(),
+                    expires=expires,
+                    headers=headers,
+                    params=query,
+                )
+                signed = presigner.signed_headers(headers)
+            else:
+                url = self.client.generate_presigned_url(
+                    "upload_part", Params=params, ExpiresIn=expires, HttpMethod="PUT"
+                )
+                signed = None
         except (BotoCoreError, ClientError) as err:
             raise self._wrap(err, "sign a part for", spec.key) from err
-        _check_sigv4(url, headers)
+        _check_sigv4(url, headers, signed)
         return PresignedUpload(url=url, method="PUT", headers=headers)
 
     def list_parts(self, key: str, multipart_id: str) -> list[StoredPart]:
@@ -722,13 +892,22 @@ def _full_object_sha256(head: dict[str, Any]) -> str | None:
     return str(value)
 
 
-def _check_sigv4(url: str, headers: dict[str, str]) -> None:
+def _amz_date(url: str) -> str:
+    """The X-Amz-Date a presigned URL was signed at."""
+    return parse_qs(urlsplit(url).query).get("X-Amz-Date", [""])[0]
+
+
+def _check_sigv4(url: str, headers: dict[str, str], signed_headers: str | None = None) -> None:
     """Refuse to hand out a URL that is not SigV4 or that signs other headers than the
-    ones the client is told to send (a botocore change must not drop the size limit)."""
-    query = parse_qs(urlsplit(url).query)
-    if query.get("X-Amz-Algorithm") != [SIGV4]:
-        raise SignerError("botocore did not presign the upload with SigV4.")
-    signed = set(query.get("X-Amz-SignedHeaders", [""])[0].split(";"))
+    ones the client is told to send (a botocore change must not drop the size limit).
+    ``signed_headers`` is the fast presigner's own account of what it signed (its URLs
+    are SigV4 by construction); without it, botocore's URL is read."""
+    if signed_headers is None:
+        query = parse_qs(urlsplit(url).query)
+        if query.get("X-Amz-Algorithm") != [SIGV4]:
+            raise SignerError("botocore did not presign the upload with SigV4.")
+        signed_headers = query.get("X-Amz-SignedHeaders", [""])[0]
+    signed = set(signed_headers.split(";"))
     expected = {name.lower() for name in headers} | {"host"}
     if signed != expected:
-        raise SignerError(f"botocore signed the headers {sorted(signed)}, not {sorted(expected)}.")
+        raise SignerError(f"S3 URL signs the headers {sorted(signed)}, not {sorted(expected)}.")
