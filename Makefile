@@ -47,14 +47,22 @@ test: $(DEV_STAMP) node_modules/.package-lock.json
 	@$(BIN)/python -c 'import sys, django; print(f"Python {sys.version.split()[0]}, Django {django.__version__}")'
 	$(BIN)/python -m pytest
 
-# wrk (apt-get install wrk) against a bare DRF view, on PostgreSQL + Redis + SeaweedFS and on
-# SQLite + local signer; `make bench STACK=sqlite ROUNDS=5 DURATION=10`. The Python-client
+# wrk against a bare DRF view, on PostgreSQL + Redis + SeaweedFS and on SQLite + local signer;
+# `make bench STACK=sqlite ROUNDS=5 DURATION=10 WORKERS=4 WORKER_CLASS=gthread GTHREADS=4`.
+# wrk comes from Debian's package, installed here when missing (as root). The Python-client
 # bench stays: `.venv/bin/python bench/run.py`.
 STACK ?= both
 ROUNDS ?= 3
 DURATION ?= 8
+WORKERS ?= 2
+WORKER_CLASS ?= sync
+GTHREADS ?= 1
 bench: $(DEV_STAMP)
-	$(BIN)/python bench/wrk_bench.py --stack $(STACK) --rounds $(ROUNDS) --duration $(DURATION)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } || \
+		{ echo "make bench needs wrk: sudo apt-get install wrk" >&2; exit 1; }
+	$(BIN)/python bench/wrk_bench.py --stack $(STACK) --rounds $(ROUNDS) --duration $(DURATION) \
+		--workers $(WORKERS) --worker-class $(WORKER_CLASS) --gthreads $(GTHREADS)
 
 # A 1 GiB file in parts through the API (SeaweedFS, local signer) beside boto3 and a copy;
 # smaller with `make bench-multipart SIZE=256MiB`.

@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -57,8 +58,8 @@ PG_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_REDIS_URL = "redis://127.0.0.1:6379/3"
 RESULT_MARK = "WRK-RESULT "
 
-# One script for every wrk run. The harness puts its settings first (PATH, BODY, TOKEN,
-# STATUS, NTHREADS, IDS). Every response must have the expected status and a success
+# One script for every wrk run. The harness puts its settings first (TOKENS, BODY, STATUS,
+# NTHREADS, IDS). Every response must have the expected status and a success
 # envelope; the others are counted, the first one kept, and the run marked.
 LUA = r"""
 local threads = {}
@@ -73,7 +74,7 @@ end
 function init(args)
   ok, bad, first_bad, repeats = 0, 0, "", 0
   wrk.method = "POST"
-  wrk.headers["Authorization"] = "Bearer " .. TOKEN
+  wrk.headers["Authorization"] = "Bearer " .. TOKENS[1]
   if BODY then
     wrk.body = BODY
     wrk.headers["Content-Type"] = "application/json"
@@ -94,6 +95,13 @@ if IDS then
       wrk.thread:stop()
     end
     return wrk.format(nil, "/api/v1/uploads/" .. mine[next_i] .. "/complete")
+  end
+elseif #TOKENS > 1 then
+  -- Each request as the next of the bench's users, so that no user's pending uploads pile up.
+  function request()
+    next_i = next_i + 1
+    wrk.headers["Authorization"] = "Bearer " .. TOKENS[(next_i * NTHREADS + tid) % #TOKENS + 1]
+    return wrk.format()
   end
 end
 
@@ -133,7 +141,7 @@ def wrk(
     args: argparse.Namespace,
     base_url: str,
     path: str,
-    token: str,
+    tokens: Sequence[str],
     status: int,
     *,
     body: dict[str, Any] | None = None,
@@ -142,7 +150,7 @@ def wrk(
 ) -> dict[str, Any]:
     """One wrk run; its figures (req/s, p50/p99 ms, ok, bad...)."""
     settings = [
-        f"TOKEN = {lua_string(token)}",
+        "TOKENS = {" + ",".join(lua_string(t) for t in tokens) + "}",
         f"BODY = {lua_string(json.dumps(body, separators=(',', ':'))) if body else 'nil'}",
         f"STATUS = {status}",
         f"NTHREADS = {args.threads}",
@@ -190,6 +198,30 @@ def floor(api: Api, session: requests.Session, _: object = None) -> None:
 def flow(api: Api, session: requests.Session, _: object = None) -> None:
     """The whole upload: presign, PUT the bytes where it says, complete."""
     complete(api, session, presign_and_put(api, session))
+
+
+def bench_users(count: int) -> list[str]:
+    """Access tokens of ``count`` new users, for presign to spread its load over: one user
+    presigning thousands of times would pile up pending uploads that the quota check adds up
+    on every request, far past what the quota lets a real user keep (20 by default)."""
+    from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    model = get_user_model()
+    users = [model(username=f"bench-{uuid.uuid4().hex[:12]}") for _ in range(count)]
+    for user in users:
+        user.set_unusable_password()
+    model.objects.bulk_create(users)
+    saved = model.objects.filter(username__in=[u.username for u in users])
+    return [str(RefreshToken.for_user(user).access_token) for user in saved]
+
+
+def expire_pending() -> None:
+    """Between rounds, untimed: what a round presigned no longer counts against its users'
+    quotas, as if they had uploaded it."""
+    from uploads.models import Upload
+
+    Upload.objects.filter(status=Upload.Status.PENDING).update(status=Upload.Status.EXPIRED)
 
 
 def uploads(status: str | None = None) -> int:
@@ -252,6 +284,7 @@ def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
     with stack_environment(stack) as (env, var_dir), ExitStack() as servers:
         setup_django(env)
         token = prepare_database()
+        tokens = bench_users(args.users)
         log_path = var_dir / "gunicorn.log"
         server = {
             "workers": args.workers,
@@ -274,7 +307,7 @@ def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
             flow(api, session)
             flow(Api(cached_url, token), session)
         for url, path, status in targets.values():  # warm-up
-            warm = wrk(args, url, path, token, status, body=PRESIGN_BODY, duration=2)
+            warm = wrk(args, url, path, tokens, status, body=PRESIGN_BODY, duration=2)
             if warm["bad"]:
                 errors.append(f"warm-up {url}{path}: {warm['first_bad']}")
         rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in MEASURED}
@@ -284,7 +317,8 @@ def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
             order = MEASURED[number % 3 :] + MEASURED[: number % 3]
             for name in order:
                 url, path, status = targets[name]
-                figures = wrk(args, url, path, token, status, body=PRESIGN_BODY)
+                expire_pending()
+                figures = wrk(args, url, path, tokens, status, body=PRESIGN_BODY)
                 rounds[name].append(check(f"{name} r{number + 1}", figures))
         made = uploads() - before
         presigned = sum(r["ok"] for name in MEASURED[1:] for r in rounds[name])
@@ -301,7 +335,7 @@ def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
         errors += prepared.errors
         ready = [i for i in ids if i is not None]
         done_before = uploads("completed")
-        completed = check("complete", wrk(args, base_url, "", token, 200, ids=ready))
+        completed = check("complete", wrk(args, base_url, "", [token], 200, ids=ready))
         finished = uploads("completed") - done_before
         # wrk drops the answers still in flight when it stops (at most one a connection).
         if not completed["ok"] <= finished <= completed["ok"] + args.connections:
@@ -398,6 +432,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--duration", type=int, default=8, help="seconds per wrk run")
     add("--threads", type=int, default=2, help="wrk -t")
     add("--connections", type=int, default=16, help="wrk -c (and the Python client's threads)")
+    add("--users", type=int, default=500, help="users presign's requests take turns as")
     add("--workers", type=int, default=2, help="gunicorn --workers")
     add("--worker-class", choices=["sync", "gthread"], default="sync", help="gunicorn's")
     add("--gthreads", type=int, default=1, help="gunicorn --threads (gthread workers)")
@@ -406,11 +441,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--wrk", default=shutil.which("wrk") or "wrk", help="the wrk binary")
     add("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
     args = parser.parse_args(argv)
-    positive = ("rounds", "duration", "complete_uploads", "flows", "workers", "gthreads")
+    positive = ("rounds", "duration", "complete_uploads", "flows", "users", "workers", "gthreads")
     if any(getattr(args, name) <= 0 for name in positive):
         parser.error(
-            "--rounds, --duration, --complete-uploads, --flows, --workers and --gthreads "
-            "must be positive"
+            "--" + ", --".join(n.replace("_", "-") for n in positive) + " must be positive"
         )
     if not shutil.which(args.wrk):
         parser.error("wrk is not installed: apt-get install wrk")
@@ -429,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     child = [sys.executable, __file__, "--stack", stack, "--json", str(out)]
                     for option in ("rounds", "duration", "threads", "connections", "flows"):
                         child += [f"--{option}", str(getattr(args, option))]
-                    for option in ("workers", "worker_class", "gthreads"):
+                    for option in ("users", "workers", "worker_class", "gthreads"):
                         child += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
                     child += ["--complete-uploads", str(args.complete_uploads), "--wrk", args.wrk]
                     subprocess.run(child, check=False)

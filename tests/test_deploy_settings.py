@@ -114,3 +114,34 @@ def test_the_same_environment_without_https_fails_check_deploy(tmp_path: Path) -
     assert answer.returncode != 0
     for check in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert check in answer.stderr
+
+
+SERVE_ONCE = """
+import gc, io, json
+from config.wsgi import application
+statuses = []
+body = application(
+    {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/v1/uploads/types", "SERVER_NAME": "127.0.0.1",
+     "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(),
+     "wsgi.errors": io.StringIO(), "HTTP_HOST": "127.0.0.1"},
+    lambda status, headers: statuses.append(status),
+)
+print(statuses[0], json.loads(b"".join(body))["error"]["code"], gc.get_freeze_count() > 10000)
+"""
+
+
+def test_the_wsgi_module_loads_the_views_and_keeps_them_from_the_collector(
+    tmp_path: Path,
+) -> None:
+    env = project_env(tmp_path)
+    answer = subprocess.run(
+        [sys.executable, "-c", SERVE_ONCE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.split() == ["401", "Unauthorized", "auth.unauthorized", "True"]
