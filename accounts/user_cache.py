@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from time import monotonic
 from typing import Any
 
@@ -19,6 +20,7 @@ class RecentUsers:
     def __init__(self, size: int = 1024) -> None:
         self.size = size
         self._users: dict[str, tuple[float, User]] = {}
+        self._lock = threading.Lock()  # for gthread workers: evicting iterates the dict
 
     def get(self, token: Any, seconds: float) -> User | None:
         found = self._users.get(str(token.get(jwt_settings.USER_ID_CLAIM)))
@@ -27,11 +29,12 @@ class RecentUsers:
         return copy.copy(found[1])
 
     def put(self, user: User) -> None:
-        key = _key(user)
-        self._users.pop(key, None)
-        self._users[key] = (monotonic(), copy.copy(user))
-        while len(self._users) > self.size:
-            self._users.pop(next(iter(self._users)), None)
+        key, entry = _key(user), (monotonic(), copy.copy(user))
+        with self._lock:
+            self._users.pop(key, None)
+            self._users[key] = entry
+            while len(self._users) > self.size:
+                self._users.pop(next(iter(self._users)), None)
 
     def forget(self, user: User) -> None:
         """The user's tokens were revoked here: this process sees it at once."""

@@ -215,7 +215,7 @@ REST_FRAMEWORK = {
 }
 # Seconds each process may reuse a user row it loaded to check a JWT, instead of a query per
 # request. 0 (the default): a deactivation or a password change refuses the user's tokens on
-# the very next request; above 0 it takes up to that long (docs/hardening.md).
+# the very next request; above 0 it takes up to that long (docs/operations.md).
 ACCOUNTS_JWT_USER_CACHE_SECONDS = int(os.environ.get("JWT_USER_CACHE_SECONDS", "0"))
 SIMPLE_JWT = {
     "SIGNING_KEY": JWT_SIGNING_KEY,

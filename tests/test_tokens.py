@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.tokens import VersionedRefreshToken
+from accounts.user_cache import RecentUsers
 from tests.factories import UserFactory
 from tests.helpers import assert_error, assert_ok
 from tests.test_checks import uploads_messages
@@ -291,3 +292,14 @@ def test_a_user_cache_takes_the_tokens_of_a_new_sign_in_at_once(user: Any, user_
 
     assert works(str(after.access_token))
     assert not works(before["access"])
+
+
+def test_the_user_cache_holds_at_most_its_size_and_drops_the_oldest(db: Any) -> None:
+    recent = RecentUsers(size=2)
+    users = UserFactory.create_batch(3)
+    for user in users:
+        recent.put(user)
+    tokens = [VersionedRefreshToken.for_user(user).access_token for user in users]
+
+    assert recent.get(tokens[0], 30) is None
+    assert [recent.get(t, 30).pk for t in tokens[1:]] == [u.pk for u in users[1:]]  # type: ignore[union-attr]
