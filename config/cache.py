@@ -1,10 +1,15 @@
-"""Django's Redis cache with one ``redis.Redis`` client per server instead of one per call.
+"""Django's Redis cache with one ``redis.Redis`` client per server instead of one per call,
+and ``incr`` in one round trip.
 
 Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` around the same
 connection pool for every cache operation, and building one costs about as much as the
 round trip to Redis on the loopback. A presign makes three cache calls (the policy version,
 the rate limit's add and incr). redis-py's client holds no connection of its own (it takes one
 from the pool per command) and is thread-safe, so one per pool serves every thread.
+
+Django's ``incr`` sends EXISTS, then INCRBY: two round trips, and a key that expires between
+them comes back from INCRBY with no expiry at all (for django-ratelimit, a count that never
+resets). Here one script does both, atomically.
 """
 
 from __future__ import annotations
@@ -12,6 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+
+INCR_EXISTING = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBY', KEYS[1], ARGV[1]) end
+return false
+"""
 
 
 class ReusedClientRedisCacheClient(RedisCacheClient):
@@ -30,6 +40,16 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
 
         # get_client() calls self._client(connection_pool=pool) for every operation.
         self._client = client_for
+        self._incr_existing: Any = None  # a redis-py Script: EVALSHA, loaded on first use
+
+    def incr(self, key: Any, delta: int) -> Any:
+        client = self.get_client(key, write=True)
+        if self._incr_existing is None:
+            self._incr_existing = client.register_script(INCR_EXISTING)
+        value = self._incr_existing(keys=[key], args=[delta], client=client)
+        if value is None:
+            raise ValueError(f"Key '{key}' not found.")
+        return value
 
 
 class ReusedClientRedisCache(RedisCache):
