@@ -58,9 +58,7 @@ def test_incr_counts_a_live_key_keeping_its_expiry_and_refuses_a_missing_one(
     assert not cache.has_key("missing")  # refused, and not made either
 
 
-def test_an_increment_never_leaves_a_count_without_expiry(
-    redis_url: str, monkeypatch: Any
-) -> None:
+def test_an_increment_never_leaves_a_count_without_expiry(redis_url: str, monkeypatch: Any) -> None:
     cache = ReusedClientRedisCache(redis_url, {"KEY_PREFIX": uuid.uuid4().hex})
     cache.add("count", 0, 60)
     key = cache.make_key("count")

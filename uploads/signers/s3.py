@@ -242,24 +242,16 @@ class S3Signer(Signer):
         params, headers = self._put_request(
             name, spec.content_type, spec.size, spec.sha256, spec.metadata
         )
-        try:
-            presigner = self._fast_presigner()
-            if presigner is not None:
-                url = presigner.presign(
-                    "PUT",
-                    name,
-                    credentials=self._credentials(),
-                    expires=expires_in,
-                    headers=headers,
-                )
-                signed = presigner.signed_headers(headers)
-            else:
-                url = self.client.generate_presigned_url(
-                    "put_object", Params=params, ExpiresIn=expires_in, HttpMethod="PUT"
-                )
-                signed = None
-        except (BotoCoreError, ClientError) as err:
-            raise self._wrap(err, "sign an upload for", spec.key) from err
+        url, signed = self._presign(
+            "put_object",
+            "PUT",
+            name,
+            params,
+            expires=expires_in,
+            headers=headers,
+            doing="sign an upload for",
+            key=spec.key,
+        )
         _check_sigv4(url, headers, signed)
         return PresignedUpload(url=url, method="PUT", headers=headers)
 
@@ -425,18 +417,52 @@ class S3Signer(Signer):
     ) -> str:
         name = self.object_name(key)
         params, query = self._download_request(name, content_type, attachment_name)
-        expires = min(max(1, expires_in), MAX_EXPIRY)
+        url, _ = self._presign(
+            "get_object",
+            "GET",
+            name,
+            params,
+            expires=min(max(1, expires_in), MAX_EXPIRY),
+            query=query,
+            doing="sign a download of",
+            key=key,
+        )
+        return url
+
+    def _presign(
+        self,
+        operation: str,
+        method: str,
+        name: str,
+        params: dict[str, Any],
+        *,
+        expires: int,
+        headers: dict[str, str] | None = None,
+        query: list[tuple[str, str]] | None = None,
+        doing: str,
+        key: str,
+    ) -> tuple[str, str | None]:
+        """A presigned URL for botocore's ``operation`` with ``params``, and the headers it
+        signs: by the fast presigner (its query and headers being those params), or by
+        botocore where the signer fell back (None: the URL says what it signs)."""
         try:
             presigner = self._fast_presigner()
             if presigner is not None:
-                return presigner.presign(
-                    "GET", name, credentials=self._credentials(), expires=expires, params=query
+                url = presigner.presign(
+                    method,
+                    name,
+                    credentials=self._credentials(),
+                    expires=expires,
+                    headers=headers,
+                    params=query or [],
                 )
-            return str(
-                self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+                return url, presigner.signed_headers(headers)
+            url = self.client.generate_presigned_url(
+                operation, Params=params, ExpiresIn=expires, HttpMethod=method
             )
+            return str(url), None
         except (BotoCoreError, ClientError) as err:
-            raise self._wrap(err, "sign a download of", key) from err
+            raise self._wrap(err, doing, key) from err
 
     def public_url(self, key: str) -> str:
         """The CDN base when one is set, else the storage's custom domain, else the
@@ -669,26 +695,17 @@ class S3Signer(Signer):
             raise SignerError(f"S3 takes parts of 1 to {largest} bytes, not {size}.")
         name = self.object_name(spec.key)
         params, query, headers = self._part_request(name, multipart_id, part_number, size)
-        expires = _seconds_until(spec.expires_at)
-        try:
-            presigner = self._fast_presigner()
-            if presigner is not None:
-                url = presigner.presign(
-                    "PUT",
-                    name,
-                    credentials=self._credentials(),
-                    expires=expires,
-                    headers=headers,
-                    params=query,
-                )
-                signed = presigner.signed_headers(headers)
-            else:
-                url = self.client.generate_presigned_url(
-                    "upload_part", Params=params, ExpiresIn=expires, HttpMethod="PUT"
-                )
-                signed = None
-        except (BotoCoreError, ClientError) as err:
-            raise self._wrap(err, "sign a part for", spec.key) from err
+        url, signed = self._presign(
+            "upload_part",
+            "PUT",
+            name,
+            params,
+            expires=_seconds_until(spec.expires_at),
+            headers=headers,
+            query=query,
+            doing="sign a part for",
+            key=spec.key,
+        )
         _check_sigv4(url, headers, signed)
         return PresignedUpload(url=url, method="PUT", headers=headers)
 

@@ -154,7 +154,7 @@ class QueryPresigner:
         """The presigned URL of ``method`` on object ``name``: it binds ``headers`` (which
         the client must send as they are) and carries ``params`` in its query, in order.
         ``date`` is the X-Amz-Date to sign at (now by default)."""
-        date = date or amz_date()
+        date = date or amz_date()  # digits and letters only: nothing to quote
         day = date[:8]
         path = self._path + quote_name(name)
         scope = f"{day}/{self.region}/{self.service}/aws4_request"
@@ -167,7 +167,7 @@ class QueryPresigner:
         query += [
             ("X-Amz-Algorithm", ALGORITHM),
             ("X-Amz-Credential", _quote_repeated(f"{credentials.access_key}/{scope}")),
-            ("X-Amz-Date", _quote_repeated(date)),
+            ("X-Amz-Date", date),
             ("X-Amz-Expires", str(int(expires))),
             ("X-Amz-SignedHeaders", _quote_repeated(signed_headers)),
         ]
