@@ -267,6 +267,43 @@ def test_reverify_rejects_a_completed_upload_whose_file_is_gone(
     assert upload.status == "rejected" and "gone" in upload.rejection_reason
 
 
+def staff_with(*codenames: str) -> Client:
+    from django.contrib.auth.models import Permission
+
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+def test_reverify_needs_the_change_permission_and_leaves_the_page_read_only(
+    user: Any, png: bytes
+) -> None:
+    viewer = staff_with("view_upload")
+    operator = staff_with("view_upload", "change_upload")
+    upload = avatar_row(user, "pending", png)
+
+    page = viewer.get(f"{UPLOADS_URL}{upload.pk}/change/").content.decode()
+    listing = viewer.get(UPLOADS_URL).content.decode()
+    action = run_action(viewer, "reverify", [upload])
+    posted = viewer.post(f"{UPLOADS_URL}{upload.pk}/reverify/")
+    fetched = viewer.get(f"{UPLOADS_URL}{upload.pk}/reverify/")
+
+    assert "Re-verify against storage" not in page
+    assert 'value="reverify"' not in listing
+    assert "Re-verified" not in action.content.decode()
+    assert (posted.status_code, fetched.status_code) == (403, 403)
+    upload.refresh_from_db()
+    assert upload.status == "pending" and upload.completed_at is None
+
+    page_of_operator = operator.get(f"{UPLOADS_URL}{upload.pk}/change/")
+    assert "Re-verify against storage" in page_of_operator.content.decode()
+    assert not page_of_operator.context["has_change_permission"]  # still nothing editable
+    assert "1 completed" in run_action(operator, "reverify", [upload]).content.decode()
+    assert Upload.objects.get(pk=upload.pk).status == "completed"
+
+
 def test_search_by_key_and_owner_username(admin_client: Client, user: Any, png: bytes) -> None:
     other = UserFactory(username="zebra-owner")
     mine = avatar_row(user, "completed", png)
