@@ -136,6 +136,34 @@ def test_policy_form_refuses_a_bad_key_prefix(admin_client: Client, prefix: str)
     refused(admin_client, "key_prefix", key_prefix=prefix)
 
 
+@pytest.mark.parametrize(
+    "prefix", ["staging", "staging/avatars", " Staging/avatars", "/staging/", "STAGING"]
+)
+def test_policy_form_refuses_a_key_prefix_under_the_staging_prefix(
+    admin_client: Client, prefix: str
+) -> None:
+    errors = refused(admin_client, "key_prefix", key_prefix=prefix)
+
+    assert any("inside the staging prefix 'staging'" in e for e in errors), errors
+
+
+def test_policy_change_form_refuses_moving_a_type_under_the_staging_prefix(
+    admin_client: Client, settings: Any
+) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "STAGING_PREFIX": "incoming"}
+    policy = UploadPolicy.objects.get(name="avatar")
+    form = policy_form(name="avatar", key_prefix="incoming/avatars")
+
+    response = admin_client.post(f"/admin/uploads/uploadpolicy/{policy.pk}/change/", form)
+
+    assert response.status_code == 200, "the form was accepted"
+    errors = response.context["adminform"].form.errors["key_prefix"]
+    assert any("inside the staging prefix 'incoming'" in e for e in errors), errors
+    assert UploadPolicy.objects.get(pk=policy.pk).key_prefix == policy.key_prefix
+    # "staging" is an ordinary prefix once the staging prefix is another one.
+    assert admin_client.post(ADD_URL, policy_form(key_prefix="staging")).status_code == 302
+
+
 def test_policy_form_accepts_human_sizes_and_shows_them_back(admin_client: Client) -> None:
     response = admin_client.post(ADD_URL, policy_form(max_size="5 MB"))
 

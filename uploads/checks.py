@@ -203,6 +203,7 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
     from uploads.models import UploadPolicy, part_size_problem, unverifiable_size
     from uploads.references import upload_fields
     from uploads.signers import SignerNotConfigured, signer_class_for
+    from uploads.validators import under_staging_prefix
 
     try:
         rows = list(
@@ -234,7 +235,7 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
                     id="uploads.W004",
                 )
             )
-        if prefix == staging or prefix.startswith(f"{staging}/"):
+        if under_staging_prefix(prefix):
             errors.append(
                 Error(
                     f"Upload type '{name}' keeps its files under '{prefix}', inside the staging "
