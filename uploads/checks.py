@@ -25,6 +25,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import DatabaseError
 
+from uploads import content_types
 from uploads.app_settings import app_settings
 
 
@@ -32,7 +33,8 @@ from uploads.app_settings import app_settings
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     try:
         app_settings.validate()
-    except ImproperlyConfigured as err:
+        content_types.declared()
+    except (ImproperlyConfigured, ValueError) as err:
         return [Error(str(err), hint="Fix settings.UPLOADS.", id="uploads.E001")]
     errors: list[Any] = []
     errors += _check_storages()
