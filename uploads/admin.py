@@ -167,7 +167,13 @@ class UploadPolicyAdmin(admin.ModelAdmin):
     def check_storage(self, request: HttpRequest, queryset: QuerySet[UploadPolicy]) -> None:
         for alias in sorted(set(queryset.values_list("storage", flat=True))):
             report = storage_check.check_storage(alias, relative_hint=storage_check.WEB_HINT)
-            level = messages.SUCCESS if report.ok else messages.ERROR
+            level = (
+                messages.ERROR
+                if not report.ok
+                else messages.WARNING
+                if report.warned
+                else messages.SUCCESS
+            )
             self.message_user(
                 request,
                 format_html_join(
