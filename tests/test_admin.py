@@ -66,6 +66,9 @@ def refused(admin_client: Client, field: str, **overrides: str) -> list[str]:
         ("image/svg+xml", "can never be allowed"),
         ("application/javascript", "can never be allowed"),
         ("application/octet-stream", "can never be allowed"),
+        ("multipart/related", "can never be allowed"),
+        ("application/x-msdownload", "can never be allowed"),
+        ("application/atom+xml", "can never be allowed"),
         ("application/x-foo", "cannot be recognised"),
         ("image/png; charset=utf-8", "not a valid MIME type"),
         ("image/png\nimage/png", "listed twice"),
@@ -134,6 +137,34 @@ def test_policy_form_refuses_a_listed_storage_missing_from_storages(
 @pytest.mark.parametrize("prefix", ["../x", "/a", "A B", "a/", "a//b", ""])
 def test_policy_form_refuses_a_bad_key_prefix(admin_client: Client, prefix: str) -> None:
     refused(admin_client, "key_prefix", key_prefix=prefix)
+
+
+@pytest.mark.parametrize(
+    "prefix", ["staging", "staging/avatars", " Staging/avatars", "/staging/", "STAGING"]
+)
+def test_policy_form_refuses_a_key_prefix_under_the_staging_prefix(
+    admin_client: Client, prefix: str
+) -> None:
+    errors = refused(admin_client, "key_prefix", key_prefix=prefix)
+
+    assert any("inside the staging prefix 'staging'" in e for e in errors), errors
+
+
+def test_policy_change_form_refuses_moving_a_type_under_the_staging_prefix(
+    admin_client: Client, settings: Any
+) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "STAGING_PREFIX": "incoming"}
+    policy = UploadPolicy.objects.get(name="avatar")
+    form = policy_form(name="avatar", key_prefix="incoming/avatars")
+
+    response = admin_client.post(f"/admin/uploads/uploadpolicy/{policy.pk}/change/", form)
+
+    assert response.status_code == 200, "the form was accepted"
+    errors = response.context["adminform"].form.errors["key_prefix"]
+    assert any("inside the staging prefix 'incoming'" in e for e in errors), errors
+    assert UploadPolicy.objects.get(pk=policy.pk).key_prefix == policy.key_prefix
+    # "staging" is an ordinary prefix once the staging prefix is another one.
+    assert admin_client.post(ADD_URL, policy_form(key_prefix="staging")).status_code == 302
 
 
 def test_policy_form_accepts_human_sizes_and_shows_them_back(admin_client: Client) -> None:
@@ -265,6 +296,43 @@ def test_reverify_rejects_a_completed_upload_whose_file_is_gone(
 
     upload.refresh_from_db()
     assert upload.status == "rejected" and "gone" in upload.rejection_reason
+
+
+def staff_with(*codenames: str) -> Client:
+    from django.contrib.auth.models import Permission
+
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+def test_reverify_needs_the_change_permission_and_leaves_the_page_read_only(
+    user: Any, png: bytes
+) -> None:
+    viewer = staff_with("view_upload")
+    operator = staff_with("view_upload", "change_upload")
+    upload = avatar_row(user, "pending", png)
+
+    page = viewer.get(f"{UPLOADS_URL}{upload.pk}/change/").content.decode()
+    listing = viewer.get(UPLOADS_URL).content.decode()
+    action = run_action(viewer, "reverify", [upload])
+    posted = viewer.post(f"{UPLOADS_URL}{upload.pk}/reverify/")
+    fetched = viewer.get(f"{UPLOADS_URL}{upload.pk}/reverify/")
+
+    assert "Re-verify against storage" not in page
+    assert 'value="reverify"' not in listing
+    assert "Re-verified" not in action.content.decode()
+    assert (posted.status_code, fetched.status_code) == (403, 403)
+    upload.refresh_from_db()
+    assert upload.status == "pending" and upload.completed_at is None
+
+    page_of_operator = operator.get(f"{UPLOADS_URL}{upload.pk}/change/")
+    assert "Re-verify against storage" in page_of_operator.content.decode()
+    assert not page_of_operator.context["has_change_permission"]  # still nothing editable
+    assert "1 completed" in run_action(operator, "reverify", [upload]).content.decode()
+    assert Upload.objects.get(pk=upload.pk).status == "completed"
 
 
 def test_search_by_key_and_owner_username(admin_client: Client, user: Any, png: bytes) -> None:

@@ -233,3 +233,125 @@ def test_a_type_keeping_files_under_the_staging_prefix_is_e008() -> None:
     found = [m for m in run_checks(databases=["default"]) if m.id == "uploads.E008"]
 
     assert len(found) == 1 and "'media'" in found[0].msg
+
+
+# --- EXTRA_CONTENT_TYPES: no active content, however declared ------------------------------
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def declared_error(settings: Any, mime: str, **spec: Any) -> str:
+    """Declare one extra type; assert the settings check refuses it (E001) naming the entry,
+    and return its message."""
+    entry = {"extension": "docx", "magic": ["504b0304"], **spec}
+    settings.UPLOADS = {**settings.UPLOADS, "EXTRA_CONTENT_TYPES": {mime: entry}}
+    found = uploads_messages(errors_only=True)
+    assert list(found) == ["uploads.E001"], found
+    (message,) = found["uploads.E001"]
+    assert f"EXTRA_CONTENT_TYPES']['{mime}']" in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("mime", "says"),
+    [
+        ("application/x-docbook+xml", "XML (and any +xml type)"),
+        ("application/vnd.apple.installer+xml", "program or an installer"),
+        ("application/rss+xml", "XML (and any +xml type)"),
+        ("application/xslt+xml", "XML (and any +xml type)"),
+        ("text/xsl", "XML (and any +xml type)"),
+        ("application/xml-dtd", "XML (and any +xml type)"),
+        ("multipart/related", "wraps other documents"),
+        ("message/rfc822", "wraps other documents"),
+        ("text/x-server-parsed-html", "runs scripts"),
+        ("text/css", "style sheet"),
+        ("text/jscript", "it is a script"),
+        ("text/vbscript", "it is a script"),
+        ("application/x-msdownload", "program or an installer"),
+        ("application/x-msdos-program", "program or an installer"),
+        ("application/x-executable", "program or an installer"),
+        ("application/x-elf", "program or an installer"),
+        ("application/x-mach-binary", "program or an installer"),
+        ("application/vnd.microsoft.portable-executable", "program or an installer"),
+        ("application/java-archive", "program or an installer"),
+        ("application/x-msi", "program or an installer"),
+        ("application/vnd.android.package-archive", "program or an installer"),
+    ],
+)
+def test_an_active_content_type_is_refused_when_declared(
+    settings: Any, mime: str, says: str
+) -> None:
+    message = declared_error(settings, mime)
+
+    assert "can never be allowed" in message and says in message
+
+
+@pytest.mark.parametrize("extension", ["html", "svg", "js", "exe", "bat", "jar", "hta", "msi"])
+def test_a_dangerous_extension_is_refused_when_declared(settings: Any, extension: str) -> None:
+    message = declared_error(settings, "application/x-report", extension=extension)
+
+    assert f"'.{extension}' files are run or rendered" in message
+
+
+@pytest.mark.parametrize("extension", ["pdf.html", "../x", "DOCX", "", "x" * 17])
+def test_an_extension_outside_the_safe_pattern_is_refused(settings: Any, extension: str) -> None:
+    message = declared_error(settings, "application/x-report", extension=extension)
+
+    assert "1 to 16 lower-case letters and digits" in message
+
+
+@pytest.mark.parametrize(
+    ("magic", "says"),
+    [
+        ("3c68746d6c", "starts like markup"),  # <html
+        ("3c21646f6374797065", "starts like markup"),  # <!doctype
+        ("3c736372697074", "starts like markup"),  # <script
+        ("3c3f786d6c", "starts like markup"),  # <?xml
+        ("3c737667", "starts like markup"),  # <svg
+        ("efbbbf20203c68746d6c", "starts like markup"),  # BOM, spaces, <html
+        ("23212f62696e2f7368", "starts like markup or a script"),  # #!/bin/sh
+        ("3c626f6479", "starts like markup"),  # <body
+        ("4d5a9000", "starts like a program"),  # MZ
+        ("7f454c46", "starts like a program"),  # ELF
+        ("cafebabe", "starts like a program"),  # Mach-O fat binary, Java class
+    ],
+)
+def test_magic_that_reads_as_markup_script_or_program_is_refused(
+    settings: Any, magic: str, says: str
+) -> None:
+    message = declared_error(settings, "application/x-report", magic=["504b0304", magic])
+
+    assert "['magic']" in message and says in message
+
+
+@pytest.mark.parametrize(
+    ("magic", "says"),
+    [
+        (b"From: ", "reads as message/rfc822: it wraps other documents"),
+        (b"cush\x00\x00\x00\x02", "reads as application/x-csh: it is a script"),
+    ],
+)
+def test_magic_the_sniffer_reads_as_active_content_is_refused_for_a_type_named_pdf(
+    settings: Any, magic: bytes, says: str
+) -> None:
+    message = declared_error(
+        settings, "application/x-pdf-report", extension="pdf", magic=[magic.hex()]
+    )
+
+    assert says in message
+
+
+def test_zip_magic_of_a_word_document_is_not_taken_for_a_program(settings: Any) -> None:
+    settings.DEBUG = True
+    # The sniffer's only guess for these bytes is a Java archive.
+    zip_head = {"extension": "docx", "magic": ["504b0304140008000800"]}
+    settings.UPLOADS = {**settings.UPLOADS, "EXTRA_CONTENT_TYPES": {DOCX: zip_head}}
+
+    assert uploads_messages() == {}
+
+
+@pytest.mark.parametrize("magic", ["50", "504b", "504b03"])
+def test_magic_shorter_than_four_bytes_is_refused(settings: Any, magic: str) -> None:
+    message = declared_error(settings, "application/x-report", magic=[magic])
+
+    assert "each at least 4 bytes" in message

@@ -15,9 +15,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from tests.backends.s3 import BUCKET, S3Backend, without_ambient_credentials
+from tests.backends.s3 import BUCKET, S3Backend, post_form, without_ambient_credentials
+from tests.backends.strict_post import StrictPostProxy
 from tests.helpers import use_storage
 from uploads.services.storage_check import CHECK_PREFIX, check_storage
+from uploads.signers import UploadSpec, get_signer
 
 ORIGIN = "https://app.example"
 
@@ -46,7 +48,7 @@ def step_lines(output: str) -> dict[str, str]:
     lines = {}
     for line in output.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0] in ("ok", "FAIL", "skip"):
+        if len(parts) >= 2 and parts[0] in ("ok", "FAIL", "skip", "WARN"):
             lines[parts[1]] = line
     return lines
 
@@ -66,8 +68,10 @@ def test_check_passes_on_a_working_bucket_and_leaves_nothing(
     ok, output = run("uploads_check_storage", "s3")
     assert ok, output
     steps = step_lines(output)
-    assert list(steps) == ["configuration", "presign", "upload", "clock", "stat", "delete"]
-    assert all(line.split()[0] == "ok" for line in steps.values()), output
+    assert list(steps) == [
+        *("configuration", "presign", "upload", "clock", "stat", "delete", "post-fields")
+    ]
+    assert all(line.split()[0] == "ok" for name, line in steps.items() if name != "post-fields")
     assert "with the sha256 it verified" in steps["stat"]
     assert leftovers(s3_backend) == []
 
@@ -229,6 +233,54 @@ def test_uploads_cors_names_a_missing_bucket(settings: Any, s3_backend: S3Backen
     assert "Bucket 'no-such-bucket' of storage 's3' does not exist" in output
 
 
+# --- POST form fields that the signed policy does not name ----------------------------------
+
+
+def test_check_warns_that_seaweedfs_takes_post_fields_the_policy_does_not_name(
+    settings: Any, s3_backend: S3Backend
+) -> None:
+    add_storage(settings, "s3", s3_backend.storage_config())
+
+    ok, output = run("uploads_check_storage", "s3")
+
+    assert ok, output  # a warning, not a failure
+    assert "Storage 's3': OK, with warnings" in output
+    line = step_lines(output)["post-fields"]
+    assert line.split()[0] == "WARN", line
+    assert "accepts POST form fields that the signed policy does not name" in line
+    assert "Only the staging object is affected" in line
+    assert "use PUT for the upload types on this storage" in line
+    assert leftovers(s3_backend) == []
+
+
+def test_a_storage_that_refuses_unnamed_post_fields_gets_no_warning(
+    settings: Any, s3_backend: S3Backend
+) -> None:
+    with StrictPostProxy(s3_backend.server.endpoint) as endpoint:
+        add_storage(settings, "s3", s3_backend.storage_config(endpoint_url=endpoint))
+        # The front takes a form with only the policy's fields...
+        spec = UploadSpec(
+            key=f"{CHECK_PREFIX}form.txt",
+            content_type="text/plain",
+            expires_at=timezone.now() + timedelta(minutes=5),
+            max_size=2,
+            method="POST",
+        )
+        signed = get_signer("s3").presign_upload(spec)
+        assert signed.fields is not None
+        assert post_form(signed.url, signed.fields, b"hi", "text/plain").status == 204
+        s3_backend.admin.delete_object(Bucket=BUCKET, Key=spec.key)
+
+        ok, output = run("uploads_check_storage", "s3")
+
+    assert ok, output
+    assert "Storage 's3': OK\n" in output and "WARN" not in output
+    line = step_lines(output)["post-fields"]
+    assert line.split()[0] == "ok", line
+    assert "refuses POST form fields not in the policy (403 AccessDenied)" in line
+    assert leftovers(s3_backend) == []
+
+
 # --- the admin action ----------------------------------------------------------------------
 
 
@@ -254,6 +306,7 @@ def test_admin_action_reports_each_storage_of_the_selected_types(
     shown = {html.unescape(str(m)): m.level_tag for m in response.context["messages"]}
     ok = next(text for text in shown if text.startswith("Storage 's3': OK"))
     failed = next(text for text in shown if text.startswith("Storage 'gone': FAILED"))
-    assert (shown[ok], shown[failed]) == ("success", "error")
+    # SeaweedFS takes POST fields that a policy does not name: a warning (see below).
+    assert (shown[ok], shown[failed]) == ("warning", "error")
     assert "The bucket (or container) does not exist" in failed
     assert leftovers(s3_backend) == []

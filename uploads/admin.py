@@ -167,7 +167,13 @@ class UploadPolicyAdmin(admin.ModelAdmin):
     def check_storage(self, request: HttpRequest, queryset: QuerySet[UploadPolicy]) -> None:
         for alias in sorted(set(queryset.values_list("storage", flat=True))):
             report = storage_check.check_storage(alias, relative_hint=storage_check.WEB_HINT)
-            level = messages.SUCCESS if report.ok else messages.ERROR
+            level = (
+                messages.ERROR
+                if not report.ok
+                else messages.WARNING
+                if report.warned
+                else messages.SUCCESS
+            )
             self.message_user(
                 request,
                 format_html_join(
@@ -313,6 +319,11 @@ class UploadAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_reverify_permission(self, request: HttpRequest) -> bool:
+        # Re-verifying settles a pending upload (completes or rejects it): a change, asked of
+        # the model's permission since the page itself stays read-only for everyone.
+        return request.user.has_perm("uploads.change_upload")
+
     def render_change_form(
         self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
     ) -> Any:
@@ -322,6 +333,7 @@ class UploadAdmin(admin.ModelAdmin):
             and upload.status != Upload.Status.DELETED
             and self.has_delete_with_files_permission(request)
         )
+        context["may_reverify"] = upload is not None and self.has_reverify_permission(request)
         return super().render_change_form(request, context, *args, **kwargs)
 
     # --- the views of one upload ---------------------------------------------------------
@@ -345,9 +357,11 @@ class UploadAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:uploads_upload_change", args=[upload.pk]))
 
     def reverify_view(self, request: HttpRequest, upload_id: uuid.UUID) -> HttpResponse:
+        upload = self._upload(request, upload_id)
+        if not self.has_reverify_permission(request):
+            raise PermissionDenied
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        upload = self._upload(request, upload_id)
         self.reverify(request, Upload.objects.filter(pk=upload.pk))
         return self._back(upload)
 
@@ -457,7 +471,9 @@ class UploadAdmin(admin.ModelAdmin):
                 messages.ERROR,
             )
 
-    @admin.action(description="Re-verify selected uploads against storage", permissions=["view"])
+    @admin.action(
+        description="Re-verify selected uploads against storage", permissions=["reverify"]
+    )
     def reverify(self, request: HttpRequest, queryset: QuerySet[Upload]) -> None:
         counts = reverify_uploads(queryset)
         self.message_user(

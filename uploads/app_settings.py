@@ -141,12 +141,6 @@ class AppSettings:
         ):
             if getattr(self, key) < 1:
                 raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")
-        from uploads import content_types
-
-        try:
-            content_types.declared()
-        except ValueError as err:
-            raise ImproperlyConfigured(str(err)) from err
 
 
 app_settings = AppSettings()

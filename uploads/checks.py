@@ -25,6 +25,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import DatabaseError
 
+from uploads import content_types
 from uploads.app_settings import app_settings
 
 
@@ -32,7 +33,8 @@ from uploads.app_settings import app_settings
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     try:
         app_settings.validate()
-    except ImproperlyConfigured as err:
+        content_types.declared()
+    except (ImproperlyConfigured, ValueError) as err:
         return [Error(str(err), hint="Fix settings.UPLOADS.", id="uploads.E001")]
     errors: list[Any] = []
     errors += _check_storages()
@@ -203,6 +205,7 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
     from uploads.models import UploadPolicy, part_size_problem, unverifiable_size
     from uploads.references import upload_fields
     from uploads.signers import SignerNotConfigured, signer_class_for
+    from uploads.validators import under_staging_prefix
 
     try:
         rows = list(
@@ -234,7 +237,7 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
                     id="uploads.W004",
                 )
             )
-        if prefix == staging or prefix.startswith(f"{staging}/"):
+        if under_staging_prefix(prefix):
             errors.append(
                 Error(
                     f"Upload type '{name}' keeps its files under '{prefix}', inside the staging "

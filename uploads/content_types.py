@@ -11,7 +11,8 @@ upload policy may only allow the types listed here, and those an operator declar
         },
     }
 
-The types of FORBIDDEN stay refused however they are declared.
+No declaration can allow active content (uploads.active_content): types, extensions or
+magic bytes that a browser or an operating system may run or render with scripts.
 """
 
 from __future__ import annotations
@@ -21,27 +22,10 @@ from dataclasses import dataclass
 
 import puremagic
 
-from uploads import inspection
+from uploads import active_content, inspection
+from uploads.app_settings import app_settings
 
 MIME_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
-
-# Types that a browser may run or render as a document from our origin, or that say
-# nothing about what the bytes are.
-FORBIDDEN = {
-    "text/html": "HTML runs scripts in the browser.",
-    "application/xhtml+xml": "XHTML runs scripts in the browser.",
-    "image/svg+xml": "SVG can carry scripts.",
-    "application/octet-stream": "it says nothing about what the bytes are.",
-    "application/javascript": "it is a script.",
-    "text/javascript": "it is a script.",
-    "application/ecmascript": "it is a script.",
-    "text/ecmascript": "it is a script.",
-    "application/x-javascript": "it is a script.",
-    "application/x-sh": "it is a script.",
-    "application/x-httpd-php": "it is a script.",
-    "text/xml": "XML can be rendered as a document with scripts.",
-    "application/xml": "XML can be rendered as a document with scripts.",
-}
 
 
 def _text(head: bytes) -> bool:
@@ -142,24 +126,58 @@ _TYPES = [
 
 KNOWN: dict[str, ContentType] = {t.mime: t for t in _TYPES}
 EXTENSION_RE = re.compile(r"^[a-z0-9]{1,16}$")
+# Magic this short would recognise too many unrelated files.
+MIN_MAGIC_BYTES = 4
+
+
+def _refusal(mime: str) -> str | None:
+    """Why no upload type may allow ``mime``, whatever is declared; None when it may."""
+    if "*" in mime:
+        return f"'{mime}': wildcards are not allowed; list each exact type."
+    if not MIME_RE.match(mime):
+        return f"'{mime}' is not a valid MIME type (type/subtype, no parameters)."
+    if why := active_content.why_active(mime):
+        return f"'{mime}' can never be allowed: {why}"
+    return None
+
+
+def _magic_problem(value: bytes) -> str | None:
+    if len(value) < MIN_MAGIC_BYTES:
+        return f"each at least {MIN_MAGIC_BYTES} bytes, or too many other files would match."
+    if active_content.markup_or_script(value):
+        return f"'{value.hex()}' ({value!r}) starts like markup or a script, which browsers render."
+    if active_content.program(value):
+        return f"'{value.hex()}' ({value!r}) starts like a program: {active_content.EXECUTABLE}"
+    # Only what a browser would render or run: the sniffer's guesses of programs are too
+    # broad (some zip headers read as Java archives alone), the headers above catch those.
+    for mime in sorted(_sniffed(value)):
+        why = active_content.why_active(mime)
+        if why and why not in {active_content.EXECUTABLE, active_content.UNKNOWN}:
+            return f"'{value.hex()}' reads as {mime}: {why}"
+    return None
 
 
 def _declared(mime: str, spec: object) -> ContentType:
     """One entry of EXTRA_CONTENT_TYPES as a ContentType; ValueError says what is wrong."""
     where = f"settings.UPLOADS['EXTRA_CONTENT_TYPES']['{mime}']"
-    if mime != normalise(mime) or not MIME_RE.match(mime):
+    if not isinstance(mime, str) or mime != normalise(mime):
         raise ValueError(f"{where}: not a valid MIME type (lower-case type/subtype).")
-    if mime in FORBIDDEN:
-        raise ValueError(f"{where}: it can never be allowed: {FORBIDDEN[mime]}")
+    if refusal := _refusal(mime):
+        raise ValueError(f"{where}: {refusal}")
     if mime in KNOWN:
         raise ValueError(f"{where}: the app knows this type already; remove it.")
     if not isinstance(spec, dict) or set(spec) - {"extension", "magic", "offset"}:
         raise ValueError(f"{where}: a dict of 'extension', 'magic' and optionally 'offset'.")
     extension = spec.get("extension")
     if not isinstance(extension, str) or not EXTENSION_RE.match(extension):
-        raise ValueError(f"{where}['extension']: such as 'docx' (lower-case letters, digits).")
-    if extension in {"html", "htm", "xhtml", "svg", "js", "mjs", "xml", "php", "sh"}:
-        raise ValueError(f"{where}['extension']: '{extension}' files run in a browser or shell.")
+        raise ValueError(
+            f"{where}['extension']: such as 'docx' (1 to 16 lower-case letters and digits)."
+        )
+    if extension in active_content.EXTENSIONS:
+        raise ValueError(
+            f"{where}['extension']: '.{extension}' files are run or rendered with scripts by "
+            "a browser or an operating system that opens them."
+        )
     magic = spec.get("magic")
     offset = spec.get("offset", 0)
     if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < 1024:
@@ -170,15 +188,14 @@ def _declared(mime: str, spec: object) -> ContentType:
         values = tuple(bytes.fromhex(item) for item in magic)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{where}['magic']: hex strings only, such as '504b0304'.") from err
-    if any(len(value) < 2 for value in values):
-        raise ValueError(f"{where}['magic']: each at least 2 bytes, or anything would match.")
+    for value in values:
+        if problem := _magic_problem(value):
+            raise ValueError(f"{where}['magic']: {problem}")
     return ContentType(mime, extension, magic=values, magic_offset=offset)
 
 
 def declared() -> dict[str, ContentType]:
     """The operator's extra types; raises ValueError for an entry that is wrong."""
-    from uploads.app_settings import app_settings
-
     extra = app_settings.EXTRA_CONTENT_TYPES
     return {mime: _declared(mime, spec) for mime, spec in extra.items()}
 
@@ -200,12 +217,8 @@ def normalise(value: str) -> str:
 
 def problem_with(mime: str) -> str | None:
     """Why an operator may not allow this type, or None when it is fine."""
-    if "*" in mime:
-        return f"'{mime}': wildcards are not allowed; list each exact type."
-    if not MIME_RE.match(mime):
-        return f"'{mime}' is not a valid MIME type (type/subtype, no parameters)."
-    if mime in FORBIDDEN:
-        return f"'{mime}' can never be allowed: {FORBIDDEN[mime]}"
+    if refusal := _refusal(mime):
+        return refusal
     if known(mime) is None:
         return (
             f"'{mime}' cannot be recognised from its bytes, so complete could not verify it. "

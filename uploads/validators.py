@@ -65,7 +65,22 @@ def validate_storage_alias(value: str) -> None:
         raise ValidationError(f"'{value}' is not configured in settings.STORAGES.")
 
 
+def under_staging_prefix(prefix: str) -> bool:
+    """Whether keys under ``prefix`` fall inside UPLOADS["STAGING_PREFIX"], compared as the
+    storage sees them: without surrounding slashes, and without case, which some storages
+    (a local disk on macOS or Windows) ignore."""
+    staging = app_settings.STAGING_PREFIX.strip().strip("/").lower()
+    return prefix.strip().strip("/").split("/", 1)[0].lower() == staging
+
+
 def validate_key_prefix(value: str) -> None:
+    if under_staging_prefix(value):
+        staging = app_settings.STAGING_PREFIX.strip().strip("/")
+        raise ValidationError(
+            f"'{value}' is inside the staging prefix '{staging}' "
+            "(settings.UPLOADS['STAGING_PREFIX']), where signed URLs write and whose objects "
+            "the sweep and the documented lifecycle rule delete. Choose another prefix."
+        )
     if not KEY_PREFIX_RE.match(value):
         raise ValidationError(
             "Use lower-case letters, digits, '-' and '_' in '/'-separated segments, "

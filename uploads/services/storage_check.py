@@ -45,6 +45,8 @@ class Step:
     ok: bool
     detail: str
     skipped: bool = False
+    # Passed, but the storage does something the operator should know and change.
+    warning: bool = False
 
 
 @dataclass
@@ -56,8 +58,14 @@ class StorageReport:
     def ok(self) -> bool:
         return all(step.ok for step in self.steps)
 
-    def add(self, name: str, ok: bool, detail: str, skipped: bool = False) -> bool:
-        self.steps.append(Step(name, ok, detail, skipped))
+    @property
+    def warned(self) -> bool:
+        return any(step.warning for step in self.steps)
+
+    def add(
+        self, name: str, ok: bool, detail: str, skipped: bool = False, warning: bool = False
+    ) -> bool:
+        self.steps.append(Step(name, ok, detail, skipped, warning))
         return ok
 
 
@@ -197,6 +205,8 @@ def check_storage(
             if not deleted:
                 _cleanup(signer, key)
     if uploaded:
+        _unsigned_post_fields(report, signer, base_url)
+    if uploaded:
         for prefix in public_prefixes(alias):
             _public_read(report, alias, signer, prefix, base_url)
     if origin and uploaded:
@@ -226,15 +236,18 @@ def _request(method: str, url: str, body: bytes | None, headers: dict[str, str])
         return HttpAnswer(0, {}, b"", error=str(reason))
 
 
-def _send(presigned: PresignedUpload, url: str) -> HttpAnswer:
-    """Exactly what a client is told to send: the method, the headers, the form fields."""
+def _send(
+    presigned: PresignedUpload, url: str, extra_fields: dict[str, str] | None = None
+) -> HttpAnswer:
+    """Exactly what a client is told to send: the method, the headers, the form fields
+    (and ``extra_fields`` after them, to see whether the storage takes more)."""
     if presigned.fields is not None:
         boundary = uuid.uuid4().hex
         parts = [
             (
                 f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
             ).encode()
-            for name, value in presigned.fields.items()
+            for name, value in {**presigned.fields, **(extra_fields or {})}.items()
         ]
         parts.append(
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="check.txt"\r\n'
@@ -246,6 +259,60 @@ def _send(presigned: PresignedUpload, url: str) -> HttpAnswer:
         headers = {**presigned.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"}
         return _request(presigned.method, url, b"".join(parts), headers)
     return _request(presigned.method, url, CHECK_BODY, dict(presigned.headers))
+
+
+# Sent with a signed POST form although its policy does not name it.
+UNSIGNED_FIELD = ("Cache-Control", "no-store")
+
+
+def _unsigned_post_fields(report: StorageReport, signer: Signer, base_url: str | None) -> None:
+    """For a signer that offers POST forms: does the storage refuse a form field that the
+    signed policy does not name, as AWS does? A storage that takes it lets a client set the
+    headers (or metadata) of what it uploads."""
+    if "POST" not in signer.methods:
+        return
+    name = "post-fields"
+    key = f"{CHECK_PREFIX}{uuid.uuid4().hex}.txt"
+    spec = UploadSpec(
+        key=key,
+        content_type=CHECK_TYPE,
+        expires_at=timezone.now() + timedelta(minutes=5),
+        max_size=len(CHECK_BODY),
+        size=len(CHECK_BODY),
+        sha256=None,
+        metadata={"owner": "uploads_check_storage"},
+        method="POST",
+    )
+    try:
+        presigned = signer.presign_upload(spec)
+        url = _absolute(presigned.url, base_url)
+        if url is None:
+            report.add(name, True, "Skipped: the POST URL is relative to this site.", skipped=True)
+            return
+        field_name, value = UNSIGNED_FIELD
+        answer = _send(presigned, url, {field_name: value})
+    except SignerError as err:
+        report.add(name, False, f"Could not sign a POST upload: {err}")
+        return
+    finally:
+        _cleanup(signer, key)
+    if 200 <= answer.status < 300 or answer.status == 303:
+        report.add(
+            name,
+            True,
+            f"The storage accepts POST form fields that the signed policy does not name (it "
+            f"took '{field_name}' with {answer.status}): a client can set headers such as "
+            "Content-Disposition or Cache-Control on what it uploads. Only the staging object "
+            "is affected, since complete copies it to its key with the server's own headers. "
+            "To close it, use PUT for the upload types on this storage, or a storage that "
+            "enforces POST policies as AWS S3 does.",
+            warning=True,
+        )
+    elif 400 <= answer.status < 500:
+        said = f"{answer.status} {answer.code}".strip()
+        report.add(name, True, f"The storage refuses POST form fields not in the policy ({said}).")
+    else:
+        report.add(name, False, f"A POST upload failed: {_diagnose(answer, report.alias, None)}")
 
 
 def _skew(answer: HttpAnswer) -> float | None:
@@ -471,9 +538,10 @@ def _tokens(value: str) -> set[str]:
 
 def describe(report: StorageReport) -> list[str]:
     """The report as lines of text."""
-    lines = [f"Storage '{report.alias}': {'OK' if report.ok else 'FAILED'}"]
+    verdict = "FAILED" if not report.ok else "OK, with warnings" if report.warned else "OK"
+    lines = [f"Storage '{report.alias}': {verdict}"]
     for step in report.steps:
-        mark = "skip" if step.skipped else ("ok" if step.ok else "FAIL")
+        mark = "skip" if step.skipped else "WARN" if step.warning else "ok" if step.ok else "FAIL"
         lines.append(f"  {mark:<4}  {step.name:<13} {step.detail}")
     return lines
 

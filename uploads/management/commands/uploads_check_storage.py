@@ -13,7 +13,8 @@ class Command(BaseCommand):
     help = (
         "Check each upload storage end to end: the signer loads, signs a tiny upload, the "
         "storage takes it, it reads back and deletes; with --origin, whether browsers on that "
-        "origin pass CORS; and whether this server's clock agrees with the storage's. "
+        "origin pass CORS; whether this server's clock agrees with the storage's; and whether "
+        "it refuses POST form fields a policy does not name (a warning). "
         "Exits non-zero when a step fails."
     )
 
@@ -45,7 +46,13 @@ class Command(BaseCommand):
         for alias in aliases or list(app_settings.STORAGES):
             report = check_storage(alias, origin=origin, base_url=base_url)
             lines = describe(report)
-            style = self.style.SUCCESS if report.ok else self.style.ERROR
+            style = (
+                self.style.ERROR
+                if not report.ok
+                else self.style.WARNING
+                if report.warned
+                else self.style.SUCCESS
+            )
             self.stdout.write(style(lines[0]))
             for line in lines[1:]:
                 self.stdout.write(line)
