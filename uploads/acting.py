@@ -16,11 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
 
-from uploads.types import User
+if TYPE_CHECKING:
+    # Only for type checkers: the logging setup imports the middleware, and so this module,
+    # before the apps (and the user model) are loaded.
+    from uploads.types import User
 
 _request: ContextVar[HttpRequest | None] = ContextVar("uploads_request", default=None)
 _acting: ContextVar[Any] = ContextVar("uploads_acting_user", default=None)
