@@ -139,7 +139,9 @@ class UploadField(models.ForeignKey):
             if model_instance is not None and value != self._stored_value(model_instance):
                 self._check_owner(model_instance, upload)
         except upload_errors.UploadError as err:
-            raise exceptions.ValidationError(err.message, code="invalid") from err
+            # Not "invalid": a ModelForm would show its form field's message of that code.
+            code = err.code.replace(".", "_")
+            raise exceptions.ValidationError(err.message, code=code) from err
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         value = super().pre_save(model_instance, add)
