@@ -233,3 +233,16 @@ def test_a_type_keeping_files_under_the_staging_prefix_is_e008() -> None:
     found = [m for m in run_checks(databases=["default"]) if m.id == "uploads.E008"]
 
     assert len(found) == 1 and "'media'" in found[0].msg
+
+
+def test_an_upload_field_without_the_request_middleware_is_e009(settings: Any) -> None:
+    """Its forms could not know who posts them, and would refuse every upload."""
+    middleware = "uploads.middleware.RequestIDMiddleware"
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != middleware]
+
+    found = [m for m in run_checks() if m.id == "uploads.E009"]
+
+    assert len(found) == 1 and found[0].is_serious()
+    assert "is an UploadField" in found[0].msg and middleware in found[0].msg
+    assert found[0].hint == f'Add MIDDLEWARE.insert(0, "{middleware}") to your settings.'
+    assert list(uploads_messages(errors_only=True)) == ["uploads.E009"]
