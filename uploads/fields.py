@@ -47,7 +47,7 @@ def resolve_types(types: Types) -> list[str]:
     return list(types() if callable(types) else types)
 
 
-class UploadField(models.ForeignKey):
+class UploadField(references.HoldsUploads, models.ForeignKey):
     """A foreign key to ``uploads.Upload`` that holds only completed uploads of ``types``.
 
     ``types``: upload type names (or a function returning them, read on each use).
