@@ -246,3 +246,12 @@ def test_an_upload_field_without_the_request_middleware_is_e009(settings: Any) -
     assert "is an UploadField" in found[0].msg and middleware in found[0].msg
     assert found[0].hint == f'Add MIDDLEWARE.insert(0, "{middleware}") to your settings.'
     assert list(uploads_messages(errors_only=True)) == ["uploads.E009"]
+
+
+def test_a_form_value_lifetime_under_a_second_is_e001(settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "FIELD_VALUE_MAX_AGE": 0}
+
+    found = uploads_messages(errors_only=True)
+
+    assert list(found) == ["uploads.E001"]
+    assert found["uploads.E001"] == ["settings.UPLOADS['FIELD_VALUE_MAX_AGE'] must be at least 1."]
