@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from tests.conftest import make_png, sha256_b64
 from uploads import keys, services
 from uploads.models import Upload, UploadPolicy
+from uploads.services.attach import read_field_value
 
 PRESIGN = "/api/v1/uploads/presign"
 #: Small files that content sniffing recognises, for the document and media types.
@@ -238,3 +239,10 @@ def absolute_public_url(upload: Upload) -> str:
 def use_storage(settings: Any, config: dict[str, Any], alias: str = "default") -> None:
     """Make ``config`` the settings.STORAGES entry ``alias`` for this test."""
     settings.STORAGES = {**settings.STORAGES, alias: config}
+
+
+def issued(value: str) -> tuple[str, str]:
+    """(upload id, pk of the user it is issued to) of a form's upload value, still valid."""
+    signed = read_field_value(value)
+    assert signed is not None and not signed.expired, value
+    return str(signed.upload_id), signed.issued_to

@@ -23,6 +23,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
+from uploads.acting import acting_as  # noqa: E402
 from uploads.models import Upload  # noqa: E402
 
 setup_test_environment()  # the test client's "testserver" host
@@ -59,25 +60,36 @@ bob = User.objects.create_user("bob", "bob@example.com", "pw-bob-1")
 client = Client()
 client.force_login(alice)
 
-# A ModelForm: the upload's signed id in, the Upload out.
+# A ModelForm: the upload's signed id in, the Upload out. Outside a request, acting_as says
+# who posts it (the value was issued to Alice).
 first = upload(client, "first.png")
 form = ArticleForm(
     {"title": "By form", "cover": first["fieldValue"]}, instance=Article(author=alice)
 )
-report["form_valid"] = form.is_valid()
-article = form.save()
-report["form_cover"] = str(article.cover_id) == first["id"]
-report["form_renders_widget"] = "data-uploads-widget" in str(form["cover"])
-report["form_media"] = "upload_widget.js" in str(form.media)
-report["forged_value_refused"] = not ArticleForm(
-    {"title": "x", "cover": first["id"]}, instance=Article(author=alice)
-).is_valid()
+report["nobody_known_refused"] = not form.is_valid()
+with acting_as(alice):
+    form = ArticleForm(
+        {"title": "By form", "cover": first["fieldValue"]}, instance=Article(author=alice)
+    )
+    report["form_valid"] = form.is_valid()
+    article = form.save()
+    report["form_cover"] = str(article.cover_id) == first["id"]
+    report["form_renders_widget"] = "data-uploads-widget" in str(form["cover"])
+    report["form_media"] = "upload_widget.js" in str(form.media)
+    report["forged_value_refused"] = not ArticleForm(
+        {"title": "x", "cover": first["id"]}, instance=Article(author=alice)
+    ).is_valid()
+with acting_as(bob):
+    report["other_posters_value_refused"] = not ArticleForm(
+        {"title": "x", "cover": first["fieldValue"]}, instance=Article(author=bob)
+    ).is_valid()
 
 # Replacing the cover releases the first upload and its file.
 second = upload(client, "second.png")
-form = ArticleForm({"title": "By form", "cover": second["fieldValue"]}, instance=article)
-assert form.is_valid(), form.errors
-form.save()
+with acting_as(alice):
+    form = ArticleForm({"title": "By form", "cover": second["fieldValue"]}, instance=article)
+    assert form.is_valid(), form.errors
+    form.save()
 report["replaced_released"] = Upload.objects.get(pk=first["id"]).status == "deleted" and not stored(
     first["id"]
 )

@@ -10,7 +10,7 @@ from typing import Any
 from django.test import Client
 
 from accounts.models import MediaItem
-from tests.helpers import MP4, PDF, make_upload, status_of, stored
+from tests.helpers import MP4, PDF, issued, make_upload, status_of, stored
 from uploads import services
 from uploads.services.attach import field_value
 
@@ -46,7 +46,7 @@ def change_user(admin_client: Client, user: Any, avatar: str) -> Any:
 
 
 def test_user_page_shows_the_avatar_and_media_with_thumbnails_for_images(
-    admin_client: Client, user: Any, settings: Any
+    admin_client: Client, admin_user: Any, user: Any, settings: Any
 ) -> None:
     settings.ACCOUNTS_MEDIA_TYPES = ["media", "document"]
     avatar = make_upload(user)
@@ -62,7 +62,8 @@ def test_user_page_shows_the_avatar_and_media_with_thumbnails_for_images(
 
     sources = image_sources(page)
     assert services.public_url(avatar) in sources
-    assert f'value="{field_value(avatar.pk)}"' in page  # the avatar widget holds it
+    value = re.search(r'<input type="hidden" name="avatar" value="([^"]*)"', page)
+    assert value and issued(html.unescape(value.group(1))) == (str(avatar.pk), str(admin_user.pk))
     # Small previews made from the images, never the originals scaled down by the browser.
     assert thumbnail_url(picture) in sources and thumbnail_url(private) in sources
     assert services.public_url(picture) not in sources
@@ -87,14 +88,16 @@ def test_user_list_shows_avatar_thumbnails(
 
 
 def test_an_operator_replaces_and_removes_an_avatar_releasing_the_previous_one(
-    admin_client: Client, user: Any, django_capture_on_commit_callbacks: Any
+    admin_client: Client, admin_user: Any, user: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     first, second = make_upload(user), make_upload(user)
     user.avatar = first
     user.save()
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert change_user(admin_client, user, field_value(second.pk)).status_code == 302
+        assert (
+            change_user(admin_client, user, field_value(second.pk, admin_user)).status_code == 302
+        )
 
     user.refresh_from_db()
     assert user.avatar_id == second.pk
@@ -108,10 +111,12 @@ def test_an_operator_replaces_and_removes_an_avatar_releasing_the_previous_one(
     assert status_of(second) == "deleted" and not stored(second.key)
 
 
-def test_an_avatar_of_another_type_is_refused_in_the_form(admin_client: Client, user: Any) -> None:
+def test_an_avatar_of_another_type_is_refused_in_the_form(
+    admin_client: Client, admin_user: Any, user: Any
+) -> None:
     media = make_upload(user, "media")
 
-    response = change_user(admin_client, user, field_value(media.pk))
+    response = change_user(admin_client, user, field_value(media.pk, admin_user))
 
     assert response.status_code == 200
     assert "avatar" in response.context["adminform"].form.errors
@@ -135,7 +140,8 @@ def test_an_operator_adds_a_media_item_with_their_upload_which_becomes_the_users
     upload = make_upload(admin_user, "media")  # as the widget uploads it, as the operator
 
     response = admin_client.post(
-        f"{MEDIA_URL}add/", {"owner": user.pk, "upload": field_value(upload.pk), "title": "Beach"}
+        f"{MEDIA_URL}add/",
+        {"owner": user.pk, "upload": field_value(upload.pk, admin_user), "title": "Beach"},
     )
 
     assert response.status_code == 302
@@ -145,11 +151,14 @@ def test_an_operator_adds_a_media_item_with_their_upload_which_becomes_the_users
     assert upload.owner == user
 
 
-def test_media_admin_refuses_an_upload_of_another_type(admin_client: Client, user: Any) -> None:
+def test_media_admin_refuses_an_upload_of_another_type(
+    admin_client: Client, admin_user: Any, user: Any
+) -> None:
     document = make_upload(user, "document", PDF, "application/pdf")
 
     response = admin_client.post(
-        f"{MEDIA_URL}add/", {"owner": user.pk, "upload": field_value(document.pk), "title": "x"}
+        f"{MEDIA_URL}add/",
+        {"owner": user.pk, "upload": field_value(document.pk, admin_user), "title": "x"},
     )
 
     assert response.status_code == 200
@@ -158,7 +167,7 @@ def test_media_admin_refuses_an_upload_of_another_type(admin_client: Client, use
 
 
 def test_changing_an_items_upload_releases_the_previous_one(
-    admin_client: Client, user: Any, django_capture_on_commit_callbacks: Any
+    admin_client: Client, admin_user: Any, user: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     before, after = make_upload(user, "media"), make_upload(user, "media")
     item = MediaItem.objects.create(owner=user, upload=before, title="Beach")
@@ -166,7 +175,7 @@ def test_changing_an_items_upload_releases_the_previous_one(
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             f"{MEDIA_URL}{item.pk}/change/",
-            {"owner": user.pk, "upload": field_value(after.pk), "title": "Beach"},
+            {"owner": user.pk, "upload": field_value(after.pk, admin_user), "title": "Beach"},
         )
 
     assert response.status_code == 302

@@ -4,12 +4,14 @@ local signer."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.core import signing
 
 from accounts.demo import png_bytes
 from tests import test_browser
@@ -53,8 +55,10 @@ def avatar_of(site: DemoSite, username: str) -> str | None:
 
 
 def upload_id(field_value: str) -> str:
-    """The upload id in a signed field value ("<id>:<signature>"), as SQLite stores it."""
-    return field_value.split(":", 1)[0].replace("-", "")
+    """The upload id in a signed field value (base64 JSON, then the time and the signature),
+    as SQLite stores it; read without the demo site's key."""
+    payload = json.loads(signing.b64_decode(field_value.split(":", 1)[0].encode()))
+    return str(payload["upload"]).replace("-", "")
 
 
 def sign_in(page: Page, site: DemoSite, path: str = "/login/?next=/profile/") -> None:

@@ -355,3 +355,23 @@ def test_magic_shorter_than_four_bytes_is_refused(settings: Any, magic: str) -> 
     message = declared_error(settings, "application/x-report", magic=[magic])
 
     assert "each at least 4 bytes" in message
+def test_an_upload_field_without_the_request_middleware_is_e009(settings: Any) -> None:
+    """Its forms could not know who posts them, and would refuse every upload."""
+    middleware = "uploads.middleware.RequestIDMiddleware"
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != middleware]
+
+    found = [m for m in run_checks() if m.id == "uploads.E009"]
+
+    assert len(found) == 1 and found[0].is_serious()
+    assert "is an UploadField" in found[0].msg and middleware in found[0].msg
+    assert found[0].hint == f'Add MIDDLEWARE.insert(0, "{middleware}") to your settings.'
+    assert list(uploads_messages(errors_only=True)) == ["uploads.E009"]
+
+
+def test_a_form_value_lifetime_under_a_second_is_e001(settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "FIELD_VALUE_MAX_AGE": 0}
+
+    found = uploads_messages(errors_only=True)
+
+    assert list(found) == ["uploads.E001"]
+    assert found["uploads.E001"] == ["settings.UPLOADS['FIELD_VALUE_MAX_AGE'] must be at least 1."]

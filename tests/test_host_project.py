@@ -115,11 +115,13 @@ def test_uploads_attach_through_a_form_the_admin_and_a_serializer(host: Host) ->
     report = json.loads(host.run(str(flow), str(png)).strip().splitlines()[-1])
 
     assert report == {
+        "nobody_known_refused": True,
         "form_valid": True,
         "form_cover": True,
         "form_renders_widget": True,
         "form_media": True,
         "forged_value_refused": True,
+        "other_posters_value_refused": True,
         "replaced_released": True,
         "admin_widget": True,
         "admin_saved": True,

@@ -16,8 +16,9 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.views import ProfileForm
-from tests.helpers import assert_ok, complete, make_upload, status_of, stored
+from tests.helpers import assert_ok, complete, issued, make_upload, status_of, stored
 from uploads import services
+from uploads.acting import acting_as
 from uploads.fields import UploadField, UploadFormField
 from uploads.models import Upload
 from uploads.services.attach import field_value
@@ -29,9 +30,9 @@ def avatar_field() -> UploadFormField:
     return UploadFormField(types=["avatar"], required=False)
 
 
-def refusal(value: Any, field: forms.Field | None = None) -> str:
-    """The message the form field shows for ``value``."""
-    with pytest.raises(forms.ValidationError) as refused:
+def refusal(value: Any, by: Any, field: forms.Field | None = None) -> str:
+    """The message the form field shows for ``value`` posted by the user ``by``."""
+    with acting_as(by), pytest.raises(forms.ValidationError) as refused:
         (field or avatar_field()).clean(value)
     return " ".join(refused.value.messages)
 
@@ -50,11 +51,12 @@ def test_the_widget_shows_the_current_avatar_and_carries_its_signed_id(user: Any
     user.avatar = avatar
     user.save()
 
-    page = str(ProfileForm(instance=user)["avatar"])
+    with acting_as(user):
+        page = str(ProfileForm(instance=user)["avatar"])
 
     url = services.public_url(avatar)
     assert url
-    assert hidden_value(page, "avatar") == field_value(avatar.pk)
+    assert issued(hidden_value(page, "avatar")) == (str(avatar.pk), str(user.pk))
     assert f'<a href="{url}" data-role="link" target="_blank" rel="noopener">me.png</a>' in page
     assert f'src="{url}" alt="Preview of me.png"' in page
     assert "image/png" in page
@@ -88,33 +90,34 @@ def test_a_required_upload_field_leaves_the_browser_free_to_save_the_current_fil
     assert re.search(r'<input type="file"[^>]*aria-required="true"', page)
     assert not re.search(r'<input type="file"[^>]*\srequired', page)
     assert 'data-role="remove" hidden' in page  # removing would leave nothing to save
-    assert "This field is required." in refusal("", field)
+    assert "This field is required." in refusal("", user, field)
 
 
 # --- the form field ------------------------------------------------------------------------
 
 
 def test_the_form_field_takes_the_field_value_the_api_answers_with(
-    api: Any, uploaded: Callable[..., dict[str, Any]]
+    api: Any, user: Any, uploaded: Callable[..., dict[str, Any]]
 ) -> None:
     presigned = uploaded()
     done = assert_ok(complete(api, presigned["id"]))
-    assert done["fieldValue"] == presigned["fieldValue"]
+    assert issued(done["fieldValue"]) == issued(presigned["fieldValue"])
 
-    upload = avatar_field().clean(done["fieldValue"])
+    with acting_as(user):
+        upload = avatar_field().clean(done["fieldValue"])
 
     assert isinstance(upload, Upload) and str(upload.pk) == done["id"]
 
 
 def test_the_form_field_refuses_an_id_the_server_did_not_sign(user: Any) -> None:
     upload = make_upload(user)
-    signed = field_value(upload.pk)
+    signed = field_value(upload.pk, user)
     forged = signed[:-1] + ("A" if signed[-1] != "A" else "B")
 
     handed_out = "This is not an upload this form handed out. Upload the file again."
-    assert refusal(str(upload.pk)) == handed_out
-    assert refusal(forged) == handed_out
-    assert refusal("anything") == handed_out
+    assert refusal(str(upload.pk), user) == handed_out
+    assert refusal(forged, user) == handed_out
+    assert refusal("anything", user) == handed_out
 
 
 def test_a_form_shown_again_after_an_error_signs_no_id_it_was_sent(
@@ -124,9 +127,9 @@ def test_a_form_shown_again_after_an_error_signs_no_id_it_was_sent(
     theirs = make_upload(other_user)
     form = ProfileForm({"first_name": "x" * 200, "avatar": str(theirs.pk)}, instance=user)
 
-    assert not form.is_valid()
-
-    page = str(form["avatar"])
+    with acting_as(user):
+        assert not form.is_valid()
+        page = str(form["avatar"])
     assert hidden_value(page, "avatar") == ""
     assert theirs.file_name not in page
 
@@ -135,32 +138,38 @@ def test_the_form_field_refuses_a_deleted_upload(user: Any) -> None:
     upload = make_upload(user)
     services.delete_upload(user, upload.pk)
 
-    assert refusal(field_value(upload.pk)) == "That upload no longer exists. Upload the file again."
+    assert (
+        refusal(field_value(upload.pk, user), user)
+        == "That upload no longer exists. Upload the file again."
+    )
 
 
 def test_the_form_field_refuses_an_upload_of_another_type(user: Any) -> None:
     media = make_upload(user, "media")
 
-    assert refusal(field_value(media.pk)) == "Only avatar uploads fit here; this one is media."
+    assert refusal(field_value(media.pk, user), user) == (
+        "Only avatar uploads fit here; this one is media."
+    )
 
 
 def test_the_form_field_completes_a_pending_upload(
-    uploaded: Callable[..., dict[str, Any]],
+    user: Any, uploaded: Callable[..., dict[str, Any]]
 ) -> None:
     presigned = uploaded()  # the bytes are in storage; nobody called complete
     assert status_of(presigned["id"]) == "pending"
 
-    upload = avatar_field().clean(presigned["fieldValue"])
+    with acting_as(user):
+        upload = avatar_field().clean(presigned["fieldValue"])
 
     assert upload.status == "completed" and status_of(upload.pk) == "completed"
 
 
 def test_the_form_field_rejects_a_pending_upload_whose_bytes_lie(
-    uploaded: Callable[..., dict[str, Any]],
+    user: Any, uploaded: Callable[..., dict[str, Any]]
 ) -> None:
     presigned = uploaded(HTML)  # declared image/png
 
-    shown = refusal(presigned["fieldValue"])
+    shown = refusal(presigned["fieldValue"], user)
 
     assert "The stored file does not match the upload." in shown
     assert "The file's bytes are not image/png." in shown
@@ -175,9 +184,11 @@ def test_a_model_form_on_the_user_saves_the_avatar(user: Any) -> None:
     avatar = make_upload(user)
 
     form = ProfileForm(
-        {"first_name": "Ada", "last_name": "L", "avatar": field_value(avatar.pk)}, instance=user
+        {"first_name": "Ada", "last_name": "L", "avatar": field_value(avatar.pk, user)},
+        instance=user,
     )
-    assert form.is_valid(), form.errors
+    with acting_as(user):
+        assert form.is_valid(), form.errors
     form.save()
 
     user.refresh_from_db()
@@ -212,7 +223,8 @@ def test_the_profile_page_shows_the_widget_and_saves_the_avatar(client: Client, 
     avatar = make_upload(user, file_name="me.png")
 
     response = client.post(
-        "/profile/", {"first_name": "Ada", "last_name": "", "avatar": field_value(avatar.pk)}
+        "/profile/",
+        {"first_name": "Ada", "last_name": "", "avatar": field_value(avatar.pk, user)},
     )
 
     assert response.status_code == 302 and response["Location"] == "/profile/"
@@ -220,7 +232,7 @@ def test_the_profile_page_shows_the_widget_and_saves_the_avatar(client: Client, 
     assert user.avatar_id == avatar.pk and user.first_name == "Ada"
     page = client.get("/profile/").content.decode()
     assert "Your profile is saved." in page
-    assert hidden_value(page, "avatar") == field_value(avatar.pk)
+    assert issued(hidden_value(page, "avatar")) == (str(avatar.pk), str(user.pk))
     assert ">me.png</a>" in page
 
 
@@ -249,7 +261,7 @@ def test_the_profile_page_shows_why_an_avatar_was_refused(client: Client, user: 
     media = make_upload(user, "media")
 
     response = client.post(
-        "/profile/", {"first_name": "", "last_name": "", "avatar": field_value(media.pk)}
+        "/profile/", {"first_name": "", "last_name": "", "avatar": field_value(media.pk, user)}
     )
 
     assert response.status_code == 200
@@ -287,7 +299,7 @@ def admin_change_data(response: Any) -> dict[str, Any]:
 
 
 def test_the_admin_user_page_has_the_upload_widget_without_overrides(
-    admin_client: Client, user: Any
+    admin_client: Client, admin_user: Any, user: Any
 ) -> None:
     overrides = admin.site._registry[User].formfield_overrides
     assert not any(issubclass(UploadField, field) for field in overrides)
@@ -300,7 +312,8 @@ def test_the_admin_user_page_has_the_upload_widget_without_overrides(
     assert '<script src="/static/uploads/upload_widget.js" type="module"></script>' in page
     assert 'href="/static/uploads/upload_widget.css"' in page
     assert "data-uploads-widget" in page
-    assert hidden_value(page, "avatar") == field_value(avatar.pk)
+    # Issued to the operator viewing the page, who alone can post it back.
+    assert issued(hidden_value(page, "avatar")) == (str(avatar.pk), str(admin_user.pk))
     assert ">them.png</a>" in page
 
 
@@ -311,7 +324,7 @@ def test_an_operator_sets_a_users_avatar_in_the_admin_with_their_own_upload(
     data = admin_change_data(admin_client.get(url))
     upload = make_upload(admin_user)  # what the widget uploads, signed in as the operator
 
-    response = admin_client.post(url, {**data, "avatar": field_value(upload.pk)})
+    response = admin_client.post(url, {**data, "avatar": field_value(upload.pk, admin_user)})
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     user.refresh_from_db()

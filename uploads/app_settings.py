@@ -30,6 +30,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_EXPIRY_CEILING": SEVEN_DAYS,
     # Lifetime of a signed download URL.
     "DOWNLOAD_EXPIRY": 300,
+    # Lifetime of a form's upload value (fieldValue), issued to one user: a form shown or an
+    # upload made longer ago than this asks for the file again.
+    "FIELD_VALUE_MAX_AGE": 24 * 3600,
     # A CDN in front of public uploads: publicUrl becomes <base>/<key>.
     "PUBLIC_BASE_URL": "",
     # The local signer is for development; it refuses to work with DEBUG off unless this is set.
@@ -125,6 +128,10 @@ class AppSettings:
             raise ImproperlyConfigured(
                 "settings.UPLOADS['MAX_EXPIRY_CEILING'] must be between 1 and 604800 "
                 "seconds (7 days, the longest any provider signs for)."
+            )
+        if self.FIELD_VALUE_MAX_AGE < 1:
+            raise ImproperlyConfigured(
+                "settings.UPLOADS['FIELD_VALUE_MAX_AGE'] must be at least 1."
             )
         if not self.STAGING_PREFIX.strip("/") or "/" in self.STAGING_PREFIX.strip("/"):
             raise ImproperlyConfigured(

@@ -7,6 +7,7 @@ uploads.E004  the rate limit is not in django-ratelimit's notation
 uploads.E005  an UploadField names no upload types
 uploads.E006  an UploadField's owner_field is not a foreign key of its model
 uploads.E007  an upload type's storage is not in UPLOADS['STORAGES'] (a database check)
+uploads.E009  a model has an UploadField and RequestIDMiddleware is not in MIDDLEWARE
 uploads.W001  an in-process cache with DEBUG off: policy edits and rate limits stay per process
 uploads.W002  an UploadField names an upload type that does not exist (a database check)
 uploads.W003  an upload type's max size is over what complete can verify (a database check)
@@ -193,6 +194,17 @@ def check_upload_fields(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                         id="uploads.E006",
                     )
                 )
+    middleware = "uploads.middleware.RequestIDMiddleware"
+    if fields and middleware not in getattr(settings, "MIDDLEWARE", []):
+        errors.append(
+            Error(
+                f"{fields[0][0]._meta.label}.{fields[0][1].name} is an UploadField, and "
+                f"{middleware} is not in MIDDLEWARE: its forms cannot know who posts them, "
+                "so they refuse every upload.",
+                hint=f'Add MIDDLEWARE.insert(0, "{middleware}") to your settings.',
+                id="uploads.E009",
+            )
+        )
     return errors
 
 

@@ -26,13 +26,16 @@ from django.db.models import signals
 
 from uploads import exceptions as upload_errors
 from uploads import references
+from uploads.acting import acting_user, anyone_known
 from uploads.api.paths import api_base
 from uploads.models import Upload
 from uploads.services.attach import (
+    check_completed,
+    check_fits,
     field_value,
     is_ready,
+    read_field_value,
     ready_for,
-    upload_id_from_field_value,
 )
 from uploads.units import format_bytes
 
@@ -44,7 +47,7 @@ def resolve_types(types: Types) -> list[str]:
     return list(types() if callable(types) else types)
 
 
-class UploadField(models.ForeignKey):
+class UploadField(references.HoldsUploads, models.ForeignKey):
     """A foreign key to ``uploads.Upload`` that holds only completed uploads of ``types``.
 
     ``types``: upload type names (or a function returning them, read on each use).
@@ -124,14 +127,21 @@ class UploadField(models.ForeignKey):
         return False, None
 
     def validate(self, value: Any, model_instance: models.Model | None) -> None:
+        """What a form can post is refused here, as a form error on the field; pre_save
+        checks again under lock."""
         super().validate(value, model_instance)
         if value is None:
             return
         upload = Upload.objects.select_related("policy").filter(pk=value).first()
         try:
             _check_attachable(upload, resolve_types(self.types))
+            assert upload is not None
+            if model_instance is not None and value != self._stored_value(model_instance):
+                self._check_owner(model_instance, upload)
         except upload_errors.UploadError as err:
-            raise exceptions.ValidationError(err.message, code="invalid") from err
+            # Not "invalid": a ModelForm would show its form field's message of that code.
+            code = err.code.replace(".", "_")
+            raise exceptions.ValidationError(err.message, code=code) from err
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         value = super().pre_save(model_instance, add)
@@ -145,6 +155,8 @@ class UploadField(models.ForeignKey):
         return value
 
     def _stored_value(self, instance: models.Model) -> Any:
+        if instance.pk is None:
+            return None
         rows = type(instance)._base_manager.filter(pk=instance.pk)
         if connection.in_atomic_block:
             rows = rows.select_for_update()  # two replacements at once release each value
@@ -161,18 +173,23 @@ class UploadField(models.ForeignKey):
         upload = uploads.filter(pk=upload_id).first()
         _check_attachable(upload, resolve_types(self.types))
         assert upload is not None
+        return self._check_owner(instance, upload)
+
+    def _check_owner(self, instance: models.Model, upload: Upload) -> bool:
+        """Refuse another user's upload that was not given to whoever attaches it; returns
+        whether it moves to the row's owner once saved."""
         has_owner, owner_id = self.owner_id_of(instance)
         if not has_owner or upload.owner_id == owner_id:
             return False
         # Another user's upload moves to the row's owner only when whoever attaches it was
-        # given it: the form field (a signed value) and the serializer field (the caller's
-        # own upload) say so through ready_for(). An id alone, as a plain ModelSerializer's
-        # PrimaryKeyRelatedField posts, is refused.
+        # given it: the form field (a value issued to its poster, for the poster's own
+        # upload) and the serializer field (the caller's own upload) say so through
+        # ready_for(). An id alone, as a plain ModelSerializer's PrimaryKeyRelatedField
+        # posts, is refused; so is a form's current upload posted in another row's form.
         assigned = self.get_cached_value(instance, None)
         if not (isinstance(assigned, Upload) and assigned.pk == upload.pk and is_ready(assigned)):
             raise upload_errors.InvalidState(
-                "The upload belongs to another user. Attach it through an UploadField's form "
-                "or serializer field (or uploads.services.attach.ready_for in trusted code).",
+                "The upload belongs to another user: only they can attach it here.",
                 vars={"status": upload.status},
             )
         if references.is_referenced(upload.pk):
@@ -237,10 +254,12 @@ class UploadWidget(forms.Widget):
 
         context = super().get_context(name, value, attrs)
         upload = upload_of(value)
+        # Issued to whoever views the form: only they can post it back. Nobody known, it is
+        # issued to nobody, and posting it back is refused rather than clearing the field.
         policies = [p for p in map(registry.get, resolve_types(self.types)) if p is not None]
         context["widget"].update(
             {
-                "value": field_value(upload.pk) if upload else "",
+                "value": field_value(upload.pk, acting_user()) if upload else "",
                 "upload": describe(upload) if upload else None,
                 "accept": ",".join(sorted({t for p in policies for t in p.allowed_content_types})),
                 "types_json": json.dumps(
@@ -277,17 +296,23 @@ class UploadWidget(forms.Widget):
 
 
 def upload_of(value: Any) -> Upload | None:
-    """The upload a form value names: an Upload, its UUID, or a signed field value."""
+    """The upload a form value names: an Upload, its UUID, or a field value issued to the
+    user who acts (and still valid)."""
 
     if isinstance(value, Upload):
         return value
     if value in forms.Field.empty_values:
         return None
     # A bare id comes only from the model (a form's initial value); a posted one must be
-    # signed, or a form shown again after an error would sign any id posted to it.
-    upload_id = value if isinstance(value, uuid.UUID) else upload_id_from_field_value(str(value))
-    if upload_id is None:
-        return None
+    # issued to the poster, or a form shown again after an error would show and issue
+    # anyone's upload posted to it.
+    if isinstance(value, uuid.UUID):
+        upload_id = value
+    else:
+        signed = read_field_value(str(value))
+        if signed is None or signed.expired or not signed.issued_to_user(acting_user()):
+            return None
+        upload_id = signed.upload_id
     return (
         Upload.objects.select_related("policy")
         .exclude(status=Upload.Status.DELETED)
@@ -323,13 +348,18 @@ def describe(upload: Upload) -> dict[str, Any]:
 
 
 class UploadFormField(forms.Field):
-    """Takes the signed id the widget posts; cleans to a completed Upload of its types
-    (completing a pending one), or None."""
+    """Takes the signed value the widget posts, issued to the user who posts it; cleans to a
+    completed Upload of its types (completing the poster's pending one), or None."""
 
     widget = UploadWidget
     default_error_messages = {
         "invalid": "This is not an upload this form handed out. Upload the file again.",
+        "expired": "This upload was handed out too long ago. Upload the file again.",
         "missing": "That upload no longer exists. Upload the file again.",
+        "anonymous": "Sign in to attach an upload.",
+        "nobody": "The server does not know who posts this form, so it takes no upload "
+        "(install uploads.middleware.RequestIDMiddleware; outside a request, use "
+        "uploads.acting.acting_as).",
     }
 
     def __init__(self, *, types: Types = (), **kwargs: Any) -> None:
@@ -339,21 +369,33 @@ class UploadFormField(forms.Field):
             self.widget.types = types
 
     def to_python(self, value: Any) -> Upload | None:
-
         if value in self.empty_values:
             return None
         if isinstance(value, Upload):
             return value
-        upload_id = upload_id_from_field_value(str(value))
-        if upload_id is None:
+        poster = acting_user()
+        if poster is None:
+            code = "anonymous" if anyone_known() else "nobody"
+            raise forms.ValidationError(self.error_messages[code], code=code)
+        signed = read_field_value(str(value))
+        if signed is None or not signed.issued_to_user(poster):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        upload = upload_of(upload_id)
+        if signed.expired:
+            raise forms.ValidationError(self.error_messages["expired"], code="expired")
+        upload = upload_of(signed.upload_id)
         if upload is None:
             raise forms.ValidationError(self.error_messages["missing"], code="missing")
+        types = resolve_types(self.types)
         try:
-            # Completing commits its verdict (a rejection deletes the object) even when the
-            # form is then refused.
-            return ready_for(upload, resolve_types(self.types))
+            if upload.owner_id == poster.pk:
+                # Completing commits its verdict (a rejection deletes the object) even when
+                # the form is then refused.
+                return ready_for(upload, types)
+            # Another user's upload that a form showed the poster (its row's current one):
+            # it may stay where it is, and is neither completed nor given to the poster.
+            check_fits(upload, types)
+            check_completed(upload)
+            return upload
         except upload_errors.UploadError as err:
             # A rejection's reasons (such as "The file's bytes are not image/png.") say why.
             reasons = [d["message"] for d in err.details if isinstance(d, dict) and "message" in d]

@@ -1,5 +1,6 @@
 """Every response carries X-Request-ID: the client's when it is sane, a new one otherwise.
-Every request logs one access line (``uploads.access``) with that id."""
+Every request logs one access line (``uploads.access``) with that id. The request is current
+while it runs (``uploads.acting``): forms with an UploadField read who posts them from it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from contextvars import ContextVar
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import empty
+
+from uploads.acting import in_request
 
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 current_request_id: ContextVar[str] = ContextVar("uploads_request_id", default="-")
@@ -50,7 +53,8 @@ class RequestIDMiddleware:
         rid = request_id_of(request)
         token = current_request_id.set(rid)
         try:
-            response = self.get_response(request)
+            with in_request(request):
+                response = self.get_response(request)
             response["X-Request-ID"] = rid
             status = response.status_code
             level = logging.INFO if status < 400 else logging.WARNING

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps
 from django.db import transaction
@@ -26,16 +26,19 @@ if TYPE_CHECKING:
     from uploads.fields import UploadField
 
 
+class HoldsUploads:
+    """The mark of a model field whose value is an upload in use: ``UploadField``, found here
+    without importing uploads.fields (which imports this module)."""
+
+
 @cache
 def upload_fields() -> tuple[tuple[type[Model], UploadField], ...]:
     """Every (model, field) pair of an UploadField on an installed, concrete model."""
-    from uploads.fields import UploadField
-
     return tuple(
-        (model, field)
+        (model, cast("UploadField", field))
         for model in apps.get_models()
         for field in model._meta.local_fields
-        if isinstance(field, UploadField)
+        if isinstance(field, HoldsUploads)
     )
 
 

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
 
+from uploads.api.permissions import WRITE, has_scope
 from uploads.models import Upload
 from uploads.services import public_url
 from uploads.services.attach import field_value
@@ -108,7 +109,10 @@ class UploadSerializer(serializers.Serializer):
     completedAt = serializers.DateTimeField(source="completed_at", allow_null=True)
     rejectionReason = serializers.CharField(source="rejection_reason")
     fieldValue = serializers.SerializerMethodField(
-        help_text="What an UploadField's form input takes for this upload: its id, signed."
+        help_text="What an UploadField's form input takes for this upload: its id, signed, "
+        "issued to the caller and taken back only from them, for FIELD_VALUE_MAX_AGE "
+        "(a day by default). null for a caller who may not write uploads (a key without "
+        "uploads:write)."
     )
 
     def to_representation(self, upload: Upload) -> dict[str, Any]:
@@ -142,8 +146,14 @@ class UploadSerializer(serializers.Serializer):
     def get_sha256(self, upload: Upload) -> str | None:
         return upload.verified_sha256 or upload.sha256 or None
 
-    def get_fieldValue(self, upload: Upload) -> str:
-        return field_value(upload.pk)
+    def get_fieldValue(self, upload: Upload) -> str | None:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if request is None or user is None or not user.is_authenticated:
+            return None
+        if hasattr(request, "auth") and not has_scope(request, WRITE):
+            return None  # a capability to attach: not for a credential that only reads
+        return field_value(upload.pk, user)
 
     def get_publicUrl(self, upload: Upload) -> str | None:
         url = public_url(upload)

@@ -1,6 +1,7 @@
 // The UploadField widget (uploads/widgets/upload.html): a chosen file goes straight to storage
 // through the API with uploads.js, signed in with the page's session, and the hidden input
-// takes the upload's signed id (fieldValue), the only thing the form posts.
+// takes the upload's signed id (fieldValue, issued to the signed-in user), the only thing the
+// form posts.
 //
 // Every [data-uploads-widget] on the page is set up on load, and those of rows the Django
 // admin adds to an inline formset later ("formset:added"). Elsewhere, call initUploadWidgets()

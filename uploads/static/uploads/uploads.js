@@ -35,7 +35,9 @@ const BROWSER_OWNED_HEADERS = new Set(["content-length", "host", "connection", "
  * @property {string|null} publicUrl null for a private type (use the download endpoint)
  * @property {string|null} completedAt
  * @property {boolean} [deduplicated] true when an identical completed upload was reused
- * @property {string} fieldValue the upload's id, signed: what an UploadField's form input takes
+ * @property {string|null} fieldValue what an UploadField's form input takes: the upload's id,
+ *   signed, issued to the caller and taken back only from them for a day (FIELD_VALUE_MAX_AGE);
+ *   null for a credential without the uploads:write scope
  */
 
 /**
