@@ -1,0 +1,91 @@
+"""django-axes, as this project uses it: whom a failure counts against, where the client's
+address comes from, a limit per lockout parameter, and the page a locked-out client sees."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_failure_limit, get_lockout_parameters
+from django.conf import settings
+from django.db.models import Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from uploads.api.envelope import error_response
+from uploads.api.paths import api_prefixes
+from uploads.lockouts import retry_after
+
+
+def folded_username(request: HttpRequest, credentials: Mapping[str, Any] | None) -> str | None:
+    """The user name tried, case-folded and stripped: "Alice " and "ALICE" are one name to
+    the guesser, as they are to a database that compares names without case."""
+    name = (credentials or {}).get("username")
+    if name is None:
+        data = getattr(request, "data", None)
+        name = data.get("username") if isinstance(data, Mapping) else request.POST.get("username")
+    return None if name is None else str(name).strip().casefold()
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """REMOTE_ADDR, or the header named by CLIENT_IP_HEADER that the operator's proxy sets.
+    Of a list (X-Forwarded-For), the last address: the one the proxy itself appended."""
+    remote = request.META.get("REMOTE_ADDR")
+    header = settings.CLIENT_IP_HEADER
+    if not header:
+        return remote
+    value = str(request.META.get(header, "")).split(",")[-1].strip()
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:  # missing or garbled: the request did not come through the proxy
+        return remote
+
+
+class LoginFailures(AxesDatabaseHandler):
+    """Axes' database handler with a limit of its own for the address alone
+    (settings.LOGIN_ADDRESS_FAILURE_LIMIT): axes compares one number with AXES_FAILURE_LIMIT,
+    so each parameter's count is scaled to that limit, reaching it exactly when the count
+    reaches the parameter's own limit."""
+
+    def get_failures(self, request: Any, credentials: dict[str, Any] | None = None) -> int:
+        limit = get_failure_limit(request, credentials)
+        worst = 0
+        for parameter, attempts in zip(
+            get_lockout_parameters(request, credentials),
+            self.get_user_attempts(request, credentials),
+            strict=True,
+        ):
+            count = attempts.aggregate(total=Sum("failures_since_start"))["total"] or 0
+            own = settings.LOGIN_ADDRESS_FAILURE_LIMIT if parameter == "ip_address" else limit
+            worst = max(worst, count * limit // own)
+        return worst
+
+
+def locked_out(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE: 429 with Retry-After; a page saying when to try again, or the
+    API's envelope under its paths."""
+    seconds = retry_after(request, credentials)
+    response: HttpResponse
+    if request.path.startswith(tuple(api_prefixes())):
+        response = error_response(
+            request,
+            429,
+            "rate_limited",
+            "Too many failed logins. Try again later.",
+            vars={"retryAfter": seconds},
+        )
+    else:
+        until = timezone.now() + timedelta(seconds=seconds)
+        context = {"until": until, "minutes": math.ceil(seconds / 60)}
+        response = render(request, "registration/locked_out.html", context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
