@@ -5,10 +5,12 @@ stranger's failures never keep the user out of their own address."""
 from __future__ import annotations
 
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -129,3 +131,18 @@ def test_the_proxy_header_names_the_address_only_when_configured(
 
     assert_locked_out(token, attempt(token, "alice", PASSWORD, proxy, HTTP_X_REAL_IP=STRANGER))
     assert succeeded(attempt(token, "alice", PASSWORD, proxy, HTTP_X_REAL_IP=HOME))
+
+
+def test_operators_see_lockouts_in_the_admin_and_clear_them_by_command(
+    victim: Any, admin_client: Any
+) -> None:
+    token = "/api/v1/auth/token"
+    fail(token, " Alice", 3, STRANGER)
+
+    listed = admin_client.get("/admin/axes/accessattempt/")
+    assert listed.status_code == 200
+    assert STRANGER in listed.content.decode()
+
+    call_command("axes_reset_username", "alice", stdout=StringIO())  # the name as counted
+
+    assert succeeded(attempt(token, "alice", PASSWORD, STRANGER))
