@@ -11,6 +11,7 @@ from typing import Any
 
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_failure_limit, get_lockout_parameters
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
@@ -24,12 +25,15 @@ from uploads.lockouts import retry_after
 
 def folded_username(request: HttpRequest, credentials: Mapping[str, Any] | None) -> str | None:
     """The user name tried, case-folded and stripped: "Alice " and "ALICE" are one name to
-    the guesser, as they are to a database that compares names without case."""
+    the guesser, as they are to a database that compares names without case. Cut to what
+    axes' column holds: a longer name (the API takes any) would fail the failure's insert."""
     name = (credentials or {}).get("username")
     if name is None:
         data = getattr(request, "data", None)
         name = data.get("username") if isinstance(data, Mapping) else request.POST.get("username")
-    return None if name is None else str(name).strip().casefold()
+    if name is None:
+        return None
+    return str(name).strip().casefold()[: AccessAttempt._meta.get_field("username").max_length]
 
 
 def client_ip(request: HttpRequest) -> str | None:

@@ -116,6 +116,12 @@ def test_the_lockout_ends_with_its_cool_off(surface: str, victim: Any) -> None:
         assert succeeded(attempt(surface, "alice", PASSWORD, STRANGER))
 
 
+def test_a_name_longer_than_any_user_name_is_refused_as_wrong(db: Any) -> None:
+    token = "/api/v1/auth/token"
+    for name in ("x" * 1000, "é" * 300):
+        assert_error(attempt(token, name, "wrong", STRANGER), 401, "auth.unauthorized")
+
+
 def test_the_proxy_header_names_the_address_only_when_configured(
     victim: Any, settings: Any
 ) -> None:
