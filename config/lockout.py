@@ -18,8 +18,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from uploads.api.envelope import error_response
-from uploads.api.paths import api_prefixes
 from uploads.lockouts import retry_after
 
 
@@ -75,21 +73,11 @@ def locked_out(
     original_response: HttpResponse | None = None,
     credentials: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    """AXES_LOCKOUT_CALLABLE: 429 with Retry-After; a page saying when to try again, or the
-    API's envelope under its paths."""
+    """AXES_LOCKOUT_CALLABLE for the login pages: 429, Retry-After and a page saying when to
+    try again. (The API's auth/token answers its lockouts itself, in its envelope.)"""
     seconds = retry_after(request, credentials)
-    response: HttpResponse
-    if request.path.startswith(tuple(api_prefixes())):
-        response = error_response(
-            request,
-            429,
-            "rate_limited",
-            "Too many failed logins. Try again later.",
-            vars={"retryAfter": seconds},
-        )
-    else:
-        until = timezone.now() + timedelta(seconds=seconds)
-        context = {"until": until, "minutes": math.ceil(seconds / 60)}
-        response = render(request, "registration/locked_out.html", context, status=429)
+    until = timezone.now() + timedelta(seconds=seconds)
+    context = {"until": until, "minutes": math.ceil(seconds / 60)}
+    response = render(request, "registration/locked_out.html", context, status=429)
     response["Retry-After"] = str(seconds)
     return response

@@ -116,6 +116,24 @@ def test_the_lockout_ends_with_its_cool_off(surface: str, victim: Any) -> None:
         assert succeeded(attempt(surface, "alice", PASSWORD, STRANGER))
 
 
+def test_auth_token_answers_a_lockout_in_its_envelope_with_axes_as_the_readme_sets_it_up(
+    victim: Any, settings: Any
+) -> None:
+    settings.AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+    settings.AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+    settings.AXES_COOLOFF_TIME = 0.25  # hours
+    settings.AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+    for name in ("AXES_USERNAME_CALLABLE", "AXES_CLIENT_IP_CALLABLE", "AXES_LOCKOUT_CALLABLE"):
+        setattr(settings, name, None)
+    token = "/api/v1/auth/token"
+    fail(token, "alice", 3, STRANGER)
+
+    assert (
+        14 * 60 < assert_locked_out(token, attempt(token, "alice", PASSWORD, STRANGER)) <= 15 * 60
+    )
+    assert succeeded(attempt(token, "alice", PASSWORD, HOME))
+
+
 def test_a_name_longer_than_any_user_name_is_refused_as_wrong(db: Any) -> None:
     token = "/api/v1/auth/token"
     for name in ("x" * 1000, "é" * 300):

@@ -170,11 +170,14 @@ def _axes_guards_logins() -> bool:
         return False
     from axes.backends import AxesStandaloneBackend
 
+    def is_axes(path: Any) -> bool:
+        try:
+            return issubclass(import_string(path), AxesStandaloneBackend)
+        except (ImportError, TypeError):  # Django's own checks name a broken backend
+            return False
+
     backends = getattr(settings, "AUTHENTICATION_BACKENDS", [])
-    return getattr(settings, "AXES_ENABLED", True) and any(
-        isinstance(backend, str) and issubclass(import_string(backend), AxesStandaloneBackend)
-        for backend in backends
-    )
+    return bool(getattr(settings, "AXES_ENABLED", True)) and any(map(is_axes, backends))
 
 
 @register(Tags.models)
