@@ -68,9 +68,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
 if env_bool("DJANGO_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# The client address the login rate limit counts by: REMOTE_ADDR, or the request header a
-# trusted proxy sets to it (e.g. HTTP_X_REAL_IP).
-RATELIMIT_IP_META_KEY = os.environ.get("DJANGO_CLIENT_IP_HEADER") or None
+# The client address login lockouts count by: REMOTE_ADDR, or the request header a trusted
+# proxy sets to it (e.g. HTTP_X_REAL_IP). Never a header a client could send straight to us.
+CLIENT_IP_HEADER = os.environ.get("DJANGO_CLIENT_IP_HEADER") or None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "accounts",
     "uploads",
 ]
@@ -113,6 +114,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login that axes refused into its lockout page (config.lockout).
+    "axes.middleware.AxesMiddleware",
+]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out client before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -191,11 +199,31 @@ UPLOADS = {
     "RATE_LIMIT": os.environ.get("UPLOADS_RATE_LIMIT", "30/m"),
     "PUBLIC_BASE_URL": os.environ.get("UPLOADS_PUBLIC_BASE_URL", ""),
     "LOCAL_ALLOW_WITHOUT_DEBUG": env_bool("UPLOADS_LOCAL_ALLOW_WITHOUT_DEBUG", False),
-    "LOGIN_RATE_LIMIT_USERNAME": os.environ.get("UPLOADS_LOGIN_RATE_LIMIT_USERNAME", "10/m"),
-    "LOGIN_RATE_LIMIT_ADDRESS": os.environ.get("UPLOADS_LOGIN_RATE_LIMIT_ADDRESS", "30/m"),
     # 0: an admin edit of an upload type applies from the very next request in every process.
     "POLICY_CACHE_SECONDS": int(os.environ.get("UPLOADS_POLICY_CACHE_SECONDS", "0")),
 }
+
+# Login lockouts (django-axes) on every login surface: /login/, /admin/login/, auth/token.
+# A user name from one address is locked after LOGIN_FAILURE_LIMIT wrong passwords, so that
+# a stranger's guesses never lock the user out of their own address; an address alone after
+# LOGIN_ADDRESS_FAILURE_LIMIT, whatever the names, so that it cannot spray many names.
+AXES_HANDLER = "config.lockout.LoginFailures"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "20"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+# A locked-out client trying again (the user with the right password, say) does not push the
+# end of the lockout back.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success resets nothing: the guesser could otherwise clear its address's count by logging
+# in to an account of its own.
+AXES_RESET_ON_SUCCESS = False
+AXES_USERNAME_CALLABLE = "config.lockout.folded_username"
+AXES_CLIENT_IP_CALLABLE = "config.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.lockout.locked_out"
+# Failures only: a row per successful login (and a session made for its hash, on the API)
+# would cost every login a write.
+AXES_DISABLE_ACCESS_LOG = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -375,3 +375,34 @@ def test_a_form_value_lifetime_under_a_second_is_e001(settings: Any) -> None:
 
     assert list(found) == ["uploads.E001"]
     assert found["uploads.E001"] == ["settings.UPLOADS['FIELD_VALUE_MAX_AGE'] must be at least 1."]
+
+
+# uploads.W005: auth/token served without django-axes ------------------------------------
+
+
+def test_token_logins_without_an_axes_backend_are_w005(settings: Any) -> None:
+    settings.DEBUG = True  # (no W001)
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+
+    found = uploads_messages()
+
+    assert list(found) == ["uploads.W005"]
+    assert "auth/token" in found["uploads.W005"][0]
+    settings.ROOT_URLCONF = "uploads.api.urls"  # logins served some other way: none
+    assert uploads_messages() == {}
+
+
+def test_token_logins_with_axes_turned_off_are_w005(settings: Any) -> None:
+    settings.DEBUG = True
+    settings.AXES_ENABLED = False
+
+    assert list(uploads_messages()) == ["uploads.W005"]
+
+
+def test_the_removed_login_rate_keys_name_django_axes(settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "LOGIN_RATE_LIMIT_USERNAME": "10/m"}
+
+    found = uploads_messages(errors_only=True)
+
+    assert list(found) == ["uploads.E001"]
+    assert "LOGIN_RATE_LIMIT_USERNAME: login throttling is django-axes'" in found["uploads.E001"][0]

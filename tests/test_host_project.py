@@ -61,7 +61,8 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Host:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", str(wheel)],
+        # django-axes: the README's settings guard its token endpoint with it.
+        [str(python), "-m", "pip", "install", "--quiet", str(wheel), "django-axes"],
         check=True,
         timeout=600,
         capture_output=True,

@@ -1,5 +1,5 @@
 """Tokens that can be taken back: logout, rotation with replay detection, revocation on a
-password change or a deactivation, and a rate limit on asking for tokens."""
+password change or a deactivation. (Login lockouts: test_login_lockout.py.)"""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from accounts.tokens import VersionedRefreshToken
 from accounts.user_cache import RecentUsers
 from tests.factories import UserFactory
 from tests.helpers import assert_error, assert_ok
-from tests.test_checks import uploads_messages
 
 PASSWORD = "pw-123456"
 
@@ -154,54 +153,6 @@ def test_deactivation_revokes_tokens_and_reactivation_does_not_bring_them_back(
     assert works(login(user)["access"])
 
 
-def test_token_requests_are_limited_per_user_name(db: Any, settings: Any) -> None:
-    settings.UPLOADS = {**settings.UPLOADS, "LOGIN_RATE_LIMIT_USERNAME": "3/m"}
-    victim = UserFactory()
-    for _ in range(3):
-        assert_error(
-            APIClient().post(
-                "/api/v1/auth/token",
-                {"username": victim.username, "password": "wrong"},
-                format="json",
-            ),
-            401,
-            "auth.unauthorized",
-        )
-
-    # Right password, other addresses, other spelling: still refused.
-    limited = APIClient().post(
-        "/api/v1/auth/token",
-        {"username": victim.username.upper(), "password": PASSWORD},
-        format="json",
-        REMOTE_ADDR="10.0.0.9",
-    )
-
-    error = assert_error(limited, 429, "rate_limited")
-    assert 0 < int(limited["Retry-After"]) <= 60
-    assert error["i18nVars"]["retryAfter"] == int(limited["Retry-After"])
-    assert "access" not in limited.content.decode()
-    assert login(UserFactory())["access"]  # another user name is not limited
-
-
-def test_token_requests_are_limited_per_address(db: Any, settings: Any) -> None:
-    settings.UPLOADS = {**settings.UPLOADS, "LOGIN_RATE_LIMIT_ADDRESS": "3/m"}
-    users = [UserFactory() for _ in range(4)]
-    for someone in users[:3]:
-        login(someone, REMOTE_ADDR="10.0.0.1")
-
-    assert_error(
-        APIClient().post(
-            "/api/v1/auth/token",
-            {"username": users[3].username, "password": PASSWORD},
-            format="json",
-            REMOTE_ADDR="10.0.0.1",
-        ),
-        429,
-        "rate_limited",
-    )
-    assert login(users[3], REMOTE_ADDR="10.0.0.2")["access"]
-
-
 @pytest.mark.parametrize("body", [[], "text", {"username": 5, "password": "x"}])
 def test_a_strange_token_request_is_a_client_error(db: Any, body: Any) -> None:
     answer = APIClient().post("/api/v1/auth/token", body, format="json")
@@ -216,16 +167,6 @@ def test_the_demo_users_printed_token_works_after_each_reset(db: Any) -> None:
             line.split()[2] for line in out.getvalue().splitlines() if line.startswith("Access")
         )
         assert works(token)
-
-
-@pytest.mark.parametrize("key", ["LOGIN_RATE_LIMIT_USERNAME", "LOGIN_RATE_LIMIT_ADDRESS"])
-def test_a_bad_login_rate_is_e004_naming_its_key(settings: Any, key: str) -> None:
-    settings.UPLOADS = {**settings.UPLOADS, key: "lots"}
-
-    found = uploads_messages(errors_only=True)
-
-    assert list(found) == ["uploads.E004"]
-    assert f"UPLOADS['{key}'] = 'lots'" in found["uploads.E004"][0]
 
 
 # ACCOUNTS_JWT_USER_CACHE_SECONDS --------------------------------------------------------

@@ -22,9 +22,6 @@ DEFAULTS: dict[str, Any] = {
     "SIGNERS": {},
     # Presign rate limit per user, in django-ratelimit's notation.
     "RATE_LIMIT": "30/m",
-    # Token requests (auth/token) per user name asked for, and per client address.
-    "LOGIN_RATE_LIMIT_USERNAME": "10/m",
-    "LOGIN_RATE_LIMIT_ADDRESS": "30/m",
     # Ceilings that no policy edited in the admin may exceed.
     "MAX_SIZE_CEILING": 5 * 1024**3,
     "MAX_EXPIRY_CEILING": SEVEN_DAYS,
@@ -81,6 +78,15 @@ DEFAULTS: dict[str, Any] = {
     "EXTRA_CONTENT_TYPES": {},
 }
 
+#: Keys the app no longer reads, and what replaced each: a host still setting one learns
+#: where its intent went rather than only that the key is unknown.
+REPLACED = {
+    "LOGIN_RATE_LIMIT_USERNAME": "login throttling is django-axes' now: set AXES_FAILURE_LIMIT "
+    "and AXES_LOCKOUT_PARAMETERS (README: Logins)",
+    "LOGIN_RATE_LIMIT_ADDRESS": "login throttling is django-axes' now: set AXES_FAILURE_LIMIT "
+    "and AXES_LOCKOUT_PARAMETERS (README: Logins)",
+}
+
 
 class AppSettings:
     """Attribute access to ``settings.UPLOADS[...]`` with the defaults above."""
@@ -91,8 +97,9 @@ class AppSettings:
             raise ImproperlyConfigured("settings.UPLOADS must be a dict.")
         unknown = sorted(set(value) - set(DEFAULTS))
         if unknown:
+            replaced = "".join(f" {key}: {REPLACED[key]}." for key in unknown if key in REPLACED)
             raise ImproperlyConfigured(
-                f"Unknown key(s) in settings.UPLOADS: {', '.join(unknown)}. "
+                f"Unknown key(s) in settings.UPLOADS: {', '.join(unknown)}.{replaced} "
                 f"Valid keys: {', '.join(sorted(DEFAULTS))}."
             )
         return value

@@ -12,6 +12,7 @@ uploads.W001  an in-process cache with DEBUG off: policy edits and rate limits s
 uploads.W002  an UploadField names an upload type that does not exist (a database check)
 uploads.W003  an upload type's max size is over what complete can verify (a database check)
 uploads.W004  an upload type's part size does not suit its storage (a database check)
+uploads.W005  auth/token (uploads.api.auth_urls) is served without django-axes guarding logins
 
 The database checks run with ``migrate`` and ``manage.py check --database default``.
 """
@@ -83,11 +84,7 @@ def _check_storages() -> list[Any]:
 
 
 def _check_rate() -> list[Any]:
-    return [
-        error
-        for key in ("RATE_LIMIT", "LOGIN_RATE_LIMIT_USERNAME", "LOGIN_RATE_LIMIT_ADDRESS")
-        for error in _check_one_rate(key)
-    ]
+    return _check_one_rate("RATE_LIMIT")
 
 
 def _check_one_rate(key: str) -> list[Any]:
@@ -144,6 +141,46 @@ def _check_cache() -> list[Any]:
             )
         ]
     return []
+
+
+@register(Tags.security, Tags.urls)
+def check_login_throttling(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("uploads-auth:token")
+    except NoReverseMatch:
+        return []  # the project logs clients in some other way
+    if _axes_guards_logins():
+        return []
+    return [
+        Warning(
+            "auth/token (uploads.api.auth_urls) takes passwords with no limit on wrong ones: "
+            "django-axes is not installed and configured.",
+            hint="pip install django-axes; add 'axes' to INSTALLED_APPS, "
+            "'axes.backends.AxesStandaloneBackend' first in AUTHENTICATION_BACKENDS and "
+            "'axes.middleware.AxesMiddleware' last in MIDDLEWARE (README: Logins).",
+            id="uploads.W005",
+        )
+    ]
+
+
+def _axes_guards_logins() -> bool:
+    from django.apps import apps
+    from django.utils.module_loading import import_string
+
+    if not apps.is_installed("axes"):
+        return False
+    from axes.backends import AxesStandaloneBackend
+
+    def is_axes(path: Any) -> bool:
+        try:
+            return issubclass(import_string(path), AxesStandaloneBackend)
+        except (ImportError, TypeError):  # Django's own checks name a broken backend
+            return False
+
+    backends = getattr(settings, "AUTHENTICATION_BACKENDS", [])
+    return bool(getattr(settings, "AXES_ENABLED", True)) and any(map(is_axes, backends))
 
 
 @register(Tags.models)

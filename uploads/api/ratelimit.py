@@ -1,10 +1,9 @@
-"""Rate limits with django-ratelimit: presign keyed by the authenticated user; token
-requests by the user name asked for and by the client's address."""
+"""Presign's rate limit with django-ratelimit, keyed by the authenticated user. (Logins are
+throttled by django-axes: uploads.lockouts.)"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,32 +38,9 @@ def _user_key(group: str, request: Request) -> str:
     return str(request.user.pk)
 
 
-def _username_key(group: str, request: Request) -> str:
-    # Case folded: a database that compares user names without case must not multiply tries.
-    data = request.data
-    name = data.get("username", "") if isinstance(data, Mapping) else ""
-    return str(name).strip().casefold()
-
-
 def hit(request: Request, group: str) -> RateInfo:
     """Count one request of the user against ``group``; raise RateLimited past the limit."""
     return _hit(request, group, _user_key, app_settings.RATE_LIMIT)
-
-
-def hit_login(request: Request, group: str) -> None:
-    """Count one token request by its user name and by its address; raise RateLimited
-    past either limit (both are counted, so that neither can be spent first)."""
-    errors: list[RateLimited] = []
-    for name, key, rate in (
-        ("username", _username_key, app_settings.LOGIN_RATE_LIMIT_USERNAME),
-        ("ip", "ip", app_settings.LOGIN_RATE_LIMIT_ADDRESS),
-    ):
-        try:
-            _hit(request, f"{group}.{name}", key, rate)
-        except RateLimited as error:
-            errors.append(error)
-    if errors:
-        raise max(errors, key=lambda error: error.retry_after)
 
 
 def _hit(request: Request, group: str, key: Any, rate: str) -> RateInfo:

@@ -15,10 +15,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
-from uploads import services
+from uploads import lockouts, services
 from uploads.api import ratelimit
 from uploads.api.envelope import error_response, success_body
-from uploads.api.errors import exception_handler
+from uploads.api.errors import RateLimited, exception_handler
 from uploads.api.pagination import EnvelopePagination
 from uploads.api.parsers import JSONParser
 from uploads.api.permissions import READ, WRITE, HasScope
@@ -397,8 +397,9 @@ _TOKEN_ERRORS = [WITH_BODY, {401: ["auth.unauthorized"], 500: []}]
         operation_id="obtainToken",
         tag="auth",
         summary="Log in: a JWT access token and a refresh token",
-        description="Send the user name and password. Rate limited per user name and per "
-        "client address (429 `rate_limited` with Retry-After).",
+        description="Send the user name and password. Too many wrong passwords for one user "
+        "name from one address, or for any names from one address, lock that out for a while "
+        "(429 `rate_limited` with Retry-After); the user from another address is not.",
         ok={200: ("TokenPair", TokenPairSerializer())},
         errors=[*_TOKEN_ERRORS, {429: []}],
         examples=[
@@ -409,10 +410,13 @@ _TOKEN_ERRORS = [WITH_BODY, {401: ["auth.unauthorized"], 500: []}]
     )
 )
 class TokenObtainView(_EnvelopeTokenView, jwt_views.TokenObtainPairView):
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        if request.method == "POST":
-            ratelimit.hit_login(request, "uploads.token")
+    def handle_exception(self, exc: Exception) -> Response:
+        # django-axes' authentication backend refused a locked-out client (or this failure
+        # locked it out): it marks the request, and authenticate() answers None.
+        if getattr(self.request, "axes_locked_out", False):
+            seconds = lockouts.retry_after(self.request, None)
+            exc = RateLimited(retry_after=seconds, headers={})
+        return super().handle_exception(exc)
 
 
 @extend_schema_view(
