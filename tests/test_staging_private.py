@@ -11,7 +11,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import requests
+from azure.core.exceptions import ResourceNotFoundError
 from django.core.exceptions import ImproperlyConfigured
 
 from config.storage_env import azure as azure_env
@@ -81,12 +82,14 @@ def send_parts(backend: Any, api: Any, upload_id: str) -> None:
 
 
 def large_file_through_the_api(
-    backend: Any, api: Any, edit_policy: Any, capture: Any
+    backend: Any, api: Any, edit_policy: Any, capture: Any, parts_sent: Callable[[str], None]
 ) -> dict[str, Any]:
+    """Presign, send the parts, call ``parts_sent`` with the staging key, complete."""
     edit_policy("media", part_size=PART, multipart_threshold=2 * PART, max_size=MiB)
     body = {"type": "media", "contentType": "video/mp4", "size": len(MP4)}
     plan = assert_ok(api.post(PRESIGN, {**body, "sha256": sha256_b64(MP4)}, format="json"), 201)
     send_parts(backend, api, plan["id"])
+    parts_sent(staging_key(plan["key"]))
     done: dict[str, Any] = settled(api, capture, plan["id"])
     assert (done["status"], done["sha256"]) == ("completed", sha256_b64(MP4))
     return done
@@ -170,8 +173,20 @@ def test_azure_block_upload_assembles_in_the_staging_container_and_promotes_acro
     edit_policy: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
+    def blocks_in(container: str, name: str) -> int:
+        blob = azure_backend.service.get_container_client(container).get_blob_client(name)
+        try:
+            committed, uncommitted = blob.get_block_list(block_list_type="all")
+        except ResourceNotFoundError:
+            return 0
+        return len(committed) + len(uncommitted)
+
+    def parts_sent(staging: str) -> None:
+        assert blocks_in(azure_public.staging, staging) == 4
+        assert blocks_in(azure_public.public, staging) == 0
+
     done = large_file_through_the_api(
-        azure_backend, api, edit_policy, django_capture_on_commit_callbacks
+        azure_backend, api, edit_policy, django_capture_on_commit_callbacks, parts_sent
     )
 
     served = anonymous(done["publicUrl"])
@@ -326,6 +341,7 @@ def test_gcs_a_rejected_upload_leaves_nothing_in_either_bucket(
 ) -> None:
     answer = presign_ok(api, HTML)
     assert gcs_backend.send(answer, HTML, answer["headers"]) == 200
+    assert gcs_names(gcs_backend, gcs_staging) == [staging_key(answer["key"])]
 
     assert complete(answer["id"]).status_code == 422
 
@@ -340,8 +356,12 @@ def test_gcs_parts_are_composed_in_the_staging_bucket(
     edit_policy: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
+    def parts_sent(staging: str) -> None:
+        assert len([n for n in gcs_names(gcs_backend, gcs_staging) if n.startswith(staging)]) == 4
+        assert not [n for n in gcs_names(gcs_backend, gcs_backend.bucket) if n.startswith(staging)]
+
     done = large_file_through_the_api(
-        gcs_backend, api, edit_policy, django_capture_on_commit_callbacks
+        gcs_backend, api, edit_policy, django_capture_on_commit_callbacks, parts_sent
     )
 
     stored = gcs_backend.read(done["key"])
