@@ -370,10 +370,13 @@ def test_gcs_parts_are_composed_in_the_staging_bucket(
     assert gcs_names(gcs_backend, gcs_staging) == []
 
 
-def test_gcs_public_acl_is_never_signed_for_the_staging_bucket(
-    gcs_backend: GCSBackend, gcs_staging: str, settings: Any, api: Any
+@pytest.mark.parametrize("staging_bucket", [True, False])
+def test_gcs_public_acl_is_never_signed_for_a_staging_object(
+    gcs_backend: GCSBackend, gcs_staging: str, settings: Any, api: Any, staging_bucket: bool
 ) -> None:
     use_storage(settings, gcs_backend.storage_config(default_acl="publicRead"))
+    if not staging_bucket:
+        settings.UPLOADS = {**settings.UPLOADS, "STAGING_BUCKETS": {}}
 
     answer = presign_ok(api, PNG)
 

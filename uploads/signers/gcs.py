@@ -14,7 +14,8 @@ An upload URL is a V4 signed ``PUT`` (XML API) that binds, as signed headers:
   URL writes the staging key; a completed upload lives at its key, which ``promote`` writes
   by a rewrite inside GCS.
 - ``x-goog-meta-owner`` and ``x-goog-meta-upload-id``: kept on the object.
-- ``x-goog-acl``, only when the storage sets ``default_acl`` and the upload is public.
+- ``x-goog-acl``, only when the storage sets ``default_acl``, the upload is public and the key
+  is not a staging key (so never for an upload URL of the API, which writes staging keys).
 
 GCS verifies only CRC32C and MD5 (``x-goog-hash``), never SHA-256, so a declared sha256 is
 not signed in: ``stat`` reports none and the complete step hashes the stored bytes.
@@ -30,7 +31,7 @@ so in rounds through intermediate objects under the same prefix), and the parts 
 With ``UPLOADS['STAGING_BUCKETS']`` naming a bucket for the storage, every staging object
 (parts and intermediates too) lives in that private bucket and ``promote`` rewrites across
 buckets: the storage's own bucket may then be readable by allUsers without exposing bytes
-not yet verified. No ``x-goog-acl`` is signed for an object there.
+not yet verified. No ``x-goog-acl`` is signed for a staging key, wherever it lives.
 
 Every call to GCS has bounded timeouts and a retry with a short deadline; what still fails
 is raised as ``SignerUnavailable`` (transient) or ``SignerNotConfigured`` (a missing
@@ -193,8 +194,10 @@ class GCSSigner(Signer):
             "x-goog-content-length-range": size_range,
             "x-goog-if-generation-match": "0",
         }
+        # A staging object is unverified: never readable by anyone (a rewrite copies no ACL,
+        # so the staging object's would serve nobody but those reading unverified bytes).
         acl = None
-        if spec.public and not self._in_staging_bucket(spec.key):
+        if spec.public and not self.is_staging(spec.key):
             acl = XML_ACL.get(self.storage.default_acl or "")
         if acl:
             headers["x-goog-acl"] = acl
