@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import requests
 from azure.core.exceptions import ResourceNotFoundError
+from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
 from config.storage_env import azure as azure_env
@@ -453,3 +454,50 @@ def test_check_fails_when_the_cdn_base_serves_staging(
     assert f"(200 for {cdn}/staging/" in exposed.detail
     assert "The CDN of UPLOADS['PUBLIC_BASE_URL'] serves staging/" in exposed.detail
     assert step(report, "public-read").ok  # the public files do read through the CDN
+
+
+# --- system checks ----------------------------------------------------------------------------
+
+
+def check_ids(settings: Any) -> dict[str, list[str]]:
+    settings.DEBUG = True  # (W001 is about DEBUG off)
+    found: dict[str, list[str]] = {}
+    for message in run_checks():
+        if str(message.id).startswith("uploads."):
+            found.setdefault(str(message.id), []).append(str(message.msg))
+    return found
+
+
+def test_a_staging_bucket_for_no_upload_storage_is_w006(settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "STAGING_BUCKETS": {"defualt": "uploads-staging"}}
+
+    found = check_ids(settings)
+
+    assert list(found) == ["uploads.W006"]
+    assert "names 'defualt', which is not in UPLOADS['STORAGES']" in found["uploads.W006"][0]
+
+
+def test_a_staging_bucket_for_a_signer_that_keeps_staging_inside_is_e002(
+    settings: Any, s3_bucket: str
+) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "STAGING_BUCKETS": {"default": "uploads-staging"}}
+
+    found = check_ids(settings)
+
+    assert list(found) == ["uploads.E002"]
+    assert "keeps staging objects in the storage itself" in found["uploads.E002"][0]
+
+
+def test_a_staging_bucket_that_is_not_a_name_is_e001(settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "STAGING_BUCKETS": {"default": ""}}
+
+    found = check_ids(settings)
+
+    assert list(found) == ["uploads.E001"]
+    assert "STAGING_BUCKETS']['default'] must be the name of a bucket" in found["uploads.E001"][0]
+
+
+def test_an_azure_staging_container_passes_the_checks(
+    azure_public: Containers, settings: Any
+) -> None:
+    assert check_ids(settings) == {}
