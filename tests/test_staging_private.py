@@ -7,12 +7,14 @@ the storage check fails on a setup that exposes staging, naming the fix."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ import requests
 from azure.core.exceptions import ResourceNotFoundError
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.utils import timezone
 
 from config.storage_env import azure as azure_env
 from config.storage_env import gcs as gcs_env
@@ -30,7 +34,7 @@ from tests.backends.azure import ACCOUNT, AzureBackend, storage_config
 from tests.backends.gcs import GCSBackend
 from tests.backends.s3 import S3Backend
 from tests.conftest import make_png, sha256_b64
-from tests.helpers import PRESIGN, assert_ok, presign_ok, settled, use_storage
+from tests.helpers import PRESIGN, assert_ok, presign_ok, settled, status_of, use_storage
 from uploads.keys import staging_key
 from uploads.models import Upload
 from uploads.services.storage_check import check_storage, describe
@@ -195,6 +199,21 @@ def test_azure_block_upload_assembles_in_the_staging_container_and_promotes_acro
     assert hashlib.sha256(served.content).digest() == hashlib.sha256(MP4).digest()
     assert azure_public.names(azure_public.staging) == []
     assert azure_public.names(azure_public.public) == [done["key"]]
+
+
+def test_azure_sweep_clears_the_staging_container(
+    azure_public: Containers, azure_backend: AzureBackend, api: Any
+) -> None:
+    oversize, expired = presign_ok(api, PNG), presign_ok(api, PNG)
+    assert put(oversize, PNG + b"\0" * 4096) == 201  # a SAS binds no length
+    assert put(expired, PNG) == 201
+    assert len(azure_public.names(azure_public.staging)) == 2
+    Upload.objects.filter(pk=expired["id"]).update(expires_at=timezone.now() - timedelta(days=2))
+
+    call_command("uploads_cleanup", stdout=io.StringIO())
+
+    assert (status_of(oversize["id"]), status_of(expired["id"])) == ("rejected", "expired")
+    assert azure_public.names(azure_public.staging) == []
 
 
 def test_azure_check_fails_on_a_public_container_holding_staging_and_names_the_fix(
