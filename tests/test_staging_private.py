@@ -243,6 +243,21 @@ def test_azure_check_passes_with_the_private_staging_container(azure_public: Con
     assert azure_public.names(azure_public.staging) == []
 
 
+def test_azure_check_names_a_staging_container_that_does_not_exist(
+    azure_public: Containers, azure_backend: AzureBackend
+) -> None:
+    azure_backend.service.delete_container(azure_public.staging)
+
+    report = check_storage("default")
+
+    missing = step(report, "staging-private")
+    assert not missing.ok
+    assert "A container of storage 'default'" in missing.detail
+    assert f"staging container {azure_public.staging}" in missing.detail
+    assert "UPLOADS['STAGING_BUCKETS']" in missing.detail
+    azure_backend.service.create_container(azure_public.staging)  # for the fixture's teardown
+
+
 def test_azure_env_names_the_staging_container(tmp_path: Path) -> None:
     env = {"AZURE_CONTAINER": "uploads", "AZURE_STAGING_CONTAINER": "uploads-staging"}
 

@@ -418,7 +418,9 @@ def _staging_private(
             urls.append(f"{cdn.rstrip('/')}/{filepath_to_uri(signer.object_name(key))}")
         tried = [url for url in urls if url is not None]
         if not tried:
-            report.add(name, True, "Skipped: the storage's URL is relative to this site.", True)
+            report.add(
+                name, True, "Skipped: the storage's URL is relative to this site.", skipped=True
+            )
             return
         for url in tried:
             answer = _request("GET", url, None, {})
