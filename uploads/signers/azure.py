@@ -198,6 +198,13 @@ class AzureSigner(Signer):
             else self.container
         )
         self.custom_domain: str | None = getattr(storage, "custom_domain", None)
+        endpoint_url = self.service.url.rstrip("/")
+        #: Container name -> its URL (presign builds one URL per upload).
+        self._container_urls = {
+            name: f"{endpoint_url}/{quote(name)}"
+            for name in (self.container_name, self.staging_bucket)
+            if name
+        }
 
     def _build_client(self) -> BlobServiceClient:
         """One client for this signer: the storage's endpoint and credential, bounded
@@ -245,7 +252,7 @@ class AzureSigner(Signer):
         return self._container_for(key).get_blob_client(self.object_name(key))
 
     def blob_url(self, key: str, *, custom_domain: bool = False) -> str:
-        base = f"{self.service.url.rstrip('/')}/{quote(self.container_name_for(key))}"
+        base = self._container_urls[self.container_name_for(key)]
         url = f"{base}/{quote(self.object_name(key), safe='~/')}"
         if custom_domain and self.custom_domain:
             url = urlunsplit(urlsplit(url)._replace(netloc=self.custom_domain))
