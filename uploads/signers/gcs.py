@@ -194,8 +194,8 @@ class GCSSigner(Signer):
             "x-goog-content-length-range": size_range,
             "x-goog-if-generation-match": "0",
         }
-        # A staging object is unverified: never readable by anyone (a rewrite copies no ACL,
-        # so the staging object's would serve nobody but those reading unverified bytes).
+        # Never on a staging key: it would make unverified bytes public, and the rewrite to
+        # the key copies no ACL anyway.
         acl = None
         if spec.public and not self.is_staging(spec.key):
             acl = XML_ACL.get(self.storage.default_acl or "")
