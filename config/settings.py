@@ -185,9 +185,8 @@ if UPLOADS_STORAGE not in ("local", "s3", "azure", "gcs"):
     raise ImproperlyConfigured(
         f"UPLOADS_STORAGE={UPLOADS_STORAGE!r}: use one of local, s3, azure, gcs."
     )
-UPLOADS_STORAGE_CONFIG = import_module(f"config.storage_env.{UPLOADS_STORAGE}").storage_config(
-    os.environ, VAR_DIR
-)
+_storage_env = import_module(f"config.storage_env.{UPLOADS_STORAGE}")
+UPLOADS_STORAGE_CONFIG = _storage_env.storage_config(os.environ, VAR_DIR)
 
 STORAGES = {
     "default": UPLOADS_STORAGE_CONFIG,
@@ -201,6 +200,9 @@ UPLOADS = {
     "LOCAL_ALLOW_WITHOUT_DEBUG": env_bool("UPLOADS_LOCAL_ALLOW_WITHOUT_DEBUG", False),
     # 0: an admin edit of an upload type applies from the very next request in every process.
     "POLICY_CACHE_SECONDS": int(os.environ.get("UPLOADS_POLICY_CACHE_SECONDS", "0")),
+    # A private bucket or container for staging objects (AZURE_STAGING_CONTAINER,
+    # GS_STAGING_BUCKET_NAME), beside a public one.
+    "STAGING_BUCKETS": _storage_env.staging_buckets(os.environ),
 }
 
 # Login lockouts (django-axes) on every login surface: /login/, /admin/login/, auth/token.

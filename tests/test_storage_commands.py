@@ -69,11 +69,23 @@ def test_check_passes_on_a_working_bucket_and_leaves_nothing(
     assert ok, output
     steps = step_lines(output)
     assert list(steps) == [
-        *("configuration", "presign", "upload", "clock", "stat", "delete", "post-fields")
+        "configuration",
+        "presign",
+        "upload",
+        "clock",
+        "stat",
+        "delete",
+        "post-fields",
+        "staging-private",
     ]
-    assert all(line.split()[0] == "ok" for name, line in steps.items() if name != "post-fields")
+    assert all(
+        line.split()[0] == "ok" for name, line in steps.items() if name != "post-fields"
+    ), output
     assert "with the sha256 it verified" in steps["stat"]
+    assert "not readable without a signature" in steps["staging-private"]
     assert leftovers(s3_backend) == []
+    listing = s3_backend.admin.list_objects_v2(Bucket=BUCKET, Prefix=f"staging/{CHECK_PREFIX}")
+    assert listing.get("KeyCount", 0) == 0
 
 
 def test_check_names_a_missing_bucket(settings: Any, s3_backend: S3Backend) -> None:

@@ -55,6 +55,10 @@ DEFAULTS: dict[str, Any] = {
     "POLICY_CACHE_SECONDS": 0,
     # Signed URLs write under this prefix; complete copies the verified object to its key.
     "STAGING_PREFIX": "staging",
+    # Storage alias -> a private bucket (a container on Azure) of the same account that
+    # holds that storage's staging objects, so that no public access on the storage's own
+    # bucket reaches unverified bytes. Azure and GCS signers.
+    "STAGING_BUCKETS": {},
     # Cache-Control set on every completed object (after "public, " or "private, ").
     "CACHE_CONTROL": "max-age=31536000, immutable",
     # Bounds on every storage call, so that a storage that does not answer fails fast.
@@ -145,6 +149,12 @@ class AppSettings:
                 "settings.UPLOADS['STAGING_PREFIX'] must be one non-empty path segment, "
                 "such as 'staging'."
             )
+        for alias, bucket in self.STAGING_BUCKETS.items():
+            if not isinstance(bucket, str) or not bucket.strip():
+                raise ImproperlyConfigured(
+                    f"settings.UPLOADS['STAGING_BUCKETS']['{alias}'] must be the name of a "
+                    "bucket (a container on Azure)."
+                )
         for key in (
             "STORAGE_CONNECT_TIMEOUT",
             "STORAGE_READ_TIMEOUT",

@@ -13,6 +13,7 @@ uploads.W002  an UploadField names an upload type that does not exist (a databas
 uploads.W003  an upload type's max size is over what complete can verify (a database check)
 uploads.W004  an upload type's part size does not suit its storage (a database check)
 uploads.W005  auth/token (uploads.api.auth_urls) is served without django-axes guarding logins
+uploads.W006  UPLOADS['STAGING_BUCKETS'] names a storage that is not an upload storage
 
 The database checks run with ``migrate`` and ``manage.py check --database default``.
 """
@@ -40,6 +41,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return [Error(str(err), hint="Fix settings.UPLOADS.", id="uploads.E001")]
     errors: list[Any] = []
     errors += _check_storages()
+    errors += _check_staging_buckets()
     errors += _check_rate()
     errors += _check_cache()
     return errors
@@ -78,6 +80,43 @@ def _check_storages() -> list[Any]:
                         "UPLOADS['LOCAL_ALLOW_WITHOUT_DEBUG'] = True to accept the risk."
                     ),
                     id="uploads.E003",
+                )
+            )
+    return errors
+
+
+def _check_staging_buckets() -> list[Any]:
+    """A staging bucket is where unverified bytes stay private: one set for a storage whose
+    signer cannot route to it is E002 (every presign would fail); one for no upload storage
+    is most likely a misspelt alias, leaving that storage's staging objects beside its files."""
+    from uploads.signers import SignerNotConfigured, signer_class_for
+
+    errors: list[Any] = []
+    for alias in app_settings.STAGING_BUCKETS:
+        if alias not in app_settings.STORAGES:
+            errors.append(
+                Warning(
+                    f"UPLOADS['STAGING_BUCKETS'] names '{alias}', which is not in "
+                    "UPLOADS['STORAGES']: no staging object goes there.",
+                    hint="Use the alias of the upload storage whose staging objects it holds.",
+                    id="uploads.W006",
+                )
+            )
+            continue
+        try:
+            supported = signer_class_for(alias).supports_staging_bucket
+        except SignerNotConfigured:
+            continue  # E002 already
+        if not supported:
+            errors.append(
+                Error(
+                    f"Storage '{alias}' has a staging bucket in UPLOADS['STAGING_BUCKETS'], "
+                    "but its signer keeps staging objects in the storage itself.",
+                    hint=(
+                        f"Remove '{alias}' from UPLOADS['STAGING_BUCKETS'] (on S3, limit the "
+                        "bucket policy to the public types' prefixes instead)."
+                    ),
+                    id="uploads.E002",
                 )
             )
     return errors

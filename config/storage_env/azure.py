@@ -3,7 +3,8 @@ django-storages' own variable names.
 
 Either AZURE_ACCOUNT_NAME and AZURE_ACCOUNT_KEY (with AZURE_ENDPOINT_SUFFIX for a sovereign
 cloud), or a full AZURE_CONNECTION_STRING (for an emulator such as Azurite); AZURE_CONTAINER
-always.
+always. AZURE_STAGING_CONTAINER (recommended whenever AZURE_CONTAINER allows public read): a
+private container of the same account for the blobs not yet verified.
 """
 
 from __future__ import annotations
@@ -44,3 +45,16 @@ def storage_config(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
         if suffix:
             options["endpoint_suffix"] = suffix
     return {"BACKEND": BACKEND, "OPTIONS": options}
+
+
+def staging_buckets(env: Mapping[str, str]) -> dict[str, str]:
+    """UPLOADS['STAGING_BUCKETS'] from AZURE_STAGING_CONTAINER."""
+    staging = env.get("AZURE_STAGING_CONTAINER", "").strip()
+    if not staging:
+        return {}
+    if staging == env.get("AZURE_CONTAINER", "").strip():
+        raise ImproperlyConfigured(
+            "AZURE_STAGING_CONTAINER must name another container than AZURE_CONTAINER "
+            "(a private one, for the blobs not yet verified)."
+        )
+    return {"default": staging}

@@ -4,6 +4,9 @@
 - ``GS_CREDENTIALS`` (required): path to a service-account JSON key file. Its private key
   signs the upload and download URLs, and the client uses it for everything else.
 - ``GS_PROJECT_ID`` (optional): defaults to the key file's ``project_id``.
+- ``GS_STAGING_BUCKET_NAME`` (recommended whenever the bucket is readable by allUsers): a
+  private bucket for the objects not yet verified; the same service account must be able to
+  write, read and delete there.
 - ``STORAGE_EMULATOR_HOST`` (development only): an emulator's base URL, such as
   ``http://127.0.0.1:4443`` for fake-gcs-server; google-cloud-storage reads it itself.
   With it set, the key's tokens are self-signed in-process (an emulator has no token
@@ -87,3 +90,16 @@ def emulator_credentials_class() -> Any:
             return False
 
     return EmulatorCredentials
+
+
+def staging_buckets(env: Mapping[str, str]) -> dict[str, str]:
+    """UPLOADS['STAGING_BUCKETS'] from GS_STAGING_BUCKET_NAME."""
+    staging = env.get("GS_STAGING_BUCKET_NAME", "").strip()
+    if not staging:
+        return {}
+    if staging == env.get("GS_BUCKET_NAME", "").strip():
+        raise ImproperlyConfigured(
+            "GS_STAGING_BUCKET_NAME must name another bucket than GS_BUCKET_NAME "
+            "(a private one, for the objects not yet verified)."
+        )
+    return {"default": staging}

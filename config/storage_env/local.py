@@ -11,3 +11,8 @@ def storage_config(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(var_dir / "uploads"), "base_url": None},
     }
+
+
+def staging_buckets(env: Mapping[str, str]) -> dict[str, str]:
+    """UPLOADS['STAGING_BUCKETS']: none; the app serves only completed files."""
+    return {}

@@ -64,3 +64,9 @@ def storage_config(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
             f"AWS_S3_ENDPOINT_URL={endpoint!r} must be a URL such as http://127.0.0.1:8333."
         )
     return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+def staging_buckets(env: Mapping[str, str]) -> dict[str, str]:
+    """UPLOADS['STAGING_BUCKETS']: none; a bucket policy limited to the public types'
+    prefixes keeps staging keys private (docs/s3.md)."""
+    return {}

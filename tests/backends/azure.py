@@ -22,6 +22,8 @@ ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 CONTAINER = "uploads"
+#: The private container of the documented setup for staging blobs (AZURE_STAGING_CONTAINER).
+STAGING_CONTAINER = "uploads-staging"
 START_TIMEOUT = 20.0
 QUICK_RETRY: dict[str, Any] = {"backoff": 0.2, "retry_total": 2, "random_jitter_range": 0.1}
 
@@ -74,6 +76,7 @@ class AzureBackend(Backend):
             "UPLOADS_STORAGE": "azure",
             "AZURE_CONNECTION_STRING": self.connection_string,
             "AZURE_CONTAINER": CONTAINER,
+            "AZURE_STAGING_CONTAINER": STAGING_CONTAINER,
         }
 
     def send(self, answer: dict[str, Any], body: bytes, headers: dict[str, str]) -> int:
@@ -133,6 +136,7 @@ def azurite(*options: str) -> Iterator[AzureBackend]:
     ):
         backend = AzureBackend(port)
         backend.service.create_container(CONTAINER)
+        backend.service.create_container(STAGING_CONTAINER)
         yield backend
 
 

@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # cryptography comes with the gcs extra (google-auth); import
     from cryptography.hazmat.primitives.asymmetric import rsa
 
 BUCKET = "uploads-test"
+#: The private bucket of the documented setup for staging objects (GS_STAGING_BUCKET_NAME).
+STAGING_BUCKET = "uploads-test-staging"
 PROJECT = "uploads-test-project"
 SA_EMAIL = "uploads-signer@uploads-test-project.iam.gserviceaccount.com"
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
@@ -296,6 +298,7 @@ class GCSBackend(Backend):
         return {
             "UPLOADS_STORAGE": "gcs",
             "GS_BUCKET_NAME": self.bucket,
+            "GS_STAGING_BUCKET_NAME": STAGING_BUCKET,
             "GS_CREDENTIALS": str(key_file),
             EMULATOR_ENV: self.server.url,
         }
@@ -357,6 +360,7 @@ def fake_gcs(binary: Path) -> Iterator[FakeGCS]:
     server = start_fake_gcs(binary)
     try:
         server.create_bucket(BUCKET)
+        server.create_bucket(STAGING_BUCKET)
         yield server
     finally:
         server.stop()

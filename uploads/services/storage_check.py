@@ -19,7 +19,10 @@ from datetime import timedelta
 from email.utils import parsedate_to_datetime
 
 from django.utils import timezone
+from django.utils.encoding import filepath_to_uri
 
+from uploads.app_settings import app_settings
+from uploads.keys import staging_key
 from uploads.signers import (
     ObjectHeaders,
     PresignedUpload,
@@ -206,6 +209,7 @@ def check_storage(
                 _cleanup(signer, key)
     if uploaded:
         _unsigned_post_fields(report, signer, base_url)
+        _staging_private(report, alias, signer, base_url)
     if uploaded:
         for prefix in public_prefixes(alias):
             _public_read(report, alias, signer, prefix, base_url)
@@ -460,6 +464,79 @@ def _public_read(
         _cleanup(signer, key)
 
 
+def _staging_private(
+    report: StorageReport, alias: str, signer: Signer, base_url: str | None
+) -> None:
+    """Write a test object at a staging key and GET it with no credentials where anyone
+    would try: the storage's own URL for it, and the CDN's when PUBLIC_BASE_URL is set.
+    Staging objects are unverified bytes (an HTML page declared as a PNG): none may read."""
+    key = staging_key(f"{CHECK_PREFIX}{uuid.uuid4().hex}.txt")
+    name = "staging-private"
+    try:
+        signer.write(key, CHECK_BODY, ObjectHeaders(CHECK_TYPE))
+    except SignerError as err:
+        report.add(name, False, f"Could not write a test object at {key}: {err}")
+        return
+    try:
+        urls = [_absolute(signer.anonymous_url(key), base_url)]
+        cdn = app_settings.PUBLIC_BASE_URL
+        if cdn:
+            urls.append(f"{cdn.rstrip('/')}/{filepath_to_uri(signer.object_name(key))}")
+        tried = [url for url in urls if url is not None]
+        if not tried:
+            report.add(
+                name, True, "Skipped: the storage's URL is relative to this site.", skipped=True
+            )
+            return
+        for url in tried:
+            answer = _request("GET", url, None, {})
+            if 200 <= answer.status < 300 and answer.body == CHECK_BODY:
+                report.add(
+                    name,
+                    False,
+                    f"Staging objects are readable anonymously ({answer.status} for {url}): "
+                    "anyone can fetch uploads before they are verified and after they are "
+                    "rejected. " + staging_fix(signer, alias, from_cdn=url != urls[0]),
+                )
+                return
+        report.add(name, True, "Staging objects are not readable without a signature.")
+    finally:
+        _cleanup(signer, key)
+
+
+def staging_fix(signer: Signer, alias: str, *, from_cdn: bool) -> str:
+    """What to change so that nobody reads staging objects anonymously, per provider."""
+    staging = app_settings.STAGING_PREFIX.strip("/")
+    if from_cdn:
+        return (
+            f"The CDN of UPLOADS['PUBLIC_BASE_URL'] serves {staging}/: limit its origin to "
+            f"the public types' prefixes, or refuse {staging}/* at the CDN."
+        )
+    kind = type(signer).__name__.lower()
+    if "azure" in kind:
+        return (
+            "Create a private container in the same account and name it in "
+            f"UPLOADS['STAGING_BUCKETS'] = {{'{alias}': '<container>'}} "
+            "(AZURE_STAGING_CONTAINER in this project's environment), or keep the container "
+            "private and serve public files through a CDN (UPLOADS['PUBLIC_BASE_URL'])."
+        )
+    if "gcs" in kind:
+        return (
+            "Create a private bucket for staging objects and name it in "
+            f"UPLOADS['STAGING_BUCKETS'] = {{'{alias}': '<bucket>'}} "
+            "(GS_STAGING_BUCKET_NAME in this project's environment); grant allUsers "
+            "roles/storage.objectViewer on the upload bucket only."
+        )
+    if "s3" in kind:
+        bucket = getattr(signer, "bucket", "BUCKET")
+        return (
+            "Grant s3:GetObject to everyone only on the public types' prefixes "
+            f"(arn:aws:s3:::{bucket}/<prefix>/*), never on arn:aws:s3:::{bucket}/* or "
+            f"{staging}/."
+        )
+    return f"Make {staging}/ of the storage unreadable without a signature."
+
+
 def public_read_fix(signer: Signer, alias: str, prefix: str) -> str:
     """What to set so that anyone may read ``prefix``/ of this storage, per provider."""
     kind = type(signer).__name__.lower()
@@ -474,13 +551,15 @@ def public_read_fix(signer: Signer, alias: str, prefix: str) -> str:
     if "azure" in kind:
         return (
             "Set the container's public access level to 'Blob' (anonymous read of blobs, "
-            "not of the listing), or serve it through a CDN with access and set "
+            "not of the listing) once staging blobs live in a private container "
+            "(UPLOADS['STAGING_BUCKETS']), or serve it through a CDN with access and set "
             "UPLOADS['PUBLIC_BASE_URL']."
         )
     if "gcs" in kind:
         return (
             "Grant allUsers the role roles/storage.objectViewer on the bucket (uniform "
-            "bucket-level access), or serve it through a CDN with access and set "
+            "bucket-level access) once staging objects live in a private bucket "
+            "(UPLOADS['STAGING_BUCKETS']), or serve it through a CDN with access and set "
             "UPLOADS['PUBLIC_BASE_URL']."
         )
     return "Make that path readable by anyone, or set UPLOADS['PUBLIC_BASE_URL'] to a CDN."

@@ -12,7 +12,9 @@ upload. ``x-ms-meta-*`` headers cannot be bound either, so none are asked for: t
 itself names the owner and the upload.
 
 The SAS is for the staging blob; ``promote`` copies a verified one to its key inside the
-account, where no SAS of ours can write.
+account, where no SAS of ours can write. With ``UPLOADS['STAGING_BUCKETS']`` naming a
+container for the storage, every staging blob (its blocks too) lives there instead: a private
+container beside a public one, so that unverified bytes are never readable anonymously.
 
 Large files are block uploads: each part is a ``Put Block`` to the staging blob under a block
 id made of the upload's random id and the part number, signed with a write SAS for that one
@@ -144,6 +146,7 @@ class AzureSigner(Signer):
 
     methods: ClassVar[frozenset[str]] = frozenset({"PUT"})
     supports_multipart: ClassVar[bool] = True
+    supports_staging_bucket: ClassVar[bool] = True
     part_limits: ClassVar[tuple[int, int, int]] = BLOCK_LIMITS
     storage: Any  # a storages.backends.azure_storage.AzureStorage (untyped)
 
@@ -178,7 +181,6 @@ class AzureSigner(Signer):
 
         self.service = self._build_client()
         endpoint = urlsplit(self.service.url)
-        self._blob_base = f"{self.service.url.rstrip('/')}/{quote(self.container_name)}"
         if endpoint.scheme == "https":
             self.protocol = "https"
         elif _is_loopback(endpoint.hostname):
@@ -190,7 +192,19 @@ class AzureSigner(Signer):
                 "BlobEndpoint in AZURE_CONNECTION_STRING."
             )
         self.container = self.service.get_container_client(self.container_name)
+        self.staging_container = (
+            self.service.get_container_client(self.staging_bucket)
+            if self.staging_bucket
+            else self.container
+        )
         self.custom_domain: str | None = getattr(storage, "custom_domain", None)
+        endpoint_url = self.service.url.rstrip("/")
+        #: Container name -> its URL (presign builds one URL per upload).
+        self._container_urls = {
+            name: f"{endpoint_url}/{quote(name)}"
+            for name in (self.container_name, self.staging_bucket)
+            if name
+        }
 
     def _build_client(self) -> BlobServiceClient:
         """One client for this signer: the storage's endpoint and credential, bounded
@@ -224,8 +238,22 @@ class AzureSigner(Signer):
         prefix included), so that storage.open(key) and the signer agree."""
         return str(self.storage._get_valid_path(key))
 
+    def container_name_for(self, key: str) -> str:
+        """The container that holds ``key``: the staging container for a staging key when
+        one is set."""
+        if self.staging_bucket and self.is_staging(key):
+            return self.staging_bucket
+        return self.container_name
+
+    def _container_for(self, key: str) -> Any:
+        return self.staging_container if self.is_staging(key) else self.container
+
+    def _blob(self, key: str) -> BlobClient:
+        return self._container_for(key).get_blob_client(self.object_name(key))
+
     def blob_url(self, key: str, *, custom_domain: bool = False) -> str:
-        url = f"{self._blob_base}/{quote(self.object_name(key), safe='~/')}"
+        base = self._container_urls[self.container_name_for(key)]
+        url = f"{base}/{quote(self.object_name(key), safe='~/')}"
         if custom_domain and self.custom_domain:
             url = urlunsplit(urlsplit(url)._replace(netloc=self.custom_domain))
         return url
@@ -233,7 +261,7 @@ class AzureSigner(Signer):
     def _sas(self, key: str, permission: BlobSasPermissions, expiry: datetime, **extra: Any) -> str:
         return generate_blob_sas(
             self.account_name,
-            self.container_name,
+            self.container_name_for(key),
             self.object_name(key),
             account_key=self.account_key,
             permission=permission,
@@ -270,12 +298,15 @@ class AzureSigner(Signer):
     def public_url(self, key: str) -> str:
         if app_settings.PUBLIC_BASE_URL:
             return super().public_url(key)
+        return self.anonymous_url(key)
+
+    def anonymous_url(self, key: str) -> str:
         return self.blob_url(key, custom_domain=True)
 
     def stat(self, key: str) -> StoredObject | None:
         with self._errors(f"reading the properties of {key}"):
             try:
-                props = self.container.get_blob_client(self.object_name(key)).get_blob_properties()
+                props = self._blob(key).get_blob_properties()
             except ResourceNotFoundError as err:
                 if _code(err) in ("", "BlobNotFound"):
                     return None
@@ -291,9 +322,7 @@ class AzureSigner(Signer):
     def read_head(self, key: str, length: int) -> bytes:
         with self._errors(f"reading {key}"):
             try:
-                downloader = self.container.download_blob(
-                    self.object_name(key), offset=0, length=length
-                )
+                downloader = self._blob(key).download_blob(offset=0, length=length)
             except HttpResponseError as err:
                 if err.status_code == 416:  # an empty blob has no byte 0
                     return b""
@@ -303,16 +332,17 @@ class AzureSigner(Signer):
     def compute_sha256(self, key: str) -> str:
         digest = hashlib.sha256()
         with self._errors(f"reading {key}"):
-            for chunk in self.container.download_blob(self.object_name(key)).chunks():
+            for chunk in self._blob(key).download_blob().chunks():
                 digest.update(chunk)
         return base64.b64encode(digest.digest()).decode()
 
     def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
         """Copy Blob inside the account (Azure copies within an account at once, Azurite
         too; a copy still pending is waited for, within COPY_WAIT_SECONDS), then the
-        server's properties, which replace every header the uploader set."""
-        source = self.container.get_blob_client(self.object_name(staging_key))
-        target = self.container.get_blob_client(self.object_name(key))
+        server's properties, which replace every header the uploader set. The account key
+        authorizes reading a private source in the same account, such as the staging
+        container."""
+        source, target = self._blob(staging_key), self._blob(key)
         # Azure metadata names are C# identifiers: no hyphens.
         metadata = {name.replace("-", "_"): value for name, value in headers.metadata.items()}
         with self._errors(f"copying to {key}"):
@@ -339,8 +369,7 @@ class AzureSigner(Signer):
         """Put Blob with the server's properties, replacing the blob."""
         metadata = {name.replace("-", "_"): value for name, value in headers.metadata.items()}
         with self._errors(f"writing {key}"):
-            self.container.upload_blob(
-                self.object_name(key),
+            self._blob(key).upload_blob(
                 data,
                 overwrite=True,
                 metadata=metadata,
@@ -352,7 +381,7 @@ class AzureSigner(Signer):
             )
 
     def delete(self, key: str) -> None:
-        blob = self.container.get_blob_client(self.object_name(key))
+        blob = self._blob(key)
         with self._errors(f"deleting {key}"):
             try:
                 # The upload URL may also snapshot the blob (sp=c): take those with it.
@@ -417,7 +446,7 @@ class AzureSigner(Signer):
         crashed before the upload was marked complete; an uncommitted block wins over a
         committed one of the same id, as it does in ``Put Block List`` (``Latest``)."""
         token = MultipartId.parse(multipart_id, "Azure").token
-        blob = self.container.get_blob_client(self.object_name(key))
+        blob = self._blob(key)
         with self._errors(f"listing the blocks of {key}"):
             try:
                 committed, uncommitted = blob.get_block_list(block_list_type="all")
@@ -443,7 +472,7 @@ class AzureSigner(Signer):
             if part.etag != block_id:
                 raise SignerError(f"Part {part.number} is not a block of this upload.")
             blocks.append(BlobBlock(block_id))
-        blob = self.container.get_blob_client(self.object_name(key))
+        blob = self._blob(key)
         with self._errors(f"committing the blocks of {key}"):
             # Put Block List replaces whatever a part URL committed or set on the blob:
             # the blocks are these, and the properties and metadata the server's.
@@ -464,7 +493,7 @@ class AzureSigner(Signer):
         at once, leaving an empty blob, which is then deleted (with any snapshots a part URL
         made). The staging blob is this upload's alone, so nothing else is lost."""
         MultipartId.parse(multipart_id, "Azure")  # refuses what is not ours
-        blob = self.container.get_blob_client(self.object_name(key))
+        blob = self._blob(key)
         with self._errors(f"discarding the blocks of {key}"):
             self._unleased(blob, lambda: blob.commit_block_list([]))
         self.delete(key)
@@ -486,8 +515,10 @@ class AzureSigner(Signer):
     def _errors(self, doing: str) -> Iterator[None]:
         """Azure's exceptions as SignerErrors. Messages name settings and error codes,
         never a key or a signed URL."""
+        staging = f", staging container {self.staging_bucket}" if self.staging_bucket else ""
         where = (
-            f"storage '{self.alias}' (account {self.account_name}, container {self.container_name})"
+            f"storage '{self.alias}' (account {self.account_name}, "
+            f"container {self.container_name}{staging})"
         )
         try:
             yield
@@ -498,8 +529,8 @@ class AzureSigner(Signer):
         except ResourceNotFoundError as err:
             if _code(err) == "ContainerNotFound":
                 raise SignerNotConfigured(
-                    f"The container of {where} does not exist: create it, or set "
-                    "AZURE_CONTAINER to an existing one."
+                    f"A container of {where} does not exist: create it, or set "
+                    "AZURE_CONTAINER (and UPLOADS['STAGING_BUCKETS']) to existing ones."
                 ) from err
             raise SignerError(f"Azure answered {_code(err)} while {doing} on {where}.") from err
         except HttpResponseError as err:

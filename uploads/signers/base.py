@@ -145,10 +145,26 @@ class Signer(ABC):
     #: (smallest part, largest part, most parts) the provider takes; the last part may be
     #: smaller than the smallest.
     part_limits: ClassVar[tuple[int, int, int]] = (5 * MiB, 5 * 1024 * MiB, 10_000)
+    #: Whether staging keys can live in a bucket of their own (``UPLOADS['STAGING_BUCKETS']``).
+    supports_staging_bucket: ClassVar[bool] = False
 
     def __init__(self, alias: str, storage: Storage) -> None:
         self.alias = alias
         self.storage = storage
+        #: The private bucket (container) that holds this storage's staging keys; "" for
+        #: the storage's own.
+        self.staging_bucket: str = str(app_settings.STAGING_BUCKETS.get(alias, "")).strip()
+        if self.staging_bucket and not self.supports_staging_bucket:
+            raise SignerNotConfigured(
+                f"{type(self).__name__} keeps staging objects in the storage's own bucket: "
+                f"remove '{alias}' from UPLOADS['STAGING_BUCKETS'] (on S3, limit the bucket "
+                "policy to the public types' prefixes instead)."
+            )
+
+    @staticmethod
+    def is_staging(key: str) -> bool:
+        """Whether ``key`` is a staging key (uploads.keys.staging_key), or a part under one."""
+        return key.startswith(f"{app_settings.STAGING_PREFIX.strip('/')}/")
 
     @staticmethod
     def timeouts() -> tuple[int, int, int]:
@@ -216,6 +232,11 @@ class Signer(ABC):
         base = app_settings.PUBLIC_BASE_URL
         if base:
             return f"{base.rstrip('/')}/{filepath_to_uri(self.object_name(key))}"
+        return self.storage.url(key)
+
+    def anonymous_url(self, key: str) -> str:
+        """The unsigned URL of the object in the storage itself (no CDN), where anyone
+        without credentials would read it if the storage let them."""
         return self.storage.url(key)
 
     def compute_sha256(self, key: str) -> str:

@@ -102,6 +102,9 @@ class FakeSigner(Signer):
     def public_url(self, key: str) -> str:
         return f"{FAKE_ORIGIN}/{self.alias}/{quote(key)}"
 
+    def anonymous_url(self, key: str) -> str:
+        return self.public_url(key)
+
     def stat(self, key: str) -> StoredObject | None:
         if key not in objects:
             return None

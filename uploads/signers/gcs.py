@@ -14,7 +14,8 @@ An upload URL is a V4 signed ``PUT`` (XML API) that binds, as signed headers:
   URL writes the staging key; a completed upload lives at its key, which ``promote`` writes
   by a rewrite inside GCS.
 - ``x-goog-meta-owner`` and ``x-goog-meta-upload-id``: kept on the object.
-- ``x-goog-acl``, only when the storage sets ``default_acl`` and the upload is public.
+- ``x-goog-acl``, only when the storage sets ``default_acl``, the upload is public and the key
+  is not a staging key (so never for an upload URL of the API, which writes staging keys).
 
 GCS verifies only CRC32C and MD5 (``x-goog-hash``), never SHA-256, so a declared sha256 is
 not signed in: ``stat`` reports none and the complete step hashes the stored bytes.
@@ -26,6 +27,11 @@ written through a V4 signed ``PUT`` that binds its exact length and the upload's
 composes exactly the listed generations into the staging key (32 sources per compose call,
 so in rounds through intermediate objects under the same prefix), and the parts go;
 ``abort_multipart`` deletes the prefix.
+
+With ``UPLOADS['STAGING_BUCKETS']`` naming a bucket for the storage, every staging object
+(parts and intermediates too) lives in that private bucket and ``promote`` rewrites across
+buckets: the storage's own bucket may then be readable by allUsers without exposing bytes
+not yet verified. No ``x-goog-acl`` is signed for a staging key, wherever it lives.
 
 Every call to GCS has bounded timeouts and a retry with a short deadline; what still fails
 is raised as ``SignerUnavailable`` (transient) or ``SignerNotConfigured`` (a missing
@@ -133,6 +139,7 @@ class _Sha256Sink:
 class GCSSigner(Signer):
     methods: ClassVar[frozenset[str]] = frozenset({"PUT"})
     supports_multipart: ClassVar[bool] = True
+    supports_staging_bucket: ClassVar[bool] = True
     part_limits: ClassVar[tuple[int, int, int]] = PART_LIMITS
     storage: Any  # a django-storages GoogleCloudStorage
 
@@ -170,7 +177,8 @@ class GCSSigner(Signer):
                 "(service_account.Credentials), or set OPTIONS['iam_sign_blob'] = True."
             )
         super().__init__(alias, storage)
-        self._bucket_seen = False
+        self._buckets_seen: set[str] = set()
+        self._staging: Any = None  # the staging bucket's google.cloud.storage.Bucket
         connect, read, _ = self.timeouts()
         #: (connect, read) seconds for each request to GCS.
         self.timeout: tuple[float, float] = (float(connect), float(read))
@@ -186,7 +194,11 @@ class GCSSigner(Signer):
             "x-goog-content-length-range": size_range,
             "x-goog-if-generation-match": "0",
         }
-        acl = XML_ACL.get(self.storage.default_acl or "") if spec.public else None
+        # Never on a staging key: it would make unverified bytes public, and the rewrite to
+        # the key copies no ACL anyway.
+        acl = None
+        if spec.public and not self.is_staging(spec.key):
+            acl = XML_ACL.get(self.storage.default_acl or "")
         if acl:
             headers["x-goog-acl"] = acl
         for name, value in sorted(spec.metadata.items()):
@@ -230,9 +242,9 @@ class GCSSigner(Signer):
             try:
                 blob.reload(timeout=self.timeout, retry=self.retry)
             except api_exceptions.NotFound:
-                self._check_bucket()
+                self._check_bucket(blob.bucket)
                 return None
-        self._bucket_seen = True
+        self._buckets_seen.add(blob.bucket.name)
         return StoredObject(
             size=int(blob.size or 0),
             content_type=blob.content_type,
@@ -300,6 +312,9 @@ class GCSSigner(Signer):
             return super().public_url(key)
         with self._errors(f"build the URL of {key}"):
             return str(self.storage.url(key))
+
+    def anonymous_url(self, key: str) -> str:
+        return str(self._blob(key).public_url)
 
     def apply_cors(self, origins: list[str]) -> None:
         """Let browsers on ``origins`` PUT with the signed headers and GET, and read ETag.
@@ -372,9 +387,10 @@ class GCSSigner(Signer):
         token = MultipartId.parse(multipart_id, "GCS").token
         prefix = self._parts_prefix(key, token)
         parts: list[StoredPart] = []
+        bucket = self._bucket_for(key)
         with self._errors(f"list the parts of {key}"):
             try:
-                for blob in self.storage.bucket.list_blobs(
+                for blob in bucket.list_blobs(
                     prefix=prefix, timeout=self.timeout, retry=self.retry
                 ):
                     number = _part_number(blob.name.removeprefix(prefix))
@@ -385,9 +401,9 @@ class GCSSigner(Signer):
                             )
                         )
             except api_exceptions.NotFound:
-                self._check_bucket()
+                self._check_bucket(bucket)
                 return []
-        self._bucket_seen = True
+        self._buckets_seen.add(bucket.name)
         return sorted(parts, key=lambda part: part.number)
 
     def complete_multipart(self, key: str, multipart_id: str, parts: list[StoredPart]) -> None:
@@ -399,7 +415,7 @@ class GCSSigner(Signer):
         token, content_type, metadata = mp.token, mp.content_type, mp.metadata
         if not parts:
             raise SignerError("A GCS multipart upload needs at least one part.")
-        bucket = self.storage.bucket
+        bucket = self._bucket_for(key)
         sources: list[tuple[Any, int]] = []
         for part in parts:
             if not part.etag.isdigit():
@@ -442,15 +458,14 @@ class GCSSigner(Signer):
         """Delete every object under the upload's prefix: parts and intermediates."""
         token = MultipartId.parse(multipart_id, "GCS").token
         prefix = self._parts_prefix(key, token)
+        bucket = self._bucket_for(key)
         with self._errors(f"list the parts of {key}"):
             try:
                 blobs = list(
-                    self.storage.bucket.list_blobs(
-                        prefix=prefix, timeout=self.timeout, retry=self.retry
-                    )
+                    bucket.list_blobs(prefix=prefix, timeout=self.timeout, retry=self.retry)
                 )
             except api_exceptions.NotFound:
-                self._check_bucket()
+                self._check_bucket(bucket)
                 return
         self._delete_all(blobs, f"release the parts of {key}")
 
@@ -513,28 +528,43 @@ class GCSSigner(Signer):
         }
         return blob
 
-    def _blob(self, key: str) -> Any:
-        return self.storage.bucket.blob(self.object_name(key))
+    def _in_staging_bucket(self, key: str) -> bool:
+        return bool(self.staging_bucket) and self.is_staging(key)
 
-    def _check_bucket(self) -> None:
+    def _bucket_for(self, key: str) -> Any:
+        """The bucket that holds ``key``: the staging bucket for a staging key when one is
+        set, else the storage's."""
+        if not self._in_staging_bucket(key):
+            return self.storage.bucket
+        if self._staging is None:
+            self._staging = self.storage.client.bucket(self.staging_bucket)
+        return self._staging
+
+    def _blob(self, key: str) -> Any:
+        return self._bucket_for(key).blob(self.object_name(key))
+
+    def _check_bucket(self, bucket: Any) -> None:
         """A missing object and a missing bucket both answer 404: tell them apart, once."""
-        if self._bucket_seen:
+        if bucket.name in self._buckets_seen:
             return
         try:
             # Listing needs storage.objects.list, which the object roles grant (unlike
             # storage.buckets.get); a missing bucket answers 404.
-            listing = self.storage.bucket.list_blobs(
-                max_results=1, timeout=self.timeout, retry=self.retry
-            )
+            listing = bucket.list_blobs(max_results=1, timeout=self.timeout, retry=self.retry)
             next(iter(listing), None)
         except api_exceptions.NotFound as err:
+            setting = (
+                f"UPLOADS['STAGING_BUCKETS']['{self.alias}'] (GS_STAGING_BUCKET_NAME)"
+                if bucket.name == self.staging_bucket
+                else "GS_BUCKET_NAME (OPTIONS['bucket_name'])"
+            )
             raise SignerNotConfigured(
-                f"Storage '{self.alias}': bucket {self.storage.bucket_name!r} does not exist. "
-                "Create it, or fix GS_BUCKET_NAME (OPTIONS['bucket_name'])."
+                f"Storage '{self.alias}': bucket {bucket.name!r} does not exist. "
+                f"Create it, or fix {setting}."
             ) from err
         except api_exceptions.Forbidden:
             return  # cannot tell: take the object as missing
-        self._bucket_seen = True
+        self._buckets_seen.add(bucket.name)
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -547,7 +577,12 @@ class GCSSigner(Signer):
             raise self._wrap(err, doing) from err
 
     def _wrap(self, err: Exception, doing: str) -> SignerError:
-        alias, bucket = self.alias, self.storage.bucket_name
+        alias = self.alias
+        buckets = [
+            self.storage.bucket_name,
+            *([self.staging_bucket] if self.staging_bucket else []),
+        ]
+        bucket = " and ".join(repr(name) for name in buckets)
         if isinstance(err, TRANSIENT):
             return SignerUnavailable(
                 f"GCS did not answer in time for storage '{alias}' (tried to {doing}): "
@@ -556,7 +591,7 @@ class GCSSigner(Signer):
         if isinstance(err, (api_exceptions.Forbidden, api_exceptions.Unauthorized)):
             return SignerNotConfigured(
                 f"GCS refused storage '{alias}' ({err.code}) when trying to {doing}: give "
-                f"its service account roles/storage.objectAdmin on bucket {bucket!r} (and "
+                f"its service account roles/storage.objectAdmin on bucket {bucket} (and "
                 "roles/iam.serviceAccountTokenCreator on itself with iam_sign_blob)."
             )
         if isinstance(err, auth_exceptions.RefreshError):

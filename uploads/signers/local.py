@@ -172,6 +172,9 @@ class LocalSigner(Signer):
             return super().public_url(key)
         return reverse("uploads:local-file", args=[key])
 
+    def anonymous_url(self, key: str) -> str:
+        return reverse("uploads:local-file", args=[key])
+
     def stat(self, key: str) -> StoredObject | None:
         if not self.storage.exists(key):
             return None

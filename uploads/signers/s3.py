@@ -469,6 +469,9 @@ class S3Signer(Signer):
         object's plain (unsigned) URL in the bucket."""
         if app_settings.PUBLIC_BASE_URL:
             return super().public_url(key)
+        return self.anonymous_url(key)
+
+    def anonymous_url(self, key: str) -> str:
         name = self.object_name(key)
         domain = getattr(self.storage, "custom_domain", None)
         if domain:
