@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connections, router, transaction
-from django.db.models import Field, Q
+from django.db.models import Field, ForeignKey, Q
 from django.utils import timezone
 
 from uploads import content_types, exceptions, keys
@@ -270,11 +270,11 @@ def _lock_owner_sql(alias: str) -> str | None:
         return None
     quote = connection.ops.quote_name
     owner = Upload._meta.get_field("owner")
-    assert isinstance(owner, Field) and owner.related_model is not None
-    target = owner.target_field  # type: ignore[attr-defined]
+    assert isinstance(owner, ForeignKey)
+    table, column = owner.related_model._meta.db_table, owner.target_field.column
+    assert column is not None
     lock = connection.ops.for_update_sql(no_key=features.has_select_for_no_key_update)
-    table = owner.related_model._meta.db_table  # type: ignore[union-attr]
-    return f"SELECT 1 FROM {quote(table)} WHERE {quote(target.column)} = %s {lock}"
+    return f"SELECT 1 FROM {quote(table)} WHERE {quote(column)} = %s {lock}"
 
 
 @functools.cache
