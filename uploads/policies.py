@@ -168,7 +168,10 @@ class PolicyRegistry:
                 self._state = (number, policies)
         if cached != number:  # missing, or stale: put the truth back
             try:
-                cache.set(VERSION_KEY, number, None)
+                if cached is None:  # add: an edit's own number may have arrived meanwhile
+                    cache.add(VERSION_KEY, number, None)
+                else:
+                    cache.set(VERSION_KEY, number, None)
             except BACKEND_ERRORS as err:
                 logger.warning("Upload types revision not copied to the cache: %s", err)
         return policies
