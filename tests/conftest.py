@@ -13,6 +13,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.demo import png_bytes
 from tests.factories import UserFactory
 from uploads.models import UploadPolicy
+from uploads.policies import registry
 
 pytest_plugins = [
     *(f"tests.backends.{name}" for name in ("local", "s3", "azure", "gcs")),
@@ -22,9 +23,12 @@ pytest_plugins = [
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Rate-limit counts and the policy version start empty in every test."""
+    """Rate-limit counts and the policy version start empty in every test, and the process's
+    policies are loaded afresh (a test database rolled back or flushed goes back to an
+    earlier revision number with other rows than this process saw at that number)."""
     for cache in caches.all():
         cache.clear()
+    registry.forget()
     yield
 
 

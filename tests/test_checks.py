@@ -155,6 +155,35 @@ def test_in_process_cache_with_debug_on_is_not_w001(settings: Any) -> None:
     assert "uploads.W001" not in uploads_messages()
 
 
+def sqlite_database(settings: Any, **options: Any) -> None:
+    """DATABASES for the checks to read (nothing connects to it)."""
+    default = {**settings.DATABASES["default"]}
+    default |= {"ENGINE": "django.db.backends.sqlite3", "NAME": "/srv/db.sqlite3"}
+    settings.DATABASES = {**settings.DATABASES, "default": default | {"OPTIONS": options}}
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_a_sqlite_database_with_deferred_transactions_is_w007(settings: Any) -> None:
+    settings.DEBUG = True
+    sqlite_database(settings, timeout=20)
+
+    found = uploads_messages()
+
+    assert list(found) == ["uploads.W007"]
+    assert "'default'" in found["uploads.W007"][0] and "cap" in found["uploads.W007"][0]
+
+
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+@pytest.mark.parametrize("mode", ["IMMEDIATE", "exclusive"])
+def test_a_sqlite_database_whose_transactions_take_the_write_lock_is_not_w007(
+    settings: Any, mode: str
+) -> None:
+    settings.DEBUG = True
+    sqlite_database(settings, transaction_mode=mode)
+
+    assert "uploads.W007" not in uploads_messages()
+
+
 # The same misconfiguration seen by a client ---------------------------------------------
 
 SECRETS_AND_SETTINGS = (

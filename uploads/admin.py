@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 
-from uploads import exceptions, references, thumbnails, validators
+from uploads import exceptions, policies, references, thumbnails, validators
 from uploads.app_settings import app_settings
 from uploads.models import Upload, UploadPolicy, part_size_problem
 from uploads.services import storage_check
@@ -162,6 +162,36 @@ class UploadPolicyAdmin(admin.ModelAdmin):
     ]
 
     actions = ["check_storage"]
+
+    # Every view that saves or deletes types: say so when their edit did not reach the cache.
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with policies.watching_publication() as failures:
+            response = super().changeform_view(request, *args, **kwargs)
+        return self._tell_unpublished(request, failures, response)
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with policies.watching_publication() as failures:
+            response = super().changelist_view(request, *args, **kwargs)
+        return self._tell_unpublished(request, failures, response)
+
+    def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with policies.watching_publication() as failures:
+            response = super().delete_view(request, *args, **kwargs)
+        return self._tell_unpublished(request, failures, response)
+
+    def _tell_unpublished(
+        self, request: HttpRequest, failures: list[BaseException], response: HttpResponse
+    ) -> HttpResponse:
+        if failures:
+            seconds = round(policies.DATABASE_CHECK_SECONDS + app_settings.POLICY_CACHE_SECONDS)
+            self.message_user(
+                request,
+                "The change is saved, but the shared cache did not answer, so the other "
+                "worker processes were not told: they apply it within "
+                f"{seconds} seconds of the cache answering again.",
+                messages.WARNING,
+            )
+        return response
 
     @admin.action(description="Check the storage of selected types (a real round trip)")
     def check_storage(self, request: HttpRequest, queryset: QuerySet[UploadPolicy]) -> None:

@@ -14,6 +14,7 @@ uploads.W003  an upload type's max size is over what complete can verify (a data
 uploads.W004  an upload type's part size does not suit its storage (a database check)
 uploads.W005  auth/token (uploads.api.auth_urls) is served without django-axes guarding logins
 uploads.W006  UPLOADS['STAGING_BUCKETS'] names a storage that is not an upload storage
+uploads.W007  uploads live in SQLite without transaction_mode IMMEDIATE: the cap is not exact
 
 The database checks run with ``migrate`` and ``manage.py check --database default``.
 """
@@ -44,6 +45,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     errors += _check_staging_buckets()
     errors += _check_rate()
     errors += _check_cache()
+    errors += _check_sqlite_transactions()
     return errors
 
 
@@ -200,6 +202,31 @@ def check_login_throttling(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             "'axes.backends.AxesStandaloneBackend' first in AUTHENTICATION_BACKENDS and "
             "'axes.middleware.AxesMiddleware' last in MIDDLEWARE (README: Logins).",
             id="uploads.W005",
+        )
+    ]
+
+
+def _check_sqlite_transactions() -> list[Any]:
+    from django.db import router
+
+    from uploads.models import Upload
+
+    alias = router.db_for_write(Upload)
+    database = settings.DATABASES.get(alias, {})
+    if not database.get("ENGINE", "").endswith("sqlite3"):
+        return []
+    mode = str(database.get("OPTIONS", {}).get("transaction_mode") or "").upper()
+    if mode in ("IMMEDIATE", "EXCLUSIVE"):
+        return []
+    # SQLite has no row locks: presign's count and insert are one step only when BEGIN takes
+    # the write lock. Deferred, two presigns both count, and the second writer fails.
+    return [
+        Warning(
+            f"Uploads are stored in the SQLite database {alias!r}, whose transactions start "
+            "deferred: concurrent presigns can pass the open-upload cap, and writes can fail "
+            "with 'database is locked'.",
+            hint=f"Set DATABASES[{alias!r}]['OPTIONS']['transaction_mode'] = 'IMMEDIATE'.",
+            id="uploads.W007",
         )
     ]
 

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from django.core.signals import setting_changed
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -21,8 +20,9 @@ logger = logging.getLogger("uploads")
 @receiver(post_save, sender=UploadPolicy, dispatch_uid="uploads.policy_saved")
 @receiver(post_delete, sender=UploadPolicy, dispatch_uid="uploads.policy_deleted")
 def policy_changed(**kwargs: Any) -> None:
-    # After commit, so that no worker reloads the old row and keeps it as the new version.
-    transaction.on_commit(bump_version)
+    # In the edit's transaction; copied to the cache after it commits, so that no worker
+    # reloads the old row and keeps it as the new revision.
+    bump_version()
 
 
 @receiver(setting_changed, dispatch_uid="uploads.setting_changed")

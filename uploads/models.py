@@ -163,6 +163,17 @@ def part_size_problem(
     return None
 
 
+class PolicyRevision(models.Model):
+    """One row: how many times the upload types changed. The policy registry's source of
+    truth (the shared cache only mirrors it), bumped in the transaction of each edit, so that
+    no edit is lost when the cache is down or comes back with old data."""
+
+    number = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("upload types revision")
+
+
 class Upload(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")

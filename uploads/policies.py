@@ -1,26 +1,50 @@
-"""Upload policies as presign reads them: from process memory, checked against a version
-kept in the shared cache.
+"""Upload policies as presign reads them: from process memory, checked against a revision
+number mirrored in the shared cache.
 
-An edit bumps the version (after its transaction commits), so every worker process sees
-it on its very next request, and a request pays one cache read instead of a query.
-``UPLOADS["POLICY_CACHE_SECONDS"]`` trades that for speed: a process then checks the
-version at most once in so many seconds, and an edit takes up to that long to reach the
-other processes (the one that made it sees it at once).
+The number's source of truth is the database (``PolicyRevision``): each edit bumps it in its
+own transaction, and once the edit commits the number is copied to the cache, so that every
+worker process sees it on its very next request while a request pays one cache read, not a
+query. ``UPLOADS["POLICY_CACHE_SECONDS"]`` trades that for speed: a process then checks the
+cache at most once in so many seconds, and an edit takes up to that long to reach the other
+processes (the one that made it sees it at once).
+
+The cache can lose an edit: down when it was made, or back from a restart with old data.
+So a process also reads the number from the database when the cache lacks it, when the
+cache failed it since its last check, and at least every DATABASE_CHECK_SECONDS; it then
+reloads if the number moved and puts the database's number back in the cache.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from time import monotonic
 
 from django.core.cache import caches
+from django.db import transaction
+from django.db.models import F
 
+from uploads import exceptions
 from uploads.app_settings import app_settings
-from uploads.cache import cache_errors
+from uploads.cache import BACKEND_ERRORS, cache_errors
 
-VERSION_KEY = "uploads:policies:version"
+logger = logging.getLogger("uploads")
+
+#: An int: the database's revision number as last copied. (Not the key that held the random
+#: versions of earlier releases, whose values mean nothing now.)
+VERSION_KEY = "uploads:policies:revision"
+#: How stale a process may stay when the cache says nothing changed but is wrong.
+DATABASE_CHECK_SECONDS = 60.0
+
+#: The failures to publish an edit, collected for whoever watches (the admin tells the
+#: operator); None when nobody does.
+_unpublished: ContextVar[list[BaseException] | None] = ContextVar(
+    "uploads_policies_unpublished", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -49,16 +73,59 @@ def _cache():  # type: ignore[no-untyped-def]
 
 
 def bump_version() -> None:
-    _cache().set(VERSION_KEY, uuid.uuid4().hex, None)
+    """Record that the upload types changed: bumps the revision in the current transaction
+    and, once it commits, copies it to the cache. Saving or deleting an UploadPolicy calls
+    it; call it yourself after changing them without signals (``QuerySet.update``)."""
+    from uploads.models import PolicyRevision
+
+    if not PolicyRevision.objects.filter(pk=1).update(number=F("number") + 1):
+        PolicyRevision.objects.get_or_create(pk=1, defaults={"number": 1})
+    registry.forget()  # this process reloads at once, from its own transaction
+    transaction.on_commit(publish_version)
+
+
+def publish_version() -> bool:
+    """Copy the database's revision to the cache; False (logged, and told to the watcher
+    of ``watching_publication``) when the cache did not answer: the other processes then
+    see the edit within DATABASE_CHECK_SECONDS of the cache answering again."""
     registry.forget()
+    number = database_revision()
+    try:
+        _cache().set(VERSION_KEY, number, None)
+    except BACKEND_ERRORS as err:
+        logger.warning("Upload types revision %s not copied to the cache: %s", number, err)
+        failures = _unpublished.get()
+        if failures is not None:
+            failures.append(err)
+        return False
+    return True
+
+
+@contextmanager
+def watching_publication() -> Iterator[list[BaseException]]:
+    """Yields the list of failures to publish an edit made inside the block."""
+    failures: list[BaseException] = []
+    token = _unpublished.set(failures)
+    try:
+        yield failures
+    finally:
+        _unpublished.reset(token)
+
+
+def database_revision() -> int:
+    from uploads.models import PolicyRevision
+
+    number = PolicyRevision.objects.filter(pk=1).values_list("number", flat=True).first()
+    return number or 0
 
 
 class PolicyRegistry:
     """The active policies of one process."""
 
     def __init__(self) -> None:
-        self._state: tuple[str | None, dict[str, Policy]] = (None, {})
-        self._checked_at = -float("inf")  # monotonic() of the last version check
+        self._state: tuple[int | None, dict[str, Policy]] = (None, {})
+        self._checked_at = -float("inf")  # of the last cache check
+        self._confirmed_at = -float("inf")  # of the last database check
         self._lock = threading.Lock()
 
     def get(self, name: str) -> Policy | None:
@@ -72,27 +139,41 @@ class PolicyRegistry:
         self._checked_at = -float("inf")
 
     def _current(self) -> dict[str, Policy]:
-        loaded_version, policies = self._state
+        loaded, policies = self._state
         now = monotonic()
-        if (
-            loaded_version is not None
-            and now - self._checked_at < app_settings.POLICY_CACHE_SECONDS
-        ):
+        if loaded is not None and now - self._checked_at < app_settings.POLICY_CACHE_SECONDS:
             return policies
         cache = _cache()
-        with cache_errors(app_settings.CACHE_ALIAS):
-            version = cache.get(VERSION_KEY)
-            if version is None:
-                # First use, or the cache lost the key: agree on a new version.
-                cache.add(VERSION_KEY, uuid.uuid4().hex, None)
-                version = cache.get(VERSION_KEY)
+        try:
+            with cache_errors(app_settings.CACHE_ALIAS):
+                cached = cache.get(VERSION_KEY)
+        except exceptions.ServiceUnavailable:
+            # When it answers again, it may have missed edits: ask the database then.
+            self._confirmed_at = -float("inf")
+            raise
         self._checked_at = now
-        if version != loaded_version or version is None:
-            with self._lock:
-                # The version is read before loading: an edit committed meanwhile bumps it
-                # again, and the next request loads once more.
+        if (
+            loaded is not None
+            and cached == loaded
+            and now - self._confirmed_at < DATABASE_CHECK_SECONDS
+        ):
+            return policies
+        with self._lock:
+            # The number is read before loading: an edit committed meanwhile bumps it again,
+            # and a later check loads once more.
+            number = database_revision()
+            self._confirmed_at = now
+            if number != loaded:
                 policies = self._load()
-                self._state = (version, policies)
+                self._state = (number, policies)
+        if cached != number:  # missing, or stale: put the truth back
+            try:
+                if cached is None:  # add: an edit's own number may have arrived meanwhile
+                    cache.add(VERSION_KEY, number, None)
+                else:
+                    cache.set(VERSION_KEY, number, None)
+            except BACKEND_ERRORS as err:
+                logger.warning("Upload types revision not copied to the cache: %s", err)
         return policies
 
     @staticmethod

@@ -4,9 +4,11 @@ exceptions, and anything unexpected (500, logged with the request id, no trace s
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -41,6 +43,9 @@ STATUS_FOR_CODE = {
 #: Worth trying again soon: these 503s carry Retry-After (seconds). A storage that is not
 #: configured is not: that needs an operator.
 RETRY_AFTER = {exceptions.StorageUnavailable.code: 5, exceptions.ServiceUnavailable.code: 5}
+#: The database did not answer: refused a connection, dropped one mid-request, or stayed
+#: locked (SQLite). Not its other errors (an IntegrityError is a bug, not an outage).
+DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 class UploadRefused(drf.APIException):
@@ -137,6 +142,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             "Not found.",
             [],
         )
+    elif isinstance(exc, DATABASE_DOWN):
+        status, code, message, details = _database_down(request, exc)
+        headers["Retry-After"] = str(RETRY_AFTER[code])
     elif isinstance(exc, RequestDataTooBig):
         status, code, message, details = (
             413,
@@ -181,6 +189,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     )
 
 
+def _database_down(request: HttpRequest, exc: BaseException) -> tuple[int, str, str, list[Any]]:
+    logger.warning(
+        "Database unavailable in %s %s [request %s]: %s",
+        request.method,
+        request.path,
+        request_id_of(request),
+        exc,
+    )
+    error = exceptions.ServiceUnavailable()
+    return 503, error.code, error.message, []
+
+
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(tuple(api_prefixes()))
 
@@ -199,6 +219,14 @@ def json_404(request: HttpRequest, exception: Exception | None = None) -> HttpRe
 
 def json_500(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
+        # Django calls this while handling the exception (raised outside DRF's views, in a
+        # middleware say): a database that did not answer is a 503 to retry here too.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, DATABASE_DOWN):
+            status, code, message, _ = _database_down(request, exc)
+            response = error_response(request, status, code, message)
+            response["Retry-After"] = str(RETRY_AFTER[code])
+            return response
         return error_response(request, 500, "server.error", "Something went wrong on our side.")
     from django.views.defaults import server_error
 

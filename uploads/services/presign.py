@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import connections, router
-from django.db.models import Field, Q
+from django.db import connections, router, transaction
+from django.db.models import Field, ForeignKey, Q
 from django.utils import timezone
 
 from uploads import content_types, exceptions, keys
@@ -72,7 +72,7 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
             existing.policy = _policy_row(policy)
             return PresignResult(existing, None, policy.max_size, policy.expires_in, True)
 
-    _check_quota(owner, size if size is not None else policy.max_size)
+    adding = size if size is not None else policy.max_size
     signer = signer_for(policy.storage)
     part_size = _part_size(policy, signer, size, request.multipart)
     lifetime = app_settings.MULTIPART_LIFETIME if part_size else policy.expires_in
@@ -106,12 +106,15 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
     if part_size is None:
         with provider_errors():
             presigned = signer.presign_upload(spec)
-        upload.save(force_insert=True)
+        _insert_within_quota(upload, adding)
         return PresignResult(upload, presigned, policy.max_size, policy.expires_in)
+    # Refused before the storage makes an upload it would have to abort; checked again,
+    # exactly, with the insert.
+    _check_quota(adding, _pending_totals(owner.pk))
     with provider_errors():
         upload.multipart_id = signer.create_multipart(spec)
     try:
-        upload.save(force_insert=True)
+        _insert_within_quota(upload, adding)
     except BaseException:
         with provider_errors():
             signer.abort_multipart(spec.key, upload.multipart_id)
@@ -151,10 +154,26 @@ def _policy_row(policy: Policy) -> UploadPolicy:
     return row
 
 
-def _check_quota(owner: User, adding: int) -> None:
-    """Refuse a new URL when the owner's live pending uploads are already too many, or would
-    hold too many bytes. A type without a declared size counts its max_size."""
-    count, pending = _pending_totals(owner.pk)
+def _insert_within_quota(upload: Upload, adding: int) -> None:
+    """Insert ``upload`` unless its owner's quota refuses it, as one step: concurrent
+    presigns of one owner take turns from the count to the insert, so that exactly as many
+    pass as the quota has room for. The owner's row is locked first (a database that cannot
+    lock rows, SQLite, serializes writers from BEGIN IMMEDIATE instead: see uploads.W007)."""
+    alias = router.db_for_write(Upload)
+    with transaction.atomic(using=alias):
+        lock = _lock_owner_sql(alias)
+        if lock is not None:
+            with connections[alias].cursor() as cursor:
+                cursor.execute(lock, [upload.owner_id])
+        _check_quota(adding, _pending_totals(upload.owner_id))
+        upload.save(force_insert=True, using=alias)
+
+
+def _check_quota(adding: int, totals: tuple[int, int]) -> None:
+    """Refuse a new URL when the owner's live pending uploads (``totals``: how many, how many
+    bytes) are already too many, or would hold too many bytes. A type without a declared
+    size counts its max_size."""
+    count, pending = totals
     max_open, max_bytes = app_settings.MAX_OPEN_UPLOADS, app_settings.MAX_PENDING_BYTES
     limits = {"maxOpenUploads": max_open, "maxPendingBytes": max_bytes}
     if count >= max_open:
@@ -236,6 +255,26 @@ def _pending_totals(owner_id: Any) -> tuple[int, int]:
         )
         count, pending = cursor.fetchone()
     return int(count), int(pending)
+
+
+@functools.cache
+def _lock_owner_sql(alias: str) -> str | None:
+    """The statement that locks an owner's row until the transaction ends; None where the
+    database has no row locks. The lock is the weakest that serializes presigns (FOR NO KEY
+    UPDATE on PostgreSQL), so that it does not hold up inserts of rows pointing at the user.
+    A separate statement from the count: under READ COMMITTED, a count in the statement that
+    waited for the lock would still see the rows of its snapshot from before the wait."""
+    connection = connections[alias]
+    features = connection.features
+    if not features.has_select_for_update:
+        return None
+    quote = connection.ops.quote_name
+    owner = Upload._meta.get_field("owner")
+    assert isinstance(owner, ForeignKey)
+    table, column = owner.related_model._meta.db_table, owner.target_field.column
+    assert column is not None
+    lock = connection.ops.for_update_sql(no_key=features.has_select_for_no_key_update)
+    return f"SELECT 1 FROM {quote(table)} WHERE {quote(column)} = %s {lock}"
 
 
 @functools.cache
