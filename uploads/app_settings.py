@@ -64,6 +64,10 @@ DEFAULTS: dict[str, Any] = {
     # The read timeout of calls where the storage works on a whole object before it answers
     # (a server-side copy, assembling parts): proportional to the object's size.
     "STORAGE_COPY_TIMEOUT": 300,
+    # All the storage calls of one HTTP request, retries included, end within this many
+    # seconds of its start (then 503 storage.unavailable): keep it below the server's worker
+    # timeout (gunicorn's --timeout, 30 s by default). Background tasks are not bound by it.
+    "REQUEST_STORAGE_DEADLINE": 20,
     # How long a multipart upload may take, from presign to complete; its parts are aborted
     # by the sweep after that (each batch of part URLs lives the type's URL expiry).
     "MULTIPART_LIFETIME": 24 * 3600,
@@ -136,6 +140,7 @@ class AppSettings:
             "STORAGE_READ_TIMEOUT",
             "STORAGE_ATTEMPTS",
             "STORAGE_COPY_TIMEOUT",
+            "REQUEST_STORAGE_DEADLINE",
             "MULTIPART_LIFETIME",
             "VERIFY_TASK_GRACE",
         ):
