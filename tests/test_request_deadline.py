@@ -19,8 +19,10 @@ from tests.stall_proxy import StallProxy, stall_proxy
 DEADLINE = 3
 #: Over the deadline: a connect timeout (1 s) and a retry's backoff at most.
 MARGIN = 3
-#: Without the deadline the frozen copy alone would take COPY_TIMEOUT per attempt.
+#: Without the deadline the frozen copy alone would take COPY_TIMEOUT per attempt (GCS's
+#: READ_TIMEOUT: its copy is a rewrite, in calls that each answer soon).
 COPY_TIMEOUT = 20
+READ_TIMEOUT = 10
 
 
 @pytest.fixture
@@ -29,6 +31,7 @@ def frozen_copies(settings: Any) -> None:
         **settings.UPLOADS,
         "REQUEST_STORAGE_DEADLINE": DEADLINE,
         "STORAGE_CONNECT_TIMEOUT": 1,
+        "STORAGE_READ_TIMEOUT": READ_TIMEOUT,
         "STORAGE_COPY_TIMEOUT": COPY_TIMEOUT,
         "STORAGE_ATTEMPTS": 2,
     }
@@ -47,9 +50,9 @@ def freeze_copy_then_recover(
     elapsed = time.monotonic() - started
 
     error = assert_error(response, 503, "storage.unavailable")
-    assert response["Retry-After"] == "5" and error["i18nVars"]["retryAfter"] == 5
     assert proxy.held >= 1  # it was the copy that froze, not an earlier call
     assert elapsed < DEADLINE + MARGIN, elapsed
+    assert response["Retry-After"] == "5" and error["i18nVars"]["retryAfter"] == 5
     assert status_of(answer["id"]) == "pending"
 
     proxy.stalling.clear()  # the storage answers again
