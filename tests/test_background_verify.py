@@ -27,6 +27,7 @@ from tests.conftest import sha256_b64
 from tests.helpers import MP4, assert_ok, assert_verifying, complete, staged, stored, stored_bytes
 from tests.live import ROOT, demo_site, media_in_parts, running
 from uploads.models import Upload
+from uploads.services import lease
 from uploads.signals import upload_completed, upload_rejected
 from uploads.signers.local import LocalSigner
 from uploads.tasks import verify_upload
@@ -211,6 +212,86 @@ def test_the_file_is_hashed_outside_any_transaction(
     assert_verifying(complete(api, big["id"]))  # committed: the immediate backend ran it then
     assert get(api, big["id"])["status"] == "completed"
     assert in_transaction and not any(in_transaction)
+
+
+# --- a run whose worker died -----------------------------------------------------------
+
+
+def past_the_lease() -> Any:
+    """The clock once a lease taken now has lapsed."""
+    return time_machine.travel(timezone.now() + timedelta(seconds=LEASE + 1), tick=False)
+
+
+LEASE = 120  # the default VERIFY_LEASE
+
+
+@pytest.mark.django_db
+def test_the_sweep_leaves_a_live_run_alone_and_hands_a_lapsed_one_to_a_new_task(
+    api: APIClient, put: Any, queued: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    big = send_video(api, put, BIG)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_verifying(complete(api, big["id"]))
+    assert lease.claim(big["id"]) == 1  # a worker took it, and then died
+    out = StringIO()
+    call_command("uploads_cleanup", stdout=out)  # its lease holds: nothing to do
+    assert len(queued) == 1 and "Enqueued again" not in out.getvalue()
+
+    with past_the_lease(), django_capture_on_commit_callbacks(execute=True):
+        call_command("uploads_cleanup", stdout=out)
+        assert "Enqueued again 1 verifications whose worker was lost." in out.getvalue()
+        assert [r.args for r in queued] == [[big["id"]], [big["id"]]]
+        call_command("uploads_cleanup", stdout=out)  # once is enough
+        assert len(queued) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        assert verify_upload.call(big["id"]) == "completed"  # the new task
+    assert get(api, big["id"])["status"] == "completed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("before_copy", [True, False], ids=["before-copy", "after-copy"])
+def test_a_run_that_lost_its_lease_cannot_settle_the_upload_when_it_wakes_up(
+    before_copy: bool,
+    api: APIClient,
+    put: Any,
+    queued: list[Any],
+    signals: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The first run freezes while it checks the staged file (before the copy) or the copy
+    (after it) for longer than its lease; the sweep hands the upload to a new run, which
+    settles it. Then the first run wakes up: it settles nothing, copies nothing more."""
+    big = send_video(api, put, BIG)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_verifying(complete(api, big["id"]))
+    original = LocalSigner.read_head
+    late: list[str] = []
+    copies: list[str] = []
+    promote = LocalSigner.promote
+
+    def counted(self: LocalSigner, *args: Any, **kwargs: Any) -> None:
+        copies.append(args[1])
+        promote(self, *args, **kwargs)
+
+    def frozen(self: LocalSigner, key: str, length: int) -> bytes:
+        answer = original(self, key, length)
+        if not late and key.startswith("staging/") == before_copy:
+            # The first run, frozen here (it read what it read) while time passes.
+            late.append("frozen")
+            with past_the_lease(), django_capture_on_commit_callbacks(execute=True):
+                call_command("uploads_cleanup", stdout=StringIO())
+                late.append(verify_upload.call(big["id"]))
+        return answer
+
+    monkeypatch.setattr(LocalSigner, "read_head", frozen)
+    monkeypatch.setattr(LocalSigner, "promote", counted)
+    assert verify_upload.call(big["id"]) == "superseded"  # and nothing to do on commit
+    assert late == ["frozen", "completed"]
+    assert get(api, big["id"])["status"] == "completed"
+    assert signals == [("completed", "completed")]
+    assert stored_bytes(big["key"]) == BIG and not staged(big["key"])
+    assert len(copies) == (1 if before_copy else 2)
 
 
 # --- a real worker -----------------------------------------------------------------------

@@ -77,6 +77,10 @@ DEFAULTS: dict[str, Any] = {
     # A "verifying" upload untouched this long lost its task (a worker that died, a queue
     # that was flushed): uploads_cleanup verifies and settles it itself.
     "VERIFY_TASK_GRACE": 3600,
+    # Seconds a running verification task holds its upload without renewing its lease (it
+    # renews every quarter of that): once a lease runs out (a killed worker), uploads_cleanup
+    # hands the upload to a new task, and the old run can no longer settle it.
+    "VERIFY_LEASE": 120,
     # Content types beyond the built-in ones, each with the magic bytes that recognise it:
     # {"application/vnd...document": {"extension": "docx", "magic": ["504b0304"]}}.
     "EXTRA_CONTENT_TYPES": {},
@@ -143,6 +147,7 @@ class AppSettings:
             "REQUEST_STORAGE_DEADLINE",
             "MULTIPART_LIFETIME",
             "VERIFY_TASK_GRACE",
+            "VERIFY_LEASE",
         ):
             if getattr(self, key) < 1:
                 raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")
