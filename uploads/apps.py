@@ -11,7 +11,8 @@ class UploadsConfig(AppConfig):
         from django.core.signals import request_finished, request_started
         from django.db.models.signals import pre_delete
 
-        from uploads import checks, handlers  # noqa: F401  (registers checks and receivers)
+        # Registers checks and receivers (tasks: the one that enqueues verifications).
+        from uploads import checks, handlers, tasks  # noqa: F401
         from uploads.models import Upload
         from uploads.references import veto_deleting_used_upload
         from uploads.signals import upload_deleting

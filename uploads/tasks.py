@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from django.apps import apps
+from django.dispatch import receiver
 from django.utils import timezone
 
-from uploads.services.complete import verify_deferred
+from uploads.services.complete import verification_requested, verify_deferred
 from uploads.signers.deadline import storage_deadline
 
 try:
@@ -33,6 +35,11 @@ def verify_upload(upload_id: str) -> str:
     # within one: a large file's copy takes STORAGE_COPY_TIMEOUT.
     with storage_deadline(None):
         return verify_deferred(upload_id)
+
+
+@receiver(verification_requested, dispatch_uid="uploads.enqueue_verification")
+def _on_verification_requested(upload_id: str, **_: Any) -> None:
+    enqueue_verification(upload_id)
 
 
 def enqueue_verification(upload_id: str) -> None:

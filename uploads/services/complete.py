@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from uploads import content_types, exceptions, keys
@@ -17,9 +18,11 @@ from uploads.app_settings import app_settings
 from uploads.models import Upload
 from uploads.reencode import ReencodeError, strip_metadata
 from uploads.services import lease
+from uploads.services.multipart import assemble
 from uploads.services.promote import promote, write
+from uploads.services.rejection import reason, reject
 from uploads.services.signing import provider_errors, signer_for
-from uploads.signals import send_on_commit, upload_completed, upload_rejected
+from uploads.signals import send_on_commit, upload_completed
 from uploads.signers import Signer, StoredObject
 from uploads.types import User
 
@@ -65,8 +68,6 @@ def settle(upload: Upload) -> exceptions.UploadError | None:
             f"The upload is {upload.status}.", vars={"status": upload.status}
         )
     if upload.is_multipart:
-        from uploads.services.multipart import assemble
-
         error = assemble(upload)
         if error:
             return error
@@ -98,15 +99,19 @@ def in_background(upload: Upload) -> bool:
     return upload.is_multipart or size > app_settings.VERIFY_IN_BACKGROUND_ABOVE
 
 
-def defer(upload: Upload) -> None:
-    """Mark a locked upload ``verifying`` and enqueue its verification once that commits (a
-    worker must not find it pending)."""
-    from uploads.tasks import enqueue_verification
+#: Sent once an upload was marked ``verifying`` and that committed, with ``upload_id``:
+#: uploads.tasks enqueues its verification (connected there, so that the task, which runs
+#: verify_deferred, stays downhill of this module).
+verification_requested = Signal()
 
+
+def defer(upload: Upload) -> None:
+    """Mark a locked upload ``verifying`` and have its verification enqueued once that
+    commits (a worker must not find it pending)."""
     upload.status = Upload.Status.VERIFYING
     upload.save(update_fields=["status", "updated_at"])
     upload_id = str(upload.pk)
-    transaction.on_commit(lambda: enqueue_verification(upload_id))
+    transaction.on_commit(lambda: verification_requested.send(sender=Upload, upload_id=upload_id))
 
 
 def verify_deferred(upload_id: uuid.UUID | str) -> str:
@@ -259,19 +264,6 @@ def as_completed(upload: Upload) -> Upload:
     return view
 
 
-def reject(upload: Upload, reasons: list[dict[str, Any]]) -> None:
-    """Delete the object, staged or copied, and mark the upload rejected (inside the
-    caller's transaction)."""
-    with provider_errors():
-        signer = signer_for(upload.storage)
-        signer.delete(keys.staging_key(upload.key))
-        signer.delete(upload.key)
-    upload.status = Upload.Status.REJECTED
-    upload.rejection_reason = "; ".join(r["message"] for r in reasons)
-    upload.save(update_fields=["status", "rejection_reason", "updated_at"])
-    send_on_commit(upload_rejected, Upload, upload=upload, reasons=reasons)
-
-
 def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict[str, Any]]]:
     """The stored object's facts and every way they contradict the upload.
 
@@ -381,13 +373,3 @@ def _inspect(
 
 def _sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-def reason(field: str, message: str, expected: Any, actual: Any) -> dict[str, Any]:
-    return {
-        "field": field,
-        "code": f"{field}_mismatch",
-        "message": message,
-        "expected": expected,
-        "actual": actual,
-    }
