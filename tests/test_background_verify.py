@@ -28,7 +28,7 @@ from tests.conftest import sha256_b64
 from tests.helpers import MP4, assert_ok, assert_verifying, complete, staged, stored, stored_bytes
 from tests.live import ROOT, demo_site, manage, media_in_parts, running, start_process
 from tests.stall_proxy import stall_proxy
-from uploads.models import Upload
+from uploads.models import Upload, UploadPolicy
 from uploads.services import lease
 from uploads.signals import upload_completed, upload_rejected
 from uploads.signers.local import LocalSigner
@@ -294,6 +294,48 @@ def test_a_run_that_lost_its_lease_cannot_settle_the_upload_when_it_wakes_up(
     assert signals == [("completed", "completed")]
     assert stored_bytes(big["key"]) == BIG and not staged(big["key"])
     assert len(copies) == (1 if before_copy else 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_outlasts_its_lease_keeps_it_while_it_works(
+    api: APIClient, put: Any, queued: list[Any], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat renews the lease of a run that takes longer than the lease (outside any
+    transaction, as in a worker): the sweep meanwhile finds it held and enqueues nothing."""
+    settings.UPLOADS = {**settings.UPLOADS, "VERIFY_LEASE": 1}
+    # An earlier transactional test flushed the shipped upload types away.
+    UploadPolicy.objects.get_or_create(
+        name="media",
+        defaults={
+            "label": "Media",
+            "allowed_content_types": ["video/mp4"],
+            "max_size": 50 * 1024**2,
+            "key_prefix": "media",
+        },
+    )
+    big = send_video(api, put, BIG)
+    assert_verifying(complete(api, big["id"]))
+    original = LocalSigner.read_head
+    seen: list[str] = []
+
+    def slow(self: LocalSigner, key: str, length: int) -> bytes:
+        if not seen:
+            first = Upload.objects.get(pk=big["id"]).verify_lease_until
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # until the heartbeat renewed it (0.25 s)
+                if Upload.objects.get(pk=big["id"]).verify_lease_until != first:
+                    seen.append("renewed")
+                    break
+                time.sleep(0.05)
+            out = StringIO()
+            call_command("uploads_cleanup", stdout=out)
+            seen.append(out.getvalue())
+        return original(self, key, length)
+
+    monkeypatch.setattr(LocalSigner, "read_head", slow)
+    assert verify_upload.call(big["id"]) == "completed"
+    assert seen[0] == "renewed" and "Enqueued again" not in seen[1]
+    assert len(queued) == 1
 
 
 # --- a real worker -----------------------------------------------------------------------
