@@ -6,17 +6,24 @@ storage answers again, complete completes it."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
-from tests.backends import azure, gcs
+from tests.backends import azure, gcs, s3
 from tests.helpers import MP4, assert_error, assert_ok, complete, status_of, use_storage
 from tests.stall_proxy import StallProxy, stall_proxy
+from uploads.keys import staging_key
+from uploads.signers import ObjectHeaders, SignerUnavailable, get_signer
+from uploads.signers.base import MiB
+from uploads.signers.deadline import storage_deadline
+from uploads.signers.s3 import S3Signer
 
 DEADLINE = 3
+HEADERS = ObjectHeaders(content_type="video/mp4", metadata={"upload-id": "u", "owner": "7"})
 #: Over the deadline: a connect timeout (1 s) and a retry's backoff at most.
 MARGIN = 3
 #: Without the deadline the frozen copy alone would take COPY_TIMEOUT per attempt (GCS's
@@ -92,3 +99,25 @@ def test_gcs_a_copy_that_freezes_answers_503_by_the_deadline(
         monkeypatch.setenv(gcs.EMULATOR_ENV, proxy.url)
         use_storage(settings, gcs_backend.storage_config())
         freeze_copy_then_recover(api, proxy, gcs_backend.send)
+
+
+@pytest.mark.django_db
+def test_s3_a_copy_in_parts_is_bound_by_the_deadline_in_its_threads_too(
+    frozen_copies: None, settings: Any, s3_backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object over CopyObject's limit is copied part by part from a pool of threads:
+    each part's copy is cut to the request's deadline all the same."""
+    monkeypatch.setattr(S3Signer, "copy_threshold", 10 * MiB)
+    monkeypatch.setattr(S3Signer, "copy_part_size", 5 * MiB)
+    key = f"media/7/{uuid.uuid4()}.mp4"
+    s3_backend.admin.put_object(Bucket=s3.BUCKET, Key=staging_key(key), Body=b"\0" * 11 * MiB)
+    port = int(s3_backend.server.endpoint.rsplit(":", 1)[1])
+    with stall_proxy(port, b"x-amz-copy-source:") as proxy:
+        use_storage(settings, s3_backend.storage_config(endpoint_url=proxy.url))
+        signer = get_signer("default")
+        proxy.stalling.set()
+        started = time.monotonic()
+        with storage_deadline(DEADLINE), pytest.raises(SignerUnavailable):
+            signer.promote(staging_key(key), key, HEADERS)
+        assert time.monotonic() - started < DEADLINE + MARGIN
+        assert proxy.held >= 1

@@ -14,14 +14,17 @@ server sees only its own request's.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from uploads.app_settings import app_settings
 
 _deadline: ContextVar[float | None] = ContextVar("uploads_storage_deadline", default=None)
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 def remaining() -> float | None:
@@ -40,6 +43,21 @@ def storage_deadline(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _deadline.reset(token)
+
+
+def carried(call: Callable[[A], R]) -> Callable[[A], R]:
+    """``call`` bound by the current deadline in whichever thread runs it (a pool's threads
+    start with no context of their own)."""
+    deadline = _deadline.get()
+
+    def bound(arg: A) -> R:
+        token = _deadline.set(deadline)
+        try:
+            return call(arg)
+        finally:
+            _deadline.reset(token)
+
+    return bound
 
 
 def request_started(**_: Any) -> None:

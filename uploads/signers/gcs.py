@@ -61,7 +61,7 @@ from uploads.signers.base import (
     StoredPart,
     UploadSpec,
 )
-from uploads.signers.deadline import remaining
+from uploads.signers.deadline import carried, remaining
 
 INSTALL_HINT = "pip install django-upload-policies[gcs]"
 
@@ -502,7 +502,7 @@ class GCSSigner(Signer):
                 delete(blob)
             return
         with ThreadPoolExecutor(max_workers=min(DELETE_WORKERS, len(blobs))) as pool:
-            failures = [err for err in pool.map(_failure_of(delete), blobs) if err is not None]
+            failures = [e for e in pool.map(carried(_failure_of(delete)), blobs) if e is not None]
         if failures:
             raise failures[0]
 

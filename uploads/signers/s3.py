@@ -56,6 +56,7 @@ from uploads.signers.base import (
     StoredPart,
     UploadSpec,
 )
+from uploads.signers.deadline import carried
 
 try:
     import boto3
@@ -659,7 +660,7 @@ class S3Signer(Signer):
 
         try:
             with ThreadPoolExecutor(max_workers=min(self.copy_concurrency, len(ranges))) as pool:
-                parts = list(pool.map(copy_part, ranges))
+                parts = list(pool.map(carried(copy_part), ranges))
             self.copy_client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=name,
