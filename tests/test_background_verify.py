@@ -23,13 +23,16 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.backends import s3
 from tests.conftest import sha256_b64
 from tests.helpers import MP4, assert_ok, assert_verifying, complete, staged, stored, stored_bytes
-from tests.live import ROOT, demo_site, media_in_parts, running
-from uploads.models import Upload
+from tests.live import ROOT, demo_site, manage, media_in_parts, running, start_process
+from tests.stall_proxy import stall_proxy
+from uploads.models import Upload, UploadPolicy
+from uploads.services import lease
 from uploads.signals import upload_completed, upload_rejected
 from uploads.signers.local import LocalSigner
-from uploads.tasks import verify_upload
+from uploads.tasks import LOST_RUN, verify_upload
 
 TASKS_PACKAGE = "django.tasks" if find_spec("django.tasks") else "django_tasks"
 ABOVE = 1000
@@ -213,6 +216,128 @@ def test_the_file_is_hashed_outside_any_transaction(
     assert in_transaction and not any(in_transaction)
 
 
+# --- a run whose worker died -----------------------------------------------------------
+
+
+def past_the_lease() -> Any:
+    """The clock once a lease taken now has lapsed."""
+    return time_machine.travel(timezone.now() + timedelta(seconds=LEASE + 1), tick=False)
+
+
+LEASE = 120  # the default VERIFY_LEASE
+
+
+@pytest.mark.django_db
+def test_the_sweep_leaves_a_live_run_alone_and_hands_a_lapsed_one_to_a_new_task(
+    api: APIClient, put: Any, queued: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    big = send_video(api, put, BIG)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_verifying(complete(api, big["id"]))
+    assert lease.claim(big["id"]) == 1  # a worker took it, and then died
+    out = StringIO()
+    call_command("uploads_cleanup", stdout=out)  # its lease holds: nothing to do
+    assert len(queued) == 1 and "Enqueued again" not in out.getvalue()
+
+    with past_the_lease(), django_capture_on_commit_callbacks(execute=True):
+        call_command("uploads_cleanup", stdout=out)
+        assert "Enqueued again 1 verifications whose worker was lost." in out.getvalue()
+        assert [r.args for r in queued] == [[big["id"]], [big["id"]]]
+        call_command("uploads_cleanup", stdout=out)  # once is enough
+        assert len(queued) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        assert verify_upload.call(big["id"]) == "completed"  # the new task
+    assert get(api, big["id"])["status"] == "completed"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("before_copy", [True, False], ids=["before-copy", "after-copy"])
+def test_a_run_that_lost_its_lease_cannot_settle_the_upload_when_it_wakes_up(
+    before_copy: bool,
+    api: APIClient,
+    put: Any,
+    queued: list[Any],
+    signals: list[tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The first run freezes while it checks the staged file (before the copy) or the copy
+    (after it) for longer than its lease; the sweep hands the upload to a new run, which
+    settles it. Then the first run wakes up: it settles nothing, copies nothing more."""
+    big = send_video(api, put, BIG)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert_verifying(complete(api, big["id"]))
+    original = LocalSigner.read_head
+    late: list[str] = []
+    copies: list[str] = []
+    promote = LocalSigner.promote
+
+    def counted(self: LocalSigner, *args: Any, **kwargs: Any) -> None:
+        copies.append(args[1])
+        promote(self, *args, **kwargs)
+
+    def frozen(self: LocalSigner, key: str, length: int) -> bytes:
+        answer = original(self, key, length)
+        if not late and key.startswith("staging/") == before_copy:
+            # The first run, frozen here (it read what it read) while time passes.
+            late.append("frozen")
+            with past_the_lease(), django_capture_on_commit_callbacks(execute=True):
+                call_command("uploads_cleanup", stdout=StringIO())
+                late.append(verify_upload.call(big["id"]))
+        return answer
+
+    monkeypatch.setattr(LocalSigner, "read_head", frozen)
+    monkeypatch.setattr(LocalSigner, "promote", counted)
+    assert verify_upload.call(big["id"]) == "superseded"  # and nothing to do on commit
+    assert late == ["frozen", "completed"]
+    assert get(api, big["id"])["status"] == "completed"
+    assert signals == [("completed", "completed")]
+    assert stored_bytes(big["key"]) == BIG and not staged(big["key"])
+    assert len(copies) == (1 if before_copy else 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_outlasts_its_lease_keeps_it_while_it_works(
+    api: APIClient, put: Any, queued: list[Any], settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat renews the lease of a run that takes longer than the lease (outside any
+    transaction, as in a worker): the sweep meanwhile finds it held and enqueues nothing."""
+    settings.UPLOADS = {**settings.UPLOADS, "VERIFY_LEASE": 1}
+    # An earlier transactional test flushed the shipped upload types away.
+    UploadPolicy.objects.get_or_create(
+        name="media",
+        defaults={
+            "label": "Media",
+            "allowed_content_types": ["video/mp4"],
+            "max_size": 50 * 1024**2,
+            "key_prefix": "media",
+        },
+    )
+    big = send_video(api, put, BIG)
+    assert_verifying(complete(api, big["id"]))
+    original = LocalSigner.read_head
+    seen: list[str] = []
+
+    def slow(self: LocalSigner, key: str, length: int) -> bytes:
+        if not seen:
+            first = Upload.objects.get(pk=big["id"]).verify_lease_until
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # until the heartbeat renewed it (0.25 s)
+                if Upload.objects.get(pk=big["id"]).verify_lease_until != first:
+                    seen.append("renewed")
+                    break
+                time.sleep(0.05)
+            out = StringIO()
+            call_command("uploads_cleanup", stdout=out)
+            seen.append(out.getvalue())
+        return original(self, key, length)
+
+    monkeypatch.setattr(LocalSigner, "read_head", slow)
+    assert verify_upload.call(big["id"]) == "completed"
+    assert seen[0] == "renewed" and "Enqueued again" not in seen[1]
+    assert len(queued) == 1
+
+
 # --- a real worker -----------------------------------------------------------------------
 
 
@@ -269,3 +394,94 @@ def test_a_worker_process_completes_a_large_multipart_upload(tmp_path: Path) -> 
         download = http.get(f"{api}/{plan['id']}/download", timeout=30).json()["data"]["url"]
         fetched = requests.get(download, timeout=30).content
         assert hashlib.sha256(fetched).digest() == hashlib.sha256(VIDEO).digest()
+
+
+AGE_THE_LEASE = (
+    "from datetime import timedelta; from django.utils import timezone; "
+    "from uploads.models import Upload; Upload.objects.filter(status='verifying')"
+    ".update(verify_lease_until=timezone.now() - timedelta(seconds=1))"
+)
+TASK_ROWS = (
+    "from django_tasks_db.models import DBTaskResult; "
+    "print(sorted((r.status, r.return_value, r.exception_class_path) "
+    "for r in DBTaskResult.objects.all()))"
+)
+
+
+def settled(http: requests.Session, url: str) -> dict[str, Any]:
+    """What a client does after a 202: look again until the upload is no longer verifying."""
+    deadline = time.monotonic() + 60
+    while True:
+        done: dict[str, Any] = http.get(url, timeout=30).json()["data"]
+        if done["status"] != "verifying" or time.monotonic() > deadline:
+            return done
+        time.sleep(0.2)
+
+
+@pytest.mark.live
+def test_a_worker_killed_mid_verification_is_replaced_and_the_upload_settled_once(
+    tmp_path: Path, s3_backend: Any
+) -> None:
+    """db_worker is SIGKILLed while it reads the file (S3 frozen on that read by a proxy):
+    its task row stays RUNNING and the upload verifying. Once its lease lapsed the sweep
+    marks the row failed and enqueues a new task, which the next worker runs: the upload is
+    completed once, with one copy at its key."""
+    port = int(s3_backend.server.endpoint.rsplit(":", 1)[1])
+    with stall_proxy(port, f"GET /{s3.BUCKET}/staging/".encode()) as proxy:
+        env = s3_backend.project_env(tmp_path) | {
+            "AWS_S3_ENDPOINT_URL": proxy.url,
+            "TASKS_BACKEND": "database",
+        }
+        with demo_site(tmp_path, setup=media_in_parts(PART), **env) as site:
+            http = requests.Session()
+            http.headers["Authorization"] = f"Bearer {site.shown('Access token')}"
+            api = f"{site.base}/api/v1/uploads"
+            body = {"type": "media", "contentType": "video/mp4", "size": len(VIDEO)}
+            plan = http.post(f"{api}/presign", json=body, timeout=30).json()["data"]
+            numbers = {"partNumbers": [1, 2, 3]}
+            parts = http.post(f"{api}/{plan['id']}/parts", json=numbers, timeout=30)
+            for part in parts.json()["data"]["parts"]:
+                n = part["partNumber"]
+                sent = requests.request(
+                    part["method"],
+                    part["url"],
+                    data=VIDEO[(n - 1) * PART : n * PART],
+                    headers=part["headers"],
+                    timeout=30,
+                )
+                assert sent.status_code < 300, sent.text
+            answer = http.post(f"{api}/{plan['id']}/complete", timeout=60)
+            assert answer.status_code == 202, answer.text
+
+            proxy.stalling.set()  # the worker's read of the file will hang
+            worker = [sys.executable, "manage.py", "db_worker", "--no-reload", "--interval", "0.1"]
+            first = start_process(
+                worker, ready=lambda: True, timeout=10, name="db_worker", cwd=ROOT, env=site.env
+            )
+            try:
+                deadline = time.monotonic() + 60
+                while not proxy.held and first.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert proxy.held, "the worker never read the file"
+            finally:
+                first.kill()  # SIGKILL, mid-verification
+                first.wait()
+            proxy.stalling.clear()
+
+            assert "Enqueued again" not in manage(site.env, "uploads_cleanup")  # lease holds
+            assert http.get(f"{api}/{plan['id']}", timeout=30).json()["data"]["status"] == (
+                "verifying"
+            )
+            manage(site.env, "shell", "-c", AGE_THE_LEASE)  # VERIFY_LEASE passes
+            swept = manage(site.env, "uploads_cleanup")
+            assert "Enqueued again 1 verifications whose worker was lost." in swept
+
+            with running(
+                worker, ready=lambda: True, timeout=10, name="db_worker", cwd=ROOT, env=site.env
+            ):
+                done = settled(http, f"{api}/{plan['id']}")
+            assert (done["status"], done["size"]) == ("completed", len(VIDEO))
+            rows = manage(site.env, "shell", "-v", "0", "-c", TASK_ROWS).strip()
+            assert rows == str([("FAILED", None, LOST_RUN), ("SUCCESSFUL", "completed", "")])
+            assert s3_backend.read(plan["key"]) == VIDEO
+            assert s3_backend.read(f"staging/{plan['key']}") is None

@@ -141,6 +141,19 @@ def test_shared_cache_is_not_w001(settings: Any) -> None:
     assert "uploads.W001" not in uploads_messages()
 
 
+def test_a_request_storage_deadline_reaching_the_worker_timeout_is_w008(settings: Any) -> None:
+    settings.DEBUG = True
+    settings.UPLOADS = {**settings.UPLOADS, "REQUEST_STORAGE_DEADLINE": 28}
+
+    found = uploads_messages()
+
+    assert list(found) == ["uploads.W008"]
+    assert "REQUEST_STORAGE_DEADLINE" in found["uploads.W008"][0]
+
+    settings.UPLOADS = {**settings.UPLOADS, "REQUEST_STORAGE_DEADLINE": 20}
+    assert uploads_messages() == {}
+
+
 def test_cache_alias_missing_from_caches_is_e001(settings: Any) -> None:
     settings.UPLOADS = {**settings.UPLOADS, "CACHE_ALIAS": "policies"}
 

@@ -68,6 +68,10 @@ DEFAULTS: dict[str, Any] = {
     # The read timeout of calls where the storage works on a whole object before it answers
     # (a server-side copy, assembling parts): proportional to the object's size.
     "STORAGE_COPY_TIMEOUT": 300,
+    # All the storage calls of one HTTP request, retries included, end within this many
+    # seconds of its start (then 503 storage.unavailable): keep it below the server's worker
+    # timeout (gunicorn's --timeout, 30 s by default). Background tasks are not bound by it.
+    "REQUEST_STORAGE_DEADLINE": 20,
     # How long a multipart upload may take, from presign to complete; its parts are aborted
     # by the sweep after that (each batch of part URLs lives the type's URL expiry).
     "MULTIPART_LIFETIME": 24 * 3600,
@@ -77,6 +81,10 @@ DEFAULTS: dict[str, Any] = {
     # A "verifying" upload untouched this long lost its task (a worker that died, a queue
     # that was flushed): uploads_cleanup verifies and settles it itself.
     "VERIFY_TASK_GRACE": 3600,
+    # Seconds a running verification task holds its upload without renewing its lease (it
+    # renews every quarter of that): once a lease runs out (a killed worker), uploads_cleanup
+    # hands the upload to a new task, and the old run can no longer settle it.
+    "VERIFY_LEASE": 120,
     # Content types beyond the built-in ones, each with the magic bytes that recognise it:
     # {"application/vnd...document": {"extension": "docx", "magic": ["504b0304"]}}.
     "EXTRA_CONTENT_TYPES": {},
@@ -160,8 +168,10 @@ class AppSettings:
             "STORAGE_READ_TIMEOUT",
             "STORAGE_ATTEMPTS",
             "STORAGE_COPY_TIMEOUT",
+            "REQUEST_STORAGE_DEADLINE",
             "MULTIPART_LIFETIME",
             "VERIFY_TASK_GRACE",
+            "VERIFY_LEASE",
         ):
             if getattr(self, key) < 1:
                 raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")

@@ -8,12 +8,15 @@ class UploadsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
+        from django.core.signals import request_finished, request_started
         from django.db.models.signals import pre_delete
 
-        from uploads import checks, handlers  # noqa: F401  (registers checks and receivers)
+        # Registers checks and receivers (tasks: the one that enqueues verifications).
+        from uploads import checks, handlers, tasks  # noqa: F401
         from uploads.models import Upload
         from uploads.references import veto_deleting_used_upload
         from uploads.signals import upload_deleting
+        from uploads.signers import deadline
 
         pre_delete.connect(
             handlers.delete_objects_of_user,
@@ -24,3 +27,7 @@ class UploadsConfig(AppConfig):
         upload_deleting.connect(
             veto_deleting_used_upload, sender=Upload, dispatch_uid="uploads.veto_deleting"
         )
+        # Every storage call made while a request is served ends within
+        # REQUEST_STORAGE_DEADLINE of its start (see uploads.signers.deadline).
+        request_started.connect(deadline.request_started, dispatch_uid="uploads.deadline")
+        request_finished.connect(deadline.request_finished, dispatch_uid="uploads.deadline")

@@ -15,6 +15,7 @@ uploads.W004  an upload type's part size does not suit its storage (a database c
 uploads.W005  auth/token (uploads.api.auth_urls) is served without django-axes guarding logins
 uploads.W006  UPLOADS['STAGING_BUCKETS'] names a storage that is not an upload storage
 uploads.W007  uploads live in SQLite without transaction_mode IMMEDIATE: the cap is not exact
+uploads.W008  the request storage deadline leaves no margin under gunicorn's default timeout
 
 The database checks run with ``migrate`` and ``manage.py check --database default``.
 """
@@ -46,7 +47,30 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     errors += _check_rate()
     errors += _check_cache()
     errors += _check_sqlite_transactions()
+    errors += _check_deadline()
     return errors
+
+
+#: gunicorn's default --timeout: a worker silent that long is killed (a bare 500).
+WORKER_TIMEOUT = 30
+
+
+def _check_deadline() -> list[Any]:
+    # A last attempt may start just before the deadline and spend its connect timeout.
+    worst = app_settings.REQUEST_STORAGE_DEADLINE + app_settings.STORAGE_CONNECT_TIMEOUT
+    if worst < WORKER_TIMEOUT:
+        return []
+    return [
+        Warning(
+            f"UPLOADS['REQUEST_STORAGE_DEADLINE'] ({app_settings.REQUEST_STORAGE_DEADLINE} s) "
+            f"plus STORAGE_CONNECT_TIMEOUT reach gunicorn's default worker timeout "
+            f"({WORKER_TIMEOUT} s): a frozen storage gets the worker killed (a bare 500) "
+            "before the API answers 503.",
+            hint="Lower REQUEST_STORAGE_DEADLINE, or raise the server's worker timeout "
+            "(gunicorn --timeout) well above it and silence this check.",
+            id="uploads.W008",
+        )
+    ]
 
 
 def _check_storages() -> list[Any]:

@@ -220,6 +220,12 @@ class Upload(models.Model):
     # When the cleanup sweep last removed what the upload URL may have written, after the URL
     # expired: a rejected or deleted upload's URL can write its key again until then.
     swept_at = models.DateTimeField(null=True, blank=True)
+    # A verifying upload's background check: the number of the last run that claimed it (only
+    # that run may settle it), and until when that run's lease holds (renewed while it runs;
+    # None while no run holds it). A lease that ran out is a run that died: the sweep hands
+    # the upload to a new one.
+    verify_attempt = models.PositiveIntegerField(default=0)
+    verify_lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

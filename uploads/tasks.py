@@ -5,8 +5,15 @@ the ``django-tasks`` backport otherwise. The project's ``settings.TASKS`` picks 
 from __future__ import annotations
 
 import logging
+import uuid
+from typing import Any
 
-from uploads.services.complete import verify_deferred
+from django.apps import apps
+from django.dispatch import receiver
+from django.utils import timezone
+
+from uploads.services.complete import verification_requested, verify_deferred
+from uploads.signers.deadline import storage_deadline
 
 try:
     from django.tasks import task
@@ -15,12 +22,24 @@ except ImportError:  # Django 5.2
 
 logger = logging.getLogger("uploads")
 
+#: What a run whose lease lapsed is marked with in django-tasks-db's table.
+LOST_RUN = "uploads.services.lease.LeaseLost"
+
 
 @task()
 def verify_upload(upload_id: str) -> str:
     """Verify a ``verifying`` upload and settle it (completed, or rejected with its object
-    deleted). Safe to run more than once: only the first settles it."""
-    return verify_deferred(upload_id)
+    deleted). Safe to run more than once, and at once: only the run holding the upload's
+    lease settles it."""
+    # Not bound by a request's storage deadline, even when the immediate backend runs it
+    # within one: a large file's copy takes STORAGE_COPY_TIMEOUT.
+    with storage_deadline(None):
+        return verify_deferred(upload_id)
+
+
+@receiver(verification_requested, dispatch_uid="uploads.enqueue_verification")
+def _on_verification_requested(upload_id: str, **_: Any) -> None:
+    enqueue_verification(upload_id)
 
 
 def enqueue_verification(upload_id: str) -> None:
@@ -30,3 +49,24 @@ def enqueue_verification(upload_id: str) -> None:
         verify_upload.enqueue(upload_id)
     except Exception:  # noqa: BLE001  the sweep is the fallback; complete has answered
         logger.exception("Could not enqueue the verification of upload %s", upload_id)
+
+
+def fail_lost_runs(upload_id: uuid.UUID | str) -> int:
+    """Mark FAILED the rows that django-tasks-db (the database backend) left RUNNING for the
+    upload's verification whose lease lapsed: that backend never notices a worker that
+    died. Other backends keep no such rows; returns how many were marked."""
+    if not apps.is_installed("django_tasks_db"):
+        return 0
+    from django_tasks_db.models import DBTaskResult
+
+    running = DBTaskResult.objects.filter(
+        status="RUNNING", task_path=verify_upload.module_path
+    ).only("pk", "args_kwargs")
+    lost = [row.pk for row in running if list(row.args_kwargs.get("args", [])) == [str(upload_id)]]
+    return DBTaskResult.objects.filter(pk__in=lost, status="RUNNING").update(
+        status="FAILED",
+        finished_at=timezone.now(),
+        exception_class_path=LOST_RUN,
+        traceback="Its worker stopped renewing the upload's lease (VERIFY_LEASE): it died or "
+        "froze. uploads_cleanup enqueued a new run.",
+    )

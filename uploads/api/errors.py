@@ -131,6 +131,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         vars = error.vars
         if code in RETRY_AFTER:
             headers["Retry-After"] = str(RETRY_AFTER[code])
+            vars = {**vars, "retryAfter": RETRY_AFTER[code]}
         # A refused body field (UploadRefused) names an upload, not the view's own thing.
         view = context.get("view")
         if code == exceptions.NotFound.code and view is not None and error is exc:

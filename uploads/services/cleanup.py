@@ -25,9 +25,11 @@ from django.utils import timezone
 from uploads import exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload
+from uploads.services import lease
 from uploads.services.complete import reason, reject, verify_deferred
 from uploads.services.manage import leftover_keys
 from uploads.services.signing import provider_errors, signer_for
+from uploads.tasks import enqueue_verification, fail_lost_runs
 
 logger = logging.getLogger("uploads")
 #: Django's TemporaryUploadedFile, where the local signer streams a PUT, names its files so.
@@ -45,6 +47,7 @@ class CleanupReport:
     oversized: int = 0  # pending uploads rejected for an object their URL could not bound
     multipart_aborted: int = 0  # multipart uploads whose parts were released
     verified: int = 0  # verifying uploads whose task was lost, settled here (or, dry, found)
+    handed_over: int = 0  # verifying uploads whose run's lease lapsed, enqueued again
 
 
 def stale_uploads(now: datetime | None = None) -> QuerySet[Upload]:
@@ -63,10 +66,29 @@ def stale_uploads(now: datetime | None = None) -> QuerySet[Upload]:
 
 
 def lost_verifications(now: datetime | None = None) -> QuerySet[Upload]:
-    """Verifying uploads untouched for ``VERIFY_TASK_GRACE``: their task was lost (a worker
-    that died, a queue that was flushed) or keeps failing."""
-    cutoff = (now or timezone.now()) - timedelta(seconds=app_settings.VERIFY_TASK_GRACE)
-    return Upload.objects.filter(status=Upload.Status.VERIFYING, updated_at__lt=cutoff)
+    """Verifying uploads untouched for ``VERIFY_TASK_GRACE`` that no live run holds: their
+    task never ran (a queue that was flushed, a backend that refused it) or keeps failing."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=app_settings.VERIFY_TASK_GRACE)
+    return Upload.objects.filter(status=Upload.Status.VERIFYING, updated_at__lt=cutoff).filter(
+        Q(verify_lease_until__isnull=True) | Q(verify_lease_until__lt=now)
+    )
+
+
+def hand_over_lapsed_verifications(now: datetime | None = None) -> int:
+    """Give each verifying upload whose run stopped renewing its lease (a killed worker) to
+    a new run: the lapsed lease is revoked (the old run can settle nothing any more), its
+    task row marked failed on the database backend, and a new task enqueued. Returns how
+    many were handed over."""
+    handed = 0
+    for pk, attempt in lease.lapsed(now).values_list("pk", "verify_attempt"):
+        if not lease.revoke(pk, attempt, now):
+            continue  # renewed, or taken, meanwhile
+        logger.warning("The verification of upload %s lost its worker: enqueued again", pk)
+        fail_lost_runs(pk)
+        enqueue_verification(str(pk))
+        handed += 1
+    return handed
 
 
 def settle_lost_verifications(now: datetime | None = None) -> tuple[int, int]:
@@ -75,12 +97,13 @@ def settle_lost_verifications(now: datetime | None = None) -> tuple[int, int]:
     settled = failed = 0
     for pk in lost_verifications(now).values_list("pk", flat=True):
         try:
-            verify_deferred(pk)
+            status = verify_deferred(pk)
         except Exception:  # noqa: BLE001  one bad storage must not stop the sweep
             logger.warning("Could not verify upload %s", pk, exc_info=True)
             failed += 1
             continue
-        settled += 1
+        if status not in ("held", "superseded"):
+            settled += 1
     return settled, failed
 
 
@@ -109,7 +132,9 @@ def expire_stale_uploads(
     report.temp_files = remove_stale_temp_files(dry_run=dry_run, now=now)
     if dry_run:
         report.verified = lost_verifications(now).count()
+        report.handed_over = lease.lapsed(now).count()
     else:
+        report.handed_over = hand_over_lapsed_verifications(now)
         report.verified, report.failed = settle_lost_verifications(now)
         report.oversized = reject_oversized_uploads()
     stale = stale_uploads(now)

@@ -4,20 +4,25 @@ import base64
 import copy
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload
 from uploads.reencode import ReencodeError, strip_metadata
+from uploads.services import lease
+from uploads.services.multipart import assemble
 from uploads.services.promote import promote, write
+from uploads.services.rejection import reason, reject
 from uploads.services.signing import provider_errors, signer_for
-from uploads.signals import send_on_commit, upload_completed, upload_rejected
+from uploads.signals import send_on_commit, upload_completed
 from uploads.signers import Signer, StoredObject
 from uploads.types import User
 
@@ -63,8 +68,6 @@ def settle(upload: Upload) -> exceptions.UploadError | None:
             f"The upload is {upload.status}.", vars={"status": upload.status}
         )
     if upload.is_multipart:
-        from uploads.services.multipart import assemble
-
         error = assemble(upload)
         if error:
             return error
@@ -96,31 +99,41 @@ def in_background(upload: Upload) -> bool:
     return upload.is_multipart or size > app_settings.VERIFY_IN_BACKGROUND_ABOVE
 
 
-def defer(upload: Upload) -> None:
-    """Mark a locked upload ``verifying`` and enqueue its verification once that commits (a
-    worker must not find it pending)."""
-    from uploads.tasks import enqueue_verification
+#: Sent once an upload was marked ``verifying`` and that committed, with ``upload_id``:
+#: uploads.tasks enqueues its verification (connected there, so that the task, which runs
+#: verify_deferred, stays downhill of this module).
+verification_requested = Signal()
 
+
+def defer(upload: Upload) -> None:
+    """Mark a locked upload ``verifying`` and have its verification enqueued once that
+    commits (a worker must not find it pending)."""
     upload.status = Upload.Status.VERIFYING
     upload.save(update_fields=["status", "updated_at"])
     upload_id = str(upload.pk)
-    transaction.on_commit(lambda: enqueue_verification(upload_id))
+    transaction.on_commit(lambda: verification_requested.send(sender=Upload, upload_id=upload_id))
 
 
 def verify_deferred(upload_id: uuid.UUID | str) -> str:
     """Settle a ``verifying`` upload: read, hash and promote its object holding no row lock
     (for gigabytes that takes a while), then lock the row only to record the outcome and
-    send the signal, exactly as complete does. Returns the upload's status after (or
-    "missing"). A storage that fails raises, leaving the upload verifying for a retry."""
-    upload = (
-        Upload.objects.select_related("policy")
-        .filter(pk=upload_id, status=Upload.Status.VERIFYING)
-        .first()
-    )
-    if upload is None:
-        return "missing"
-    # None: nothing staged, as when an earlier run promoted it and then failed.
-    outcome = examine(upload) or at_key(upload)
+    send the signal, exactly as complete does. The run claims the upload first and holds a
+    lease on it meanwhile (uploads.services.lease): only the run holding it settles it.
+    Returns the upload's status after, "missing" when it is not verifying, "held" when
+    another run holds it, "superseded" when this run lost it. A storage that fails raises,
+    leaving the upload verifying: once the lease lapses, uploads_cleanup enqueues a new run."""
+    attempt = lease.claim(upload_id)
+    if attempt is None:
+        held = Upload.objects.filter(pk=upload_id, status=Upload.Status.VERIFYING).exists()
+        return "held" if held else "missing"
+    upload = Upload.objects.select_related("policy").get(pk=upload_id)
+    try:
+        with lease.Heartbeat(upload_id, attempt) as beat:
+            # None: nothing staged, as when an earlier run promoted it and then failed.
+            outcome = examine(upload, before_promote=beat.check) or at_key(upload)
+            beat.check()
+    except lease.LeaseLost:
+        return "superseded"
     with transaction.atomic():
         locked = Upload.objects.select_for_update().filter(pk=upload_id).first()
         if locked is None:
@@ -132,17 +145,26 @@ def verify_deferred(upload_id: uuid.UUID | str) -> str:
             return locked.status
         if locked.status != Upload.Status.VERIFYING:
             return locked.status  # settled by another run meanwhile
+        if locked.verify_attempt != attempt:
+            return "superseded"  # its lease lapsed, and another run has it now
+        locked.verify_lease_until = None
         finish(locked, *outcome)
     return locked.status
 
 
-def examine(upload: Upload) -> tuple[StoredObject | None, list[dict[str, Any]]] | None:
+def examine(
+    upload: Upload, before_promote: Callable[[], None] | None = None
+) -> tuple[StoredObject | None, list[dict[str, Any]]] | None:
     """Verify the staged object, then put it at the upload's key (copied, or re-encoded
     without its metadata) and check it there again. No database writes. None when nothing
-    is staged; else the object as it lies at the key and every reason to refuse it."""
+    is staged; else the object as it lies at the key and every reason to refuse it.
+    ``before_promote`` runs once the object is verified, before it is put at the key (and
+    may raise to stop that)."""
     stored, reasons, whole = _verify(staged(upload))
     if stored is None:
         return None
+    if not reasons and before_promote is not None:
+        before_promote()
     if not reasons:
         rewritten, problem = stripped(upload, whole)
         if problem:
@@ -240,19 +262,6 @@ def as_completed(upload: Upload) -> Upload:
     if upload.sha256 and upload.verified_sha256:
         view.sha256 = upload.verified_sha256
     return view
-
-
-def reject(upload: Upload, reasons: list[dict[str, Any]]) -> None:
-    """Delete the object, staged or copied, and mark the upload rejected (inside the
-    caller's transaction)."""
-    with provider_errors():
-        signer = signer_for(upload.storage)
-        signer.delete(keys.staging_key(upload.key))
-        signer.delete(upload.key)
-    upload.status = Upload.Status.REJECTED
-    upload.rejection_reason = "; ".join(r["message"] for r in reasons)
-    upload.save(update_fields=["status", "rejection_reason", "updated_at"])
-    send_on_commit(upload_rejected, Upload, upload=upload, reasons=reasons)
 
 
 def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict[str, Any]]]:
@@ -364,13 +373,3 @@ def _inspect(
 
 def _sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-def reason(field: str, message: str, expected: Any, actual: Any) -> dict[str, Any]:
-    return {
-        "field": field,
-        "code": f"{field}_mismatch",
-        "message": message,
-        "expected": expected,
-        "actual": actual,
-    }

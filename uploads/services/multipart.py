@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from uploads import exceptions, keys
 from uploads.models import Upload
+from uploads.services.rejection import reason, reject
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signers import PresignedUpload, StoredPart, UploadSpec
 from uploads.types import User
@@ -114,8 +115,6 @@ def assemble(upload: Upload) -> exceptions.UploadError | None:
     upload stays pending), or a part of the wrong size (the upload is rejected and its parts
     aborted). None once assembled, or when there is nothing to assemble: an assembly whose
     completion rolled back left its object, and an expired upload is settled as expired."""
-    from uploads.services.complete import reason, reject
-
     staging = keys.staging_key(upload.key)
     signer = signer_for(upload.storage)
     with provider_errors():

@@ -141,6 +141,21 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+def _bound_by_deadline(connect: float, read: float) -> Callable[[Any], None]:
+    """A hook the SDK runs before each attempt (after its retry policy): the attempt's
+    timeouts cut to the request's storage deadline, or no attempt once that has passed (see
+    Signer.deadline_bound)."""
+
+    def hook(request: Any) -> None:
+        options = request.context.options
+        options["connection_timeout"] = Signer.deadline_bound(
+            options.get("connection_timeout", connect)
+        )
+        options["read_timeout"] = Signer.deadline_bound(options.get("read_timeout", read))
+
+    return hook
+
+
 class AzureSigner(Signer):
     """Signs single-request block blob uploads and read URLs for one AzureStorage."""
 
@@ -210,7 +225,11 @@ class AzureSigner(Signer):
         """One client for this signer: the storage's endpoint and credential, bounded
         timeouts and retries (unless the storage's client_options say otherwise)."""
         connect, read, attempts = self.timeouts()
-        options: dict[str, Any] = {"connection_timeout": connect, "read_timeout": read}
+        options: dict[str, Any] = {
+            "connection_timeout": connect,
+            "read_timeout": read,
+            "raw_request_hook": _bound_by_deadline(connect, read),
+        }
         client_options = dict(getattr(self.storage, "client_options", None) or {})
         if not any(name.startswith("retry") for name in client_options):
             options["retry_policy"] = LinearRetry(retry_total=attempts - 1, **RETRY_BACKOFF)

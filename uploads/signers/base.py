@@ -25,6 +25,7 @@ from django.core.files.storage import Storage
 from django.utils.encoding import filepath_to_uri
 
 from uploads.app_settings import app_settings
+from uploads.signers.deadline import remaining
 
 
 class SignerError(Exception):
@@ -33,6 +34,10 @@ class SignerError(Exception):
 
 class SignerUnavailable(SignerError):
     """The provider failed or timed out after retries; the same call may work later."""
+
+
+class StorageDeadlineExceeded(SignerUnavailable):
+    """The request's storage deadline passed (``UPLOADS['REQUEST_STORAGE_DEADLINE']``)."""
 
 
 class SignerNotConfigured(SignerError):
@@ -180,6 +185,20 @@ class Signer(ABC):
         """The read timeout of a call that copies or assembles a whole object in the storage
         before it answers: a large file's copy outlasts STORAGE_READ_TIMEOUT."""
         return int(app_settings.STORAGE_COPY_TIMEOUT)
+
+    @staticmethod
+    def deadline_bound(seconds: float) -> float:
+        """``seconds`` (a timeout of one attempt), cut to what is left of the request's
+        storage deadline. Called before each attempt: once the deadline has passed it raises
+        StorageDeadlineExceeded rather than start one."""
+        left = remaining()
+        if left is None:
+            return float(seconds)
+        if left <= 0:
+            raise StorageDeadlineExceeded(
+                "The request's storage deadline (UPLOADS['REQUEST_STORAGE_DEADLINE']) passed."
+            )
+        return min(float(seconds), left)
 
     @abstractmethod
     def presign_upload(self, spec: UploadSpec) -> PresignedUpload:

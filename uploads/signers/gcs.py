@@ -67,6 +67,7 @@ from uploads.signers.base import (
     StoredPart,
     UploadSpec,
 )
+from uploads.signers.deadline import carried, remaining
 
 INSTALL_HINT = "pip install django-upload-policies[gcs]"
 
@@ -144,9 +145,10 @@ class GCSSigner(Signer):
     storage: Any  # a django-storages GoogleCloudStorage
 
     #: Exponential backoff on the storage library's retryable errors, for 3 s in all.
-    retry: ClassVar[Any] = DEFAULT_RETRY.with_delay(
+    RETRY: ClassVar[Any] = DEFAULT_RETRY.with_delay(
         initial=0.1, maximum=1.0, multiplier=2.0
     ).with_timeout(3.0)
+    RETRY_SECONDS: ClassVar[float] = 3.0
 
     def __init__(self, alias: str, storage: Any) -> None:
         if not isinstance(storage, GoogleCloudStorage):
@@ -179,9 +181,21 @@ class GCSSigner(Signer):
         super().__init__(alias, storage)
         self._buckets_seen: set[str] = set()
         self._staging: Any = None  # the staging bucket's google.cloud.storage.Bucket
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """(connect, read) seconds for a call to GCS, cut to the request's storage deadline
+        (see Signer.deadline_bound); taken afresh for each call."""
         connect, read, _ = self.timeouts()
-        #: (connect, read) seconds for each request to GCS.
-        self.timeout: tuple[float, float] = (float(connect), float(read))
+        return (self.deadline_bound(connect), self.deadline_bound(read))
+
+    @property
+    def retry(self) -> Any:
+        """RETRY, its retries ending by the request's storage deadline."""
+        left = remaining()
+        if left is None or left >= self.RETRY_SECONDS:
+            return self.RETRY
+        return self.RETRY.with_timeout(max(left, 0.0))
 
     # --- signing ---------------------------------------------------------------------------
 
@@ -477,7 +491,7 @@ class GCSSigner(Signer):
             target.compose(
                 [blob for blob, _ in sources],
                 if_source_generation_match=[generation for _, generation in sources],
-                timeout=(self.timeout[0], float(self.copy_timeout())),
+                timeout=(self.timeout[0], self.deadline_bound(self.copy_timeout())),
                 retry=self.retry,
             )
         except api_exceptions.PreconditionFailed as err:
@@ -503,7 +517,7 @@ class GCSSigner(Signer):
                 delete(blob)
             return
         with ThreadPoolExecutor(max_workers=min(DELETE_WORKERS, len(blobs))) as pool:
-            failures = [err for err in pool.map(_failure_of(delete), blobs) if err is not None]
+            failures = [e for e in pool.map(carried(_failure_of(delete)), blobs) if e is not None]
         if failures:
             raise failures[0]
 

@@ -56,6 +56,7 @@ from uploads.signers.base import (
     StoredPart,
     UploadSpec,
 )
+from uploads.signers.deadline import carried
 
 try:
     import boto3
@@ -89,6 +90,14 @@ def client_config(read: int | None = None) -> Config:
         connect_timeout=connect,
         read_timeout=read,
     )
+
+
+def _bound_by_deadline(request: Any, **_: Any) -> None:
+    """botocore's ``before-send`` hook, run before each attempt: its read timeout cut to the
+    request's storage deadline, or no attempt once that has passed (see Signer.deadline_bound).
+    """
+    read = request.context.get("read_timeout") or request.context["client_config"].read_timeout
+    request.context["read_timeout"] = Signer.deadline_bound(read)
 
 
 SIGV4 = "AWS4-HMAC-SHA256"
@@ -176,6 +185,8 @@ class S3Signer(Signer):
         self.client = self._build_client(client_config())
         # For the calls that copy or assemble a whole object before S3 answers.
         self.copy_client = self._build_client(client_config(read=self.copy_timeout()))
+        for client in (self.client, self.copy_client):
+            client.meta.events.register("before-send.s3", _bound_by_deadline)
         self._unsigned_client: Any = None
         self._lock = threading.Lock()
         # Set once by the first presign (see _fast_presigner); None means botocore signs.
@@ -652,7 +663,7 @@ class S3Signer(Signer):
 
         try:
             with ThreadPoolExecutor(max_workers=min(self.copy_concurrency, len(ranges))) as pool:
-                parts = list(pool.map(copy_part, ranges))
+                parts = list(pool.map(carried(copy_part), ranges))
             self.copy_client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=name,

@@ -23,8 +23,9 @@ class Command(BaseCommand):
         "clear deleted uploads' keys at once; reject pending uploads whose URL could not bound "
         "the size and whose file is already too large; release the parts of expired or deleted "
         "multipart uploads; verify and settle uploads whose background check was lost "
-        "(verifying for UPLOADS['VERIFY_TASK_GRACE']); remove stale temporary files of local "
-        "PUTs. Run it from cron."
+        "(verifying for UPLOADS['VERIFY_TASK_GRACE']), and enqueue again those whose worker "
+        "died (its lease, UPLOADS['VERIFY_LEASE'], lapsed); remove stale temporary files of local "
+        "PUTs. Run it from cron every minute or two."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -43,6 +44,12 @@ class Command(BaseCommand):
                 + (
                     f" {report.verified} uploads whose background check was lost would be verified."
                     if report.verified
+                    else ""
+                )
+                + (
+                    f" {report.handed_over} verifications whose worker was lost would be "
+                    "enqueued again."
+                    if report.handed_over
                     else ""
                 )
                 + self._temp_files(report, "would be removed")
@@ -66,6 +73,11 @@ class Command(BaseCommand):
                 + (
                     f" Verified {report.verified} uploads whose background check was lost."
                     if report.verified
+                    else ""
+                )
+                + (
+                    f" Enqueued again {report.handed_over} verifications whose worker was lost."
+                    if report.handed_over
                     else ""
                 )
                 + self._temp_files(report, "removed")
