@@ -397,6 +397,8 @@ def test_magic_shorter_than_four_bytes_is_refused(settings: Any, magic: str) -> 
     message = declared_error(settings, "application/x-report", magic=[magic])
 
     assert "each at least 4 bytes" in message
+
+
 def test_an_upload_field_without_the_request_middleware_is_e009(settings: Any) -> None:
     """Its forms could not know who posts them, and would refuse every upload."""
     middleware = "uploads.middleware.RequestIDMiddleware"

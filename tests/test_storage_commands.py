@@ -78,9 +78,9 @@ def test_check_passes_on_a_working_bucket_and_leaves_nothing(
         "post-fields",
         "staging-private",
     ]
-    assert all(
-        line.split()[0] == "ok" for name, line in steps.items() if name != "post-fields"
-    ), output
+    assert all(line.split()[0] == "ok" for name, line in steps.items() if name != "post-fields"), (
+        output
+    )
     assert "with the sha256 it verified" in steps["stat"]
     assert "not readable without a signature" in steps["staging-private"]
     assert leftovers(s3_backend) == []
