@@ -15,6 +15,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.storage_env import separate_staging
+
 BACKEND = "storages.backends.azure_storage.AzureStorage"
 
 
@@ -49,12 +51,4 @@ def storage_config(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
 
 def staging_buckets(env: Mapping[str, str]) -> dict[str, str]:
     """UPLOADS['STAGING_BUCKETS'] from AZURE_STAGING_CONTAINER."""
-    staging = env.get("AZURE_STAGING_CONTAINER", "").strip()
-    if not staging:
-        return {}
-    if staging == env.get("AZURE_CONTAINER", "").strip():
-        raise ImproperlyConfigured(
-            "AZURE_STAGING_CONTAINER must name another container than AZURE_CONTAINER "
-            "(a private one, for the blobs not yet verified)."
-        )
-    return {"default": staging}
+    return separate_staging(env, "AZURE_STAGING_CONTAINER", "AZURE_CONTAINER", "container")

@@ -23,6 +23,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.storage_env import separate_staging
+
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 INSTALL_HINT = "pip install django-upload-policies[gcs]"
 
@@ -94,12 +96,4 @@ def emulator_credentials_class() -> Any:
 
 def staging_buckets(env: Mapping[str, str]) -> dict[str, str]:
     """UPLOADS['STAGING_BUCKETS'] from GS_STAGING_BUCKET_NAME."""
-    staging = env.get("GS_STAGING_BUCKET_NAME", "").strip()
-    if not staging:
-        return {}
-    if staging == env.get("GS_BUCKET_NAME", "").strip():
-        raise ImproperlyConfigured(
-            "GS_STAGING_BUCKET_NAME must name another bucket than GS_BUCKET_NAME "
-            "(a private one, for the objects not yet verified)."
-        )
-    return {"default": staging}
+    return separate_staging(env, "GS_STAGING_BUCKET_NAME", "GS_BUCKET_NAME", "bucket")

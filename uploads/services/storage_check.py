@@ -159,16 +159,7 @@ def check_storage(
 
     key = f"{CHECK_PREFIX}{uuid.uuid4().hex}.txt"
     method = "PUT" if "PUT" in signer.methods else min(signer.methods)
-    spec = UploadSpec(
-        key=key,
-        content_type=CHECK_TYPE,
-        expires_at=timezone.now() + timedelta(minutes=5),
-        max_size=len(CHECK_BODY),
-        size=len(CHECK_BODY),
-        sha256=base64.b64encode(hashlib.sha256(CHECK_BODY).digest()).decode(),
-        metadata={"owner": "uploads_check_storage"},
-        method=method,
-    )
+    spec = _check_spec(key, method, sha256=True)
     try:
         presigned = signer.presign_upload(spec)
     except SignerError as err:
@@ -218,6 +209,21 @@ def check_storage(
     elif origin:
         report.add("cors", True, "Skipped until the upload itself works.", skipped=True)
     return report
+
+
+def _check_spec(key: str, method: str, *, sha256: bool) -> UploadSpec:
+    """An upload of CHECK_BODY to ``key``, for five minutes."""
+    digest = base64.b64encode(hashlib.sha256(CHECK_BODY).digest()).decode()
+    return UploadSpec(
+        key=key,
+        content_type=CHECK_TYPE,
+        expires_at=timezone.now() + timedelta(minutes=5),
+        max_size=len(CHECK_BODY),
+        size=len(CHECK_BODY),
+        sha256=digest if sha256 else None,
+        metadata={"owner": "uploads_check_storage"},
+        method=method,
+    )
 
 
 def _absolute(url: str, base_url: str | None) -> str | None:
@@ -277,16 +283,7 @@ def _unsigned_post_fields(report: StorageReport, signer: Signer, base_url: str |
         return
     name = "post-fields"
     key = f"{CHECK_PREFIX}{uuid.uuid4().hex}.txt"
-    spec = UploadSpec(
-        key=key,
-        content_type=CHECK_TYPE,
-        expires_at=timezone.now() + timedelta(minutes=5),
-        max_size=len(CHECK_BODY),
-        size=len(CHECK_BODY),
-        sha256=None,
-        metadata={"owner": "uploads_check_storage"},
-        method="POST",
-    )
+    spec = _check_spec(key, "POST", sha256=False)
     try:
         presigned = signer.presign_upload(spec)
         url = _absolute(presigned.url, base_url)
