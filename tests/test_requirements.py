@@ -99,9 +99,9 @@ def test_under_the_flag_a_missing_dependency_fails_with_its_reason(tmp_path: Pat
     assert status == 1, output
     flag = f"({REQUIRE_ALL}=1: a missing dependency fails)"
     assert outcomes == {
-        "test_module": f"failure: {REASONS['test_module']} {flag}",
-        "test_binary": f"failure: {REASONS['test_binary']} {flag}",
-        "test_service": f"failure: {REASONS['test_service']} {flag}",
+        "test_module": f"failure: Failed: {REASONS['test_module']} {flag}",
+        "test_binary": f"failure: Failed: {REASONS['test_binary']} {flag}",
+        "test_service": f"failure: Failed: {REASONS['test_service']} {flag}",
         # A fixture that fails is an error of the test's set-up: as loud.
         "test_fixture": f'error: failed on setup with "Failed: {REASONS["test_fixture"]} {flag}"',
     }
