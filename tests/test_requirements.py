@@ -55,17 +55,19 @@ REASONS = {
 }
 
 
-def run_needy_tests(tmp_path: Path, require_all: bool) -> tuple[int, str, dict[str, str]]:
-    """pytest over NEEDY_TESTS, without Redis; returns its exit status, its output and, by
-    test, how it ended (``passed``, ``skipped``, ``failure`` or ``error``) and why."""
-    (tmp_path / "test_needy.py").write_text(NEEDY_TESTS)
+def run_pytest(tmp_path: Path, source: str, require_all: bool) -> tuple[int, str, dict[str, str]]:
+    """pytest over ``source`` as a test file, without Redis, with the suite's skip plugins;
+    returns its exit status, its output and, by test, how it ended (``passed``, or
+    ``skipped``, ``failure`` or ``error`` with why)."""
+    (tmp_path / "test_needy.py").write_text(source)
     junit = tmp_path / "junit.xml"
     env = {k: v for k, v in os.environ.items() if k not in (REQUIRE_ALL, "REDIS_URL")}
     if require_all:
         env[REQUIRE_ALL] = "1"
+    plugins = ["-p", "tests.skip_summary", "-p", "tests.skip_guard", "-p", "no:cacheprovider"]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "tests.skip_summary", "-p", "no:cacheprovider"]
-        + ["-p", "no:django", "--rootdir", str(tmp_path), f"--junitxml={junit}", str(tmp_path)],
+        [sys.executable, "-m", "pytest", *plugins, "-p", "no:django"]
+        + ["--rootdir", str(tmp_path), f"--junitxml={junit}", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -84,7 +86,7 @@ def run_needy_tests(tmp_path: Path, require_all: bool) -> tuple[int, str, dict[s
 def test_without_the_flag_a_missing_dependency_skips_and_says_what_to_install(
     tmp_path: Path,
 ) -> None:
-    status, output, outcomes = run_needy_tests(tmp_path, require_all=False)
+    status, output, outcomes = run_pytest(tmp_path, NEEDY_TESTS, require_all=False)
 
     assert status == 0, output
     assert outcomes == {name: f"skipped: {reason}" for name, reason in REASONS.items()}
@@ -94,7 +96,7 @@ def test_without_the_flag_a_missing_dependency_skips_and_says_what_to_install(
 
 
 def test_under_the_flag_a_missing_dependency_fails_with_its_reason(tmp_path: Path) -> None:
-    status, output, outcomes = run_needy_tests(tmp_path, require_all=True)
+    status, output, outcomes = run_pytest(tmp_path, NEEDY_TESTS, require_all=True)
 
     assert status == 1, output
     flag = f"({REQUIRE_ALL}=1: a missing dependency fails)"
@@ -106,6 +108,35 @@ def test_under_the_flag_a_missing_dependency_fails_with_its_reason(tmp_path: Pat
         "test_fixture": f'error: failed on setup with "Failed: {REASONS["test_fixture"]} {flag}"',
     }
     assert "skipped" not in output
+
+
+STRAY_SKIP = """
+import pytest
+
+
+def test_skipped_by_someone_else():
+    pytest.skip("a plugin's own reason")
+
+
+def test_runs():
+    pass
+"""
+
+
+def test_under_the_flag_a_skip_from_anywhere_else_fails_the_run(tmp_path: Path) -> None:
+    status, output, outcomes = run_pytest(tmp_path, STRAY_SKIP, require_all=True)
+
+    assert outcomes["test_skipped_by_someone_else"] == "skipped: a plugin's own reason"
+    assert status == 1, output
+    assert f"{REQUIRE_ALL}=1: 1 skipped, which fails the run" in output
+
+
+def test_without_the_flag_a_skip_from_elsewhere_is_only_reported(tmp_path: Path) -> None:
+    status, output, _ = run_pytest(tmp_path, STRAY_SKIP, require_all=False)
+
+    assert status == 0, output
+    assert "which fails the run" not in output
+    assert "1  a plugin's own reason" in output
 
 
 def skips_outside_the_mechanism(path: Path) -> list[str]:
