@@ -4,7 +4,8 @@ Every skip in tests/ goes through ``missing`` (tests/test_requirements.py fails 
 on a developer's machine a test whose service, binary or package is absent skips with a reason
 that names what to install (the skip summary lists them at the end of the run); under
 ``UPLOADS_REQUIRE_ALL_BACKENDS=1``, which CI sets, it fails with that reason instead, so a CI
-run with a dependency gone fails loudly rather than passing with fewer tests.
+run with a dependency gone fails loudly rather than passing with fewer tests (and
+tests/skip_guard.py fails such a run if anything skipped some other way).
 
 Call these from a test or a fixture, never at a module's top level: there a failure would be a
 collection error that stops the whole run instead of failing the tests that need the thing.
