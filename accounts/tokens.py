@@ -25,6 +25,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 from accounts.user_cache import recent_users
+from uploads.api.serializers import StrictCharField
 
 VERSION_CLAIM = "ver"
 
@@ -117,6 +118,13 @@ def _blacklist_once(refresh: RefreshToken, user: User) -> None:
 
 class ObtainSerializer(TokenObtainPairSerializer):
     token_class = VersionedRefreshToken
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A name or password that is not a string is a malformed body (400 validation.failed),
+        # not a wrong password (401): simplejwt's CharFields would take 5 as "5".
+        self.fields[self.username_field] = StrictCharField(write_only=True)
+        self.fields["password"] = StrictCharField(write_only=True, style={"input_type": "password"})
 
     class Meta:
         ref_name = "TokenObtainPair"  # the schema's name for simplejwt's

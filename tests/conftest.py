@@ -18,6 +18,7 @@ from uploads.policies import registry
 pytest_plugins = [
     *(f"tests.backends.{name}" for name in ("local", "s3", "azure", "gcs")),
     "tests.skip_summary",
+    "tests.skip_guard",
 ]
 
 

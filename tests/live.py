@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.requirements import require_binary
+
 ROOT = Path(__file__).resolve().parent.parent
 LOG_TAIL = 3000
 
@@ -199,6 +201,7 @@ def run_script(script: Path, env: dict[str, str], timeout: float = 60) -> str:
     """Run a docs/ walk-through with bash, as a reader would; asserts it succeeded and
     returns what it printed. bash runs in a session of its own, so that on a timeout its
     whole process group (curl and the rest) is killed, not bash alone."""
+    require_binary("curl", "apt-get install curl")
     process = subprocess.Popen(
         ["bash", str(script)],
         cwd=ROOT,

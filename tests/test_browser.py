@@ -15,9 +15,9 @@ import pytest
 import requests
 
 from accounts.demo import png_bytes
-from tests.backends import missing
 from tests.backends.s3 import BUCKET, S3Backend, seaweedfs
 from tests.live import free_port, manage, project_env, serve
+from tests.requirements import require_binary, require_module
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Response
@@ -73,13 +73,9 @@ def sha256_b64(data: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright is not installed (pip install playwright)")
-    if not CHROMIUM.exists():
-        missing(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_playwright() as playwright:
+    sync_api = require_module("playwright.sync_api", "pip install playwright")
+    require_binary(str(CHROMIUM), "apt-get install chromium")
+    with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()

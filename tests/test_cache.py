@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,14 +10,12 @@ import pytest
 import redis
 
 from config.cache import ReusedClientRedisCache
+from tests.requirements import redis_url as required_redis_url
 
 
 @pytest.fixture
 def redis_url() -> str:
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        pytest.skip("needs Redis (REDIS_URL)")
-    return url
+    return required_redis_url()
 
 
 def test_one_client_serves_every_call_from_every_thread(redis_url: str, monkeypatch: Any) -> None:

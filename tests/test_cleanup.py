@@ -15,7 +15,15 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.conftest import make_png
-from tests.helpers import avatar_row, presign_ok, staged, status_of, stored, use_storage
+from tests.helpers import (
+    assert_error,
+    avatar_row,
+    presign_ok,
+    staged,
+    status_of,
+    stored,
+    use_storage,
+)
 from uploads.keys import staging_key
 from uploads.models import Upload
 
@@ -128,12 +136,9 @@ def test_expired_upload_then_refuses_the_file(
 
     run()
 
-    response = put(answer, png)
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "upload.invalid_state"
+    assert_error(put(answer, png), 409, "upload.invalid_state")
     assert not staged(answer["key"]) and not stored(answer["key"])
-    complete = api.post(f"/api/v1/uploads/{answer['id']}/complete")
-    assert complete.status_code == 410 and complete.json()["error"]["code"] == "upload.expired"
+    assert_error(api.post(f"/api/v1/uploads/{answer['id']}/complete"), 410, "upload.expired")
 
 
 @pytest.mark.parametrize("size", ["0", "-1", "two"])

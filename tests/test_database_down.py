@@ -12,10 +12,10 @@ import pytest
 from django.db import close_old_connections, connection
 from rest_framework.test import APIClient
 
-from tests.backends import missing
 from tests.conftest import client_for
 from tests.helpers import PRESIGN, assert_error, assert_ok
 from tests.live import free_port
+from tests.requirements import require_postgres
 
 AVATAR = {"type": "avatar", "contentType": "image/png", "size": 100}
 
@@ -24,8 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the tests close the conn
 
 @pytest.fixture(autouse=True)
 def _postgresql() -> Iterator[None]:
-    if connection.vendor != "postgresql":
-        missing("needs PostgreSQL (DATABASE_URL)")
+    require_postgres()
     yield
     connection.close()  # a connection a failed test left broken is not the next one's
 

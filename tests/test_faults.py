@@ -38,6 +38,7 @@ from tests.helpers import (
     use_storage,
 )
 from tests.live import free_port
+from tests.requirements import require_postgres
 from uploads.keys import staging_key
 from uploads.models import Upload
 from uploads.services.cleanup import expire_stale_uploads
@@ -216,8 +217,7 @@ def test_a_cache_that_does_not_answer_is_a_503_not_a_500(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_dropped_database_connection_costs_no_request(user: Any) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (DATABASE_URL)")
+    require_postgres()
     api = client_for(user)
     assert_ok(api.get("/api/v1/uploads"))
     with connection.cursor() as cursor:

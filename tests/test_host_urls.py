@@ -52,7 +52,7 @@ def test_the_token_endpoints_come_only_with_their_include(user: Any) -> None:
         "/services/files/auth/token", {"username": user.username, "password": "pw-123456"}
     )
 
-    assert answer.status_code == 404
+    assert_error(answer, 404, "not_found")
 
 
 @pytest.mark.urls(HOST)

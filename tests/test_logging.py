@@ -132,7 +132,7 @@ def test_a_validation_error_is_one_line(
 def test_a_refused_login_is_one_line_without_a_user(log: pytest.LogCaptureFixture) -> None:
     response = APIClient().get("/api/v1/uploads")
 
-    assert response.status_code == 401
+    assert_error(response, 401, "auth.unauthorized")
     the_access_line(log.records, response, 401, None)
     assert len(log.records) == 1
 
@@ -184,7 +184,7 @@ def test_the_line_costs_no_query_for_a_user_nobody_asked_for(
     with django_assert_num_queries(0):
         response = browser.get("/uploads/local/get/not-a-token")
 
-    assert response.status_code == 403
+    assert_error(response, 403, "upload.signature_invalid")
     the_access_line(log.records, response, 403, None)
 
 

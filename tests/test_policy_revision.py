@@ -4,7 +4,6 @@ when it applies; when Redis comes back with its old data, every process serves t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,8 +11,8 @@ import pytest
 from django.core.cache import caches
 from django.test import Client
 
-from tests.backends import missing
 from tests.live import free_port
+from tests.requirements import redis_url
 from uploads import exceptions
 from uploads.models import UploadPolicy
 from uploads.policies import DATABASE_CHECK_SECONDS, VERSION_KEY, PolicyRegistry, database_revision
@@ -26,8 +25,7 @@ UNTOLD = "the shared cache did not answer"
 def redis(settings: Any) -> Callable[[bool], None]:
     """Takes the project's Redis away (its settings point at a port where nothing listens)
     and brings it back, with whatever data it held."""
-    if not os.environ.get("REDIS_URL"):
-        missing("needs Redis (REDIS_URL)")
+    redis_url()
     real = settings.CACHES
 
     def up(answering: bool) -> None:

@@ -34,6 +34,7 @@ from tests.backends.gcs import (
     Refused,
     ServiceAccount,
     make_service_account,
+    require_gcs_client,
     verify_v4,
 )
 from tests.conftest import make_png, sha256_b64
@@ -42,15 +43,19 @@ from tests.live import demo_site, free_port
 from uploads.keys import staging_key
 from uploads.models import Upload, UploadPolicy
 from uploads.signers import SignerNotConfigured, UploadSpec, get_signer
-
-storage_backends = pytest.importorskip("storages.backends.gcloud")
-from uploads.signers.gcs import GCSSigner  # noqa: E402
+from uploads.signers.gcs import GCSSigner
 
 MB = 1024 * 1024
 PNG = make_png(6, 6)
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _gcs_client() -> None:
+    """Before the module's other fixtures (autouse goes first within a scope)."""
+    require_gcs_client()
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +69,9 @@ def keys(account: ServiceAccount) -> dict[str, Any]:
 
 def make_signer(account: ServiceAccount, **options: Any) -> GCSSigner:
     """A signer over a real django-storages GoogleCloudStorage (signing needs no server)."""
-    storage = storage_backends.GoogleCloudStorage(
+    from storages.backends.gcloud import GoogleCloudStorage  # only once _gcs_client found it
+
+    storage = GoogleCloudStorage(
         bucket_name=BUCKET, credentials=account.credentials(), project_id=PROJECT, **options
     )
     return GCSSigner("default", storage)

