@@ -18,9 +18,18 @@ from rest_framework.test import APIClient
 
 from tests.backends.s3 import S3Backend, send_answer
 from tests.conftest import make_png, sha256_b64
-from tests.helpers import assert_error, assert_ok, complete, presign_ok, status_of, use_storage
+from tests.helpers import (
+    assert_error,
+    assert_ok,
+    assert_verifying,
+    complete,
+    presign_ok,
+    status_of,
+    use_storage,
+)
 from tests.stall_proxy import StallProxy, stall_proxy
 from uploads.keys import staging_key
+from uploads.models import Upload
 
 PNG = make_png(8, 8, b"verified")
 OTHER_PNG = make_png(8, 8, b"reposted")  # as long and as whole, other bytes
@@ -74,6 +83,32 @@ def test_a_form_reposted_during_the_copy_with_other_bytes_never_completes(
         ("contentType", "The file's bytes are not image/png.")
     ]
     assert status_of(answer["id"]) == "rejected"
+    assert s3_backend.read(answer["key"]) is None
+    assert s3_backend.read(staging_key(answer["key"])) is None
+
+
+@pytest.mark.django_db
+def test_a_form_reposted_during_a_background_verifications_copy_never_completes(
+    api: APIClient,
+    copies: StallProxy,
+    s3_backend: S3Backend,
+    settings: Any,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    """The same during the check a worker runs for a large file, which holds no row lock
+    and takes long enough for a client to send the form again."""
+    settings.UPLOADS = {**settings.UPLOADS, "VERIFY_IN_BACKGROUND_ABOVE": 0}
+
+    answer, response = reposted_during_the_copy(
+        api, copies, django_capture_on_commit_callbacks, NOT_A_PNG
+    )
+
+    assert_verifying(response)
+    assert status_of(answer["id"]) == "rejected"
+    rejection = Upload.objects.get(pk=answer["id"]).rejection_reason
+    assert rejection == "The file's bytes are not image/png.", rejection
+    assert s3_backend.read(answer["key"]) is None
+    assert s3_backend.read(staging_key(answer["key"])) is None
     assert s3_backend.read(answer["key"]) is None
     assert s3_backend.read(staging_key(answer["key"])) is None
 
