@@ -1,7 +1,9 @@
 """A TCP proxy in front of a storage emulator that passes everything through, except that
 while ``stalling`` it holds the connection of a request whose head contains ``marker`` (a
 header or path naming one call, such as a copy): that request is never forwarded nor
-answered, as a storage that froze in the middle of the call. ``rewrite_host`` puts the
+answered, as a storage that froze in the middle of the call; or, when ``meanwhile`` is set,
+it holds that request only while ``meanwhile`` runs (once), then forwards it: what another
+client does to the storage while that call is on its way. ``rewrite_host`` puts the
 upstream's address in place of the proxy's in requests, for a server that goes by its Host
 header (fake-gcs-server)."""
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -20,6 +22,8 @@ class StallProxy:
         self.marker = marker.lower()
         self.stalling = threading.Event()
         self.held = 0  # requests held so far
+        self.meanwhile: Callable[[], None] | None = None
+        self.failure: BaseException | None = None  # what ``meanwhile`` raised
         self._closed = threading.Event()
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._server.getsockname()[1]
@@ -60,8 +64,11 @@ class StallProxy:
                 if requests and self.stalling.is_set() and self.marker in data.lower():
                     with self._lock:
                         self.held += 1
-                    self._closed.wait()  # frozen: neither forwarded nor answered
-                    return
+                    if self.meanwhile is None:
+                        self._closed.wait()  # frozen: neither forwarded nor answered
+                        return
+                    self.stalling.clear()
+                    self._run_meanwhile()
                 if requests and self.rewrite_host:
                     ours, theirs = f":{self.port}".encode(), f":{self.upstream_port}".encode()
                     data = data.replace(b"127.0.0.1" + ours, b"127.0.0.1" + theirs)
@@ -74,6 +81,13 @@ class StallProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+    def _run_meanwhile(self) -> None:
+        assert self.meanwhile is not None
+        try:
+            self.meanwhile()
+        except BaseException as err:  # noqa: BLE001  the test reads it from the main thread
+            self.failure = err
 
     def close(self) -> None:
         self._closed.set()

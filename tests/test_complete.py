@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import struct
+import zipfile
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -138,6 +140,7 @@ def test_bytes_not_of_the_declared_type_are_rejected(api: APIClient) -> None:
     reason = assert_rejected(api, data, complete(api, data["id"]), "contentType")
 
     assert reason["expected"] == "image/png"
+    assert reason["message"] == "The file's bytes are not image/png."  # not the decoder's
 
 
 def test_bytes_not_of_the_declared_type_are_rejected_even_through_the_put(
@@ -147,7 +150,32 @@ def test_bytes_not_of_the_declared_type_are_rejected_even_through_the_put(
     data = presign_ok(api, html)
     assert put(data, html).status_code == 200  # the receiver checks headers, not bytes
 
-    assert_rejected(api, data, complete(api, data["id"]), "contentType")
+    reason = assert_rejected(api, data, complete(api, data["id"]), "contentType")
+
+    assert reason["message"] == "The file's bytes are not image/png."
+
+
+def _zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("report.txt", "not a PDF")
+    return out.getvalue()
+
+
+ZIP = _zip()
+
+
+@pytest.mark.parametrize("body", [ZIP, bytes(range(256)) * 4], ids=["zip", "binary"])
+def test_a_document_whose_bytes_are_not_a_pdf_is_refused_by_its_magic_bytes(
+    api: APIClient, body: bytes
+) -> None:
+    """No decoder reads a PDF: the magic bytes are the only check that can refuse these."""
+    data = presign_ok(api, body, type="document", contentType="application/pdf")
+    write_object(data["key"], body)
+
+    reason = assert_rejected(api, data, complete(api, data["id"]), "contentType")
+
+    assert reason["message"] == "The file's bytes are not application/pdf."
 
 
 def test_sha256_other_than_declared_is_rejected(api: APIClient) -> None:

@@ -26,6 +26,7 @@ from tests.metadata_images import (
     png_with_text_and_trailer,
 )
 from uploads.keys import staging_key
+from uploads.models import Upload
 from uploads.signers import ObjectHeaders, get_signer
 
 BACKENDS = ["local", "s3", "azure", "gcs"]
@@ -48,6 +49,7 @@ def backend(
 PNG = make_png(8, 8)
 JPEG_WITH_GPS = jpeg_with_gps()
 PNG_WITH_TEXT = png_with_text_and_trailer()
+PNG_A, PNG_B = make_png(8, 8, b"a"), make_png(8, 8, b"b")  # both whole, as long, not equal
 SAME_SIZE_OTHER_BYTES = (
     make_png(8, 8)[:-20] + bytes(b ^ 0xFF for b in make_png(8, 8)[-20:-12]) + make_png(8, 8)[-12:]
 )
@@ -114,9 +116,14 @@ class TestConformance:
         _refused_or_rejected(backend, api, "size", answer, backend.send(answer, body, headers))
 
     def test_checksum_mismatch(self, backend: Backend, api: Any) -> None:
-        answer = presign_ok(api, PNG, sha256=sha256_b64(PNG))
-        status = backend.send(answer, SAME_SIZE_OTHER_BYTES, answer["headers"])
+        """A whole PNG of the declared size and type, only not the declared one: the
+        sha256 is all that can refuse it, the storage's check or else complete's."""
+        answer = presign_ok(api, PNG_A, sha256=sha256_b64(PNG_A))
+        status = backend.send(answer, PNG_B, answer["headers"])
         _refused_or_rejected(backend, api, "checksum", answer, status)
+        if "checksum" not in backend.enforces:
+            rejection = Upload.objects.get(pk=answer["id"]).rejection_reason
+            assert rejection == "The file's sha256 differs from the declared one.", rejection
 
     def test_tampered_signature(self, backend: Backend, api: Any) -> None:
         answer = presign_ok(api, PNG)

@@ -37,7 +37,8 @@ from uploads.services.admin_actions import reverify_uploads
 from uploads.signers import get_signer
 
 PNG = make_png(8, 8)
-SWAPPED = make_png(8, 8, b"\x01" * 4)  # a PNG of the same size, other bytes
+ORIGINAL = make_png(8, 8, b"\x00" * 4)
+SWAPPED = make_png(8, 8, b"\x01" * 4)  # a PNG of the same size as ORIGINAL, other bytes
 
 
 @pytest.fixture
@@ -273,13 +274,15 @@ def test_reposting_the_form_after_complete_changes_nothing(
 def test_reverify_catches_a_same_size_swap_without_a_declared_sha256(
     s3: S3Backend, api: APIClient
 ) -> None:
-    data = presign_ok(api, PNG)
-    assert send_answer(data, PNG, data["headers"]).status == 200
+    data = presign_ok(api, ORIGINAL)
+    assert send_answer(data, ORIGINAL, data["headers"]).status == 200
     assert api.post(f"/api/v1/uploads/{data['id']}/complete").status_code == 200
     s3.admin.put_object(Bucket=BUCKET, Key=data["key"], Body=SWAPPED, ContentType="image/png")
 
     assert reverify_uploads(Upload.objects.filter(pk=data["id"]))["rejected"] == 1
     assert status_of(data["id"]) == "rejected"
+    rejection = Upload.objects.get(pk=data["id"]).rejection_reason
+    assert rejection == "The file changed since it was verified.", rejection  # not its size
     assert s3.read(data["key"]) is None
 
 

@@ -1,0 +1,132 @@
+"""A staging object replaced while complete runs, between its verification and its copy to
+the upload's key: an S3 POST form sent again, with the same still-valid fields, while the
+copy is on its way (a POST policy has no If-None-Match, and SeaweedFS, like S3, takes the
+overwrite). The copy then carries bytes that were never verified; complete checks the object
+again where the copy put it, so such an upload never completes with bytes it did not check.
+
+Only S3's POST forms can do this: Azure's and GCS's signed PUTs cannot overwrite (Azure
+enforces If-None-Match; GCS signs x-goog-if-generation-match: 0, which fake-gcs-server alone
+ignores, see EMULATOR_GAPS in tests/backends/gcs.py), nor can the local receiver."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.backends.s3 import S3Backend, send_answer
+from tests.conftest import make_png, sha256_b64
+from tests.helpers import (
+    assert_error,
+    assert_ok,
+    assert_verifying,
+    complete,
+    presign_ok,
+    status_of,
+    use_storage,
+)
+from tests.stall_proxy import StallProxy, stall_proxy
+from uploads.keys import staging_key
+from uploads.models import Upload
+
+PNG = make_png(8, 8, b"verified")
+OTHER_PNG = make_png(8, 8, b"reposted")  # as long and as whole, other bytes
+NOT_A_PNG = b"<html><script>alert(1)</script>".ljust(len(PNG), b" ")
+
+
+@pytest.fixture
+def copies(settings: Any, s3_backend: S3Backend, edit_policy: Any) -> Iterator[StallProxy]:
+    """S3 behind a proxy that can hold complete's CopyObject; avatars sent as POST forms."""
+    edit_policy("avatar", method="POST")
+    port = int(s3_backend.server.endpoint.rsplit(":", 1)[1])
+    with stall_proxy(port, b"x-amz-copy-source:") as proxy:
+        use_storage(settings, s3_backend.storage_config(endpoint_url=proxy.url))
+        yield proxy
+
+
+def reposted_during_the_copy(
+    api: APIClient, proxy: StallProxy, capture: Any, body: bytes
+) -> tuple[dict[str, Any], Any]:
+    """Send PNG by its form, then complete; while complete's copy is held, the same form
+    sends ``body``. Returns the presign answer and complete's response."""
+    answer = presign_ok(api, PNG)
+    assert answer["method"] == "POST"
+    assert send_answer(answer, PNG, {}).status == 204
+    statuses: list[int] = []
+    proxy.meanwhile = lambda: statuses.append(send_answer(answer, body, {}).status)
+    proxy.stalling.set()
+
+    with capture(execute=True):
+        response = complete(api, answer["id"])
+
+    assert proxy.failure is None, proxy.failure
+    assert (proxy.held, statuses) == (1, [204])  # the copy was held, the form taken again
+    return answer, response
+
+
+@pytest.mark.django_db
+def test_a_form_reposted_during_the_copy_with_other_bytes_never_completes(
+    api: APIClient,
+    copies: StallProxy,
+    s3_backend: S3Backend,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    answer, response = reposted_during_the_copy(
+        api, copies, django_capture_on_commit_callbacks, NOT_A_PNG
+    )
+
+    error = assert_error(response, 422, "upload.verification_failed")
+    # Refused by the check of the copy at the key: the staging object it verified was a PNG.
+    assert [(d["field"], d["message"]) for d in error["details"]] == [
+        ("contentType", "The file's bytes are not image/png.")
+    ]
+    assert status_of(answer["id"]) == "rejected"
+    assert s3_backend.read(answer["key"]) is None
+    assert s3_backend.read(staging_key(answer["key"])) is None
+
+
+@pytest.mark.django_db
+def test_a_form_reposted_during_a_background_verifications_copy_never_completes(
+    api: APIClient,
+    copies: StallProxy,
+    s3_backend: S3Backend,
+    settings: Any,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    """The same during the check a worker runs for a large file, which holds no row lock
+    and takes long enough for a client to send the form again."""
+    settings.UPLOADS = {**settings.UPLOADS, "VERIFY_IN_BACKGROUND_ABOVE": 0}
+
+    answer, response = reposted_during_the_copy(
+        api, copies, django_capture_on_commit_callbacks, NOT_A_PNG
+    )
+
+    assert_verifying(response)
+    assert status_of(answer["id"]) == "rejected"
+    rejection = Upload.objects.get(pk=answer["id"]).rejection_reason
+    assert rejection == "The file's bytes are not image/png.", rejection
+    assert s3_backend.read(answer["key"]) is None
+    assert s3_backend.read(staging_key(answer["key"])) is None
+    assert s3_backend.read(answer["key"]) is None
+    assert s3_backend.read(staging_key(answer["key"])) is None
+
+
+@pytest.mark.django_db
+def test_a_form_reposted_during_the_copy_with_another_image_completes_as_what_the_key_holds(
+    api: APIClient,
+    copies: StallProxy,
+    s3_backend: S3Backend,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    """A valid image of the declared size and type, none declared by its sha256: every
+    check passes on it where it lies, and the upload records that object, not the one
+    verified in staging."""
+    answer, response = reposted_during_the_copy(
+        api, copies, django_capture_on_commit_callbacks, OTHER_PNG
+    )
+
+    done = assert_ok(response)
+    assert s3_backend.read(answer["key"]) == OTHER_PNG
+    assert (done["status"], done["sha256"]) == ("completed", sha256_b64(OTHER_PNG))
