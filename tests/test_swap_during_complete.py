@@ -20,7 +20,6 @@ from tests.backends.s3 import S3Backend, send_answer
 from tests.conftest import make_png, sha256_b64
 from tests.helpers import (
     assert_error,
-    assert_ok,
     assert_verifying,
     complete,
     presign_ok,
@@ -114,19 +113,24 @@ def test_a_form_reposted_during_a_background_verifications_copy_never_completes(
 
 
 @pytest.mark.django_db
-def test_a_form_reposted_during_the_copy_with_another_image_completes_as_what_the_key_holds(
+def test_a_form_reposted_during_the_copy_with_another_image_never_completes(
     api: APIClient,
     copies: StallProxy,
     s3_backend: S3Backend,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
-    """A valid image of the declared size and type, none declared by its sha256: every
-    check passes on it where it lies, and the upload records that object, not the one
-    verified in staging."""
+    """A valid image of the declared size and type, no sha256 declared: every check of the
+    bytes passes on it where it lies, but an image is read whole in staging, so the copy's
+    sha256 shows that it is not the file that was verified."""
     answer, response = reposted_during_the_copy(
         api, copies, django_capture_on_commit_callbacks, OTHER_PNG
     )
 
-    done = assert_ok(response)
-    assert s3_backend.read(answer["key"]) == OTHER_PNG
-    assert (done["status"], done["sha256"]) == ("completed", sha256_b64(OTHER_PNG))
+    error = assert_error(response, 422, "upload.verification_failed")
+    assert [(d["field"], d["message"]) for d in error["details"]] == [
+        ("sha256", "The file changed while it was verified.")
+    ]
+    assert error["details"][0]["expected"] == sha256_b64(PNG)
+    assert status_of(answer["id"]) == "rejected"
+    assert s3_backend.read(answer["key"]) is None
+    assert s3_backend.read(staging_key(answer["key"])) is None

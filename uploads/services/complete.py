@@ -178,6 +178,20 @@ def examine(
             # Checked again where it now lies, for good: the staging object may have
             # changed since it was checked (a re-posted S3 form replaces it).
             stored, reasons = verify_stored_object(upload)
+            if whole is not None and not reasons:
+                # Read whole in staging, so known byte for byte: other bytes at the key,
+                # however valid, are not the file that was verified.
+                stored, reasons = hashed(upload, stored, reasons)
+                if stored is not None and stored.sha256 != _sha256(whole):
+                    reasons = [
+                        reason(
+                            "sha256",
+                            "The file changed while it was verified.",
+                            _sha256(whole),
+                            stored.sha256,
+                        )
+                    ]
+                return stored, reasons
     return hashed(upload, stored, reasons)
 
 
