@@ -6,6 +6,7 @@ of a thumbnail library (sorl-thumbnail), on the local storage and on S3."""
 from __future__ import annotations
 
 import io
+import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from django.template import Context, Engine
 from django.test import Client
 from PIL import Image
 
+from tests.backends import Backend
 from tests.backends.s3 import S3Backend
 from tests.conftest import make_png
 from tests.helpers import avatar_row, make_upload, use_storage, write_object
@@ -111,6 +113,28 @@ def test_the_file_has_the_verified_name_size_type_and_dimensions(user: Any) -> N
     assert file.size == len(body) and file.content_type == "image/png"
     assert (file.width, file.height) == (6, 4)
     assert file.storage is storages["default"]
+
+
+@pytest.mark.parametrize("name", ["s3", "azure", "gcs"])
+def test_on_each_cloud_storage_the_file_opens_and_its_private_url_serves_it(
+    request: pytest.FixtureRequest,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    user: Any,
+    name: str,
+) -> None:
+    backend: Backend = request.getfixturevalue(f"{name}_backend")
+    for variable, value in backend.client_env().items():
+        monkeypatch.setenv(variable, value)
+    use_storage(settings, backend.storage_config())
+    body = make_png(7, 7, name.encode())
+    upload = make_upload(user, "document", body)  # private
+
+    with upload.open() as stream:
+        assert stream.read() == body
+    assert upload.url is not None
+    with urllib.request.urlopen(upload.url, timeout=10) as answer:
+        assert answer.read() == body
 
 
 # --- templates -----------------------------------------------------------------------------
