@@ -1,5 +1,6 @@
 """Run inside a fresh project (tests/test_host_project.py): a user uploads through the API,
-then attaches uploads through the README's ModelForm, the admin and the README's serializer.
+then attaches uploads through the README's ModelForm, the admin and the README's serializer,
+and opens the README's page showing a cover.
 Prints what happened as JSON. Uses only what the installed wheel brings.
 
     python host_project_flow.py <png file>
@@ -114,6 +115,9 @@ answer = client.post(
 )
 report["api_status"] = answer.status_code
 report["api_cover_status"] = answer.json()["cover"]["status"] if answer.status_code == 201 else None
+report["api_cover_url"] = answer.status_code == 201 and answer.json()["cover"]["url"] == (
+    f"http://testserver{Upload.objects.get(pk=pending['id']).url}"
+)
 
 other = Client()
 other.force_login(bob)
@@ -122,5 +126,14 @@ answer = other.post(
 )
 report["other_users_upload"] = [answer.status_code, answer.json()["error"]["code"]]
 report["in_use_delete"] = client.delete(f"/api/v1/uploads/{third['id']}").status_code
+
+# The README's page shows the form's article with its cover, served from its URL.
+cover_url = Upload.objects.get(pk=second["id"]).url
+page = client.get(f"/articles/{article.pk}").content.decode()
+report["page_shows_cover"] = bool(cover_url) and f'<img src="{cover_url}" alt="second.png">' in page
+served = client.get(cover_url or "/")
+report["page_cover_served"] = (
+    served.status_code == 200 and b"".join(served.streaming_content) == PNG
+)
 
 print(json.dumps(report))

@@ -12,7 +12,7 @@ from django.urls import include, path
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.test import APIClient
+from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -24,6 +24,7 @@ from tests.helpers import (
     make_upload,
     status_of,
     stored,
+    stored_bytes,
     without_correlation,
 )
 from uploads.api.errors import exception_handler
@@ -246,3 +247,24 @@ def test_a_serializer_without_the_field_still_cannot_take_another_users_upload(
 
     assert not MediaItem.objects.exists()
     assert Upload.objects.get(pk=theirs.pk).owner == other_user
+
+
+class BookletSerializer(serializers.Serializer):
+    booklet = UploadField(types=["document"])  # a private type
+
+
+def test_the_answer_carries_the_files_url_public_or_freshly_signed(
+    api: APIClient, user: Any
+) -> None:
+    public = make_upload(user, "media")
+    shown = post(api, {"upload": str(public.pk), "title": "t"}).json()["upload"]
+    assert shown["url"] == absolute_public_url(public)
+
+    private = make_upload(user, "document", file_name="terms.png")
+    request = Request(APIRequestFactory().get("/"))
+    shown = BookletSerializer({"booklet": private}, context={"request": request}).data["booklet"]
+    assert shown["publicUrl"] is None
+    assert shown["url"].startswith("http://testserver/uploads/local/get/")
+    downloaded = api.get(shown["url"])
+    assert downloaded.status_code == 200
+    assert b"".join(downloaded.streaming_content) == stored_bytes(private.key)

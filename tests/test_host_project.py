@@ -1,6 +1,7 @@
 """The README's "Using the app in your project", as a newcomer follows it: a project made by
 startproject, the built wheel installed in a fresh virtualenv, the README's blocks applied as
-written, then uploads attached through a ModelForm, the admin and a serializer."""
+written, then uploads attached through a ModelForm, the admin and a serializer, and the cover
+shown in the README's page."""
 
 from __future__ import annotations
 
@@ -19,15 +20,18 @@ from tests.wheel import build_wheel
 
 pytestmark = pytest.mark.live
 
-#: A README block that is a file: its first line names it, "(add)" when it adds to one.
-FILE_BLOCK = re.compile(r"```python\n# (\S+\.py)( \(add\))?\n(.*?)```", re.S)
+#: A README block that is a file: its first line names it, "(add)" when it adds to one
+#: (a template's in a template comment).
+FILE_BLOCK = re.compile(
+    r"```(?:python\n# (\S+\.py)|html\n\{# (\S+\.html) #\})( \(add\))?\n(.*?)```", re.S
+)
 
 
 def readme_files() -> list[tuple[str, bool, str]]:
     """(path, adds to the file, code) of each file block of the README's section."""
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Using the app in your project", 1)[1].split("\n## ", 1)[0]
-    return [(m[1], bool(m[2]), m[3]) for m in FILE_BLOCK.finditer(section)]
+    return [(m[1] or m[2], bool(m[3]), m[4]) for m in FILE_BLOCK.finditer(section)]
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Host:
     host.run("manage.py", "startapp", "catalog")
     for name, adds, code in readme_files():
         target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
         if adds:
             target.write_text(target.read_text() + "\n" + code)
         else:
@@ -94,6 +99,8 @@ def test_the_readme_shows_every_file_the_walk_through_needs() -> None:
         "catalog/forms.py",
         "catalog/admin.py",
         "catalog/api.py",
+        "catalog/views.py",
+        "catalog/templates/catalog/article_detail.html",
     ]
 
 
@@ -130,4 +137,7 @@ def test_uploads_attach_through_a_form_the_admin_and_a_serializer(host: Host) ->
         "api_cover_status": "completed",
         "other_users_upload": [404, "upload.not_found"],
         "in_use_delete": 409,
+        "page_shows_cover": True,
+        "page_cover_served": True,
+        "api_cover_url": True,
     }

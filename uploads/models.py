@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -9,6 +10,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from uploads import validators
+from uploads.files import UploadFile
 
 
 class UploadPolicy(models.Model):
@@ -242,6 +244,22 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    # The upload as a file (uploads.files): what templates, serializers and thumbnail
+    # libraries read. Only a completed upload has a URL or can be opened.
+    @property
+    def file(self) -> UploadFile:
+        return UploadFile(self)
+
+    @property
+    def url(self) -> str | None:
+        """The public URL, or a fresh short-lived signed one for a private upload; None
+        unless completed."""
+        return self.file.url
+
+    def open(self, mode: str = "rb") -> IO[bytes]:
+        """A readable stream of the stored object; InvalidState unless completed."""
+        return self.file.open(mode)
 
     @property
     def is_multipart(self) -> bool:

@@ -13,7 +13,8 @@ gives the completed Upload (completing a pending one) or refuses in the contract
 one of the wrong type or state, 422 for one whose bytes lie. The refusals other than 400
 raise ``UploadRefused`` out of ``is_valid()`` (even without ``raise_exception``); the
 app's ``exception_handler`` answers them in the envelope. Answers show the upload as the
-app's own endpoints do.
+app's own endpoints do, with its ``url`` (Upload.url: public, or signed afresh for a private
+upload; null unless completed).
 
 Declare the field: left to itself, a ModelSerializer makes a model's UploadField DRF's
 PrimaryKeyRelatedField, which takes any user's upload by its id.
@@ -30,7 +31,7 @@ from rest_framework import serializers
 from uploads import exceptions
 from uploads import fields as model_fields
 from uploads.api.errors import UploadRefused
-from uploads.api.serializers import UploadSerializer
+from uploads.api.serializers import AttachedUploadSerializer
 from uploads.models import Upload
 from uploads.services.attach import find_upload, ready_for
 
@@ -92,7 +93,7 @@ class UploadField(serializers.Field):
             raise UploadRefused(err) from err
 
     def to_representation(self, value: Upload) -> dict[str, Any]:
-        return dict(UploadSerializer(value, context=self.context).data)
+        return dict(AttachedUploadSerializer(value, context=self.context).data)
 
 
 class UploadFieldSchema(OpenApiSerializerFieldExtension):
@@ -107,4 +108,4 @@ class UploadFieldSchema(OpenApiSerializerFieldExtension):
                 "maxLength": self.target.max_length,
                 "description": self.target.help_text or "The upload's id, key or publicUrl.",
             }
-        return auto_schema.resolve_serializer(UploadSerializer, direction).ref
+        return auto_schema.resolve_serializer(AttachedUploadSerializer, direction).ref

@@ -161,6 +161,24 @@ class UploadSerializer(serializers.Serializer):
         return request.build_absolute_uri(url) if url and request else url
 
 
+class AttachedUploadSerializer(UploadSerializer):
+    """An upload as a host's serializer shows it (the DRF UploadField): with its url."""
+
+    url = serializers.SerializerMethodField(
+        help_text="Where to show or fetch the file: the public URL of a public upload, a "
+        "download URL signed for DOWNLOAD_EXPIRY seconds (fresh on each answer) of a private "
+        "one; null unless completed."
+    )
+
+    def to_representation(self, upload: Upload) -> dict[str, Any]:
+        return {**super().to_representation(upload), "url": self.get_url(upload)}
+
+    def get_url(self, upload: Upload) -> str | None:
+        url = upload.url
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if url and request else url
+
+
 class MultipartPlanSerializer(serializers.Serializer):
     partSize = serializers.IntegerField(help_text="Every part but the last has this size.")
     partCount = serializers.IntegerField()

@@ -8,8 +8,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
-from uploads import content_types, exceptions, keys
+from uploads import exceptions, keys
 from uploads.app_settings import app_settings
+from uploads.files import signed_download
 from uploads.models import Upload
 from uploads.services.complete import locked_upload
 from uploads.services.signing import provider_errors, signer_for
@@ -92,18 +93,9 @@ def download_url(upload: Upload) -> dict[str, Any]:
             f"Only completed uploads can be downloaded; this one is {upload.status}.",
             vars={"status": upload.status},
         )
-    content_type = upload.verified_content_type or upload.content_type
-    attachment_name = None
-    if not content_types.is_raster_image(content_type):
-        attachment_name = keys.attachment_name(upload.file_name, upload.pk, content_type)
     expires_in = app_settings.DOWNLOAD_EXPIRY
     with provider_errors():
-        url = signer_for(upload.storage).presign_download(
-            upload.key,
-            expires_in=expires_in,
-            content_type=content_type,
-            attachment_name=attachment_name,
-        )
+        url = signed_download(upload)
     return {"url": url, "expiresIn": expires_in}
 
 
