@@ -20,6 +20,7 @@ from tests.backends import Backend
 from tests.conftest import make_png
 from tests.helpers import PDF, assert_ok, complete, presign_ok, settled, use_storage
 from tests.requirements import require_binary
+from tests.test_checks import uploads_messages
 from uploads import video_probe
 from uploads.facts import pdf_page_count
 from uploads.models import Upload
@@ -231,3 +232,9 @@ def test_the_admin_shows_the_facts_read_only(api: Any, put: Any, admin_client: C
     html = page.content.decode()
     assert "Page count" in html and 'class="readonly">3<' in html
     assert 'name="page_count"' not in html  # shown, not editable
+
+
+def test_a_probe_timeout_under_one_second_is_e001(settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "PROBE_TIMEOUT": 0}
+    found = uploads_messages(errors_only=True)
+    assert "uploads.E001" in found and "PROBE_TIMEOUT" in found["uploads.E001"][0]

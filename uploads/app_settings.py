@@ -175,6 +175,7 @@ class AppSettings:
             "MULTIPART_LIFETIME",
             "VERIFY_TASK_GRACE",
             "VERIFY_LEASE",
+            "PROBE_TIMEOUT",
         ):
             if getattr(self, key) < 1:
                 raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")

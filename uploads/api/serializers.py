@@ -128,8 +128,7 @@ class UploadSerializer(serializers.Serializer):
     )
     duration = serializers.FloatField(
         allow_null=True,
-        help_text="A video's duration in seconds, where the server has ffprobe. null "
-        "otherwise.",
+        help_text="A video's duration in seconds, where the server has ffprobe. null otherwise.",
     )
     fieldValue = serializers.SerializerMethodField(
         help_text="What an UploadField's form input takes for this upload: its id, signed, "
