@@ -211,6 +211,37 @@ def test_a_video_that_ffprobe_cannot_read_completes_with_no_duration(
     assert (data["duration"], data["width"], data["height"]) == (None, None, None)
 
 
+def stuck_ffprobe(directory: Path) -> None:
+    """An ffprobe on PATH in ``directory`` that would say 9 seconds after 30 seconds."""
+    script = directory / "ffprobe"
+    script.write_text('#!/bin/sh\n/bin/sleep 30\necho \'{"format": {"duration": "9"}}\'\n')
+    script.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"PROBE_TIMEOUT": 1},
+        # The request's storage deadline bounds it too.
+        {"PROBE_TIMEOUT": 60, "REQUEST_STORAGE_DEADLINE": 2},
+    ],
+)
+def test_a_probe_that_does_not_finish_in_time_leaves_the_duration_unknown(
+    api: Any,
+    put: Any,
+    tmp_path: Path,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    limits: dict[str, int],
+) -> None:
+    body = mp4(tmp_path)
+    stuck_ffprobe(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    settings.UPLOADS = {**settings.UPLOADS, **limits}
+    data = completed(api, put, body, type="media", contentType="video/mp4")
+    assert data["duration"] is None
+
+
 def test_a_video_verified_in_the_background_records_its_facts(
     api: Any, put: Any, tmp_path: Path, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:

@@ -33,7 +33,10 @@ def describe(upload: Upload, size: int, whole: bytes | None) -> Facts:
         binary = video_probe.ffprobe()
         target = _probe_target(signer, upload) if binary else None
         if binary and target:
-            return video_probe.probe(binary, target, demuxer, app_settings.PROBE_TIMEOUT)
+            with provider_errors():
+                # Within a request, no longer than what is left of its storage deadline.
+                timeout = signer.deadline_bound(app_settings.PROBE_TIMEOUT)
+            return video_probe.probe(binary, target, demuxer, timeout)
     return Facts()
 
 
