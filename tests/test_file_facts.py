@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import logging
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,19 @@ def test_the_last_page_tree_of_an_updated_pdf_counts() -> None:
     inner = b"7 0 obj\n<< /Type /Pages /Parent 2 0 R /Count 40 >>\nendobj\n"
     assert pdf_page_count(updated + inner) == 3
     assert pdf_page_count(b"1 0 obj\n<< /Type /Page /Count 4 >>\nendobj\n") is None
+
+
+def test_a_pdf_made_to_make_the_search_backtrack_is_read_in_linear_time() -> None:
+    """Runs of object headers without an end, or of digits, each 512 KiB (four times what
+    complete reads): a backtracking search takes hours on them, this one milliseconds. In a
+    child process, so that a regression fails by its timeout instead of hanging the run."""
+    code = (
+        "from uploads.facts import pdf_page_count\n"
+        "for data in (b'1 0 obj ' * 65536, b'7' * 524288, b'/Count ' * 74898):\n"
+        "    assert pdf_page_count(data) is None\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=root)
 
 
 # --- video ---------------------------------------------------------------------------------

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from PIL import Image
 
 # An indirect object whose dictionary is the root of a PDF's page tree: "/Type /Pages" and
-# no "/Parent" (inner nodes of the tree have one).
-_OBJECT = re.compile(rb"\d+\s+\d+\s+obj\b(.*?)endobj", re.DOTALL)
-_PAGES = re.compile(rb"/Type\s*/Pages(?![A-Za-z0-9#])")
+# no "/Parent" (inner nodes of the tree have one). Bounded repeats and a split on "endobj"
+# keep the search linear: the bytes are the uploader's, made to make a regex backtrack.
+_HEADER = re.compile(rb"(?<![0-9])[0-9]{1,10}[\0\t\n\f\r ]{1,8}[0-9]{1,5}[\0\t\n\f\r ]{1,8}obj")
+_PAGES = re.compile(rb"/Type[\0\t\n\f\r ]{0,8}/Pages(?![A-Za-z0-9#])")
 _PARENT = re.compile(rb"/Parent(?![A-Za-z0-9#])")
-_COUNT = re.compile(rb"/Count\s+(\d{1,10})(?![0-9])")
+_COUNT = re.compile(rb"/Count[\0\t\n\f\r ]{1,8}([0-9]{1,10})(?![0-9])")
 _MAX_COUNT = 2**31 - 1
 
 
@@ -48,8 +49,11 @@ def pdf_page_count(data: bytes) -> int | None:
     tail); the last one wins, as an incremental update appends a new one. None where the
     tree is not in ``data`` as plain text (in a compressed object stream, or mid-file)."""
     count = None
-    for found in _OBJECT.finditer(data):
-        body = found.group(1)
+    for chunk in data.split(b"endobj"):
+        headers = list(_HEADER.finditer(chunk))
+        if not headers:
+            continue
+        body = chunk[headers[-1].end() :]
         if _PAGES.search(body) and not _PARENT.search(body):
             number = _COUNT.search(body)
             if number:
