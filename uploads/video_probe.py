@@ -16,6 +16,8 @@ from uploads.facts import Facts
 logger = logging.getLogger("uploads")
 
 _warned_missing = False
+#: The largest width or height recorded (the column's range); anything beyond is unknown.
+_MAX_PIXELS = 2**31 - 1
 
 
 def ffprobe() -> str | None:
@@ -59,9 +61,9 @@ def probe(binary: str, target: str, demuxer: str, timeout: float) -> Facts:
         logger.warning("ffprobe did not read the video: %s", type(err).__name__)
         return Facts()
     if ran.returncode != 0:
-        logger.warning(
-            "ffprobe could not read the video: %s", ran.stderr[-300:].decode(errors="replace")
-        )
+        # Its message names the input: a signed URL, a capability to read the file.
+        said = ran.stderr.decode(errors="replace").replace(target, "<the file>").strip()
+        logger.warning("ffprobe could not read the video: %s", said[-300:])
         return Facts()
     try:
         return _parse(json.loads(ran.stdout))
@@ -76,15 +78,21 @@ def _parse(found: Any) -> Facts:
     if duration is not None and not (math.isfinite(duration) and duration >= 0):
         duration = None
     width = height = None
-    for stream in found.get("streams", []):
+    streams = found.get("streams")
+    for stream in streams if isinstance(streams, list) else []:
         if isinstance(stream, dict) and stream.get("codec_type") == "video":
-            width, height = _number(stream, "width", int), _number(stream, "height", int)
+            width, height = _pixels(stream, "width"), _pixels(stream, "height")
             break
-    return Facts(width=width or None, height=height or None, duration=duration)
+    return Facts(width=width, height=height, duration=duration)
 
 
 def _number(entries: Any, name: str, kind: type[int] | type[float]) -> Any:
     try:
         return kind(entries[name])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
+
+
+def _pixels(stream: dict[str, Any], name: str) -> int | None:
+    value = _number(stream, name, int)
+    return value if value is not None and 0 < value <= _MAX_PIXELS else None
