@@ -263,6 +263,27 @@ def test_a_probe_that_does_not_finish_in_time_leaves_the_duration_unknown(
     assert data["duration"] is None
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"format": {"duration": "N/A"}, "streams": [{"codec_type": "video", "width": 0}]}',
+        '{"format": {"duration": "nan"}, "streams": 5}',
+        '{"format": [], "streams": [{"codec_type": "video", "width": 99999999999}]}',
+        "not json",
+    ],
+)
+def test_an_answer_from_ffprobe_that_makes_no_sense_leaves_the_facts_unknown(
+    api: Any, put: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    body = mp4(tmp_path)
+    script = tmp_path / "ffprobe"
+    script.write_text(f"#!/bin/sh\n/bin/cat <<'END'\n{answer}\nEND\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    data = completed(api, put, body, type="media", contentType="video/mp4")
+    assert (data["duration"], data["width"], data["height"]) == (None, None, None)
+
+
 def test_a_video_verified_in_the_background_records_its_facts(
     api: Any, put: Any, tmp_path: Path, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
