@@ -25,6 +25,7 @@ from tests.test_checks import uploads_messages
 from uploads import video_probe
 from uploads.facts import pdf_page_count
 from uploads.models import Upload
+from uploads.services.admin_actions import reverify_uploads
 
 pytestmark = pytest.mark.django_db
 
@@ -305,6 +306,20 @@ def test_the_admin_shows_the_facts_read_only(api: Any, put: Any, admin_client: C
     html = page.content.decode()
     assert "Page count" in html and 'class="readonly">3<' in html
     assert 'name="page_count"' not in html  # shown, not editable
+
+
+def test_re_verifying_an_upload_completed_before_this_records_its_facts(api: Any, put: Any) -> None:
+    png = completed(api, put, make_png(12, 7))
+    document = completed(api, put, pdf(3), type="document", contentType="application/pdf")
+    ids = [png["id"], document["id"]]
+    # As an upload completed before complete recorded anything.
+    Upload.objects.filter(pk__in=ids).update(
+        width=None, height=None, is_animated=None, page_count=None
+    )
+    assert reverify_uploads(Upload.objects.filter(pk__in=ids)) == {"completed": 2}
+    image, paper = Upload.objects.get(pk=png["id"]), Upload.objects.get(pk=document["id"])
+    assert (image.width, image.height, image.is_animated) == (12, 7, False)
+    assert (paper.page_count, paper.width) == (3, None)
 
 
 def test_a_probe_timeout_under_one_second_is_e001(settings: Any) -> None:

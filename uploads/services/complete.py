@@ -302,6 +302,13 @@ def as_completed(upload: Upload) -> Upload:
     return view
 
 
+def verify_and_read(
+    upload: Upload,
+) -> tuple[StoredObject | None, list[dict[str, Any]], bytes | None]:
+    """``verify_stored_object``, and the whole object where it was read (images, JSON)."""
+    return _verify(upload)
+
+
 def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict[str, Any]]]:
     """The stored object's facts and every way they contradict the upload.
 

@@ -4,7 +4,7 @@ signed URL for videos. Never a reason to refuse the file."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 from uploads import content_types, video_probe
 from uploads.app_settings import app_settings
@@ -15,6 +15,8 @@ from uploads.signers import Signer
 
 #: Bytes read from each end of a PDF to find its page tree.
 PDF_WINDOW = 64 * 1024
+#: The Upload fields that hold the facts.
+FACT_FIELDS = tuple(field.name for field in fields(Facts))
 
 
 def describe(upload: Upload, size: int, whole: bytes | None) -> Facts:
