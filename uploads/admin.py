@@ -289,6 +289,10 @@ class UploadAdmin(admin.ModelAdmin):
             },
         ),
         (
+            "What the file is (recorded by complete)",
+            {"fields": ["width", "height", "is_animated", "page_count", "duration"]},
+        ),
+        (
             "Where it is",
             {"fields": ["key", "storage", "is_public", "human_max_size", "parts"]},
         ),
@@ -302,6 +306,11 @@ class UploadAdmin(admin.ModelAdmin):
         "human_verified_size",
         "human_max_size",
         "parts",
+        "width",
+        "height",
+        "is_animated",
+        "page_count",
+        "duration",
     ]
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:

@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     # Images and JSON are read whole on complete to decode them; a type allowing either may
     # not have a larger max_size.
     "VERIFY_READ_LIMIT": 64 * 1024**2,
+    # Seconds ffprobe may take to read a completed video's duration and size (over a signed
+    # URL); past it they stay unknown.
+    "PROBE_TIMEOUT": 15,
     # Pending uploads are swept this long after their URL expired.
     "CLEANUP_GRACE": 3600,
     "CACHE_ALIAS": "default",
@@ -172,6 +175,7 @@ class AppSettings:
             "MULTIPART_LIFETIME",
             "VERIFY_TASK_GRACE",
             "VERIFY_LEASE",
+            "PROBE_TIMEOUT",
         ):
             if getattr(self, key) < 1:
                 raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")

@@ -64,6 +64,8 @@ class ContentType:
     # The Pillow plugin that decodes it on complete; None: recognised by its header only.
     pillow_format: str | None = None
     json: bool = False
+    # The ffprobe demuxer that reads its duration and frame size; None: not probed.
+    probe_format: str | None = None
     # Declared by the operator: the bytes, any one of which starts at magic_offset.
     magic: tuple[bytes, ...] = ()
     magic_offset: int = 0
@@ -111,9 +113,12 @@ _TYPES = [
                 b"MSNV",
             }
         ),
+        probe_format="mov",
     ),
-    ContentType("video/quicktime", "mov"),
-    ContentType("video/webm", "webm", frozenset({"application/x-matroska"})),
+    ContentType("video/quicktime", "mov", probe_format="mov"),
+    ContentType(
+        "video/webm", "webm", frozenset({"application/x-matroska"}), probe_format="matroska"
+    ),
     ContentType("audio/mpeg", "mp3"),
     ContentType("audio/wav", "wav", frozenset({"audio/wave", "audio/x-wav"})),
     ContentType("audio/ogg", "ogg", frozenset({"application/ogg"})),
@@ -260,6 +265,11 @@ def keeps_metadata(mime: str) -> bool:
 def pillow_format(mime: str) -> str | None:
     found = known(mime)
     return found.pillow_format if found else None
+
+
+def probe_format(mime: str) -> str | None:
+    found = known(mime)
+    return found.probe_format if found else None
 
 
 def content_problem(mime: str, data: bytes, *, max_pixels: int) -> str | None:

@@ -210,6 +210,14 @@ class Upload(models.Model):
     verified_content_type = models.CharField(max_length=255, blank=True)
     verified_sha256 = models.CharField(max_length=44, blank=True)
     rejection_reason = models.TextField(blank=True)
+    # What complete read from the stored file (null where unknown or not of its kind):
+    # an image's pixels as stored and whether it has frames after the first, a PDF's page
+    # count, a video's duration in seconds and frame size (where ffprobe is installed).
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    is_animated = models.BooleanField(null=True, blank=True)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True)
 
     # A multipart upload: the provider's id for it ("" where it needs none) and the size of
     # every part but the last. A single upload has no part size.

@@ -108,6 +108,28 @@ class UploadSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField(source="created_at")
     completedAt = serializers.DateTimeField(source="completed_at", allow_null=True)
     rejectionReason = serializers.CharField(source="rejection_reason")
+    width = serializers.IntegerField(
+        allow_null=True,
+        help_text="An image's or video's width in pixels as stored (an image's EXIF "
+        "rotation not applied; a type that strips metadata stores it upright), recorded by "
+        "complete. null until then and where unknown.",
+    )
+    height = serializers.IntegerField(allow_null=True, help_text="As width, the height.")
+    isAnimated = serializers.BooleanField(
+        source="is_animated",
+        allow_null=True,
+        help_text="For an image: whether it has more than one frame. null for other files.",
+    )
+    pageCount = serializers.IntegerField(
+        source="page_count",
+        allow_null=True,
+        help_text="A PDF's page count, where its page tree can be read from the file's "
+        "first and last 64 KiB. null otherwise.",
+    )
+    duration = serializers.FloatField(
+        allow_null=True,
+        help_text="A video's duration in seconds, where the server has ffprobe. null otherwise.",
+    )
     fieldValue = serializers.SerializerMethodField(
         help_text="What an UploadField's form input takes for this upload: its id, signed, "
         "issued to the caller and taken back only from them, for FIELD_VALUE_MAX_AGE "
@@ -134,6 +156,11 @@ class UploadSerializer(serializers.Serializer):
             if upload.completed_at
             else None,
             "rejectionReason": upload.rejection_reason,
+            "width": upload.width,
+            "height": upload.height,
+            "isAnimated": upload.is_animated,
+            "pageCount": upload.page_count,
+            "duration": upload.duration,
             "fieldValue": self.get_fieldValue(upload),
         }
 

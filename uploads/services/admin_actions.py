@@ -14,8 +14,9 @@ from uploads.services.complete import (
     reason,
     reject,
     settle,
-    verify_stored_object,
+    verify_and_read,
 )
+from uploads.services.describe import FACT_FIELDS, describe, record
 from uploads.services.manage import mark_deleted
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import upload_deleting
@@ -48,7 +49,7 @@ def reverify_uploads(queryset: QuerySet[Upload]) -> Counter[str]:
             with transaction.atomic():
                 upload = Upload.objects.select_for_update().get(pk=pk)
                 if upload.status == Upload.Status.COMPLETED:
-                    stored, reasons = verify_stored_object(as_completed(upload))
+                    stored, reasons, whole = verify_and_read(as_completed(upload))
                     if stored is None:
                         reasons = [
                             reason("object", "The file is gone from storage.", upload.key, None)
@@ -73,6 +74,12 @@ def reverify_uploads(queryset: QuerySet[Upload]) -> Counter[str]:
                             )
                     if reasons:
                         reject(upload, reasons)
+                    elif stored is not None and all(
+                        getattr(upload, name) is None for name in FACT_FIELDS
+                    ):
+                        # Completed before complete recorded them (or nothing was known).
+                        record(upload, describe(upload, stored.size, whole))
+                        upload.save(update_fields=[*FACT_FIELDS, "updated_at"])
                 else:
                     settle(upload)
                 outcomes[upload.status] += 1

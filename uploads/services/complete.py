@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
+from uploads.facts import Facts
 from uploads.models import Upload
 from uploads.reencode import ReencodeError, strip_metadata
 from uploads.services import lease
+from uploads.services.describe import describe, record
 from uploads.services.multipart import assemble
 from uploads.services.promote import promote, write
 from uploads.services.rejection import reason, reject
@@ -152,14 +154,24 @@ def verify_deferred(upload_id: uuid.UUID | str) -> str:
     return locked.status
 
 
-def examine(
-    upload: Upload, before_promote: Callable[[], None] | None = None
-) -> tuple[StoredObject | None, list[dict[str, Any]]] | None:
+Outcome = tuple[StoredObject | None, list[dict[str, Any]], Facts]
+
+
+def examine(upload: Upload, before_promote: Callable[[], None] | None = None) -> Outcome | None:
     """Verify the staged object, then put it at the upload's key (copied, or re-encoded
     without its metadata) and check it there again. No database writes. None when nothing
-    is staged; else the object as it lies at the key and every reason to refuse it.
+    is staged; else the object as it lies at the key, every reason to refuse it and, when
+    there is none, what the file is (its size in pixels, pages, duration...).
     ``before_promote`` runs once the object is verified, before it is put at the key (and
     may raise to stop that)."""
+    found = _examine(upload, before_promote)
+    return None if found is None else described(upload, *found)
+
+
+def _examine(
+    upload: Upload, before_promote: Callable[[], None] | None
+) -> tuple[StoredObject | None, list[dict[str, Any]], bytes | None] | None:
+    """``examine`` but for the facts; with the bytes now at the key where they were read."""
     stored, reasons, whole = _verify(staged(upload))
     if stored is None:
         return None
@@ -173,6 +185,7 @@ def examine(
             write(upload, rewritten)
             # What was written, checked where it now lies as a copy would be.
             stored, reasons = verify_stored_object(as_written(upload, rewritten))
+            whole = rewritten
         else:
             promote(upload)
             # Checked again where it now lies, for good: the staging object may have
@@ -191,13 +204,23 @@ def examine(
                             stored.sha256,
                         )
                     ]
-                return stored, reasons
-    return hashed(upload, stored, reasons)
+                return stored, reasons, whole
+    return (*hashed(upload, stored, reasons), whole)
 
 
-def at_key(upload: Upload) -> tuple[StoredObject | None, list[dict[str, Any]]]:
+def at_key(upload: Upload) -> Outcome:
     """``examine`` for an object already promoted to the upload's key."""
-    return hashed(upload, *verify_stored_object(upload))
+    stored, reasons, whole = _verify(upload)
+    return described(upload, *hashed(upload, stored, reasons), whole)
+
+
+def described(
+    upload: Upload, stored: StoredObject | None, reasons: list[dict[str, Any]], whole: bytes | None
+) -> Outcome:
+    """The accepted object's facts added to the outcome (none for a refused one)."""
+    if stored is None or reasons:
+        return stored, reasons, Facts()
+    return stored, reasons, describe(upload, stored.size, whole)
 
 
 def hashed(
@@ -211,7 +234,7 @@ def hashed(
 
 
 def finish(
-    upload: Upload, stored: StoredObject | None, reasons: list[dict[str, Any]]
+    upload: Upload, stored: StoredObject | None, reasons: list[dict[str, Any]], facts: Facts
 ) -> exceptions.UploadError | None:
     """Record what ``examine`` found on a locked upload: completed, or rejected with its
     objects deleted; the signal goes once that commits."""
@@ -225,6 +248,7 @@ def finish(
     upload.verified_size = stored.size
     upload.verified_content_type = upload.content_type
     upload.verified_sha256 = stored.sha256 or ""
+    record(upload, facts)
     upload.completed_at = timezone.now()
     upload.save()
     send_on_commit(upload_completed, Upload, upload=upload)
@@ -276,6 +300,13 @@ def as_completed(upload: Upload) -> Upload:
     if upload.sha256 and upload.verified_sha256:
         view.sha256 = upload.verified_sha256
     return view
+
+
+def verify_and_read(
+    upload: Upload,
+) -> tuple[StoredObject | None, list[dict[str, Any]], bytes | None]:
+    """``verify_stored_object``, and the whole object where it was read (images, JSON)."""
+    return _verify(upload)
 
 
 def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict[str, Any]]]:

@@ -348,6 +348,18 @@ class AzureSigner(Signer):
                 raise
             return bytes(downloader.readall())[:length]
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        if length < 1:
+            return b""
+        with self._errors(f"reading {key}"):
+            try:
+                downloader = self._blob(key).download_blob(offset=start, length=length)
+            except HttpResponseError as err:
+                if err.status_code == 416:  # past the end of the blob
+                    return b""
+                raise
+            return bytes(downloader.readall())[:length]
+
     def compute_sha256(self, key: str) -> str:
         digest = hashlib.sha256()
         with self._errors(f"reading {key}"):

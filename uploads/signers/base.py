@@ -219,6 +219,14 @@ class Signer(ABC):
     def read_head(self, key: str, length: int) -> bytes:
         """The first ``length`` bytes of the object (fewer if it is shorter)."""
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes of the object from byte ``start`` (fewer past its end)."""
+        if length < 1:
+            return b""
+        with self.storage.open(key, "rb") as fh:
+            fh.seek(start)
+            return bytes(fh.read(length))
+
     @abstractmethod
     def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
         """Copy the object at ``staging_key`` to ``key`` inside the storage, with exactly

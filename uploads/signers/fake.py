@@ -115,6 +115,9 @@ class FakeSigner(Signer):
     def read_head(self, key: str, length: int) -> bytes:
         return objects[key][0][:length]
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        return objects[key][0][start : start + length]
+
     def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
         objects[key] = (objects[staging_key][0], headers.content_type)
 

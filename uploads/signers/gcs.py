@@ -284,6 +284,24 @@ class GCSSigner(Signer):
             except api_exceptions.RequestRangeNotSatisfiable:
                 return b""  # an empty object
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        if length < 1:
+            return b""
+        with self._errors(f"read {key}"):
+            try:
+                return bytes(
+                    self._blob(key).download_as_bytes(
+                        start=start,
+                        end=start + length - 1,
+                        raw_download=True,
+                        checksum=None,
+                        timeout=self.timeout,
+                        retry=self.retry,
+                    )
+                )
+            except api_exceptions.RequestRangeNotSatisfiable:
+                return b""
+
     def compute_sha256(self, key: str) -> str:
         """Stream the stored bytes (as stored, no decompression) through SHA-256."""
         sink = _Sha256Sink()

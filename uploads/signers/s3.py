@@ -566,6 +566,27 @@ class S3Signer(Signer):
         except BotoCoreError as err:
             raise self._wrap(err, "read", key) from err
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        if length < 1:
+            return b""
+        try:
+            answer = self.client.get_object(
+                Bucket=self.bucket,
+                Key=self.object_name(key),
+                Range=f"bytes={start}-{start + length - 1}",
+            )
+            body = answer["Body"]
+            try:
+                return bytes(body.read(length))
+            finally:
+                body.close()
+        except ClientError as err:
+            if _code(err) in ("InvalidRange", "NoSuchKey", "416"):
+                return b""
+            raise self._wrap(err, "read", key) from err
+        except BotoCoreError as err:
+            raise self._wrap(err, "read", key) from err
+
     def compute_sha256(self, key: str) -> str:
         """Hash the object by streaming it once with the signer's client."""
         digest = hashlib.sha256()
