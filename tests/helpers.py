@@ -70,6 +70,16 @@ def settled(api: Any, capture_on_commit: Any, upload_id: str) -> Any:
     return assert_ok(api.get(f"/api/v1/uploads/{upload_id}"))
 
 
+def without_field_values(data: Any) -> Any:
+    """``data`` without its ``fieldValue``s, to compare two answers: each is signed with the
+    second it was issued in."""
+    if isinstance(data, dict):
+        return {k: without_field_values(v) for k, v in data.items() if k != "fieldValue"}
+    if isinstance(data, list):
+        return [without_field_values(v) for v in data]
+    return data
+
+
 def without_correlation(error: dict[str, Any]) -> dict[str, Any]:
     """An error without its per-request correlation id, to compare two answers."""
     return {k: v for k, v in error.items() if k != "correlationId"}

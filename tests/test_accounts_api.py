@@ -25,6 +25,7 @@ from tests.helpers import (
     status_of,
     stored,
     without_correlation,
+    without_field_values,
 )
 from uploads.models import Upload, UploadPolicy
 
@@ -369,9 +370,10 @@ def test_media_create_list_get_rename_delete(
     uuid.UUID(item["id"])
 
     listed = api.get("/api/v1/media")
-    assert assert_ok(listed) == [item]
+    assert without_field_values(assert_ok(listed)) == [without_field_values(item)]
     assert listed.json()["meta"]["pagination"]["total"] == 1
-    assert assert_ok(api.get(f"/api/v1/media/{item['id']}")) == item
+    again = assert_ok(api.get(f"/api/v1/media/{item['id']}"))
+    assert without_field_values(again) == without_field_values(item)
 
     renamed = assert_ok(
         api.patch(f"/api/v1/media/{item['id']}", {"title": "Summer"}, format="json")
