@@ -15,9 +15,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from tests.backends import Backend
+from tests.backends import Backend, activate
 from tests.conftest import client_for, make_png, sha256_b64
-from tests.helpers import assert_ok, complete, presign_ok, use_storage
+from tests.helpers import assert_ok, complete, presign_ok
 from tests.metadata_images import (
     ends_at_image_end,
     jpeg_with_gps,
@@ -36,13 +36,10 @@ BACKENDS = ["local", "s3", "azure", "gcs"]
 def backend(
     request: pytest.FixtureRequest, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Backend:
-    backend: Backend = request.getfixturevalue(f"{request.param}_backend")
-    for name, value in backend.client_env().items():
-        monkeypatch.setenv(name, value)
+    backend = activate(request, settings, monkeypatch)
     gap = backend.emulator_gaps.get(request.node.originalname)
     if gap:
         request.node.add_marker(pytest.mark.xfail(reason=gap, strict=True))
-    use_storage(settings, backend.storage_config())
     return backend
 
 

@@ -17,9 +17,9 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
-from tests.backends import Backend
+from tests.backends import Backend, activate
 from tests.conftest import make_png
-from tests.helpers import PDF, assert_ok, complete, presign_ok, settled, use_storage
+from tests.helpers import PDF, assert_ok, complete, presign_ok, settled
 from tests.requirements import require_binary
 from tests.test_checks import uploads_messages
 from uploads import video_probe
@@ -36,10 +36,7 @@ FACTS = ("width", "height", "isAnimated", "pageCount", "duration")
 def backend(
     request: pytest.FixtureRequest, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Backend:
-    backend: Backend = request.getfixturevalue(f"{request.param}_backend")
-    for name, value in backend.client_env().items():
-        monkeypatch.setenv(name, value)
-    use_storage(settings, backend.storage_config())
+    backend = activate(request, settings, monkeypatch)
     return backend
 
 

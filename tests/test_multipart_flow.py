@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.backends import Backend
+from tests.backends import Backend, activate
 from tests.conftest import sha256_b64
-from tests.helpers import PRESIGN, assert_error, assert_ok, settled, use_storage
+from tests.helpers import PRESIGN, assert_error, assert_ok, settled
 from uploads.keys import staging_key
 
 pytestmark = pytest.mark.django_db
@@ -33,10 +33,7 @@ def backend(
     monkeypatch: pytest.MonkeyPatch,
     edit_policy: Any,
 ) -> Backend:
-    backend: Backend = request.getfixturevalue(f"{request.param}_backend")
-    for name, value in backend.client_env().items():
-        monkeypatch.setenv(name, value)
-    use_storage(settings, backend.storage_config())
+    backend = activate(request, settings, monkeypatch)
     edit_policy(
         "media", part_size=PART, multipart_threshold=6 * MiB, max_size=max(50 * MiB, len(BODY))
     )

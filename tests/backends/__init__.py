@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.requirements import missing as missing  # the one way a test skips
 
 #: What a backend's storage itself refuses. Signature and expiry are refused by every one.
@@ -75,3 +77,15 @@ def _flip_last_signature_char(url: str) -> str:
             query[i] = (name, value[:-2] + ("AA" if value[-2:] != "AA" else "BB"))
             return urlunsplit(parts._replace(query=urlencode(query)))
     raise ValueError(f"no signature parameter in {url}")
+
+
+def activate(
+    request: pytest.FixtureRequest, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> Backend:
+    """The backend that ``request.param`` names, made this test's default storage, with its
+    client's environment set for this test only."""
+    backend: Backend = request.getfixturevalue(f"{request.param}_backend")
+    for name, value in backend.client_env().items():
+        monkeypatch.setenv(name, value)
+    settings.STORAGES = {**settings.STORAGES, "default": backend.storage_config()}
+    return backend

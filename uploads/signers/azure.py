@@ -339,14 +339,7 @@ class AzureSigner(Signer):
         )
 
     def read_head(self, key: str, length: int) -> bytes:
-        with self._errors(f"reading {key}"):
-            try:
-                downloader = self._blob(key).download_blob(offset=0, length=length)
-            except HttpResponseError as err:
-                if err.status_code == 416:  # an empty blob has no byte 0
-                    return b""
-                raise
-            return bytes(downloader.readall())[:length]
+        return self.read_range(key, 0, length)
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         if length < 1:

@@ -113,7 +113,7 @@ class FakeSigner(Signer):
         return StoredObject(size=len(data), content_type=content_type, sha256=digest)
 
     def read_head(self, key: str, length: int) -> bytes:
-        return objects[key][0][:length]
+        return self.read_range(key, 0, length)
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         return objects[key][0][start : start + length]

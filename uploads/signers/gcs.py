@@ -267,22 +267,7 @@ class GCSSigner(Signer):
         )
 
     def read_head(self, key: str, length: int) -> bytes:
-        if length < 1:
-            return b""
-        with self._errors(f"read {key}"):
-            try:
-                return bytes(
-                    self._blob(key).download_as_bytes(
-                        start=0,
-                        end=length - 1,
-                        raw_download=True,
-                        checksum=None,
-                        timeout=self.timeout,
-                        retry=self.retry,
-                    )
-                )
-            except api_exceptions.RequestRangeNotSatisfiable:
-                return b""  # an empty object
+        return self.read_range(key, 0, length)
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         if length < 1:

@@ -548,23 +548,7 @@ class S3Signer(Signer):
             raise self._wrap(err, "read", self.bucket) from err
 
     def read_head(self, key: str, length: int) -> bytes:
-        if length < 1:
-            return b""
-        try:
-            answer = self.client.get_object(
-                Bucket=self.bucket, Key=self.object_name(key), Range=f"bytes=0-{length - 1}"
-            )
-            body = answer["Body"]
-            try:
-                return bytes(body.read(length))
-            finally:
-                body.close()
-        except ClientError as err:
-            if _code(err) in ("InvalidRange", "NoSuchKey", "416"):
-                return b""  # empty, or gone since stat: nothing to recognise
-            raise self._wrap(err, "read", key) from err
-        except BotoCoreError as err:
-            raise self._wrap(err, "read", key) from err
+        return self.read_range(key, 0, length)
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
         if length < 1:
