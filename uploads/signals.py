@@ -10,6 +10,12 @@ commits. A receiver's exception is logged and does not undo the change.
 ``uploads.services.delete_upload``), sent inside its transaction before anything is
 removed. Receivers may veto by raising ``uploads.exceptions.InvalidState``, such as when
 something else still uses the upload; nothing is changed then.
+
+``upload_deleted``: ``upload`` (the Upload as it was; its row and object are gone), sent once
+after the transaction that deleted it commits.
+
+``variants_made``: ``upload`` (the completed Upload) and ``names`` (the variant names just
+made and stored), sent after they are recorded.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ logger = logging.getLogger("uploads")
 upload_completed = Signal()
 upload_rejected = Signal()
 upload_deleting = Signal()
+upload_deleted = Signal()
+variants_made = Signal()
 
 
 def send_on_commit(signal: Signal, sender: type, **kwargs: Any) -> None:
