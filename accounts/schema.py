@@ -12,6 +12,8 @@ from drf_spectacular.contrib.rest_framework_simplejwt import (
 )
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
+from uploads.api.strict_schema import tightened
+
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.authentication.ApiKeyAuthentication"
@@ -32,6 +34,12 @@ class VersionedJWTScheme(SimpleJWTScheme):
 class ObtainSerializerScheme(TokenObtainPairSerializerExtension):
     target_class = "accounts.tokens.ObtainSerializer"
 
+    def map_serializer(self, auto_schema: Any, direction: str) -> Any:
+        return tightened(super().map_serializer(auto_schema, direction), self.target)
+
 
 class RefreshSerializerScheme(TokenRefreshSerializerExtension):
     target_class = "accounts.tokens.RefreshSerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> Any:
+        return tightened(super().map_serializer(auto_schema, direction), self.target)

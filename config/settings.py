@@ -277,6 +277,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "media", "description": "Media items, each linking one completed upload."},
     ],
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "uploads.api.strict_schema.require_bodies",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -302,3 +302,113 @@ def test_user_and_media_answers_match_the_schema(
     checked(api.patch(f"/api/v1/media/{created['id']}", {"title": 5}, format="json"), "patch", item)
     checked(api.delete(f"/api/v1/media/{created['id']}"), "delete", item)
     checked(api.delete(f"/api/v1/media/{created['id']}"), "delete", item)
+
+
+def request_schema(spec: dict[str, Any], method: str, template: str) -> Draft202012Validator:
+    body = spec["paths"][template][method]["requestBody"]
+    assert body.get("required") is True, (method, template)
+    schema = body["content"]["application/json"]["schema"]
+    return Draft202012Validator({**schema, "components": spec["components"]})
+
+
+def agrees(validator: Draft202012Validator, response: Any, body: Any) -> tuple[bool, bool]:
+    """(the schema accepts ``body``, the server's validation accepted it)."""
+    return validator.is_valid(body), not (
+        response.status_code == 400 and response.json()["error"]["code"] == "validation.failed"
+    )
+
+
+SHA = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "avatar", "contentType": "image/png", "size": 68, "sha256": SHA},
+        {"type": "avatar", "contentType": "image/png", "size": 68.0, "sha256": SHA},
+        {"type": "document", "contentType": "application/pdf", "size": 68, "sha256": ""},
+    ],
+)
+def test_presign_bodies_the_schema_accepts_the_server_accepts(
+    spec: dict[str, Any], api: APIClient, body: dict[str, Any]
+) -> None:
+    assert request_schema(spec, "post", PRESIGN).is_valid(body)
+    assert_ok(api.post(PRESIGN, body, format="json"), 201)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "", "contentType": "image/png"},
+        {"type": "  ", "contentType": "image/png"},
+        {"type": "avatar", "contentType": ""},
+        {"type": "avatar", "contentType": "image/png", "extra": 1},
+    ],
+)
+def test_presign_bodies_the_schema_refuses_fail_validation(
+    spec: dict[str, Any], api: APIClient, body: dict[str, Any]
+) -> None:
+    validator = request_schema(spec, "post", PRESIGN)
+    assert agrees(validator, api.post(PRESIGN, body, format="json"), body) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"type": "avatar", "contentType": "image/png", "size": 68, "sha256": {}}, "pattern"),
+        ({"type": "avatar", "contentType": "image/png", "size": 68, "sha256": "abc"}, "pattern"),
+        ({"type": "avatar", "contentType": "image/png", "size": 0}, "minimum"),
+        ({"type": "avatar", "contentType": "image/png", "size": 1.5}, "type"),
+    ],
+)
+def test_presign_values_the_schema_refuses_the_server_refuses_with_its_code(
+    spec: dict[str, Any], api: APIClient, body: dict[str, Any], code: str
+) -> None:
+    errors = list(request_schema(spec, "post", PRESIGN).iter_errors(body))
+    assert errors and errors[0].validator in (code, "type"), errors
+    response = api.post(PRESIGN, body, format="json")
+    field = "sha256" if "sha256" in body else "size"
+    assert response.status_code == 400
+    expected = "upload.invalid_checksum" if field == "sha256" else "upload.invalid_size"
+    assert response.json()["error"]["code"] == expected
+
+
+def test_token_logout_avatar_media_and_parts_bodies_agree_with_the_server(
+    spec: dict[str, Any], api: APIClient, user: Any
+) -> None:
+    cases: list[tuple[str, str, str, Any]] = [
+        ("post", "/api/v1/auth/token", "/api/v1/auth/token", {"username": "", "password": "x"}),
+        ("post", "/api/v1/auth/token", "/api/v1/auth/token", {"username": "a", "password": " "}),
+        ("post", "/api/v1/auth/token/refresh", "/api/v1/auth/token/refresh", {"refresh": ""}),
+        ("post", "/api/v1/auth/logout", "/api/v1/auth/logout", {"refresh": " "}),
+        ("patch", "/api/v1/users/me/avatar", "/api/v1/users/me/avatar", {}),
+        (
+            "patch",
+            "/api/v1/users/me/avatar",
+            "/api/v1/users/me/avatar",
+            {"upload": "a", "key": "b"},
+        ),
+        ("patch", "/api/v1/users/me/avatar", "/api/v1/users/me/avatar", {"upload": ""}),
+        ("post", "/api/v1/media", "/api/v1/media", {"upload": ""}),
+        ("post", "/api/v1/auth/logout", "/api/v1/auth/logout", {"refresh": "a\x00b"}),
+    ]
+    for method, path, template, body in cases:
+        response = getattr(api, method)(path, body, format="json")
+        schema_ok, server_ok = agrees(request_schema(spec, method, template), response, body)
+        assert (schema_ok, server_ok) == (False, False), (method, path, body, response.content)
+
+
+def test_a_media_patch_must_carry_its_title(
+    spec: dict[str, Any], api: APIClient, user: Any
+) -> None:
+    validator = request_schema(spec, "patch", "/api/v1/media/{item_id}")
+    assert not validator.is_valid({}) and validator.is_valid({"title": ""})
+    assert not validator.is_valid({"title": "a\x00"})  # DRF refuses NUL characters
+
+
+def test_part_numbers_are_unique_and_whole(spec: dict[str, Any]) -> None:
+    validator = request_schema(spec, "post", "/api/v1/uploads/{upload_id}/parts")
+    assert validator.is_valid({"partNumbers": [1, 2]})
+    assert not validator.is_valid({"partNumbers": [1, 1]})
+    assert not validator.is_valid({"partNumbers": [1.5]})
+    assert not validator.is_valid({"partNumbers": [1], "extra": True})

@@ -48,6 +48,9 @@ class AvatarRequestSerializer(RejectUnknownFieldsMixin, serializers.ModelSeriali
         model = User
         fields = ["upload", "key", "avatarUrl"]
 
+    # The body is closed to other fields, so one property is exactly one of the three.
+    json_schema = {"minProperties": 1, "maxProperties": 1}
+
     def to_internal_value(self, data: Any) -> Any:
         # Before any upload is looked up (and perhaps completed).
         if isinstance(data, Mapping) and sum(name in data for name in self.fields) != 1:
@@ -96,3 +99,6 @@ class MediaUpdateSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     title = StrictCharField(
         allow_blank=True, max_length=MediaItem._meta.get_field("title").max_length
     )
+
+    # PATCH, yet the title is the one thing to change: the body must carry it.
+    json_schema = {"required": ["title"]}

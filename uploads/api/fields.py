@@ -105,6 +105,7 @@ class UploadFieldSchema(OpenApiSerializerFieldExtension):
         if direction == "request":
             return {
                 "type": "string",
+                "minLength": 1,
                 "maxLength": self.target.max_length,
                 "description": self.target.help_text or "The upload's id, key or publicUrl.",
             }

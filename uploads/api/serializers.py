@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from uploads.api.permissions import WRITE, has_scope
@@ -31,9 +32,12 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer: neither "5" nor 5.0 nor true."""
+    """A JSON integer: neither "5" nor 5.5 nor true. 5.0 is 5, as JSON Schema counts it (the
+    schema cannot tell them apart, so neither does the server)."""
 
     def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, float) and data.is_integer():
+            data = int(data)
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return int(super().to_internal_value(data))
@@ -73,14 +77,32 @@ class RejectUnknownFieldsMixin:
         return value
 
 
+# Any JSON passes these two fields: the service checks the value against the type's policy
+# and refuses it with its own code (upload.invalid_size, upload.invalid_checksum). The schema
+# says what it accepts.
+@extend_schema_field({"type": "integer", "minimum": 1})
+class DeclaredSizeField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        # The base64 of a 32-byte digest, or blank (as good as leaving it out).
+        "pattern": r"^([A-Za-z0-9+/]{43}=)?$",
+        "description": "The base64 of the file's SHA-256 digest (44 characters).",
+    }
+)
+class DeclaredSha256Field(serializers.JSONField):
+    pass
+
+
 class PresignRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     type = StrictCharField(max_length=64)
     contentType = StrictCharField(max_length=255, trim_whitespace=False)
-    # Checked by the service against the type's policy (upload.invalid_size /
-    # upload.invalid_checksum), so any JSON value passes here.
-    size = serializers.JSONField(required=False, allow_null=True)
+    size = DeclaredSizeField(required=False, allow_null=True)
     fileName = FileNameField(required=False, allow_blank=True, max_length=4096)
-    sha256 = serializers.JSONField(required=False, allow_null=True)
+    sha256 = DeclaredSha256Field(required=False, allow_null=True)
     multipart = StrictBooleanField(
         required=False,
         help_text="Send the file in parts (it needs a size); large files go in parts anyway "
@@ -267,6 +289,8 @@ class PartsRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     partNumbers = serializers.ListField(
         child=StrictIntegerField(min_value=1), min_length=1, max_length=100
     )
+
+    json_schema = {"properties": {"partNumbers": {"uniqueItems": True}}}
 
     def validate_partNumbers(self, value: list[int]) -> list[int]:
         if len(set(value)) != len(value):

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
 from uploads import lockouts, services
-from uploads.api import ratelimit
+from uploads.api import ratelimit, strict_schema  # noqa: F401  (registers the extension)
 from uploads.api.envelope import error_response, success_body
 from uploads.api.errors import RateLimited, exception_handler
 from uploads.api.pagination import EnvelopePagination

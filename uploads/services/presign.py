@@ -214,6 +214,8 @@ def _check_size(policy: Policy, value: Any) -> int | None:
                 vars={"type": policy.name},
             )
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 12.0 is 12, in JSON Schema as here
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise exceptions.InvalidSize(vars={"size": value})
     if value > policy.max_size:
