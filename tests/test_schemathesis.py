@@ -1,6 +1,7 @@
 """Schemathesis against the project served for real, as the demo user, with every check it
 has: generated requests for every operation of /api/v1/schema, valid and invalid, bounded in
-examples and time, find no 5xx, no undocumented status, no answer off its documented schema
+examples and time, and sequences of calls it links by the ids answers carry (the stateful
+phase), find no 5xx, no undocumented status, no answer off its documented schema
 or content type, no schema-valid body refused and no invalid one accepted. What a schema
 cannot say (presign's live policy rules, parts past an upload's part count) is in
 tests/schemathesis.toml, and tests/schemathesis_hooks.py checks those refusals are only that."""
@@ -41,7 +42,7 @@ def test_generated_requests_find_no_server_error_and_no_schema_violation(
                 "--mode",
                 "all",
                 "--phases",
-                "examples,coverage,fuzzing",
+                "examples,coverage,fuzzing,stateful",
                 "--max-examples",
                 str(EXAMPLES),
                 "--max-time",
