@@ -61,6 +61,9 @@ def gunicorn_site(var_dir: Path, **extra: str) -> Iterator[tuple[str, str]]:
     assert token, printed
     command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
     command += ["--worker-class", "gthread", "--workers", "2", "--threads", str(AT_ONCE // 2)]
+    # The sessions' kept connections wait while the others warm up: past gunicorn's default
+    # 2 s keep-alive on a busy machine, it closed them and the round's first posts were reset.
+    command += ["--keep-alive", "120"]
     log = var_dir / "gunicorn.log"
     options: dict[str, Any] = {"cwd": ROOT, "env": env, "log": log, "group": True}
     with running(command, ready=listening(port), timeout=60, name="gunicorn", **options):
