@@ -88,6 +88,16 @@ def test_a_png_header_claiming_50000_squared_pixels_is_refused(api: APIClient) -
     assert_refused(data, response, "The image is over the limit of 40000000 pixels.")
 
 
+def test_pillows_guard_below_the_types_cap_names_its_own_limit(
+    api: APIClient, edit_policy: Any
+) -> None:
+    edit_policy("avatar", max_pixels=1_000_000_000)  # more than Pillow opens
+    data, response = send(api, png_header_only(50_000, 50_000))
+
+    pillows = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    assert_refused(data, response, f"The image is over the limit of {pillows} pixels.")
+
+
 def test_the_png_signature_followed_by_html_is_refused(api: APIClient) -> None:
     body = b"\x89PNG\r\n\x1a\n<html><body><script>alert(1)</script></body></html>"
 

@@ -46,7 +46,9 @@ def image_problem(data: bytes, pillow_format: str, max_pixels: int) -> str | Non
                     )
                 image.load()
     except Image.DecompressionBombError:
-        return f"The image is over the limit of {max_pixels} pixels."
+        # Pillow refuses at open past twice its own limit, which may be below the type's cap.
+        limit = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or 0)) or max_pixels
+        return f"The image is over the limit of {limit} pixels."
     except UnidentifiedImageError:
         return f"The file is not a readable {pillow_format} image."
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as err:
