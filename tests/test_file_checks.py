@@ -6,6 +6,7 @@ with a signature database written here."""
 
 from __future__ import annotations
 
+import html
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -29,6 +31,7 @@ from tests.helpers import (
     presign_ok,
     write_object,
 )
+from tests.test_admin import ADD_URL, UPLOADS_URL, policy_form, refused
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import bump_version
 from uploads.scanning import StagedFile
@@ -357,3 +360,48 @@ def test_a_staged_file_reads_in_chunks_and_as_a_stream() -> None:
     short = StagedFile(uuid.uuid4(), 1, "notes", "text/plain", 10, "a.txt", "", lambda s, n: b"")
     with pytest.raises(OSError):
         list(short.chunks())
+
+
+# --- the admin ------------------------------------------------------------------------------
+
+
+def test_operators_choose_a_types_checks_in_order_in_the_admin(
+    scanning: Clamd, admin_client: Client
+) -> None:
+    form = policy_form(checks="no-macros\nclamav", complete_unscanned="on")
+    assert admin_client.post(ADD_URL, form).status_code == 302
+    policy = UploadPolicy.objects.get(name="report")
+    assert (policy.checks, policy.complete_unscanned) == (["no-macros", "clamav"], True)
+
+    page = admin_client.get(f"/admin/uploads/uploadpolicy/{policy.pk}/change/").content.decode()
+    assert "Offered: clamav, no-macros." in html.unescape(page)
+
+
+def test_the_admin_refuses_a_check_the_settings_do_not_offer(
+    scanning: Clamd, admin_client: Client
+) -> None:
+    errors = refused(admin_client, "checks", name="report", checks="clamav, antivirus")
+    assert errors == [
+        "'antivirus' is not a check settings.UPLOADS['CHECKS'] offers (clamav, no-macros)."
+    ]
+
+
+def test_the_uploads_list_shows_why_a_file_was_refused_and_one_waiting_for_its_checks(
+    scanning: Clamd, api: APIClient, admin_client: Client, deferring: list[Any]
+) -> None:
+    notes(["clamav"])
+    refused_file = presign_ok(api, INFECTED, type="notes", contentType="text/plain")
+    waiting = presign_ok(api, CLEAN, type="notes", contentType="text/plain")
+    write_object(refused_file["key"], INFECTED)
+    write_object(waiting["key"], CLEAN)
+    complete(api, refused_file["id"])
+    scanning.stop()
+    try:
+        assert_verifying(complete(api, waiting["id"]))
+    finally:
+        scanning.start()
+
+    page = html.unescape(admin_client.get(UPLOADS_URL).content.decode())
+
+    assert SCANNER_REASON in page
+    assert "checks unavailable, tried 1 time<" in page

@@ -459,7 +459,8 @@ class UploadAdmin(admin.ModelAdmin):
             return format_html(
                 '{}<br><span class="quiet">{}</span>',
                 upload.get_status_display(),
-                f"checks unavailable, tried {upload.check_retries} times",
+                f"checks unavailable, tried {upload.check_retries} "
+                f"time{'' if upload.check_retries == 1 else 's'}",
             )
         if not upload.rejection_reason:
             return upload.get_status_display()
