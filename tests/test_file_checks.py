@@ -7,6 +7,8 @@ with a signature database written here."""
 from __future__ import annotations
 
 import html
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -405,3 +407,28 @@ def test_the_uploads_list_shows_why_a_file_was_refused_and_one_waiting_for_its_c
 
     assert SCANNER_REASON in page
     assert "checks unavailable, tried 1 time<" in page
+
+
+def test_a_clamd_that_never_answers_leaves_the_file_to_the_background_within_the_deadline(
+    scanning: Clamd, api: APIClient, settings: Any, deferring: list[Any]
+) -> None:
+    """A port that takes connections (the kernel's backlog) and never reads: within a
+    request the scan gives up by the request's storage deadline, not CLAMD_TIMEOUT, and the
+    upload waits verifying rather than the server killing the request."""
+    notes(["clamav"])
+    answer = presign_ok(api, CLEAN, type="notes", contentType="text/plain")
+    write_object(answer["key"], CLEAN)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        settings.UPLOADS = {
+            **settings.UPLOADS,
+            "CLAMD": f"tcp://127.0.0.1:{port}",
+            "CLAMD_TIMEOUT": 120,
+            "REQUEST_STORAGE_DEADLINE": 2,
+        }
+        started = time.monotonic()
+        assert_verifying(complete(api, answer["id"]))
+        assert time.monotonic() - started < 60  # far under CLAMD_TIMEOUT
+    assert Upload.objects.get(pk=answer["id"]).check_retries == 1

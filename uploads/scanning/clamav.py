@@ -7,12 +7,21 @@ Name it in ``UPLOADS["CHECKS"]`` (``{"clamav": "uploads.scanning.clamav.scan"}``
 from __future__ import annotations
 
 import logging
+import time
 
 from uploads.app_settings import app_settings
 from uploads.scanning import Refused, StagedFile, Unavailable
-from uploads.scanning.clamd import MAX_CHUNK, ClamdTooLarge, ClamdUnavailable, instream
+from uploads.scanning.clamd import ClamdTooLarge, ClamdUnavailable, instream
+from uploads.signers.deadline import remaining
 
 logger = logging.getLogger("uploads")
+
+
+def _deadline() -> float | None:
+    """Within a request, the request's deadline (REQUEST_STORAGE_DEADLINE): a clamd too slow
+    for it leaves the file to the background rather than the request to the server's kill."""
+    left = remaining()
+    return None if left is None else time.monotonic() + left
 
 
 def scan(file: StagedFile) -> None:
@@ -22,7 +31,8 @@ def scan(file: StagedFile) -> None:
     if not address:
         raise Unavailable("UPLOADS['CLAMD'] is not set: there is no clamd to scan with.")
     try:
-        found = instream(address, file.chunks(MAX_CHUNK), app_settings.CLAMD_TIMEOUT)
+        # Read from the storage a MiB at a time (one ranged GET each); sent in frames.
+        found = instream(address, file.chunks(), app_settings.CLAMD_TIMEOUT, _deadline())
     except ClamdTooLarge as err:
         logger.warning("clamd refused upload %s as too large: %s", file.upload_id, err)
         raise Refused(

@@ -3,13 +3,15 @@
 The bytes go in chunks, each prefixed with its length (4 bytes, network order), then a
 zero-length chunk; clamd answers one line: ``stream: OK``, ``stream: <signature> FOUND`` or
 ``<problem> ERROR`` (such as ``INSTREAM size limit exceeded. ERROR`` past its
-StreamMaxLength). Every socket operation is bounded by ``timeout``.
+StreamMaxLength). Every socket operation is bounded by ``timeout``, and all of them by
+``deadline`` when one is given.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -53,24 +55,35 @@ def parse_address(value: str) -> Address:
     )
 
 
-def instream(address: str, chunks: Iterable[bytes], timeout: float) -> str | None:
+def instream(
+    address: str, chunks: Iterable[bytes], timeout: float, deadline: float | None = None
+) -> str | None:
     """Scan the bytes of ``chunks``; the name of the signature they match, or None when
-    clean. Raises ClamdUnavailable (unreachable, timed out, an error answer) or ClamdTooLarge.
-    """
+    clean. ``deadline``: a ``time.monotonic()`` by which all is done. Raises
+    ClamdUnavailable (unreachable, timed out, an error answer) or ClamdTooLarge."""
     where = parse_address(address)
+
+    def bounded(conn: socket.socket) -> None:
+        left = timeout if deadline is None else min(timeout, deadline - time.monotonic())
+        if left <= 0:
+            raise TimeoutError("no time left to scan")
+        conn.settimeout(left)
+
     try:
         with socket.socket(where.family, socket.SOCK_STREAM) as conn:
-            conn.settimeout(timeout)
+            bounded(conn)
             conn.connect(where.target)
             conn.sendall(b"zINSTREAM\0")
             try:
                 for chunk in chunks:
                     for start in range(0, len(chunk), MAX_CHUNK):
                         piece = chunk[start : start + MAX_CHUNK]
+                        bounded(conn)
                         conn.sendall(struct.pack("!I", len(piece)) + piece)
                 conn.sendall(struct.pack("!I", 0))
             except (BrokenPipeError, ConnectionResetError):
                 pass  # clamd stopped reading (a size limit): its answer says why
+            bounded(conn)
             answer = _read_answer(conn)
     except OSError as err:  # timeouts too
         raise ClamdUnavailable(f"clamd at {address} did not answer: {err}") from err
