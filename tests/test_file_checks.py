@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -36,8 +37,14 @@ from tests.helpers import (
 from tests.test_admin import ADD_URL, UPLOADS_URL, policy_form, refused
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import bump_version
-from uploads.scanning import StagedFile
-from uploads.scanning.clamd import ClamdUnavailable, instream, parse_address
+from uploads.scanning import StagedFile, Unavailable
+from uploads.scanning.clamd import (
+    ClamdTooLarge,
+    ClamdUnavailable,
+    instream,
+    parse_address,
+    parse_answer,
+)
 from uploads.tasks import verify_upload
 
 pytestmark = pytest.mark.django_db
@@ -432,3 +439,40 @@ def test_a_clamd_that_never_answers_leaves_the_file_to_the_background_within_the
         assert_verifying(complete(api, answer["id"]))
         assert time.monotonic() - started < 60  # far under CLAMD_TIMEOUT
     assert Upload.objects.get(pk=answer["id"]).check_retries == 1
+
+
+def revoked_then_unavailable(file: StagedFile) -> None:
+    """A check during which the run loses its lease (the sweep revoked it, a new run took
+    the upload), then cannot decide."""
+    Upload.objects.filter(pk=file.upload_id).update(verify_attempt=F("verify_attempt") + 1)
+    raise Unavailable("down")
+
+
+def test_a_run_that_lost_its_lease_postpones_nothing(
+    api: APIClient, settings: Any, deferring: list[Any]
+) -> None:
+    settings.UPLOADS = {
+        **settings.UPLOADS,
+        "CHECKS": {"flaky": f"{__name__}.revoked_then_unavailable"},
+        "VERIFY_IN_BACKGROUND_ABOVE": 100,
+    }
+    notes(["flaky"])
+    answer = presign_ok(api, CLEAN, type="notes", contentType="text/plain")
+    write_object(answer["key"], CLEAN)
+    assert_verifying(complete(api, answer["id"]))  # over 100 bytes: in the background
+
+    assert verify_upload.call(answer["id"]) == "superseded"
+
+    row = Upload.objects.get(pk=answer["id"])
+    assert (row.status, row.check_retries) == ("verifying", 0)
+    assert deferring == []  # no retry enqueued by the run that lost the upload
+
+
+def test_clamd_answers_are_read_as_clamd_writes_them() -> None:
+    assert parse_answer("stream: OK") is None
+    assert parse_answer("stream: Win.Test.EICAR_HDB-1 FOUND") == "Win.Test.EICAR_HDB-1"
+    with pytest.raises(ClamdTooLarge):
+        parse_answer("INSTREAM size limit exceeded. ERROR")
+    for broken in ("", "stream: lstat() failed. ERROR", "UNKNOWN COMMAND"):
+        with pytest.raises(ClamdUnavailable):
+            parse_answer(broken)
