@@ -1,9 +1,9 @@
 """Scan throughput through clamd: files of a few sizes streamed with INSTREAM by the app's
 own client (uploads.scanning.clamd), as the ClamAV check sends a staged file, to a real clamd
 started here with the tests' signature database (tests/clamd.py; nothing is downloaded).
-With ``--s3``, also the whole check as complete runs it: the file read from SeaweedFS (S3)
-a MiB per ranged GET (uploads.scanning.StagedFile) and streamed to clamd, beside the read
-alone.
+With ``--s3``, also the whole check as complete runs it (uploads.scanning.clamav.scan): the
+file read from SeaweedFS (S3) a MiB per ranged GET, the next while clamd scans the last, and
+streamed to clamd; beside the read alone.
 
 Run from the project root: ``.venv/bin/python bench/scan.py [--sizes 1,16,64] [--runs 5]
 [--s3]``.
@@ -65,7 +65,7 @@ def row(label: str, size: int, median: float, best: float) -> str:
 
 
 @contextmanager
-def staged_on_s3() -> Iterator[Callable[[str, bytes], StagedFile]]:
+def staged_on_s3(clamd: str) -> Iterator[Callable[[str, bytes], StagedFile]]:
     """SeaweedFS, and a way to store bytes there as a StagedFile the S3 signer reads."""
     import django
     from django.conf import settings
@@ -75,7 +75,7 @@ def staged_on_s3() -> Iterator[Callable[[str, bytes], StagedFile]]:
     with seaweedfs() as server:
         settings.configure(
             STORAGES={"default": S3Backend(server).storage_config()},
-            UPLOADS={"STORAGES": ["default"]},
+            UPLOADS={"STORAGES": ["default"], "CLAMD": clamd},
             USE_TZ=True,
         )
         django.setup()
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     clamd.start()
     stack = ExitStack()
     try:
-        store = stack.enter_context(staged_on_s3()) if args.s3 else None
+        store = stack.enter_context(staged_on_s3(clamd.address)) if args.s3 else None
         # Honesty: the marker is found, a clean file passes, before anything is timed.
         assert instream(clamd.address, [b"x" * 1000 + MARKER], 30) == FOUND
         assert instream(clamd.address, [b"clean"], 30) is None
@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
                     assert sum(len(c) for c in file.chunks()) == file.size
 
                 def check(file: StagedFile = file) -> None:
-                    assert instream(clamd.address, file.chunks(), 300) is None
+                    from uploads.scanning.clamav import scan
+
+                    scan(file)  # the check itself: raises Refused for a file clamd flags
 
                 print(row(f"{label}, S3 read", size, *timed(args.runs, read)))
                 print(row(f"{label}, S3 + scan", size, *timed(args.runs, check)))

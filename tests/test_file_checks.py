@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,7 +35,9 @@ from tests.helpers import (
     presign_ok,
     write_object,
 )
+from tests.live import ROOT
 from tests.test_admin import ADD_URL, UPLOADS_URL, policy_form, refused
+from uploads.exceptions import StorageUnavailable
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import bump_version
 from uploads.scanning import StagedFile, Unavailable
@@ -45,6 +48,7 @@ from uploads.scanning.clamd import (
     parse_address,
     parse_answer,
 )
+from uploads.scanning.read_ahead import read_ahead
 from uploads.tasks import verify_upload
 
 pytestmark = pytest.mark.django_db
@@ -476,3 +480,39 @@ def test_clamd_answers_are_read_as_clamd_writes_them() -> None:
     for broken in ("", "stream: lstat() failed. ERROR", "UNKNOWN COMMAND"):
         with pytest.raises(ClamdUnavailable):
             parse_answer(broken)
+
+
+def test_the_docs_show_the_host_check_these_tests_run() -> None:
+    """docs/checks.md's example is tests/hostapp/file_checks.py's check, word for word, so
+    that a project following the docs runs what CI proves."""
+    docs = (ROOT / "docs" / "checks.md").read_text()
+    example = docs.split("```python\n# myproject/checks.py\n", 1)[1].split("```", 1)[0]
+    source = (ROOT / "tests" / "hostapp" / "file_checks.py").read_text()
+    assert example.strip() in source
+
+
+def test_read_ahead_keeps_order_raises_errors_and_stops_with_its_consumer() -> None:
+    assert list(read_ahead(iter([b"a", b"b", b"c"]))) == [b"a", b"b", b"c"]
+
+    def failing() -> Iterator[bytes]:
+        yield b"first"
+        raise StorageUnavailable()
+
+    pieces = read_ahead(failing())
+    assert next(pieces) == b"first"
+    with pytest.raises(StorageUnavailable):
+        next(pieces)
+
+    produced: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        while True:
+            produced.append(1)
+            yield b"x"
+
+    pieces = read_ahead(endless(), ahead=2)
+    assert next(pieces) == b"x"
+    pieces.close()  # joins the reader: it no longer reads
+    after = len(produced)
+    assert after <= 4  # the one handed over, two ahead, one waiting to be
+    assert not [t for t in threading.enumerate() if t.name == "read-ahead"]

@@ -12,6 +12,7 @@ import time
 from uploads.app_settings import app_settings
 from uploads.scanning import Refused, StagedFile, Unavailable
 from uploads.scanning.clamd import ClamdTooLarge, ClamdUnavailable, instream
+from uploads.scanning.read_ahead import read_ahead
 from uploads.signers.deadline import remaining
 
 logger = logging.getLogger("uploads")
@@ -31,8 +32,13 @@ def scan(file: StagedFile) -> None:
     if not address:
         raise Unavailable("UPLOADS['CLAMD'] is not set: there is no clamd to scan with.")
     try:
-        # Read from the storage a MiB at a time (one ranged GET each); sent in frames.
-        found = instream(address, file.chunks(), app_settings.CLAMD_TIMEOUT, _deadline())
+        # Read from the storage a MiB at a time (one ranged GET each), the next while clamd
+        # scans the last; sent in frames.
+        chunks = read_ahead(file.chunks())
+        try:
+            found = instream(address, chunks, app_settings.CLAMD_TIMEOUT, _deadline())
+        finally:
+            chunks.close()  # stops the reader at once, whatever instream did
     except ClamdTooLarge as err:
         logger.warning("clamd refused upload %s as too large: %s", file.upload_id, err)
         raise Refused(
