@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 #: How long the reader waits to hand over a piece before it looks whether to stop.
 _POLL = 0.2
@@ -18,7 +18,7 @@ class _Failed:
         self.error = error
 
 
-def read_ahead(pieces: Iterator[bytes], ahead: int = 2) -> Iterator[bytes]:
+def read_ahead(pieces: Iterator[bytes], ahead: int = 2) -> Generator[bytes, None, None]:
     """``pieces`` in order, read by a thread of its own up to ``ahead`` pieces before they
     are asked for (so at most ``ahead + 1`` are held). The thread runs in this thread's
     context (a request's storage deadline holds there too); its errors are raised here. A
