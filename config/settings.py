@@ -205,6 +205,12 @@ UPLOADS = {
     "STAGING_BUCKETS": _storage_env.staging_buckets(os.environ),
 }
 
+# The malware scan (docs/checks.md): UPLOADS_CLAMD (unix:///run/clamav/clamd.ctl or
+# tcp://host:3310) offers it to the upload types as "clamav"; choose it per type in the admin.
+if os.environ.get("UPLOADS_CLAMD"):
+    UPLOADS["CHECKS"] = {"clamav": "uploads.scanning.clamav.scan"}
+    UPLOADS["CLAMD"] = os.environ["UPLOADS_CLAMD"]
+
 # Login lockouts (django-axes) on every login surface: /login/, /admin/login/, auth/token.
 # A user name from one address is locked after LOGIN_FAILURE_LIMIT wrong passwords, so that
 # a stranger's guesses never lock the user out of their own address; an address alone after

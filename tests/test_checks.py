@@ -450,3 +450,56 @@ def test_the_removed_login_rate_keys_name_django_axes(settings: Any) -> None:
 
     assert list(found) == ["uploads.E001"]
     assert "LOGIN_RATE_LIMIT_USERNAME: login throttling is django-axes'" in found["uploads.E001"][0]
+
+
+# --- checks before publication (docs/checks.md) ---------------------------------------------
+
+SCAN = "uploads.scanning.clamav.scan"
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("myproject.checks.no_macros", "cannot be imported"),
+        ("uploads.scanning.CHUNK", "is not a callable's dotted path"),
+    ],
+)
+def test_a_check_that_is_no_callable_is_e013(settings: Any, path: str, says: str) -> None:
+    settings.DEBUG = True  # (W001 is about DEBUG off)
+    settings.UPLOADS = {**settings.UPLOADS, "CHECKS": {"no-macros": path}}
+
+    found = uploads_messages()
+
+    assert list(found) == ["uploads.E013"]
+    assert "UPLOADS['CHECKS']['no-macros']" in found["uploads.E013"][0]
+    assert says in found["uploads.E013"][0]
+
+
+def test_the_clamav_scan_without_clamd_or_with_a_bad_address_is_e013(settings: Any) -> None:
+    settings.DEBUG = True
+    settings.UPLOADS = {**settings.UPLOADS, "CHECKS": {"clamav": SCAN}}
+    assert "UPLOADS['CLAMD'] is not set" in uploads_messages()["uploads.E013"][0]
+
+    settings.UPLOADS = {**settings.UPLOADS, "CLAMD": "clamd:3310"}
+    assert "not a clamd address" in uploads_messages()["uploads.E013"][0]
+
+    settings.UPLOADS = {**settings.UPLOADS, "CLAMD": "tcp://clamd:3310"}
+    assert uploads_messages() == {}
+
+
+def test_a_check_timeout_that_is_not_a_positive_integer_is_e001(settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "CLAMD_TIMEOUT": 0}
+    assert "CLAMD_TIMEOUT" in uploads_messages()["uploads.E001"][0]
+
+
+@pytest.mark.django_db
+def test_a_type_running_a_check_the_settings_do_not_offer_is_w011(settings: Any) -> None:
+    settings.DEBUG = True
+    settings.UPLOADS = {**settings.UPLOADS, "CHECKS": {"clamav": SCAN}, "CLAMD": "tcp://c:3310"}
+    UploadPolicy.objects.filter(name="media").update(checks=["clamav", "no-macros"])
+    UploadPolicy.objects.filter(name="avatar").update(checks=["clamav"])
+
+    found = [m for m in run_checks(databases=["default"]) if m.id.startswith("uploads.")]
+
+    assert [m.id for m in found] == ["uploads.W011"]
+    assert "'media'" in found[0].msg and "no-macros" in found[0].msg

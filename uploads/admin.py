@@ -52,6 +52,23 @@ class ContentTypesField(forms.Field):
         validators.validate_content_type_list(value)
 
 
+class ChecksField(forms.Field):
+    """The checks before publication, in the order they run: one name per line (commas
+    work too), stored as a list."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 40})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = _text(value)
+        return [item.strip() for item in text.replace(",", "\n").splitlines() if item.strip()]
+
+    def validate(self, value: list[str]) -> None:
+        validators.validate_check_names(value)
+
+
 class ByteSizeField(forms.Field):
     """Accepts and shows human units: 5 MB, 512 KB, 1000."""
 
@@ -89,6 +106,7 @@ class UploadPolicyForm(forms.ModelForm):
         "parts than it allows.",
     )
     storage = forms.ChoiceField(choices=())
+    checks = ChecksField(required=False)
 
     class Meta:
         model = UploadPolicy
@@ -100,6 +118,11 @@ class UploadPolicyForm(forms.ModelForm):
         assert isinstance(storage, forms.ChoiceField)  # declared above; the form copies it
         storage.choices = [(alias, alias) for alias in app_settings.STORAGES]
         storage.help_text = "Configured in settings.STORAGES and UPLOADS['STORAGES']."
+        offered = ", ".join(sorted(app_settings.CHECKS)) or "none (UPLOADS['CHECKS'] is empty)"
+        self.fields["checks"].help_text = (
+            "One per line, in the order they run on each file after the built-in checks, "
+            f"before it is completed. Offered: {offered}."
+        )
 
     def clean_part_size(self) -> int:
         value = self.cleaned_data.get("part_size")
@@ -159,6 +182,7 @@ class UploadPolicyAdmin(admin.ModelAdmin):
             {"fields": ["storage", "key_prefix", "is_public", "method", "expires_in"]},
         ),
         ("Large files (multipart uploads)", {"fields": ["multipart_threshold", "part_size"]}),
+        ("Checks before publication", {"fields": ["checks", "complete_unscanned"]}),
     ]
 
     actions = ["check_storage"]
@@ -431,6 +455,13 @@ class UploadAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def state(self, upload: Upload) -> str | SafeString:
+        if upload.status == Upload.Status.VERIFYING and upload.check_retries:
+            return format_html(
+                '{}<br><span class="quiet">{}</span>',
+                upload.get_status_display(),
+                f"checks unavailable, tried {upload.check_retries} "
+                f"time{'' if upload.check_retries == 1 else 's'}",
+            )
         if not upload.rejection_reason:
             return upload.get_status_display()
         return format_html(

@@ -91,6 +91,17 @@ DEFAULTS: dict[str, Any] = {
     # Content types beyond the built-in ones, each with the magic bytes that recognise it:
     # {"application/vnd...document": {"extension": "docx", "magic": ["504b0304"]}}.
     "EXTRA_CONTENT_TYPES": {},
+    # Checks before publication that operators may choose per upload type, by name: name ->
+    # dotted path of a callable taking an uploads.scanning.StagedFile (docs/checks.md).
+    "CHECKS": {},
+    # ClamAV's daemon for uploads.scanning.clamav.scan: "unix:///run/clamav/clamd.ctl" or
+    # "tcp://host:3310"; and the seconds any one exchange with it may take.
+    "CLAMD": "",
+    "CLAMD_TIMEOUT": 30,
+    # A check that cannot decide now (a scanner down) leaves the upload verifying; it is
+    # checked again after this many seconds, doubling each time up to the maximum.
+    "CHECK_RETRY_DELAY": 30,
+    "CHECK_RETRY_MAX_DELAY": 1800,
 }
 
 #: Keys the app no longer reads, and what replaced each: a host still setting one learns
@@ -176,6 +187,9 @@ class AppSettings:
             "VERIFY_TASK_GRACE",
             "VERIFY_LEASE",
             "PROBE_TIMEOUT",
+            "CLAMD_TIMEOUT",
+            "CHECK_RETRY_DELAY",
+            "CHECK_RETRY_MAX_DELAY",
         ):
             if getattr(self, key) < 1:
                 raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")

@@ -8,6 +8,7 @@ uploads.E005  an UploadField names no upload types
 uploads.E006  an UploadField's owner_field is not a foreign key of its model
 uploads.E007  an upload type's storage is not in UPLOADS['STORAGES'] (a database check)
 uploads.E009  a model has an UploadField and RequestIDMiddleware is not in MIDDLEWARE
+uploads.E013  UPLOADS['CHECKS'] names no callable, or the ClamAV scan lacks a usable CLAMD
 uploads.W001  an in-process cache with DEBUG off: policy edits and rate limits stay per process
 uploads.W002  an UploadField names an upload type that does not exist (a database check)
 uploads.W003  an upload type's max size is over what complete can verify (a database check)
@@ -16,6 +17,7 @@ uploads.W005  auth/token (uploads.api.auth_urls) is served without django-axes g
 uploads.W006  UPLOADS['STAGING_BUCKETS'] names a storage that is not an upload storage
 uploads.W007  uploads live in SQLite without transaction_mode IMMEDIATE: the cap is not exact
 uploads.W008  the request storage deadline leaves no margin under gunicorn's default timeout
+uploads.W011  an upload type runs a check UPLOADS['CHECKS'] does not offer (a database check)
 
 The database checks run with ``migrate`` and ``manage.py check --database default``.
 """
@@ -48,6 +50,62 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     errors += _check_cache()
     errors += _check_sqlite_transactions()
     errors += _check_deadline()
+    errors += _check_file_checks()
+    return errors
+
+
+#: The built-in malware scan, which needs UPLOADS["CLAMD"].
+CLAMAV_SCAN = "uploads.scanning.clamav.scan"
+
+
+def _check_file_checks() -> list[Any]:
+    from django.utils.module_loading import import_string
+
+    from uploads.scanning.clamd import parse_address
+
+    errors: list[Any] = []
+    for name, path in sorted(app_settings.CHECKS.items()):
+        problem = None
+        try:
+            target = import_string(path) if isinstance(path, str) else None
+        except ImportError as err:
+            problem = f"cannot be imported ({err})"
+        else:
+            if not callable(target):
+                problem = "is not a callable's dotted path"
+        if problem:
+            errors.append(
+                Error(
+                    f"UPLOADS['CHECKS']['{name}'] = {path!r} {problem}: uploads of the types "
+                    "that run it stay verifying.",
+                    hint="Give the dotted path of a function taking an "
+                    "uploads.scanning.StagedFile, such as 'myproject.checks.no_macros' (or "
+                    f"'{CLAMAV_SCAN}' for the malware scan); see docs/checks.md.",
+                    id="uploads.E013",
+                )
+            )
+    clamd = app_settings.CLAMD
+    if CLAMAV_SCAN in app_settings.CHECKS.values() and not clamd:
+        errors.append(
+            Error(
+                "UPLOADS['CHECKS'] offers the ClamAV scan, and UPLOADS['CLAMD'] is not set: "
+                "it cannot reach clamd, so uploads of the types that run it stay verifying.",
+                hint="Set UPLOADS['CLAMD'] to clamd's socket, such as "
+                "'unix:///run/clamav/clamd.ctl' or 'tcp://clamd:3310'.",
+                id="uploads.E013",
+            )
+        )
+    elif clamd:
+        try:
+            parse_address(clamd)
+        except ValueError as err:
+            errors.append(
+                Error(
+                    f"UPLOADS['CLAMD']: {err}",
+                    hint="Set it to 'unix:///run/clamav/clamd.ctl' or 'tcp://clamd:3310'.",
+                    id="uploads.E013",
+                )
+            )
     return errors
 
 
@@ -352,6 +410,7 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
                 "name", "storage", "key_prefix", "allowed_content_types", "max_size", "part_size"
             )
         )
+        checks_run = dict(UploadPolicy.objects.values_list("name", "checks"))
     except DatabaseError:
         return []  # not migrated yet: migrate runs these checks again next time
     policies = {name: alias for name, alias, *_ in rows}
@@ -406,6 +465,18 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
                         f"choose another storage for '{name}' in the admin's Upload types."
                     ),
                     id="uploads.E007",
+                )
+            )
+    for name, names in sorted(checks_run.items()):
+        unknown = [check for check in names or [] if check not in app_settings.CHECKS]
+        if unknown:
+            errors.append(
+                Warning(
+                    f"Upload type '{name}' runs checks that UPLOADS['CHECKS'] does not offer: "
+                    f"{', '.join(map(str, unknown))}. Its uploads stay verifying.",
+                    hint=f"Add them to UPLOADS['CHECKS'], or take them off '{name}' in the "
+                    "admin's Upload types.",
+                    id="uploads.W011",
                 )
             )
     for model, field in upload_fields():

@@ -94,6 +94,24 @@ class UploadPolicy(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("Every part of a multipart upload but the last has exactly this size."),
     )
+    checks = models.JSONField(
+        _("checks before publication"),
+        default=list,
+        blank=True,
+        validators=[validators.validate_check_names],
+        help_text=_(
+            "Run in this order on each file after the built-in checks, before it is "
+            "completed; names from settings.UPLOADS['CHECKS']."
+        ),
+    )
+    complete_unscanned = models.BooleanField(
+        _("complete unchecked when a check is unavailable"),
+        default=False,
+        help_text=_(
+            "Off: a file waits, verifying, until every check could decide. On: a check that "
+            "cannot be reached (a scanner down) is skipped and the file completes."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -236,6 +254,9 @@ class Upload(models.Model):
     # the upload to a new one.
     verify_attempt = models.PositiveIntegerField(default=0)
     verify_lease_until = models.DateTimeField(null=True, blank=True)
+    # How many times its type's checks could not decide (a scanner down): the next try
+    # waits twice as long (the lease holds it until then).
+    check_retries = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
@@ -38,15 +39,21 @@ def verify_upload(upload_id: str) -> str:
 
 
 @receiver(verification_requested, dispatch_uid="uploads.enqueue_verification")
-def _on_verification_requested(upload_id: str, **_: Any) -> None:
-    enqueue_verification(upload_id)
+def _on_verification_requested(upload_id: str, run_after: datetime | None = None, **_: Any) -> None:
+    enqueue_verification(upload_id, run_after)
 
 
-def enqueue_verification(upload_id: str) -> None:
-    """Enqueue ``verify_upload``; a backend that refuses it leaves the upload verifying,
-    which uploads_cleanup settles after ``VERIFY_TASK_GRACE``."""
+def enqueue_verification(upload_id: str, run_after: datetime | None = None) -> None:
+    """Enqueue ``verify_upload`` (to run after ``run_after``, a retry of checks that could
+    not decide: only on a backend that defers tasks; on others uploads_cleanup hands the
+    upload to a new run once its lease lapses then); a backend that refuses it leaves the
+    upload verifying, which uploads_cleanup settles after ``VERIFY_TASK_GRACE``."""
     try:
-        verify_upload.enqueue(upload_id)
+        if run_after is None:
+            verify_upload.enqueue(upload_id)
+        elif verify_upload.get_backend().supports_defer:
+            # A second late: claim refuses a run while the lease it waits for holds.
+            verify_upload.using(run_after=run_after + timedelta(seconds=1)).enqueue(upload_id)
     except Exception:  # noqa: BLE001  the sweep is the fallback; complete has answered
         logger.exception("Could not enqueue the verification of upload %s", upload_id)
 

@@ -86,3 +86,21 @@ def validate_key_prefix(value: str) -> None:
             "Use lower-case letters, digits, '-' and '_' in '/'-separated segments, "
             "with no leading or trailing '/', such as 'avatars' or 'media/video'."
         )
+
+
+def validate_check_names(value: Any) -> None:
+    """An ordered list of checks, each named in settings.UPLOADS['CHECKS'], none twice."""
+    if not isinstance(value, list):
+        raise ValidationError("List the checks by name.")
+    available = app_settings.CHECKS
+    problems = []
+    for item in value:
+        if not isinstance(item, str) or item not in available:
+            offered = ", ".join(sorted(available)) or "none: set UPLOADS['CHECKS']"
+            problems.append(
+                f"{item!r} is not a check settings.UPLOADS['CHECKS'] offers ({offered})."
+            )
+    if len(set(map(str, value))) != len(value):
+        problems.append("A check is listed twice.")
+    if problems:
+        raise ValidationError(problems)

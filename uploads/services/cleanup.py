@@ -81,10 +81,15 @@ def hand_over_lapsed_verifications(now: datetime | None = None) -> int:
     task row marked failed on the database backend, and a new task enqueued. Returns how
     many were handed over."""
     handed = 0
-    for pk, attempt in lease.lapsed(now).values_list("pk", "verify_attempt"):
+    lapsed = lease.lapsed(now).values_list("pk", "verify_attempt", "check_retries")
+    for pk, attempt, check_retries in lapsed:
         if not lease.revoke(pk, attempt, now):
             continue  # renewed, or taken, meanwhile
-        logger.warning("The verification of upload %s lost its worker: enqueued again", pk)
+        if check_retries:
+            # Held until now because a check could not decide (its lease is the wait).
+            logger.info("Upload %s is due to be checked again: enqueued", pk)
+        else:
+            logger.warning("The verification of upload %s lost its worker: enqueued again", pk)
         fail_lost_runs(pk)
         enqueue_verification(str(pk))
         handed += 1
@@ -102,7 +107,7 @@ def settle_lost_verifications(now: datetime | None = None) -> tuple[int, int]:
             logger.warning("Could not verify upload %s", pk, exc_info=True)
             failed += 1
             continue
-        if status not in ("held", "superseded"):
+        if status not in ("held", "superseded", Upload.Status.VERIFYING):
             settled += 1
     return settled, failed
 

@@ -20,6 +20,7 @@ from uploads.models import Upload
 from uploads.reencode import ReencodeError, strip_metadata
 from uploads.services import lease
 from uploads.services.describe import describe, record
+from uploads.services.file_checks import REFUSED, ChecksUnavailable, run_checks
 from uploads.services.multipart import assemble
 from uploads.services.promote import promote, write
 from uploads.services.rejection import reason, reject
@@ -76,7 +77,11 @@ def settle(upload: Upload) -> exceptions.UploadError | None:
     if in_background(upload):
         defer(upload)
         return None
-    outcome = examine(upload)
+    try:
+        outcome = examine(upload)
+    except ChecksUnavailable:
+        wait_for_checks(upload)
+        return None
     if outcome is None:
         if timezone.now() < upload.expires_at:
             return exceptions.NotUploaded()
@@ -101,9 +106,10 @@ def in_background(upload: Upload) -> bool:
     return upload.is_multipart or size > app_settings.VERIFY_IN_BACKGROUND_ABOVE
 
 
-#: Sent once an upload was marked ``verifying`` and that committed, with ``upload_id``:
-#: uploads.tasks enqueues its verification (connected there, so that the task, which runs
-#: verify_deferred, stays downhill of this module).
+#: Sent once an upload was marked ``verifying`` and that committed, with ``upload_id`` (and
+#: ``run_after``, the next try of checks that could not decide): uploads.tasks enqueues its
+#: verification (connected there, so that the task, which runs verify_deferred, stays
+#: downhill of this module).
 verification_requested = Signal()
 
 
@@ -116,6 +122,20 @@ def defer(upload: Upload) -> None:
     transaction.on_commit(lambda: verification_requested.send(sender=Upload, upload_id=upload_id))
 
 
+def wait_for_checks(upload: Upload) -> None:
+    """A check could not decide on a locked upload within its request: mark it
+    ``verifying``, held until its next try (``lease.retry_at``), which the background
+    does."""
+    upload.status = Upload.Status.VERIFYING
+    upload.check_retries += 1
+    upload.verify_lease_until = until = lease.retry_at(upload.check_retries)
+    upload.save(update_fields=["status", "check_retries", "verify_lease_until", "updated_at"])
+    upload_id = str(upload.pk)
+    transaction.on_commit(
+        lambda: verification_requested.send(sender=Upload, upload_id=upload_id, run_after=until)
+    )
+
+
 def verify_deferred(upload_id: uuid.UUID | str) -> str:
     """Settle a ``verifying`` upload: read, hash and promote its object holding no row lock
     (for gigabytes that takes a while), then lock the row only to record the outcome and
@@ -123,7 +143,9 @@ def verify_deferred(upload_id: uuid.UUID | str) -> str:
     lease on it meanwhile (uploads.services.lease): only the run holding it settles it.
     Returns the upload's status after, "missing" when it is not verifying, "held" when
     another run holds it, "superseded" when this run lost it. A storage that fails raises,
-    leaving the upload verifying: once the lease lapses, uploads_cleanup enqueues a new run."""
+    leaving the upload verifying: once the lease lapses, uploads_cleanup enqueues a new run.
+    A check that cannot decide now leaves it verifying too, the lease held until its next
+    try (with a backend that defers tasks, one is enqueued for then)."""
     attempt = lease.claim(upload_id)
     if attempt is None:
         held = Upload.objects.filter(pk=upload_id, status=Upload.Status.VERIFYING).exists()
@@ -136,6 +158,12 @@ def verify_deferred(upload_id: uuid.UUID | str) -> str:
             beat.check()
     except lease.LeaseLost:
         return "superseded"
+    except ChecksUnavailable:
+        until = lease.postpone(upload_id, attempt)
+        if until is None:
+            return "superseded"
+        verification_requested.send(sender=Upload, upload_id=str(upload_id), run_after=until)
+        return Upload.Status.VERIFYING
     with transaction.atomic():
         locked = Upload.objects.select_for_update().filter(pk=upload_id).first()
         if locked is None:
@@ -158,7 +186,8 @@ Outcome = tuple[StoredObject | None, list[dict[str, Any]], Facts]
 
 
 def examine(upload: Upload, before_promote: Callable[[], None] | None = None) -> Outcome | None:
-    """Verify the staged object, then put it at the upload's key (copied, or re-encoded
+    """Verify the staged object, run its type's checks on it (ChecksUnavailable when one
+    cannot decide now), then put it at the upload's key (copied, or re-encoded
     without its metadata) and check it there again. No database writes. None when nothing
     is staged; else the object as it lies at the key, every reason to refuse it and, when
     there is none, what the file is (its size in pixels, pages, duration...).
@@ -172,9 +201,14 @@ def _examine(
     upload: Upload, before_promote: Callable[[], None] | None
 ) -> tuple[StoredObject | None, list[dict[str, Any]], bytes | None] | None:
     """``examine`` but for the facts; with the bytes now at the key where they were read."""
-    stored, reasons, whole = _verify(staged(upload))
+    staging = staged(upload)
+    stored, reasons, whole = _verify(staging)
     if stored is None:
         return None
+    if not reasons:
+        # The type's own checks, on the bytes still in staging: nothing refused is ever
+        # at the key. Raises ChecksUnavailable when one cannot decide now.
+        reasons = run_checks(staging, stored)
     if not reasons and before_promote is not None:
         before_promote()
     if not reasons:
@@ -243,7 +277,9 @@ def finish(
             reason("object", "The file vanished while it was copied.", None, None)
         ]
         reject(upload, reasons)
-        return exceptions.VerificationFailed(details=reasons)
+        # A check's reason is the answer's message: what the uploader (and the widget) shows.
+        refused = [r["message"] for r in reasons if r.get("code") == REFUSED]
+        return exceptions.VerificationFailed(refused[0] if refused else None, details=reasons)
     upload.status = Upload.Status.COMPLETED
     upload.verified_size = stored.size
     upload.verified_content_type = upload.content_type

@@ -90,6 +90,36 @@ def revoke(upload_id: UploadId, attempt: int, now: datetime | None = None) -> bo
     )
 
 
+def retry_at(retries: int, now: datetime | None = None) -> datetime:
+    """When to check an upload again after ``retries`` tries whose checks could not decide
+    (from 1): CHECK_RETRY_DELAY, doubled each time, up to CHECK_RETRY_MAX_DELAY."""
+    delay = min(
+        app_settings.CHECK_RETRY_DELAY * 2 ** min(max(retries - 1, 0), 30),
+        app_settings.CHECK_RETRY_MAX_DELAY,
+    )
+    return (now or timezone.now()) + timedelta(seconds=delay)
+
+
+def postpone(upload_id: UploadId, attempt: int) -> datetime | None:
+    """Run ``attempt`` found that a check cannot decide now: it keeps the lease until the
+    next try (``retry_at``), when the sweep or a deferred task hands the upload to a new
+    run. Returns that time; None when the run lost the upload meanwhile."""
+    with transaction.atomic():
+        upload = (
+            Upload.objects.select_for_update()
+            .filter(pk=upload_id, status=Upload.Status.VERIFYING, verify_attempt=attempt)
+            .only("pk", "check_retries")
+            .first()
+        )
+        if upload is None:
+            return None
+        until = retry_at(upload.check_retries + 1)
+        Upload.objects.filter(pk=upload.pk).update(
+            check_retries=upload.check_retries + 1, verify_lease_until=until
+        )
+    return until
+
+
 class Heartbeat:
     """Renews a run's lease in a thread of its own while the run works; ``check`` (before a
     step that must not be done twice) renews at once and raises LeaseLost if it was lost."""
