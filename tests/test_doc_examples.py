@@ -1,7 +1,7 @@
-"""Every code block of the API pages, run as written with its language's runtime against the
+"""Every code block of docs/, run as written with its language's runtime against the
 project on a free port (local storage, the media type in parts above 5 MiB).
 
-The convention (docs/examples.md, "How these are tested"): a fenced code block in PAGES is
+The convention (docs/examples.md, "How these are tested"): a fenced code block in docs/ is
 preceded by an HTML comment, ``<!-- run: KIND -->`` or ``<!-- not run: the reason -->``. KIND
 says what the block is and so how it runs (RUNS below). Fences of data (json, text) show
 answers and need none. A code block without a marker fails test_every_code_block_says_how_it_runs,
@@ -30,7 +30,8 @@ from tests.requirements import missing, require_binary
 
 pytestmark = pytest.mark.live
 
-PAGES = ("docs/examples.md", "docs/api.md", "docs/multipart.md")
+#: Every page of docs/ (the README's blocks are run by test_walkthrough.py and its kin).
+PAGES = tuple(sorted(str(page.relative_to(ROOT)) for page in (ROOT / "docs").glob("*.md")))
 DATA_LANGUAGES = {"json", "text"}
 #: What a ``run:`` block is: flow, a whole upload program (API, USERNAME, PASSWORD, FILE, TYPE,
 #: CONTENT_TYPE); token, prints the profile with a token it gets; avatar, sets the avatar
