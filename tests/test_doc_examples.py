@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from accounts.demo import png_bytes
+from tests.backends import Backend
 from tests.live import ROOT, DemoSite, demo_site, media_in_parts
 from tests.requirements import missing, require_binary
 
@@ -257,6 +258,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(demo, tmp_path_factory.mktemp("work"))
 
 
+@pytest.fixture(scope="module")
+def s3_site(tmp_path_factory: pytest.TempPathFactory, s3_backend: Backend) -> Iterator[Site]:
+    """The project on S3 (SeaweedFS), where the URL binds a checksum header besides the type."""
+    var = tmp_path_factory.mktemp("s3-site")
+    with demo_site(var, UPLOADS_RATE_LIMIT="1000/m", **s3_backend.project_env(var)) as demo:
+        yield Site(demo, tmp_path_factory.mktemp("s3-work"))
+
+
 def sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
@@ -300,6 +309,27 @@ def test_flow_uploads_a_file_once(block: Block, site: Site, programs: Programs) 
     again = site.run(programs(block), **env)  # the same file: the server has it already
     assert again.returncode == 0, again.stderr
     assert again.lines == ["already uploaded", f"completed {upload['id']}"]
+
+
+def test_s3_binds_headers_a_program_must_send(s3_site: Site) -> None:
+    """What makes the S3 runs below a test of the headers: leave one out and S3 refuses."""
+    body = {"type": "avatar", "contentType": "image/png", "size": 8, "sha256": sha256_b64(b"x")}
+    presigned = s3_site.call("POST", "/uploads/presign", body)["data"]
+    s3_site.call("DELETE", f"/uploads/{presigned['id']}")
+    assert {"content-type", "x-amz-checksum-sha256"} <= {h.lower() for h in presigned["headers"]}
+
+
+@pytest.mark.parametrize("block", runs("flow"))
+def test_flow_sends_the_headers_s3_signed(
+    block: Block, s3_site: Site, s3_backend: Backend, programs: Programs
+) -> None:
+    png = png_bytes(comment=f"{block.name} s3".encode())
+    env = {"FILE": write(s3_site, "s3.png", png), "TYPE": "avatar", "CONTENT_TYPE": "image/png"}
+
+    run = s3_site.run(programs(block), **s3_site.login, **env)
+
+    upload = assert_completed(s3_site, run, png)
+    assert s3_backend.read(upload["key"]) == png
 
 
 @pytest.mark.parametrize("block", runs("flow"))
