@@ -393,3 +393,28 @@ def test_parts_block_sends_a_video_in_parts(block: Block, site: Site, programs: 
 
     assert run.lines[:2] == ["part 1/2 sent", "part 2/2 sent"], run.lines
     assert assert_completed(site, run, video)["type"] == "media"
+
+
+@pytest.mark.parametrize("block", runs("parts"))
+def test_parts_block_resumes_an_upload_sending_only_the_parts_lacking(
+    block: Block, site: Site, programs: Programs
+) -> None:
+    video = MP4_HEAD + block.name.encode().ljust(PART + 20, b"\1")
+    body = {"type": "media", "contentType": "video/mp4", "size": len(video), "multipart": True}
+    upload = site.call("POST", "/uploads/presign", body | {"sha256": sha256_b64(video)})["data"]
+    first = site.call("POST", f"/uploads/{upload['id']}/parts", {"partNumbers": [1]})["data"]
+    part = first["parts"][0]
+    headers = {k: v for k, v in part["headers"].items() if k != "Content-Length"}
+    sent = urllib.request.Request(part["url"], video[:PART], headers, method=part["method"])
+    urllib.request.urlopen(sent, timeout=30).close()  # then the client crashed
+
+    run = site.run(
+        programs(block),
+        TOKEN=site.demo.shown("Access token"),
+        FILE=write(site, "resumed.mp4", video),
+        ID=upload["id"],
+    )
+
+    assert run.lines[0] == "part 2/2 sent", run.lines  # part 1 was not sent again
+    assert run.last == f"completed {upload['id']}"
+    assert_completed(site, run, video)
