@@ -31,7 +31,8 @@ from tests.requirements import missing, require_binary
 
 pytestmark = pytest.mark.live
 
-#: Every page of docs/ (the README's blocks are run by test_walkthrough.py and its kin).
+#: Every page of docs/. The README is not among them: its walk-throughs and its "Using the app"
+#: blocks run in test_walkthrough.py, test_accounts_walkthrough.py and test_host_project.py.
 PAGES = tuple(sorted(str(page.relative_to(ROOT)) for page in (ROOT / "docs").glob("*.md")))
 DATA_LANGUAGES = {"json", "text"}
 #: What a ``run:`` block is: flow, a whole upload program (API, USERNAME, PASSWORD, FILE, TYPE,
