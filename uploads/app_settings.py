@@ -91,6 +91,15 @@ DEFAULTS: dict[str, Any] = {
     # Content types beyond the built-in ones, each with the magic bytes that recognise it:
     # {"application/vnd...document": {"extension": "docx", "magic": ["504b0304"]}}.
     "EXTRA_CONTENT_TYPES": {},
+    # Webhooks (docs/webhooks.md): seconds to connect to an endpoint and for each read of its
+    # answer; attempts per delivery before it is marked failed; the delay before the first
+    # retry, doubled after each failed attempt up to the longest delay; and how long a
+    # rotated secret keeps signing next to the new one.
+    "WEBHOOK_TIMEOUT": 10,
+    "WEBHOOK_MAX_ATTEMPTS": 16,
+    "WEBHOOK_RETRY_DELAY": 10,
+    "WEBHOOK_RETRY_MAX_DELAY": 6 * 3600,
+    "WEBHOOK_SECRET_OVERLAP": 24 * 3600,
 }
 
 #: Keys the app no longer reads, and what replaced each: a host still setting one learns
@@ -176,6 +185,11 @@ class AppSettings:
             "VERIFY_TASK_GRACE",
             "VERIFY_LEASE",
             "PROBE_TIMEOUT",
+            "WEBHOOK_TIMEOUT",
+            "WEBHOOK_MAX_ATTEMPTS",
+            "WEBHOOK_RETRY_DELAY",
+            "WEBHOOK_RETRY_MAX_DELAY",
+            "WEBHOOK_SECRET_OVERLAP",
         ):
             if getattr(self, key) < 1:
                 raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")
