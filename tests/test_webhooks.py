@@ -6,20 +6,24 @@ with growing delays; rotated secrets keep verifying for the overlap; the admin s
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.conftest import make_png
 from tests.helpers import assert_ok, complete, without_field_values
-from tests.live import free_port
-from tests.webhooks import Receiver, receiver_process
+from tests.live import ROOT, demo_site, free_port, running
+from tests.webhooks import START_SECRET, Receiver, receiver_process
 from uploads.models import Upload
 from uploads.signals import variants_made
 from uploads.webhooks import events
@@ -262,6 +266,21 @@ def test_a_receiver_that_does_not_answer_is_given_up_on_after_the_timeout(
 
 
 @pytest.mark.django_db
+def test_without_the_signing_package_an_attempt_fails_saying_how_to_install_it(
+    endpoint: WebhookEndpoint, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "standardwebhooks", None)  # as if not installed
+    [pk] = events.emit("upload.completed", {"upload": {"id": "x"}})
+
+    assert send_due() == 1
+
+    delivery = WebhookDelivery.objects.get(pk=pk)
+    assert delivery.status == Status.PENDING and delivery.last_response_status is None
+    assert 'pip install "django-upload-policies[webhooks]"' in delivery.last_error
+    assert receiver.received() == []  # nothing unsigned was sent
+
+
+@pytest.mark.django_db
 def test_a_claimed_attempt_keeps_others_off_until_its_lease_lapses(
     endpoint: WebhookEndpoint, receiver: Receiver
 ) -> None:
@@ -358,3 +377,39 @@ def test_the_commands_send_due_deliveries(endpoint: WebhookEndpoint, receiver: R
     call_command("uploads_cleanup", stdout=out)
     assert "Made 1 due webhook delivery attempts." in out.getvalue()
     assert [r["verified"] for r in receiver.received()] == [True, True]
+
+
+@pytest.mark.live
+def test_a_worker_process_delivers_the_event_after_the_request_has_returned(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The project on the database task backend: complete answers, and the receiver has
+    seen nothing until `manage.py db_worker` runs the delivery task."""
+    receiver.control(secret=START_SECRET)
+    setup = (
+        "from uploads.webhooks.models import WebhookEndpoint; WebhookEndpoint.objects.create("
+        f"url={receiver.hook!r}, events=['upload.completed'], secret={START_SECRET!r})"
+    )
+    with demo_site(tmp_path, setup=setup, TASKS_BACKEND="database") as site:
+        http = requests.Session()
+        http.headers["Authorization"] = f"Bearer {site.shown('Access token')}"
+        api = f"{site.base}/api/v1/uploads"
+        body = make_png(3, 3)
+        request: dict[str, Any] = {"type": "avatar", "contentType": "image/png", "size": len(body)}
+        plan = http.post(f"{api}/presign", json=request, timeout=30).json()["data"]
+        sent = requests.request(
+            plan["method"], plan["uploadUrl"], data=body, headers=plan["headers"], timeout=30
+        )
+        assert sent.status_code == 200, sent.text
+        answer = http.post(f"{api}/{plan['id']}/complete", timeout=30)
+        assert answer.json()["data"]["status"] == "completed", answer.text
+
+        assert receiver.received() == []  # the request returned; the event waits for a worker
+
+        worker = [sys.executable, "manage.py", "db_worker", "--no-reload", "--interval", "0.1"]
+        with running(
+            worker, ready=lambda: True, timeout=10, name="db_worker", cwd=ROOT, env=site.env
+        ):
+            got = only(receiver.wait_for(1))
+    assert got["payload"]["type"] == "upload.completed"
+    assert got["payload"]["data"]["upload"]["id"] == plan["id"]

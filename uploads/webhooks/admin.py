@@ -60,9 +60,13 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
     @admin.display(description="previous secrets still signing")
     def previous_secret_windows(self, endpoint: WebhookEndpoint) -> str:
-        return "; ".join(
-            f"{item['secret'][:12]}... until {item['until']}" for item in endpoint.previous_secrets
-        ) or "none"
+        return (
+            "; ".join(
+                f"{item['secret'][:12]}... until {item['until']}"
+                for item in endpoint.previous_secrets
+            )
+            or "none"
+        )
 
     @admin.action(description="Rotate the signing secret (the old one keeps signing a while)")
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
@@ -100,7 +104,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     search_fields = ["event_id", "body"]
     list_select_related = ["endpoint"]
     actions = ["send_again"]
-    fields = [
+    fields = (
         "endpoint",
         "event_id",
         "event_type",
@@ -114,7 +118,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "last_error",
         "payload",
         "created_at",
-    ]
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -10,8 +10,8 @@ import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
@@ -111,7 +111,7 @@ def send(delivery: WebhookDelivery) -> Answer:
     """One signed POST of the delivery's body to its endpoint."""
     body = delivery.body.encode()
     # Signed with the time of sending: receivers refuse timestamps more than minutes off.
-    sent_at = datetime.now(dt_timezone.utc)
+    sent_at = datetime.now(UTC)
     try:
         signature = signature_header(
             signing_secrets(delivery.endpoint, timezone.now()), delivery.event_id, sent_at, body
@@ -150,8 +150,12 @@ def record(delivery: WebhookDelivery, answer: Answer, now: datetime) -> str:
         changes |= {"status": Status.DELIVERED, "delivered_at": now, "next_attempt_at": None}
     elif delivery.attempts >= app_settings.WEBHOOK_MAX_ATTEMPTS:
         changes |= {"status": Status.FAILED, "next_attempt_at": None}
-        logger.warning("Webhook %s to %s failed %d times: given up", delivery.event_id,
-                       delivery.endpoint.url, delivery.attempts)
+        logger.warning(
+            "Webhook %s to %s failed %d times: given up",
+            delivery.event_id,
+            delivery.endpoint.url,
+            delivery.attempts,
+        )
     else:
         changes["next_attempt_at"] = now + retry_delay(delivery.attempts)
     # Only this attempt's claim: an attempt that outlived its lease, whose delivery another
@@ -183,9 +187,16 @@ def send_again(queryset: QuerySet[WebhookDelivery]) -> int:
     with transaction.atomic():
         pks = list(queryset.values_list("pk", flat=True))
         WebhookDelivery.objects.filter(pk__in=pks).update(
-            status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=now,
+            status=WebhookDelivery.Status.PENDING,
+            attempts=0,
+            next_attempt_at=now,
             delivered_at=None,
         )
         for pk in pks:
-            transaction.on_commit(lambda pk=pk: scheduled.send(sender=WebhookDelivery, pk=pk))
+            transaction.on_commit(partial(announce, pk))
     return len(pks)
+
+
+def announce(pk: int) -> None:
+    """Tell the task backend that the delivery is due now."""
+    scheduled.send(sender=WebhookDelivery, pk=pk)

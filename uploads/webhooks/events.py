@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -16,7 +17,7 @@ from django.utils import timezone
 from uploads.models import Upload
 from uploads.services.upload_data import iso_datetime, upload_data
 from uploads.signals import upload_completed, upload_deleted, upload_rejected, variants_made
-from uploads.webhooks.delivery import scheduled
+from uploads.webhooks.delivery import announce
 from uploads.webhooks.models import PING, Event, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger("uploads")
@@ -51,7 +52,7 @@ def record(event_type: str, data: dict[str, Any], endpoints: list[WebhookEndpoin
         )
         ids = [delivery.pk for delivery in deliveries]
         for pk in ids:
-            transaction.on_commit(lambda pk=pk: scheduled.send(sender=WebhookDelivery, pk=pk))
+            transaction.on_commit(partial(announce, pk))
     return ids
 
 

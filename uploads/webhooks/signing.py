@@ -34,17 +34,17 @@ def webhook_class() -> Any:
 
 def signing_secrets(endpoint: Any, now: datetime) -> list[str]:
     """The endpoint's current secret, then the previous ones whose window is still open."""
-    previous = [
-        item["secret"]
-        for item in endpoint.previous_secrets
-        if datetime.fromisoformat(item["until"]) > now
+    return [endpoint.secret, *(item["secret"] for item in open_windows(endpoint, now))]
+
+
+def open_windows(endpoint: Any, now: datetime) -> list[dict[str, str]]:
+    """The endpoint's previous secrets that still sign at ``now``."""
+    return [
+        item for item in endpoint.previous_secrets if datetime.fromisoformat(item["until"]) > now
     ]
-    return [endpoint.secret, *previous]
 
 
-def signature_header(
-    secrets_: list[str], message_id: str, timestamp: datetime, body: bytes
-) -> str:
+def signature_header(secrets_: list[str], message_id: str, timestamp: datetime, body: bytes) -> str:
     webhook = webhook_class()
     return " ".join(webhook(secret).sign(message_id, timestamp, body) for secret in secrets_)
 
@@ -55,7 +55,7 @@ def rotate(endpoint: Any, now: datetime | None = None) -> datetime:
     when the old one stops signing."""
     now = now or timezone.now()
     until = now + timedelta(seconds=app_settings.WEBHOOK_SECRET_OVERLAP)
-    kept = [item for item in endpoint.previous_secrets if datetime.fromisoformat(item["until"]) > now]
+    kept = open_windows(endpoint, now)
     endpoint.previous_secrets = [{"secret": endpoint.secret, "until": until.isoformat()}, *kept]
     endpoint.secret = new_secret()
     endpoint.save(update_fields=["secret", "previous_secrets", "updated_at"])
