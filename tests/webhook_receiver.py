@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,6 +23,10 @@ lock = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
+    # Headers and body go out in two writes: without this, Nagle's algorithm holds the body
+    # until the client's delayed ACK (40 ms) of the headers.
+    disable_nagle_algorithm = True
+
     def _answer(self, status: int, data: Any) -> None:
         body = json.dumps(data).encode()
         self.send_response(status)
@@ -49,6 +54,7 @@ class Handler(BaseHTTPRequestHandler):
             "id": self.headers.get("webhook-id"),
             "timestamp": self.headers.get("webhook-timestamp"),
             "signatures": (self.headers.get("webhook-signature") or "").split(" "),
+            "at": time.time(),
         }
         with lock:
             try:

@@ -93,18 +93,20 @@ def due(now: datetime | None = None) -> QuerySet[WebhookDelivery]:
 
 
 def claim(pk: int, now: datetime) -> WebhookDelivery | None:
-    """The delivery, if it is due and nobody else holds it, claimed for one attempt."""
+    """The delivery, if it is due and nobody else holds it, claimed for one attempt (its
+    ``next_attempt_at`` moved past the lease)."""
     with transaction.atomic():
-        delivery = (
-            due(now).select_for_update(skip_locked=True).select_related("endpoint").filter(pk=pk)
-        ).first()
-        if delivery is None:
+        row = due(now).select_for_update(skip_locked=True).filter(pk=pk).values("attempts").first()
+        if row is None:
             return None
-        delivery.attempts += 1
-        delivery.last_attempt_at = now
-        delivery.next_attempt_at = now + lease()
-        delivery.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at"])
-    return delivery
+        # A compare-and-set as well as the lock: on SQLite, which has no row locks, two
+        # senders that both read the row cannot both claim it.
+        won = WebhookDelivery.objects.filter(
+            pk=pk, attempts=row["attempts"], status=WebhookDelivery.Status.PENDING
+        ).update(attempts=row["attempts"] + 1, last_attempt_at=now, next_attempt_at=now + lease())
+        if not won:
+            return None
+    return WebhookDelivery.objects.select_related("endpoint").get(pk=pk)
 
 
 def send(delivery: WebhookDelivery) -> Answer:

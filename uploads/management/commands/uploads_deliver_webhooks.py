@@ -19,15 +19,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
+            "--limit", type=int, default=1000, help="At most this many attempts per round."
+        )
+        parser.add_argument(
             "--watch",
             type=float,
             metavar="SECONDS",
             help="Keep running, looking for due deliveries every SECONDS.",
         )
 
-    def handle(self, *args: Any, watch: float | None, **options: Any) -> None:
+    def handle(self, *args: Any, watch: float | None, limit: int, **options: Any) -> None:
         while True:
-            attempted = send_due()
+            attempted = send_due(limit=limit)
             if attempted or watch is None:
                 self.stdout.write(f"Made {attempted} webhook delivery attempts.")
             if watch is None:
