@@ -1,9 +1,9 @@
 """Webhook deliveries per second to a local receiver that verifies every one with the
 standardwebhooks library (tests/webhook_receiver.py, a Python ThreadingHTTPServer), sent by
-one or more `manage.py uploads_deliver_webhooks` processes at once.
+one or more `manage.py uploads_deliver_webhooks` processes at once, each with its threads.
 
 Run from the project root: ``.venv/bin/python bench/webhooks.py [--events 2000]
-[--senders 1,4]``; on PostgreSQL when DATABASE_URL names one (a scratch database beside it),
+[--runs 1x1,1x8,2x4]``; on PostgreSQL when DATABASE_URL names one (a scratch database beside it),
 else SQLite. See bench/README.md ("Webhooks") for what it measures and how to read it.
 """
 
@@ -27,7 +27,12 @@ from tests.webhooks import START_SECRET, receiver_process  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=2000)
-    parser.add_argument("--senders", default="1,4", help="Comma-separated process counts.")
+    parser.add_argument(
+        "--runs",
+        default="1x1,1x8,2x4",
+        help="Comma-separated PROCESSESxTHREADS: uploads_deliver_webhooks processes at once, "
+        "each sending THREADS at a time.",
+    )
     args = parser.parse_args()
     ok = True
     with isolated_environment() as (env, _var_dir):
@@ -45,7 +50,8 @@ def main() -> int:
             endpoint = WebhookEndpoint.objects.create(
                 url=receiver.hook, events=["upload.completed"], secret=START_SECRET
             )
-            for senders in (int(n) for n in args.senders.split(",")):
+            for run in args.runs.split(","):
+                senders, threads = (int(n) for n in run.split("x"))
                 receiver.control(reset=True)
                 WebhookDelivery.objects.all().delete()
                 upload = {"id": "x", "status": "completed", "key": "bench/x.png"}
@@ -56,7 +62,7 @@ def main() -> int:
                 connections.close_all()
 
                 command = [sys.executable, "manage.py", "uploads_deliver_webhooks"]
-                command += ["--limit", str(args.events)]
+                command += ["--limit", str(args.events), "--threads", str(threads)]
                 started = time.perf_counter()
                 workers = [
                     subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
@@ -79,7 +85,8 @@ def main() -> int:
                 )
                 ok = ok and valid
                 print(
-                    f"senders {senders}: recorded {args.events / recorded:.0f} events/s; "
+                    f"{senders} process(es) x {threads} thread(s): "
+                    f"recorded {args.events / recorded:.0f} events/s; "
                     f"delivered {delivered}: {steady:.0f}/s from the first arrival to the last, "
                     f"{delivered / sent:.0f}/s over {sent:.1f} s with the processes' start; "
                     f"received {len(received)}, "

@@ -369,7 +369,7 @@ def test_the_admin_refuses_an_endpoint_that_is_not_http_and_keeps_nothing(
 def test_the_commands_send_due_deliveries(endpoint: WebhookEndpoint, receiver: Receiver) -> None:
     events.emit("upload.deleted", {"upload": {"id": "x"}})
     out = StringIO()
-    call_command("uploads_deliver_webhooks", stdout=out)
+    call_command("uploads_deliver_webhooks", "--threads", "1", stdout=out)
     assert out.getvalue().strip() == "Made 1 webhook delivery attempts."
 
     events.emit("upload.deleted", {"upload": {"id": "y"}})
@@ -377,6 +377,23 @@ def test_the_commands_send_due_deliveries(endpoint: WebhookEndpoint, receiver: R
     call_command("uploads_cleanup", stdout=out)
     assert "Made 1 due webhook delivery attempts." in out.getvalue()
     assert [r["verified"] for r in receiver.received()] == [True, True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_sends_several_at_once_and_each_once(receiver: Receiver) -> None:
+    endpoint = WebhookEndpoint.objects.create(url=receiver.hook, events=["upload.completed"])
+    receiver.control(secret=endpoint.secret)
+    for n in range(12):
+        events.emit("upload.completed", {"upload": {"id": str(n)}})
+
+    out = StringIO()
+    call_command("uploads_deliver_webhooks", "--threads", "4", stdout=out)
+
+    assert out.getvalue().strip() == "Made 12 webhook delivery attempts."
+    received = receiver.received()
+    assert sorted(int(r["payload"]["data"]["upload"]["id"]) for r in received) == list(range(12))
+    assert all(r["verified"] for r in received)
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {Status.DELIVERED}
 
 
 @pytest.mark.live

@@ -9,12 +9,13 @@ import http.client
 import logging
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
@@ -171,15 +172,25 @@ def record(delivery: WebhookDelivery, answer: Answer, now: datetime) -> str:
     return status
 
 
-def send_due(now: datetime | None = None, limit: int = 1000) -> int:
-    """Make one attempt at each due delivery (at most ``limit``), oldest first. Safe to run
-    on several nodes at once. Returns how many attempts were made."""
+def send_due(now: datetime | None = None, limit: int = 1000, threads: int = 1) -> int:
+    """Make one attempt at each due delivery (at most ``limit``), oldest first, ``threads``
+    at a time (each thread on its own database connection). Safe to run on several nodes at
+    once. Returns how many attempts were made."""
     now = now or timezone.now()
-    made = 0
-    for pk in list(due(now).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit]):
-        if attempt(pk, now) != "skipped":
-            made += 1
-    return made
+    pks = list(due(now).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
+    if threads <= 1:
+        outcomes = [attempt(pk, now) for pk in pks]
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            outcomes = list(pool.map(partial(_attempt_in_thread, now=now), pks))
+    return sum(outcome != "skipped" for outcome in outcomes)
+
+
+def _attempt_in_thread(pk: int, now: datetime) -> str:
+    try:
+        return attempt(pk, now)
+    finally:
+        connections.close_all()  # this thread's own: a pool thread leaves none open
 
 
 def send_again(queryset: QuerySet[WebhookDelivery]) -> int:

@@ -22,15 +22,23 @@ class Command(BaseCommand):
             "--limit", type=int, default=1000, help="At most this many attempts per round."
         )
         parser.add_argument(
+            "--threads",
+            type=int,
+            default=4,
+            help="Send this many at once, each thread on its own database connection.",
+        )
+        parser.add_argument(
             "--watch",
             type=float,
             metavar="SECONDS",
             help="Keep running, looking for due deliveries every SECONDS.",
         )
 
-    def handle(self, *args: Any, watch: float | None, limit: int, **options: Any) -> None:
+    def handle(
+        self, *args: Any, watch: float | None, limit: int, threads: int, **options: Any
+    ) -> None:
         while True:
-            attempted = send_due(limit=limit)
+            attempted = send_due(limit=limit, threads=threads)
             if attempted or watch is None:
                 self.stdout.write(f"Made {attempted} webhook delivery attempts.")
             if watch is None:
