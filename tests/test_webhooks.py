@@ -177,6 +177,38 @@ def test_an_endpoint_gets_only_the_events_it_wants_and_an_inactive_one_none(
 
 
 @pytest.mark.django_db
+def test_deliveries_to_an_endpoint_made_inactive_wait_for_it(
+    endpoint: WebhookEndpoint, receiver: Receiver
+) -> None:
+    [pk] = events.emit("upload.deleted", {"upload": {"id": "x"}})
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
+
+    assert send_due() == 0
+    assert WebhookDelivery.objects.get(pk=pk).status == Status.PENDING
+
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=True)
+    assert send_due() == 1
+    assert only(receiver.received())["payload"]["type"] == "upload.deleted"
+
+
+@pytest.mark.django_db
+def test_a_secret_that_is_not_base64_fails_the_attempt_and_not_the_round(
+    endpoint: WebhookEndpoint, receiver: Receiver
+) -> None:
+    broken = WebhookEndpoint.objects.create(
+        url=receiver.hook, events=["upload.deleted"], secret="whsec_not*base64"
+    )
+    events.emit("upload.deleted", {"upload": {"id": "x"}})  # to both endpoints
+
+    assert send_due() == 2
+
+    failed = broken.deliveries.get()
+    assert failed.status == Status.PENDING and "Could not sign" in failed.last_error
+    assert endpoint.deliveries.get().status == Status.DELIVERED
+    assert only(receiver.received())["verified"]
+
+
+@pytest.mark.django_db
 def test_a_receiver_that_is_down_gets_the_event_later_after_growing_delays(
     settings: Any, db: Any
 ) -> None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.db.models import QuerySet
 from django.dispatch import Signal
 from django.utils import timezone
@@ -88,8 +88,11 @@ def lease() -> timedelta:
 
 
 def due(now: datetime | None = None) -> QuerySet[WebhookDelivery]:
+    """Pending deliveries whose time has come; those of an inactive endpoint wait for it."""
     return WebhookDelivery.objects.filter(
-        status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now or timezone.now()
+        status=WebhookDelivery.Status.PENDING,
+        next_attempt_at__lte=now or timezone.now(),
+        endpoint__is_active=True,
     )
 
 
@@ -97,7 +100,13 @@ def claim(pk: int, now: datetime) -> WebhookDelivery | None:
     """The delivery, if it is due and nobody else holds it, claimed for one attempt (its
     ``next_attempt_at`` moved past the lease)."""
     with transaction.atomic():
-        row = due(now).select_for_update(skip_locked=True).filter(pk=pk).values("attempts").first()
+        row = (
+            due(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=pk)
+            .values("attempts")
+            .first()
+        )
         if row is None:
             return None
         # A compare-and-set as well as the lock: on SQLite, which has no row locks, two
@@ -119,8 +128,8 @@ def send(delivery: WebhookDelivery) -> Answer:
         signature = signature_header(
             signing_secrets(delivery.endpoint, timezone.now()), delivery.event_id, sent_at, body
         )
-    except ImproperlyConfigured as err:
-        return Answer(None, "", str(err))
+    except (ImproperlyConfigured, ValueError) as err:  # no package; a secret not base64
+        return Answer(None, "", f"Could not sign: {err}")
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -174,12 +183,13 @@ def record(delivery: WebhookDelivery, answer: Answer, now: datetime) -> str:
 
 def send_due(now: datetime | None = None, limit: int = 1000, threads: int = 1) -> int:
     """Make one attempt at each due delivery (at most ``limit``), oldest first, ``threads``
-    at a time (each thread on its own database connection). Safe to run on several nodes at
+    at a time (each thread on its own database connection; one on SQLite). Safe to run on several nodes at
     once. Returns how many attempts were made."""
     now = now or timezone.now()
     pks = list(due(now).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
-    if threads <= 1:
-        outcomes = [attempt(pk, now) for pk in pks]
+    # SQLite takes one writer at a time: threads would only wait on (and time out on) it.
+    if threads <= 1 or connection.vendor == "sqlite":
+        outcomes = [_attempt_logged(pk, now) for pk in pks]
     else:
         with ThreadPoolExecutor(max_workers=threads) as pool:
             outcomes = list(pool.map(partial(_attempt_in_thread, now=now), pks))
@@ -188,9 +198,19 @@ def send_due(now: datetime | None = None, limit: int = 1000, threads: int = 1) -
 
 def _attempt_in_thread(pk: int, now: datetime) -> str:
     try:
-        return attempt(pk, now)
+        return _attempt_logged(pk, now)
     finally:
         connections.close_all()  # this thread's own: a pool thread leaves none open
+
+
+def _attempt_logged(pk: int, now: datetime) -> str:
+    """attempt(), with a failure logged rather than raised: one bad delivery (a database
+    error) must not stop the round. Its claim lapses after the lease, and it is due again."""
+    try:
+        return attempt(pk, now)
+    except Exception:  # noqa: BLE001
+        logger.exception("Webhook delivery %s: the attempt failed", pk)
+        return "error"
 
 
 def send_again(queryset: QuerySet[WebhookDelivery]) -> int:

@@ -63,7 +63,7 @@ def emit(event_type: str, data: dict[str, Any]) -> list[int]:
 
 
 def ping(endpoint: WebhookEndpoint) -> int:
-    """A test event to one endpoint, whatever it wants and even when inactive."""
+    """A test event to one endpoint, whatever events it wants (sent while it is active)."""
     data = {"endpoint": endpoint.pk, "description": endpoint.description}
     return record(PING, data, [endpoint])[0]
 
