@@ -5,6 +5,7 @@ with growing delays; rotated secrets keep verifying for the overlap; the admin s
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -27,7 +28,7 @@ from tests.webhooks import START_SECRET, Receiver, receiver_process
 from uploads.models import Upload
 from uploads.signals import variants_made
 from uploads.webhooks import events
-from uploads.webhooks.delivery import attempt, claim, lease, send_due
+from uploads.webhooks.delivery import attempt, claim, lease, send_due, signed_request
 from uploads.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 from uploads.webhooks.signing import rotate
 
@@ -395,6 +396,33 @@ def test_the_admin_refuses_an_endpoint_that_is_not_http_and_keeps_nothing(
     assert answer.status_code == 302
     made = WebhookEndpoint.objects.get()
     assert made.events == ["upload.completed"] and made.secret.startswith("whsec_")
+
+
+def docs_snippet(language: str) -> str:
+    found = re.search(rf"```{language}\n(.*?)```", (ROOT / "docs/webhooks.md").read_text(), re.S)
+    assert found, language
+    return found.group(1)
+
+
+@pytest.mark.django_db
+def test_the_docs_django_view_verifies_a_delivery_and_refuses_a_forged_one(
+    endpoint: WebhookEndpoint,
+) -> None:
+    code = docs_snippet("python").replace('"whsec_..."', repr(endpoint.secret))
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), namespace)  # the view, as written
+    view = namespace["upload_events"]
+    [pk] = events.emit("upload.completed", {"upload": {"id": "x"}})
+    body, headers = signed_request(WebhookDelivery.objects.get(pk=pk))
+    content_type = headers.pop("Content-Type")
+    meta = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+
+    def post(data: bytes) -> int:
+        request = RequestFactory().post("/hooks/uploads", data, content_type, **meta)
+        return int(view(request).status_code)
+
+    assert post(body) == 204
+    assert post(body.replace(b'"x"', b'"y"')) == 400  # a body changed on the way
 
 
 @pytest.mark.django_db

@@ -119,24 +119,28 @@ def claim(pk: int, now: datetime) -> WebhookDelivery | None:
     return WebhookDelivery.objects.select_related("endpoint").get(pk=pk)
 
 
-def send(delivery: WebhookDelivery) -> Answer:
-    """One signed POST of the delivery's body to its endpoint."""
+def signed_request(delivery: WebhookDelivery) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of an attempt at the delivery, signed now. ImproperlyConfigured
+    without the signing package, ValueError for a secret that is not base64."""
     body = delivery.body.encode()
     # Signed with the time of sending: receivers refuse timestamps more than minutes off.
     sent_at = datetime.now(UTC)
-    try:
-        signature = signature_header(
-            signing_secrets(delivery.endpoint, timezone.now()), delivery.event_id, sent_at, body
-        )
-    except (ImproperlyConfigured, ValueError) as err:  # no package; a secret not base64
-        return Answer(None, "", f"Could not sign: {err}")
-    headers = {
+    secrets_ = signing_secrets(delivery.endpoint, timezone.now())
+    return body, {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "webhook-id": delivery.event_id,
         "webhook-timestamp": str(int(sent_at.timestamp())),
-        "webhook-signature": signature,
+        "webhook-signature": signature_header(secrets_, delivery.event_id, sent_at, body),
     }
+
+
+def send(delivery: WebhookDelivery) -> Answer:
+    """One signed POST of the delivery's body to its endpoint."""
+    try:
+        body, headers = signed_request(delivery)
+    except (ImproperlyConfigured, ValueError) as err:  # no package; a secret not base64
+        return Answer(None, "", f"Could not sign: {err}")
     return post(delivery.endpoint.url, body, headers)
 
 
@@ -183,8 +187,8 @@ def record(delivery: WebhookDelivery, answer: Answer, now: datetime) -> str:
 
 def send_due(now: datetime | None = None, limit: int = 1000, threads: int = 1) -> int:
     """Make one attempt at each due delivery (at most ``limit``), oldest first, ``threads``
-    at a time (each thread on its own database connection; one on SQLite). Safe to run on several nodes at
-    once. Returns how many attempts were made."""
+    at a time (each thread on its own database connection; one on SQLite). Safe to run on
+    several nodes at once. Returns how many attempts were made."""
     now = now or timezone.now()
     pks = list(due(now).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
     # SQLite takes one writer at a time: threads would only wait on (and time out on) it.
