@@ -50,7 +50,8 @@ def record(event_type: str, data: dict[str, Any], endpoints: list[WebhookEndpoin
             )
             for endpoint in endpoints
         )
-        ids = [delivery.pk for delivery in deliveries]
+        # A database that returns no ids from a bulk insert (MySQL) leaves them to the command.
+        ids = [delivery.pk for delivery in deliveries if delivery.pk is not None]
         for pk in ids:
             transaction.on_commit(partial(announce, pk))
     return ids
