@@ -3,7 +3,9 @@ answers 503 without telling the client how the server is configured."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from importlib.util import find_spec
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from django.core.checks import run_checks
 
 from tests.helpers import assert_error
 from uploads.models import Upload, UploadPolicy
+from uploads.webhooks.models import WebhookEndpoint
 
 
 def uploads_messages(errors_only: bool = False) -> dict[str, list[str]]:
@@ -503,3 +506,45 @@ def test_a_type_running_a_check_the_settings_do_not_offer_is_w011(settings: Any)
 
     assert [m.id for m in found] == ["uploads.W011"]
     assert "'media'" in found[0].msg and "no-macros" in found[0].msg
+# --- webhooks ------------------------------------------------------------------------------
+
+TASKS_PACKAGE = "django.tasks" if find_spec("django.tasks") else "django_tasks"
+
+
+def webhook_messages() -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for message in run_checks(databases=["default"]):
+        if message.id in ("uploads.E014", "uploads.W012"):
+            found.setdefault(message.id, []).append(message)
+    return found
+
+
+@pytest.mark.django_db
+def test_active_webhook_endpoints_without_the_signing_package_is_e014(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.DEBUG = True
+    monkeypatch.setitem(sys.modules, "standardwebhooks", None)  # as if not installed
+    endpoint = WebhookEndpoint.objects.create(
+        url="https://example.com/h", events=["upload.deleted"]
+    )
+
+    found = webhook_messages()
+
+    assert list(found) == ["uploads.E014"]
+    assert 'pip install "django-upload-policies[webhooks]"' in found["uploads.E014"][0].hint
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
+    assert webhook_messages() == {}  # nothing to sign
+
+
+@pytest.mark.django_db
+def test_active_webhook_endpoints_on_a_backend_without_a_worker_is_w012(settings: Any) -> None:
+    settings.DEBUG = False
+    WebhookEndpoint.objects.create(url="https://example.com/h", events=["upload.deleted"])
+
+    found = webhook_messages()  # the immediate backend, as the tests run
+
+    assert list(found) == ["uploads.W012"]
+    assert "uploads_deliver_webhooks" in found["uploads.W012"][0].msg
+    settings.TASKS = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
+    assert webhook_messages() == {}  # a backend that queues tasks for a worker

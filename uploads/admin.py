@@ -569,3 +569,7 @@ def approximate_bytes(size: int) -> str:
 
 def _bytes_and_units(size: int) -> str:
     return f"{approximate_bytes(size)} ({size:,} bytes)" if size >= 1024 else f"{size} bytes"
+
+
+# The webhook endpoints and delivery log, kept with the rest of webhooks.
+from uploads.webhooks import admin as webhooks_admin  # noqa: E402,F401

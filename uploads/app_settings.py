@@ -102,6 +102,15 @@ DEFAULTS: dict[str, Any] = {
     # checked again after this many seconds, doubling each time up to the maximum.
     "CHECK_RETRY_DELAY": 30,
     "CHECK_RETRY_MAX_DELAY": 1800,
+    # Webhooks (docs/webhooks.md): seconds to connect to an endpoint and for each read of its
+    # answer; attempts per delivery before it is marked failed; the delay before the first
+    # retry, doubled after each failed attempt up to the longest delay; and how long a
+    # rotated secret keeps signing next to the new one.
+    "WEBHOOK_TIMEOUT": 10,
+    "WEBHOOK_MAX_ATTEMPTS": 16,
+    "WEBHOOK_RETRY_DELAY": 10,
+    "WEBHOOK_RETRY_MAX_DELAY": 6 * 3600,
+    "WEBHOOK_SECRET_OVERLAP": 24 * 3600,
 }
 
 #: Keys the app no longer reads, and what replaced each: a host still setting one learns
@@ -190,6 +199,11 @@ class AppSettings:
             "CLAMD_TIMEOUT",
             "CHECK_RETRY_DELAY",
             "CHECK_RETRY_MAX_DELAY",
+            "WEBHOOK_TIMEOUT",
+            "WEBHOOK_MAX_ATTEMPTS",
+            "WEBHOOK_RETRY_DELAY",
+            "WEBHOOK_RETRY_MAX_DELAY",
+            "WEBHOOK_SECRET_OVERLAP",
         ):
             if getattr(self, key) < 1:
                 raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 1.")

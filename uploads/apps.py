@@ -11,12 +11,14 @@ class UploadsConfig(AppConfig):
         from django.core.signals import request_finished, request_started
         from django.db.models.signals import pre_delete
 
-        # Registers checks and receivers (tasks: the one that enqueues verifications).
+        # Registers checks and receivers (tasks: the one that enqueues verifications and
+        # webhook deliveries; webhooks.events: the ones that record events).
         from uploads import checks, handlers, tasks  # noqa: F401
         from uploads.models import Upload
         from uploads.references import veto_deleting_used_upload
         from uploads.signals import upload_deleting
         from uploads.signers import deadline
+        from uploads.webhooks import events  # noqa: F401
 
         pre_delete.connect(
             handlers.delete_objects_of_user,

@@ -9,6 +9,7 @@ uploads.E006  an UploadField's owner_field is not a foreign key of its model
 uploads.E007  an upload type's storage is not in UPLOADS['STORAGES'] (a database check)
 uploads.E009  a model has an UploadField and RequestIDMiddleware is not in MIDDLEWARE
 uploads.E013  UPLOADS['CHECKS'] names no callable, or the ClamAV scan lacks a usable CLAMD
+uploads.E014  active webhook endpoints, and standardwebhooks is not installed (a database check)
 uploads.W001  an in-process cache with DEBUG off: policy edits and rate limits stay per process
 uploads.W002  an UploadField names an upload type that does not exist (a database check)
 uploads.W003  an upload type's max size is over what complete can verify (a database check)
@@ -18,6 +19,8 @@ uploads.W006  UPLOADS['STAGING_BUCKETS'] names a storage that is not an upload s
 uploads.W007  uploads live in SQLite without transaction_mode IMMEDIATE: the cap is not exact
 uploads.W008  the request storage deadline leaves no margin under gunicorn's default timeout
 uploads.W011  an upload type runs a check UPLOADS['CHECKS'] does not offer (a database check)
+uploads.W012  active webhook endpoints with DEBUG off, and a task backend that runs no worker:
+              only uploads_deliver_webhooks (or uploads_cleanup) sends them (a database check)
 
 The database checks run with ``migrate`` and ``manage.py check --database default``.
 """
@@ -492,3 +495,44 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
                 )
             )
     return errors
+
+
+@register(Tags.database)
+def check_webhooks(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Any]:
+    """Active webhook endpoints need the signing package, and something that sends."""
+    if not databases:
+        return []
+    from uploads.tasks import deliver_webhook
+    from uploads.webhooks.models import WebhookEndpoint
+    from uploads.webhooks.signing import INSTALL_HINT, webhook_class
+
+    try:
+        active = WebhookEndpoint.objects.filter(is_active=True).count()
+    except DatabaseError:
+        return []  # not migrated yet
+    if not active:
+        return []
+    found: list[Any] = []
+    try:
+        webhook_class()
+    except ImproperlyConfigured:
+        found.append(
+            Error(
+                f"{active} active webhook endpoints, and the standardwebhooks package that "
+                "signs their events is not installed: every delivery fails.",
+                hint=INSTALL_HINT + ".",
+                id="uploads.E014",
+            )
+        )
+    if not settings.DEBUG and not deliver_webhook.get_backend().supports_defer:
+        found.append(
+            Warning(
+                "Webhook deliveries are not handed to a worker: the task backend cannot defer "
+                "a task (it runs each one at once, within the request), so only "
+                "`manage.py uploads_deliver_webhooks` or `uploads_cleanup` sends them.",
+                hint="Run one of them every minute (or uploads_deliver_webhooks --watch 5), or "
+                "use a task backend with a worker (TASKS_BACKEND=database and db_worker).",
+                id="uploads.W012",
+            )
+        )
+    return found

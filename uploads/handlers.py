@@ -39,9 +39,10 @@ def delete_objects_of_user(instance: Any, **kwargs: Any) -> None:
     """Connected to the user model's pre_delete: the rows go with the user (CASCADE), and
     so must their files. A storage that fails is logged, not allowed to block the deletion."""
     from uploads.services.signing import provider_errors, signer_for
+    from uploads.signals import send_on_commit, upload_deleted
 
     uploads = Upload.objects.filter(owner=instance).exclude(status=Upload.Status.DELETED)
-    for upload in uploads.only("storage", "key", "status", "multipart_id"):
+    for upload in uploads.select_related("policy"):
         try:
             with provider_errors():
                 signer = signer_for(upload.storage)
@@ -52,3 +53,6 @@ def delete_objects_of_user(instance: Any, **kwargs: Any) -> None:
                 signer.delete(upload.key)
         except exceptions.UploadError:
             logger.error("Could not delete %s of a deleted user", upload.key, exc_info=True)
+        # Loaded whole: upload_deleted's receivers read it once its row is gone.
+        upload.status = Upload.Status.DELETED
+        send_on_commit(upload_deleted, Upload, upload=upload)

@@ -305,3 +305,7 @@ class Upload(models.Model):
         """The exact size of part ``number`` (from 1): the part size, less for the last."""
         assert self.part_size is not None and self.size is not None
         return min(self.part_size, self.size - (number - 1) * self.part_size)
+
+
+# Webhook endpoints and deliveries live with their logic; imported so Django registers them.
+from uploads.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402,F401

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from uploads.services.complete import verification_requested, verify_deferred
 from uploads.signers.deadline import storage_deadline
+from uploads.webhooks import delivery
 
 try:
     from django.tasks import task
@@ -56,6 +57,30 @@ def enqueue_verification(upload_id: str, run_after: datetime | None = None) -> N
             verify_upload.using(run_after=run_after + timedelta(seconds=1)).enqueue(upload_id)
     except Exception:  # noqa: BLE001  the sweep is the fallback; complete has answered
         logger.exception("Could not enqueue the verification of upload %s", upload_id)
+
+
+@task()
+def deliver_webhook(delivery_id: int) -> str:
+    """One attempt at a webhook delivery, if it is due (see uploads.webhooks.delivery)."""
+    return delivery.attempt(delivery_id)
+
+
+@receiver(delivery.scheduled, dispatch_uid="uploads.enqueue_webhook")
+def _on_delivery_scheduled(pk: int, run_after: datetime | None = None, **_: Any) -> None:
+    enqueue_delivery(pk, run_after)
+
+
+def enqueue_delivery(pk: int, run_after: datetime | None = None) -> None:
+    """Hand the delivery to a backend that runs tasks on a worker. A backend that cannot
+    defer a task (the immediate one) would send it within the request that made the event:
+    there, and wherever enqueueing fails, ``uploads_deliver_webhooks`` sends due ones."""
+    backend = deliver_webhook.get_backend()
+    if not backend.supports_defer:
+        return
+    try:
+        (deliver_webhook.using(run_after=run_after) if run_after else deliver_webhook).enqueue(pk)
+    except Exception:  # noqa: BLE001  the command is the fallback
+        logger.exception("Could not enqueue webhook delivery %s", pk)
 
 
 def fail_lost_runs(upload_id: uuid.UUID | str) -> int:

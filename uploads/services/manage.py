@@ -14,7 +14,7 @@ from uploads.files import signed_download
 from uploads.models import Upload
 from uploads.services.complete import locked_upload
 from uploads.services.signing import provider_errors, signer_for
-from uploads.signals import upload_deleting
+from uploads.signals import send_on_commit, upload_deleted, upload_deleting
 from uploads.signers import SignerError, get_signer
 from uploads.types import User
 
@@ -63,6 +63,7 @@ def mark_deleted(upload: Upload) -> None:
     upload.save(update_fields=["status", "updated_at"])
     storage = upload.storage
     transaction.on_commit(lambda: delete_objects(storage, names, multipart))
+    send_on_commit(upload_deleted, Upload, upload=upload)
 
 
 def leftover_keys(upload: Upload) -> list[str]:

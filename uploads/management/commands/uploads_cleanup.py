@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from uploads.services.cleanup import CleanupReport, expire_stale_uploads
+from uploads.webhooks.delivery import send_due
 
 
 def _positive_int(value: str) -> int:
@@ -25,7 +26,8 @@ class Command(BaseCommand):
         "multipart uploads; verify and settle uploads whose background check was lost "
         "(verifying for UPLOADS['VERIFY_TASK_GRACE']), and enqueue again those whose worker "
         "died (its lease, UPLOADS['VERIFY_LEASE'], lapsed); remove stale temporary files of local "
-        "PUTs. Run it from cron every minute or two."
+        "PUTs; send the webhook deliveries that are due (as uploads_deliver_webhooks does). Run it "
+        "from cron every minute or two."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -55,6 +57,7 @@ class Command(BaseCommand):
                 + self._temp_files(report, "would be removed")
             )
             return
+        attempted = send_due()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Swept {report.swept} uploads: expired {report.expired}, "
@@ -81,6 +84,7 @@ class Command(BaseCommand):
                     else ""
                 )
                 + self._temp_files(report, "removed")
+                + (f" Made {attempted} due webhook delivery attempts." if attempted else "")
             )
         )
 

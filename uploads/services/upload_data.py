@@ -1,0 +1,43 @@
+"""An upload described as the API describes it, as plain JSON data (no DRF): what webhook
+events carry. tests/test_webhooks.py holds it equal to the API's answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from uploads.models import Upload
+from uploads.services.manage import public_url
+
+
+def upload_data(upload: Upload) -> dict[str, Any]:
+    """The API's upload answer (UploadSerializer) without ``fieldValue``, which is issued
+    to one user."""
+    return {
+        "id": str(upload.id),
+        "type": upload.policy.name,
+        "status": upload.status,
+        "key": upload.key,
+        "contentType": upload.verified_content_type or upload.content_type,
+        "size": upload.verified_size if upload.verified_size is not None else upload.size,
+        "sha256": upload.verified_sha256 or upload.sha256 or None,
+        "fileName": upload.file_name,
+        "publicUrl": public_url(upload),
+        "expiresAt": iso_datetime(upload.expires_at),
+        "createdAt": iso_datetime(upload.created_at),
+        "completedAt": iso_datetime(upload.completed_at) if upload.completed_at else None,
+        "rejectionReason": upload.rejection_reason,
+        "width": upload.width,
+        "height": upload.height,
+        "isAnimated": upload.is_animated,
+        "pageCount": upload.page_count,
+        "duration": upload.duration,
+    }
+
+
+def iso_datetime(value: datetime) -> str:
+    """ISO 8601 in the current time zone, UTC written "Z" (as DRF writes it by default)."""
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
