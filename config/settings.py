@@ -121,6 +121,9 @@ elif TASKS_BACKEND == "rq":
             "DEFAULT_TIMEOUT": int(os.environ.get("TASKS_RQ_JOB_TIMEOUT", "1800")),
         }
     }
+    # `manage.py rqworker` runs Django's tasks (django-tasks-rq's Job class), forking a work
+    # horse per job from a worker that built the storage clients once (config/rq_worker.py).
+    RQ = {"JOB_CLASS": "django_tasks_rq.Job", "WORKER_CLASS": "config.rq_worker.Worker"}
 else:
     raise ImproperlyConfigured(
         f"TASKS_BACKEND={TASKS_BACKEND!r}: use immediate, database or rq (or set TASKS yourself)."
