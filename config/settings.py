@@ -11,6 +11,7 @@ from datetime import timedelta
 from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -98,6 +99,7 @@ if find_spec("django.tasks") is None:
 TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "immediate")
 #: The queue the rq backend uses, and the workers listen on.
 TASKS_QUEUE = "default"
+TASKS: dict[str, dict[str, Any]]
 if TASKS_BACKEND == "immediate":
     _TASKS_PACKAGE = "django.tasks" if "django_tasks" not in INSTALLED_APPS else "django_tasks"
     TASKS = {"default": {"BACKEND": f"{_TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}

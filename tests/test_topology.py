@@ -32,7 +32,7 @@ from tests.backends.s3 import S3Backend
 from tests.conftest import sha256_b64
 from tests.effects.counts import KEY_VARIABLE, counts, forget
 from tests.helpers import MP4
-from tests.live import ROOT, free_port, listening, manage, project_env, start_process, stop_process
+from tests.live import ROOT, free_port, listening, manage, project_env, stop_process
 from tests.requirements import postgres_url, redis_url, require_module
 from tests.stall_proxy import StallProxy
 
@@ -42,9 +42,12 @@ UPLOADS = 100
 AT_ONCE = 8  # clients at once
 
 
-def video(n: int) -> bytes:
-    """A file of its own for each ``n`` (the same bytes twice would be deduplicated)."""
-    return MP4 + n.to_bytes(4, "big") + b"\x00" * 4000
+def document(n: int) -> bytes:
+    """A PDF of its own for each ``n`` (the same bytes twice would be deduplicated)."""
+    return b"%PDF-1.4\n%" + str(n).encode() + b"\n" + b"0" * 4000
+
+
+KIND = {"document": "application/pdf", "media": "video/mp4"}
 
 
 #: Larger than this (bytes), a file is verified by a worker (complete answers 202).
@@ -115,9 +118,8 @@ def cluster(s3_backend: S3Backend, tmp_path_factory: pytest.TempPathFactory) -> 
         port = int(s3_backend.server.endpoint.rsplit(":", 1)[1])
         proxy = StallProxy(port, b"never matched")
         stack.callback(proxy.close)
-        run = uuid.uuid4().hex[:12]
-        effects_key = f"topology-effects-{run}"
-        stack.callback(forget, queue_redis, effects_key)
+        run = f"topology-{uuid.uuid4().hex[:12]}"
+        stack.callback(forget, queue_redis, run)
         storage = s3_backend.project_env(var_dir) | {
             "AWS_STORAGE_BUCKET_NAME": bucket,
             # The storage, through a proxy that can freeze a request.
@@ -130,64 +132,56 @@ def cluster(s3_backend: S3Backend, tmp_path_factory: pytest.TempPathFactory) -> 
             DATABASE_URL=database,
             REDIS_URL=queue_redis,
             TASKS_BACKEND="rq",
-            RQ_KEY_PREFIX=f"rq-topology-{run}",  # this run's queue and registries only
+            RQ_KEY_PREFIX=f"rq-{run}",  # this run's queue and registries only
             UPLOADS_RATE_LIMIT="10000/m",
             UPLOADS_VERIFY_IN_BACKGROUND_ABOVE=str(IN_BACKGROUND_ABOVE),
             UPLOADS_VERIFY_LEASE=str(LEASE),
-            **{KEY_VARIABLE: effects_key},
+            **{KEY_VARIABLE: run},
         )
         manage(env, "migrate", "--noinput")
-        servers = []
-        for node in ("a", "b"):
-            port = free_port()
-            command = [sys.executable, "-m", "gunicorn", "config.wsgi"]
-            command += ["--bind", f"127.0.0.1:{port}", "--worker-class", "gthread"]
-            command += ["--workers", "1", "--threads", str(AT_ONCE)]
-            server = start_process(
-                command,
-                ready=listening(port),
-                timeout=60,
-                name=f"gunicorn {node}",
-                log=var_dir / f"gunicorn-{node}.log",
-                group=True,
-                cwd=ROOT,
-                env=env,
-            )
-            stack.callback(stop_process, server, group=True)
-            servers.append(f"http://127.0.0.1:{port}")
+        ports = [free_port(), free_port()]
+        servers = [f"http://127.0.0.1:{port}" for port in ports]
         printed = manage(env, "demo_user", "--base-url", servers[0])
         token = re.search(r"^Access token\s+(\S+)", printed, re.M)
         assert token, printed
-        found = Cluster(
-            env, servers, token.group(1), bucket, proxy, s3_backend, queue_redis, effects_key
-        )
+        found = Cluster(env, servers, token.group(1), bucket, proxy, s3_backend, queue_redis, run)
+        # All four start at once; each is waited for after.
+        waits = []
+        for node, port in zip("ab", ports, strict=True):
+            command = [sys.executable, "-m", "gunicorn", "config.wsgi"]
+            command += ["--bind", f"127.0.0.1:{port}", "--worker-class", "gthread"]
+            command += ["--workers", "1", "--threads", str(AT_ONCE)]
+            log = var_dir / f"gunicorn-{node}.log"
+            waits.append((f"gunicorn {node}", listening(port), log))
+            stack.callback(stop_process, started(command, log, env), group=True)
         for name in ("w1", "w2"):
-            start_worker(found, stack, name, var_dir)
+            log = var_dir / f"worker-{name}.log"
+            worker = started(WORKER + ["--name", f"{run}-{name}"], log, env)
+            stack.callback(stop_process, worker, group=True)
+            found.workers[name], found.logs[name] = worker, log
+            waits.append((f"worker {name}", logged(log, "Listening on"), log))
+        for name, ready, log in waits:
+            assert until(ready, 60, pause=0.1), f"{name} did not start: {log.read_text()[-2000:]}"
         yield found
 
 
-def start_worker(cluster: Cluster, stack: ExitStack, name: str, var_dir: Path) -> None:
-    """`python -m config.worker` (make worker's command): the RQ worker the settings name."""
-    log = var_dir / f"worker-{name}.log"
-    worker = start_process(
-        [sys.executable, "-m", "config.worker", "--name", f"{cluster.effects_key}-{name}"],
-        ready=logged(log, "Listening on"),
-        timeout=60,
-        name=f"worker {name}",
-        log=log,
-        group=True,
-        cwd=ROOT,
-        env=cluster.env,
-    )
-    stack.callback(stop_process, worker, group=True)
-    cluster.workers[name] = worker
-    cluster.logs[name] = log
+#: What `make worker` runs: the worker of the tasks backend the settings name.
+WORKER = [sys.executable, "-m", "config.worker"]
+
+
+def started(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``command`` started in a session of its own (its children stop with it), its output
+    in ``log``."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def send(cluster: Cluster, http: requests.Session, n: int) -> dict[str, Any]:
     """Presign on one app server, PUT to storage, complete on the other: 202 verifying."""
-    body = video(n)
-    request = {"type": "media", "contentType": "video/mp4", "size": len(body)}
+    body = document(n)
+    request = {"type": "document", "contentType": KIND["document"], "size": len(body)}
     request["sha256"] = sha256_b64(body)
     answer = http.post(f"{cluster.api(n)}/presign", json=request, timeout=60)
     assert answer.status_code == 201, answer.text
@@ -242,7 +236,7 @@ def test_a_hundred_uploads_over_two_servers_are_each_verified_once_by_two_worker
     for name in cluster.workers:
         assert cluster.log(name).count("uploads.tasks.verify_upload(") > 0, name
     for plan in plans[:3]:
-        assert cluster.s3.read(plan["key"], cluster.bucket) == video(plans.index(plan))
+        assert cluster.s3.read(plan["key"], cluster.bucket) == document(plans.index(plan))
         assert cluster.s3.read(f"staging/{plan['key']}", cluster.bucket) is None
 
 
@@ -257,8 +251,8 @@ def test_a_worker_killed_mid_verification_is_replaced_by_the_other(cluster: Clus
     then uploads_cleanup (as cron runs it on every node) enqueues it again, and the other
     worker completes it. Verified once; within LEASE plus a few cleanup rounds."""
     http = cluster.session()
-    body = video(UPLOADS)
-    request = {"type": "media", "contentType": "video/mp4", "size": len(body)}
+    body = document(UPLOADS)
+    request = {"type": "document", "contentType": KIND["document"], "size": len(body)}
     plan = http.post(f"{cluster.api(0)}/presign", json=request, timeout=60).json()["data"]
     sent = requests.put(plan["uploadUrl"], data=body, headers=plan["headers"], timeout=60)
     assert sent.status_code == 200, sent.text
@@ -303,7 +297,6 @@ SWEPT = re.compile(r"Swept (\d+) uploads: expired (\d+), deleted (\d+) objects")
 STALE = 12
 LAPSED = 5
 BATCH = 4
-PDF = b"%PDF-1.4\n" + b"0" * 200
 AGE = (
     "from datetime import timedelta; from django.utils import timezone; "
     "from uploads.models import Upload; now = timezone.now(); "
@@ -313,16 +306,15 @@ AGE = (
 )
 
 
-def sent_only(cluster: Cluster, http: requests.Session, kind: str, body: bytes) -> str:
-    """An upload presigned and sent to storage, not completed; its id."""
-    content_type = {"document": "application/pdf", "media": "video/mp4"}[kind]
-    request = {"type": kind, "contentType": content_type, "size": len(body)}
+def sent_only(cluster: Cluster, http: requests.Session, kind: str, body: bytes) -> dict[str, Any]:
+    """An upload presigned and sent to storage, not completed."""
+    request = {"type": kind, "contentType": KIND[kind], "size": len(body)}
     answer = http.post(f"{cluster.api(0)}/presign", json=request, timeout=60)
     assert answer.status_code == 201, answer.text
     plan = answer.json()["data"]
     sent = requests.put(plan["uploadUrl"], data=body, headers=plan["headers"], timeout=60)
     assert sent.status_code == 200, sent.text
-    return str(plan["id"])
+    return dict(plan)
 
 
 def test_uploads_cleanup_on_two_nodes_at_once_does_each_thing_once(cluster: Cluster) -> None:
@@ -331,14 +323,19 @@ def test_uploads_cleanup_on_two_nodes_at_once_does_each_thing_once(cluster: Clus
     upload is expired and its object deleted by one of them, each lapsed verification
     enqueued again by one, and then verified once."""
     http = cluster.session()
-    stale = [sent_only(cluster, http, "document", PDF) for _ in range(STALE)]
-    lapsed = [sent_only(cluster, http, "media", video(UPLOADS + 1 + n)) for n in range(LAPSED)]
+    stale_plans = [sent_only(cluster, http, "media", MP4 + bytes([n]) * 200) for n in range(STALE)]
+    stale = [plan["id"] for plan in stale_plans]
+    lapsed = [
+        sent_only(cluster, http, "document", document(UPLOADS + 1 + n))["id"] for n in range(LAPSED)
+    ]
     # URLs expired past the grace; runs whose worker died (the state the test above makes).
     manage(cluster.env, "shell", "-c", AGE.format(stale=stale, lapsed=lapsed))
 
     command = ["uploads_cleanup", "--batch-size", str(BATCH)]
     outputs: list[str] = []
-    cluster.proxy.marker = f"HEAD /{cluster.bucket}/staging/documents/".lower().encode()
+    # The first look of the first batch: at the staging object of the first upload by id.
+    first = min(stale_plans, key=lambda plan: uuid.UUID(plan["id"]))
+    cluster.proxy.marker = f"HEAD /{cluster.bucket}/staging/{first['key']}".lower().encode()
     cluster.proxy.held = 0
     cluster.proxy.meanwhile = lambda: outputs.append(manage(cluster.env, *command))
     cluster.proxy.stalling.set()
@@ -352,7 +349,8 @@ def test_uploads_cleanup_on_two_nodes_at_once_does_each_thing_once(cluster: Clus
 
     swept = [tuple(int(n) for n in SWEPT.findall(out)[-1]) for out in outputs]
     assert [sum(column) for column in zip(*swept, strict=True)] == [STALE, STALE, STALE], outputs
-    assert all(node[0] > 0 for node in swept), outputs  # both did some of it
+    # The second swept all but the first's batch, which it skipped (locked).
+    assert [node[0] for node in swept] == [STALE - BATCH, BATCH], outputs
     handed_over = sum(int(n) for out in outputs for n in ENQUEUED.findall(out))
     assert handed_over == LAPSED, outputs
     assert set(statuses(cluster, http, stale).values()) == {"expired"}
