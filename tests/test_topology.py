@@ -294,9 +294,13 @@ def test_a_worker_killed_mid_verification_is_replaced_by_the_other(cluster: Clus
 
 ENQUEUED = re.compile(r"Enqueued again (\d+) verifications")
 SWEPT = re.compile(r"Swept (\d+) uploads: expired (\d+), deleted (\d+) objects")
-STALE = 12
+STALE = 8
 LAPSED = 5
 BATCH = 4
+ON_CUE = (
+    "import sys; from django.core.management import call_command; print('ready', flush=True); "
+    "sys.stdin.readline(); call_command(*{command})"
+)
 AGE = (
     "from datetime import timedelta; from django.utils import timezone; "
     "from uploads.models import Upload; now = timezone.now(); "
@@ -332,18 +336,41 @@ def test_uploads_cleanup_on_two_nodes_at_once_does_each_thing_once(cluster: Clus
     manage(cluster.env, "shell", "-c", AGE.format(stale=stale, lapsed=lapsed))
 
     command = ["uploads_cleanup", "--batch-size", str(BATCH)]
+    # The second node's run, started and waiting: it must be done within the first's storage
+    # read timeout (UPLOADS["STORAGE_READ_TIMEOUT"]), after which the first's held request is
+    # tried again.
+    second = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", ON_CUE.format(command=command)],
+        cwd=ROOT,
+        env=cluster.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert second.stdout is not None and second.stdin is not None
+    assert second.stdout.readline() == "ready\n", second.stderr
     outputs: list[str] = []
+
+    def run_second() -> None:
+        out, err = second.communicate("go\n", timeout=60)
+        assert second.returncode == 0, err
+        outputs.append(out)
+
     # The first look of the first batch: at the staging object of the first upload by id.
     first = min(stale_plans, key=lambda plan: uuid.UUID(plan["id"]))
     cluster.proxy.marker = f"HEAD /{cluster.bucket}/staging/{first['key']}".lower().encode()
     cluster.proxy.held = 0
-    cluster.proxy.meanwhile = lambda: outputs.append(manage(cluster.env, *command))
+    cluster.proxy.meanwhile = run_second
     cluster.proxy.stalling.set()
     try:
         outputs.append(manage(cluster.env, *command))
     finally:
         cluster.proxy.meanwhile = None
         cluster.proxy.stalling.clear()
+        if second.poll() is None:
+            second.kill()
+            second.wait()
     assert cluster.proxy.failure is None, cluster.proxy.failure
     assert cluster.proxy.held == 1 and len(outputs) == 2, outputs  # they overlapped
 
