@@ -30,13 +30,15 @@ run: $(RUN_STAMP)
 	$(BIN)/python manage.py demo_user --base-url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# The background worker for `make run TASKS_BACKEND=database` (large files are verified in a
-# task; the default, immediate backend runs it inside the request instead).
+# The background worker of the tasks backend the settings name (config/worker.py): for
+# `make run TASKS_BACKEND=database`, `manage.py db_worker`; for TASKS_BACKEND=rq (with
+# REDIS_URL or TASKS_REDIS_URL), `manage.py rqworker`. Large files are verified in a task; the
+# immediate backend runs it inside the request instead, and has no worker.
 worker: export DJANGO_DEBUG ?= 1
 worker: export TASKS_BACKEND ?= database
 worker: $(RUN_STAMP)
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py db_worker
+	$(BIN)/python -m config.worker
 
 # Azurite, the Azure Blob emulator, for the Azure tests (skipped where npm is missing).
 node_modules/.package-lock.json: package-lock.json

@@ -11,6 +11,7 @@ from datetime import timedelta
 from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -90,19 +91,44 @@ INSTALLED_APPS = [
 # Background tasks (complete verifies large files in one): Django's tasks framework, or the
 # django-tasks backport before Django 6. TASKS_BACKEND=immediate runs a task at once in the
 # process that enqueues it (development, tests); TASKS_BACKEND=database stores it for a
-# worker (`manage.py db_worker`, django-tasks-db).
+# worker (`manage.py db_worker`, django-tasks-db); TASKS_BACKEND=rq puts it on an RQ queue in
+# Redis for `manage.py rqworker` (django-tasks-rq; docs/scaling.md). `make worker` starts
+# whichever worker this names (config/worker.py).
 if find_spec("django.tasks") is None:
     INSTALLED_APPS.append("django_tasks")
 TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "immediate")
+#: The queue the rq backend uses, and the workers listen on.
+TASKS_QUEUE = "default"
+TASKS: dict[str, dict[str, Any]]
 if TASKS_BACKEND == "immediate":
     _TASKS_PACKAGE = "django.tasks" if "django_tasks" not in INSTALLED_APPS else "django_tasks"
     TASKS = {"default": {"BACKEND": f"{_TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}
 elif TASKS_BACKEND == "database":
     INSTALLED_APPS.append("django_tasks_db")
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+elif TASKS_BACKEND == "rq":
+    _TASKS_REDIS_URL = os.environ.get("TASKS_REDIS_URL") or os.environ.get("REDIS_URL", "")
+    if not _TASKS_REDIS_URL:
+        raise ImproperlyConfigured(
+            "TASKS_BACKEND=rq needs Redis: set TASKS_REDIS_URL (or REDIS_URL, shared with the "
+            "cache), e.g. redis://queue.internal:6379/1."
+        )
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": [TASKS_QUEUE]}}
+    RQ_QUEUES = {
+        TASKS_QUEUE: {
+            "URL": _TASKS_REDIS_URL,
+            # RQ stops a job that runs longer (180 s unless set): a verification reads and
+            # copies a whole file, up to UPLOADS["STORAGE_COPY_TIMEOUT"] per copy attempt.
+            "DEFAULT_TIMEOUT": int(os.environ.get("TASKS_RQ_JOB_TIMEOUT", "1800")),
+        }
+    }
+    # `manage.py rqworker` runs Django's tasks (django-tasks-rq's Job class), forking a work
+    # horse per job from a worker that built the storage clients once (config/rq_worker.py).
+    RQ = {"JOB_CLASS": "django_tasks_rq.Job", "WORKER_CLASS": "config.rq_worker.Worker"}
 else:
     raise ImproperlyConfigured(
-        f"TASKS_BACKEND={TASKS_BACKEND!r}: use immediate or database (or set TASKS yourself)."
+        f"TASKS_BACKEND={TASKS_BACKEND!r}: use immediate, database or rq (or set TASKS yourself)."
     )
 
 MIDDLEWARE = [
@@ -203,6 +229,13 @@ UPLOADS = {
     # A private bucket or container for staging objects (AZURE_STAGING_CONTAINER,
     # GS_STAGING_BUCKET_NAME), beside a public one.
     "STAGING_BUCKETS": _storage_env.staging_buckets(os.environ),
+    # Complete checks larger files (and every multipart upload) in a background task.
+    "VERIFY_IN_BACKGROUND_ABOVE": int(
+        os.environ.get("UPLOADS_VERIFY_IN_BACKGROUND_ABOVE", str(64 * 1024**2))
+    ),
+    # Seconds after a worker died mid-verification before uploads_cleanup hands the upload
+    # to another (docs/scaling.md).
+    "VERIFY_LEASE": int(os.environ.get("UPLOADS_VERIFY_LEASE", "120")),
 }
 
 # The malware scan (docs/checks.md): UPLOADS_CLAMD (unix:///run/clamav/clamd.ctl or

@@ -13,6 +13,7 @@ from django.conf import settings as django_settings
 from django.core.checks import run_checks
 
 from tests.helpers import assert_error
+from tests.requirements import require_module
 from uploads.models import Upload, UploadPolicy
 from uploads.webhooks.models import WebhookEndpoint
 
@@ -548,3 +549,67 @@ def test_active_webhook_endpoints_on_a_backend_without_a_worker_is_w012(settings
     assert "uploads_deliver_webhooks" in found["uploads.W012"][0].msg
     settings.TASKS = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
     assert webhook_messages() == {}  # a backend that queues tasks for a worker
+# uploads.E015 and W013: the tasks backend that verifies large files ----------------------
+
+
+def rq_backend(settings: Any, **queue: Any) -> None:
+    """Verification on django-tasks-rq, its queue configured with ``queue``."""
+    require_module("django_tasks_rq", "pip install django-tasks-rq")
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    # Never connected: checks read settings.
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0", **queue}}
+
+
+def test_an_rq_job_timeout_shorter_than_the_copy_attempts_is_e015(settings: Any) -> None:
+    settings.DEBUG = True
+    rq_backend(settings)  # RQ's default: 180 s
+
+    found = uploads_messages()
+
+    assert list(found) == ["uploads.E015"]
+    assert "after 180 s" in found["uploads.E015"][0]
+    assert "STORAGE_COPY_TIMEOUT'] 300 s x STORAGE_ATTEMPTS 3" in found["uploads.E015"][0]
+    rq_backend(settings, DEFAULT_TIMEOUT="10m")  # rq's notation: 600 s
+    assert "after 600 s" in uploads_messages()["uploads.E015"][0]
+
+
+@pytest.mark.parametrize("timeout", [900, "1h", -1], ids=["copy-attempts", "an-hour", "none"])
+def test_an_rq_job_timeout_covering_the_copy_attempts_is_not_e015(
+    settings: Any, timeout: Any
+) -> None:
+    settings.DEBUG = True
+    rq_backend(settings, DEFAULT_TIMEOUT=timeout)
+
+    assert uploads_messages() == {}
+
+
+def test_a_shorter_copy_timeout_needs_a_shorter_rq_job_timeout(settings: Any) -> None:
+    settings.DEBUG = True
+    rq_backend(settings, DEFAULT_TIMEOUT=180)
+    settings.UPLOADS = {**settings.UPLOADS, "STORAGE_COPY_TIMEOUT": 60}
+
+    assert uploads_messages() == {}
+
+
+def deploy_messages() -> list[str]:
+    return [str(m.id) for m in run_checks(include_deployment_checks=True)]
+
+
+def test_verifying_inside_the_request_without_debug_is_w013_on_deploy(settings: Any) -> None:
+    settings.DEBUG = False  # the test settings' backend: the immediate one
+
+    assert "uploads.W013" in deploy_messages()
+    assert "uploads.W013" not in [m.id for m in run_checks()]  # a deployment check only
+    settings.DEBUG = True
+    assert "uploads.W013" not in deploy_messages()
+
+
+@pytest.mark.parametrize(
+    "backend", ["django_tasks_db.DatabaseBackend", "django_tasks_rq.RQBackend"]
+)
+def test_a_backend_with_workers_is_not_w013(settings: Any, backend: str) -> None:
+    settings.DEBUG = False
+    rq_backend(settings, DEFAULT_TIMEOUT=1800)
+    settings.TASKS = {"default": {"BACKEND": backend, "QUEUES": ["default"]}}
+
+    assert "uploads.W013" not in deploy_messages()

@@ -21,6 +21,8 @@ uploads.W008  the request storage deadline leaves no margin under gunicorn's def
 uploads.W011  an upload type runs a check UPLOADS['CHECKS'] does not offer (a database check)
 uploads.W012  active webhook endpoints with DEBUG off, and a task backend that runs no worker:
               only uploads_deliver_webhooks (or uploads_cleanup) sends them (a database check)
+uploads.E015  RQ stops the verification task before a copy of a large file may have answered
+uploads.W013  (deploy) the verification task runs inside the request, or never: no worker backend
 
 The database checks run with ``migrate`` and ``manage.py check --database default``.
 """
@@ -536,3 +538,74 @@ def check_webhooks(app_configs: Any = None, databases: Any = None, **kwargs: Any
             )
         )
     return found
+# --- the tasks backend that verifies large files ---------------------------------------
+
+#: Backends that run a task in the process that enqueues it, or never.
+IN_PROCESS_BACKENDS = ("ImmediateBackend", "DummyBackend")
+
+
+def _verification_backend() -> Any | None:
+    from uploads.tasks import verify_upload
+
+    try:
+        return verify_upload.get_backend()
+    except Exception:  # noqa: BLE001  a TASKS setting that is wrong: the framework's own check
+        return None
+
+
+@register()
+def check_rq_job_timeout(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """RQ stops a job at its timeout (its queue's DEFAULT_TIMEOUT in django-rq's RQ_QUEUES,
+    180 s by default), and a verification run stopped mid-copy is handed over and stopped
+    again, forever: the timeout must cover the copy's attempts at least."""
+    backend = _verification_backend()
+    if backend is None or not type(backend).__module__.startswith("django_tasks_rq"):
+        return []
+    from rq import Queue
+    from rq.utils import parse_timeout
+
+    from uploads.tasks import verify_upload
+
+    queue = verify_upload.queue_name
+    config = getattr(settings, "RQ_QUEUES", {}).get(queue)
+    if config is None:
+        return []  # django-tasks-rq's own check names the missing queue
+    try:
+        timeout = parse_timeout(config.get("DEFAULT_TIMEOUT")) or Queue.DEFAULT_TIMEOUT
+    except Exception:  # noqa: BLE001  rq's own TimeoutFormatError, raised on first enqueue too
+        timeout = 0
+    needed = app_settings.STORAGE_COPY_TIMEOUT * app_settings.STORAGE_ATTEMPTS
+    if timeout == -1 or timeout >= needed:  # -1: no timeout
+        return []
+    return [
+        Error(
+            f"RQ stops the verification task (queue {queue!r}) after {timeout} s, before "
+            f"copying a large file may have answered (UPLOADS['STORAGE_COPY_TIMEOUT'] "
+            f"{app_settings.STORAGE_COPY_TIMEOUT} s x STORAGE_ATTEMPTS "
+            f"{app_settings.STORAGE_ATTEMPTS}): such an upload would be handed from worker to "
+            "worker and never settled.",
+            hint=f"Set RQ_QUEUES[{queue!r}]['DEFAULT_TIMEOUT'] to at least {needed} (this "
+            "project: TASKS_RQ_JOB_TIMEOUT), or lower STORAGE_COPY_TIMEOUT.",
+            id="uploads.E015",
+        )
+    ]
+
+
+@register(deploy=True)
+def check_verification_worker(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """With DEBUG off, large files should be verified by a worker, not inside the request
+    that completes them (which the server's worker timeout may kill)."""
+    backend = _verification_backend()
+    if settings.DEBUG or backend is None or type(backend).__name__ not in IN_PROCESS_BACKENDS:
+        return []
+    return [
+        Warning(
+            f"Large files are verified by the tasks backend {type(backend).__name__}, inside "
+            "the request that completes them (or never): a file over "
+            "UPLOADS['VERIFY_IN_BACKGROUND_ABOVE'] keeps a server worker busy while it is read "
+            "and copied, and the server's worker timeout may kill it.",
+            hint="Configure a backend with workers in settings.TASKS (django-tasks-db, or "
+            "django-tasks-rq on Redis; this project: TASKS_BACKEND=database or rq) and run them.",
+            id="uploads.W013",
+        )
+    ]

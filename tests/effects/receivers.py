@@ -1,0 +1,18 @@
+"""The side effects counted, one receiver each. Scanning (ClamAV) and announcing (webhooks)
+get their receivers here once they exist, counted as "scanned" and "announced", and
+tests/test_topology.py's EFFECTS lists them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.dispatch import receiver
+
+from tests.effects.counts import count
+from uploads.models import Upload
+from uploads.signals import upload_completed
+
+
+@receiver(upload_completed, dispatch_uid="topology.verified")
+def _verified(sender: Any, upload: Upload, **_: Any) -> None:
+    count("verified", upload.pk)

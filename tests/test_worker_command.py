@@ -1,0 +1,60 @@
+"""`make worker` (python -m config.worker) starts the worker of the tasks backend the settings
+name; the immediate backend has none, and says so. The RQ worker itself runs in
+tests/test_topology.py, db_worker in tests/test_background_verify.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from config.worker import worker_command
+from tests.live import ROOT, project_env
+
+
+def test_each_backend_gets_its_own_worker_command() -> None:
+    assert worker_command("django_tasks_db.DatabaseBackend", []) == ["db_worker"]
+    assert worker_command("django_tasks_rq.RQBackend", ["default", "slow"]) == [
+        "rqworker",
+        "--job-class",
+        "django_tasks_rq.Job",
+        "--with-scheduler",
+        "default",
+        "slow",
+    ]
+    assert worker_command("django.tasks.backends.immediate.ImmediateBackend", []) is None
+
+
+def worker(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "config.worker", "--help"],
+        cwd=ROOT,
+        env=project_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_immediate_backend_has_no_worker_and_says_so(tmp_path: Path) -> None:
+    answer = worker(tmp_path, TASKS_BACKEND="immediate")
+
+    assert answer.returncode == 2
+    assert "there is no worker to start" in answer.stderr
+    assert "TASKS_BACKEND=database or TASKS_BACKEND=rq" in answer.stderr
+
+
+def test_the_rq_backend_starts_rqworker_with_django_tasks_rqs_job_class(tmp_path: Path) -> None:
+    # --help: the command it became answers, and nothing connects to Redis.
+    answer = worker(tmp_path, TASKS_BACKEND="rq", REDIS_URL="redis://127.0.0.1:1/0")
+
+    assert answer.returncode == 0, answer.stderr
+    assert "rqworker --job-class django_tasks_rq.Job --with-scheduler default" in answer.stderr
+    assert answer.stdout.startswith("usage: manage.py rqworker")
+
+
+def test_the_rq_backend_without_a_redis_url_stops_naming_the_variables(tmp_path: Path) -> None:
+    answer = worker(tmp_path, TASKS_BACKEND="rq")
+
+    assert answer.returncode != 0
+    assert "set TASKS_REDIS_URL (or REDIS_URL" in answer.stderr
