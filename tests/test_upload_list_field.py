@@ -1,0 +1,308 @@
+"""UploadsField: several uploads per row, in order, under UploadField's rules, on the model
+(``row.field.set()``), in a ModelForm and in the admin (the browser side is in
+test_browser_upload_list.py, the serializer field in test_api_upload_list.py)."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import pytest
+from django import forms
+from django.db import transaction
+from django.test import Client
+
+from accounts.models import User
+from tests.factories import UserFactory
+from tests.helpers import PDF, avatar_row, make_upload, status_of, stored
+from tests.hostapp.models import Album, Exhibition
+from uploads import exceptions
+from uploads.acting import acting_as
+from uploads.models import Upload
+from uploads.services.attach import field_value, ready_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def committing(django_capture_on_commit_callbacks: Any) -> Any:
+    """Runs what the block leaves for after commit (the released objects' deletion)."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def exhibition(curator: User, *uploads: Upload) -> Exhibition:
+    row = Exhibition.objects.create(curator=curator, title="Spring")
+    if uploads:
+        row.pictures.set(uploads)
+    return row
+
+
+class ExhibitionForm(forms.ModelForm):
+    class Meta:
+        model = Exhibition
+        fields = ["title", "pictures"]
+
+
+def post(user: User, row: Exhibition, *uploads: Upload, as_user: User | None = None) -> Any:
+    """The form posted by ``as_user`` (``user`` by default) with the uploads' values issued
+    to ``user``, in that order."""
+    data = {"title": "Spring", "pictures": [field_value(u.pk, user) for u in uploads]}
+    with acting_as(as_user or user):
+        form = ExhibitionForm(data, instance=row)
+        if form.is_valid():
+            with transaction.atomic():
+                form.save()
+    return form
+
+
+# --- the model ------------------------------------------------------------------------------
+
+
+def test_uploads_are_held_and_read_back_in_order_as_files(user: User) -> None:
+    first, second, third = (make_upload(user, file_name=f"{n}.png") for n in "abc")
+
+    row = exhibition(user, second, third, first)
+
+    assert list(row.pictures) == [second, third, first]
+    assert [u.pk for u in Exhibition.objects.get(pk=row.pk).pictures.all()] == [
+        second.pk,
+        third.pk,
+        first.pk,
+    ]
+    prefetched = Exhibition.objects.prefetch_related("pictures").get(pk=row.pk)
+    assert list(prefetched.pictures.all()) == [second, third, first]
+    picture = next(iter(row.pictures))
+    assert picture.url and picture.file.file_name == "b.png"
+    with picture.open() as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_reordering_keeps_every_upload(user: User) -> None:
+    first, second = make_upload(user), make_upload(user)
+    row = exhibition(user, first, second)
+
+    row.pictures.set([second, first])
+
+    assert list(row.pictures) == [second, first]
+    assert status_of(first) == status_of(second) == "completed"
+
+
+@pytest.mark.parametrize("status", ["pending", "rejected", "expired"])
+def test_an_upload_that_is_not_completed_is_refused_and_the_list_stays(
+    user: User, status: str
+) -> None:
+    kept = make_upload(user)
+    row = exhibition(user, kept)
+
+    with pytest.raises(exceptions.InvalidState, match=f"The upload is {status}, not completed"):
+        row.pictures.add(avatar_row(user, status))
+
+    assert list(row.pictures) == [kept]
+
+
+def test_an_upload_of_another_type_is_refused(user: User) -> None:
+    document = make_upload(user, "document", PDF, "application/pdf")
+    row = exhibition(user)
+
+    with pytest.raises(exceptions.InvalidState, match="Only avatar or media uploads fit here"):
+        row.pictures.set([document])
+
+    assert list(row.pictures) == []
+
+
+def test_more_than_max_files_is_refused(user: User) -> None:
+    row = exhibition(user)
+
+    with pytest.raises(exceptions.InvalidState, match="At most 3 files fit here; this list has 4"):
+        row.pictures.set([make_upload(user) for _ in range(4)])
+
+    assert list(row.pictures) == []
+
+
+def test_another_users_upload_is_refused_unless_given(user: User, other_user: User) -> None:
+    theirs = make_upload(other_user)
+    row = exhibition(user)
+
+    with pytest.raises(exceptions.InvalidState, match="belongs to another user"):
+        row.pictures.set([theirs])
+    assert list(row.pictures) == []
+
+    # Given (ready_for: what the form and serializer fields pass), it moves to the curator.
+    row.pictures.set([ready_for(theirs, ["avatar"])])
+    assert list(row.pictures) == [theirs]
+    assert Upload.objects.get(pk=theirs.pk).owner_id == user.pk
+
+
+def test_an_upload_another_row_uses_is_refused(user: User) -> None:
+    shared = make_upload(user)
+    exhibition(user, shared)
+    album = Album.objects.create(curator=user)
+    cover = make_upload(user)
+    album.cover = cover
+    album.save()
+    row = exhibition(user)
+
+    for used in (shared, cover):
+        with pytest.raises(exceptions.InvalidState, match="in use by another row"):
+            row.pictures.set([used])
+    assert list(row.pictures) == []
+
+
+def test_removing_one_releases_it_and_keeps_the_others(user: User, committing: Any) -> None:
+    first, second = make_upload(user), make_upload(user)
+    row = exhibition(user, first, second)
+
+    with committing():
+        row.pictures.remove(first)
+
+    assert list(row.pictures) == [second]
+    assert status_of(first) == "deleted" and not stored(first.key)
+    assert status_of(second) == "completed" and stored(second.key)
+
+
+def test_deleting_the_row_releases_all(user: User, committing: Any) -> None:
+    first, second = make_upload(user), make_upload(user)
+    row = exhibition(user, first, second)
+
+    with committing():
+        row.delete()
+
+    assert status_of(first) == status_of(second) == "deleted"
+    assert not stored(first.key) and not stored(second.key)
+
+
+def test_an_upload_in_a_list_cannot_be_deleted(user: User) -> None:
+    held = make_upload(user)
+    exhibition(user, held)
+
+    answer = Client()
+    answer.force_login(user)
+    response = answer.delete(f"/api/v1/uploads/{held.pk}")
+
+    assert response.status_code == 409
+    assert response.json()["error"]["i18nVars"] == {"usedBy": ["exhibition pictures"]}
+    assert status_of(held) == "completed"
+
+
+# --- the form and the widget -----------------------------------------------------------------
+
+
+def hidden_values(page: str, name: str) -> list[str]:
+    found = re.findall(rf'<input type="hidden" name="{name}" value="([^"]*)"', page)
+    return [html.unescape(v) for v in found]
+
+
+def test_the_widget_shows_each_upload_in_order_with_its_signed_value(user: User) -> None:
+    first = make_upload(user, file_name="one.png")
+    second = make_upload(user, file_name="two.png")
+    row = exhibition(user, second, first)
+
+    with acting_as(user):
+        form = ExhibitionForm(instance=row)
+        page = str(form["pictures"])
+
+    assert "data-uploads-list-widget" in page and 'data-max-files="3"' in page
+    assert "multiple" in page and 'aria-label="Remove two.png"' in page
+    assert page.index("two.png") < page.index("one.png")
+    assert len(hidden_values(page, "pictures")) == 2
+    assert "upload_list_widget.js" in str(form.media)
+    # Posted back unchanged, the form keeps the list.
+    posted = ExhibitionForm(
+        {"title": "Spring", "pictures": hidden_values(page, "pictures")}, instance=row
+    )
+    with acting_as(user):
+        assert posted.is_valid(), posted.errors
+        assert "pictures" not in posted.changed_data
+
+
+def test_the_form_saves_the_posted_order_and_releases_what_it_left_out(
+    user: User, committing: Any
+) -> None:
+    first, second, third = make_upload(user), make_upload(user), make_upload(user)
+    row = exhibition(user, first, second)
+
+    with committing():
+        form = post(user, row, third, second)
+
+    assert form.is_valid(), form.errors
+    assert list(row.pictures) == [third, second]
+    assert status_of(first) == "deleted"
+
+
+def test_the_form_completes_a_pending_upload_it_is_posted(user: User) -> None:
+    pending = make_upload(user, complete=False)
+    row = exhibition(user)
+
+    form = post(user, row, pending)
+
+    assert form.is_valid(), form.errors
+    assert [u.status for u in row.pictures] == ["completed"]
+
+
+def form_errors(form: forms.ModelForm[Any]) -> list[tuple[str, str]]:
+    return [(e.code or "", " ".join(e.messages)) for e in form.errors.as_data()["pictures"]]
+
+
+def test_the_form_refuses_each_way_and_says_which(user: User, other_user: User) -> None:
+    row = exhibition(user)
+    in_use = make_upload(user)
+    exhibition(user, in_use)
+    document = make_upload(user, "document", PDF, "application/pdf")
+    unsent = make_upload(user, complete=False, put=False)
+
+    refusals = {
+        "in use": form_errors(post(user, row, in_use)),
+        "type": form_errors(post(user, row, document)),
+        "pending without bytes": form_errors(post(user, row, unsent)),
+        "count": form_errors(post(user, row, *(make_upload(user) for _ in range(4)))),
+        "another poster's value": form_errors(post(user, row, make_upload(user), as_user=other_user)),
+    }
+
+    assert refusals["in use"] == [
+        ("upload_invalid_state", "The upload is in use by another row: remove it there first.")
+    ]
+    assert refusals["type"][0][0] == "upload_invalid_state"
+    assert "Only avatar or media uploads fit here; this one is document." in refusals["type"][0][1]
+    assert refusals["pending without bytes"][0][0] == "upload_not_uploaded"
+    assert refusals["count"] == [("max_files", "Attach at most 3 files.")]
+    assert refusals["another poster's value"][0][0] == "invalid"
+    assert list(row.pictures) == []
+
+
+def test_a_shown_upload_of_another_user_is_refused_in_another_rows_form(
+    user: User, other_user: User
+) -> None:
+    # An operator sees the curator's list (values issued to the operator)...
+    held = make_upload(user)
+    exhibition(user, held)
+    operator = UserFactory(is_staff=True, is_superuser=True)
+
+    # ...and posts one of them into another curator's row: in use, refused.
+    form = post(operator, exhibition(other_user), held)
+
+    assert form_errors(form) == [
+        ("upload_invalid_state", "The upload is in use by another row: remove it there first.")
+    ]
+
+
+def test_the_admin_shows_the_widget_and_saves_an_operators_upload_for_the_curator(
+    user: User,
+) -> None:
+    operator = UserFactory(is_staff=True, is_superuser=True)
+    mine = make_upload(operator)
+    browser = Client()
+    browser.force_login(operator)
+
+    page = browser.get("/admin/hostapp/exhibition/add/").content.decode()
+    answer = browser.post(
+        "/admin/hostapp/exhibition/add/",
+        {"curator": user.pk, "title": "By admin", "pictures": [field_value(mine.pk, operator)]},
+    )
+
+    assert "data-uploads-list-widget" in page and "upload_list_widget.js" in page
+    assert 'data-role="up"' not in page  # nothing attached yet
+    assert answer.status_code == 302, answer.content.decode()[-2000:]
+    row = Exhibition.objects.get(title="By admin")
+    assert list(row.pictures) == [mine]
+    assert Upload.objects.get(pk=mine.pk).owner_id == user.pk
