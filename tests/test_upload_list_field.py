@@ -256,7 +256,9 @@ def test_the_form_refuses_each_way_and_says_which(user: User, other_user: User) 
         "type": form_errors(post(user, row, document)),
         "pending without bytes": form_errors(post(user, row, unsent)),
         "count": form_errors(post(user, row, *(make_upload(user) for _ in range(4)))),
-        "another poster's value": form_errors(post(user, row, make_upload(user), as_user=other_user)),
+        "another poster's value": form_errors(
+            post(user, row, make_upload(user), as_user=other_user)
+        ),
     }
 
     assert refusals["in use"] == [

@@ -1,10 +1,11 @@
 """Which rows use an upload, and letting it go once none does.
 
 Every ``uploads.fields.UploadField`` and every entry of an ``uploads.list_fields.UploadsField``
-of every installed model counts as a use. An upload in use cannot be deleted (``upload_deleting`` is vetoed); when its last use goes, ``release``
-deletes it: the row is marked deleted inside the caller's transaction and the object is
-removed once that commits, so that no row ever points at a missing object. An object whose
-removal fails then is left to ``uploads_cleanup``, which clears the keys of deleted uploads.
+of every installed model counts as a use. An upload in use cannot be deleted
+(``upload_deleting`` is vetoed); when its last use goes, ``release`` deletes it: the row is
+marked deleted inside the caller's transaction and the object is removed once that commits, so
+that no row ever points at a missing object. An object whose removal fails then is left to
+``uploads_cleanup``, which clears the keys of deleted uploads.
 """
 
 from __future__ import annotations
