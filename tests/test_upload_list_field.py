@@ -16,7 +16,7 @@ from django.test import Client
 from accounts.models import User
 from tests.factories import UserFactory
 from tests.helpers import PDF, avatar_row, make_upload, status_of, stored
-from tests.hostapp.models import Album, Exhibition
+from tests.hostapp.models import Exhibition, Poster
 from uploads import exceptions
 from uploads.acting import acting_as
 from uploads.models import Upload
@@ -134,19 +134,34 @@ def test_another_users_upload_is_refused_unless_given(user: User, other_user: Us
     assert Upload.objects.get(pk=theirs.pk).owner_id == user.pk
 
 
-def test_an_upload_another_row_uses_is_refused(user: User) -> None:
-    shared = make_upload(user)
-    exhibition(user, shared)
-    album = Album.objects.create(curator=user)
-    cover = make_upload(user)
-    album.cover = cover
-    album.save()
+def test_an_upload_in_another_owners_row_is_refused_even_when_given(
+    user: User, other_user: User
+) -> None:
+    # A row with no owner holds the other user's upload; given to the curator, it still
+    # cannot move to them.
+    theirs = make_upload(other_user)
+    Poster.objects.create(image=theirs)
     row = exhibition(user)
 
-    for used in (shared, cover):
-        with pytest.raises(exceptions.InvalidState, match="in use by another row"):
-            row.pictures.set([used])
+    with pytest.raises(exceptions.InvalidState, match="in use by another owner's row"):
+        row.pictures.set([ready_for(theirs, ["avatar"])])
+
     assert list(row.pictures) == []
+    assert Upload.objects.get(pk=theirs.pk).owner_id == other_user.pk
+
+
+def test_an_owners_upload_may_sit_in_two_of_their_rows_and_stays_while_one_holds_it(
+    user: User, committing: Any
+) -> None:
+    # As UploadField allows: the same file uploaded twice is one (deduplicated) upload.
+    shared = make_upload(user)
+    first = exhibition(user, shared)
+    second = exhibition(user, shared)
+
+    with committing():
+        first.delete()
+
+    assert list(second.pictures) == [shared] and status_of(shared) == "completed"
 
 
 def test_removing_one_releases_it_and_keeps_the_others(user: User, committing: Any) -> None:
@@ -246,13 +261,10 @@ def form_errors(form: forms.ModelForm[Any]) -> list[tuple[str, str]]:
 
 def test_the_form_refuses_each_way_and_says_which(user: User, other_user: User) -> None:
     row = exhibition(user)
-    in_use = make_upload(user)
-    exhibition(user, in_use)
     document = make_upload(user, "document", PDF, "application/pdf")
     unsent = make_upload(user, complete=False, put=False)
 
     refusals = {
-        "in use": form_errors(post(user, row, in_use)),
         "type": form_errors(post(user, row, document)),
         "pending without bytes": form_errors(post(user, row, unsent)),
         "count": form_errors(post(user, row, *(make_upload(user) for _ in range(4)))),
@@ -261,14 +273,13 @@ def test_the_form_refuses_each_way_and_says_which(user: User, other_user: User) 
         ),
     }
 
-    assert refusals["in use"] == [
-        ("upload_invalid_state", "The upload is in use by another row: remove it there first.")
-    ]
     assert refusals["type"][0][0] == "upload_invalid_state"
     assert "Only avatar or media uploads fit here; this one is document." in refusals["type"][0][1]
     assert refusals["pending without bytes"][0][0] == "upload_not_uploaded"
     assert refusals["count"] == [("max_files", "Attach at most 3 files.")]
-    assert refusals["another poster's value"][0][0] == "invalid"
+    assert refusals["another poster's value"] == [
+        ("invalid", "This is not an upload this form handed out. Upload the file again.")
+    ]
     assert list(row.pictures) == []
 
 
@@ -280,12 +291,16 @@ def test_a_shown_upload_of_another_user_is_refused_in_another_rows_form(
     exhibition(user, held)
     operator = UserFactory(is_staff=True, is_superuser=True)
 
-    # ...and posts one of them into another curator's row: in use, refused.
+    # ...and posts one of them into another curator's row: not theirs to give, refused.
     form = post(operator, exhibition(other_user), held)
 
     assert form_errors(form) == [
-        ("upload_invalid_state", "The upload is in use by another row: remove it there first.")
+        (
+            "upload_invalid_state",
+            "The upload belongs to another user: only they can attach it here.",
+        )
     ]
+    assert Upload.objects.get(pk=held.pk).owner_id == user.pk
 
 
 def test_the_admin_shows_the_widget_and_saves_an_operators_upload_for_the_curator(

@@ -8,8 +8,8 @@ A many-to-many relation to ``uploads.Upload`` whose link table (made by the fiel
 makes any) also records each upload's position. ``article.gallery`` reads the uploads in
 order (``for upload in article.gallery: upload.url``); ``article.gallery.set([...])``,
 ``add()``, ``remove()`` and ``clear()`` keep the rules of ``UploadField``: only completed
-uploads of ``types``, another user's only when given to whoever attaches it (then handed to
-the row's owner), none that another row uses; an upload taken out of the list, or in the
+uploads of ``types``; another user's only when given to whoever attaches it (then handed to
+the row's owner) and in no other owner's row. An upload taken out of the list, or in the
 list of a deleted row, is released (deleted once nothing else uses it).
 """
 
@@ -157,15 +157,11 @@ class UploadsField(references.HoldsUploads, RowOwned, models.ManyToManyField):
                 self._check_new(instance, upload, given=is_ready(upload))
 
     def _check_new(self, instance: models.Model | None, upload: Upload | None, given: bool) -> bool:
-        """Refuse an upload the row may not add to its list; returns whether it moves to
-        the row's owner once saved."""
+        """Refuse an upload the row may not add to its list, as UploadField refuses one;
+        returns whether it moves to the row's owner once saved."""
         check_attachable(upload, resolve_types(self.types))
         assert upload is not None
-        if references.is_referenced(upload.pk):
-            raise upload_errors.InvalidState(
-                "The upload is in use by another row: remove it there first.",
-                vars={"usedBy": references.describe_uses(upload.pk)},
-            )
+        # Without the row (a plain form), the owner is checked when the list is stored.
         return instance is not None and self.check_owner(instance, upload, given=given)
 
     # --- writing --------------------------------------------------------------------------

@@ -15,9 +15,12 @@ import { el, human, reason, uploadFor } from "./widget_parts.js";
 /** @type {WeakSet<HTMLElement>} */
 const started = new WeakSet();
 
-/** @param {string} text @param {string} name */
-const button = (text, name, role) =>
-  el("button", { type: "button", class: "uploads-widget-button", "data-role": role, "aria-label": `${text} ${name}` }, text);
+/**
+ * A button showing ``text`` and naming what it does to which file (``label``).
+ * @param {string} text @param {string} label @param {string} role
+ */
+const button = (text, label, role) =>
+  el("button", { type: "button", class: "uploads-widget-button", "data-role": role, "aria-label": label }, text);
 
 /** @param {HTMLElement} root */
 function start(root) {
@@ -54,11 +57,11 @@ function start(root) {
     el(
       "span",
       { class: "uploads-widget-actions" },
-      button("Up", fileName, "up"),
+      button("Up", `Move ${fileName} up`, "up"),
       " ",
-      button("Down", fileName, "down"),
+      button("Down", `Move ${fileName} down`, "down"),
       " ",
-      button("Remove", fileName, "remove"),
+      button("Remove", `Remove ${fileName}`, "remove"),
     );
 
   /**
@@ -96,7 +99,7 @@ function start(root) {
     const controller = new AbortController();
     const percent = el("span", { class: "uploads-widget-meta", "data-role": "percent" }, "0%");
     const progress = el("progress", { class: "uploads-widget-progress", max: "100", value: "0", "aria-label": `Upload progress of ${file.name}` });
-    const cancel = button("Cancel", file.name, "cancel");
+    const cancel = button("Cancel", `Cancel ${file.name}`, "cancel");
     const item = /** @type {HTMLLIElement} */ (
       el("li", { class: "uploads-widget-item", "data-role": "sending" },
         el("span", { class: "uploads-widget-file" }, el("span", { "data-role": "name" }, file.name), " ", percent),
