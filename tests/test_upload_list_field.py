@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import html
 import re
+import threading
+import time
 from typing import Any
 
 import pytest
 from django import forms
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
 
 from accounts.models import User
 from tests.factories import UserFactory
 from tests.helpers import PDF, avatar_row, make_upload, status_of, stored
 from tests.hostapp.models import Exhibition, Poster
+from tests.requirements import require_postgres
 from uploads import exceptions
 from uploads.acting import acting_as
 from uploads.models import Upload
@@ -323,3 +326,60 @@ def test_the_admin_shows_the_widget_and_saves_an_operators_upload_for_the_curato
     row = Exhibition.objects.get(title="By admin")
     assert list(row.pictures) == [mine]
     assert Upload.objects.get(pk=mine.pk).owner_id == user.pk
+
+
+# --- two edits at once ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_edits_of_one_list_at_once_release_what_each_took_out() -> None:
+    """The second edit waits for the first (the row is locked), then reads its list: without
+    that it would drop the first one's upload without releasing it."""
+    require_postgres()
+    curator = UserFactory()
+    first, second, third = make_upload(curator), make_upload(curator), make_upload(curator)
+    row = exhibition(curator, first)
+    stored_first = threading.Event()
+    commit_first = threading.Event()
+    failures: list[BaseException] = []
+
+    def edit(uploads: list[Upload], hold: bool) -> None:
+        try:
+            with transaction.atomic():
+                Exhibition.objects.get(pk=row.pk).pictures.set(uploads)
+                if hold:
+                    stored_first.set()
+                    assert commit_first.wait(10)
+        except BaseException as err:  # noqa: BLE001 - reported by the test below
+            failures.append(err)
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=edit, args=([second], True))
+    one.start()
+    assert stored_first.wait(10)
+    two = threading.Thread(target=edit, args=([third], False))
+    two.start()
+    wait_for_a_lock_wait()
+    commit_first.set()
+    one.join(10)
+    two.join(10)
+
+    assert not failures
+    assert list(row.pictures) == [third]
+    assert [status_of(u) for u in (first, second, third)] == ["deleted", "deleted", "completed"]
+
+
+def wait_for_a_lock_wait(timeout: float = 10) -> None:
+    """Until another connection waits for a row lock (PostgreSQL)."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            assert time.monotonic() < deadline, "no edit waits for the lock"
+            time.sleep(0.02)
