@@ -288,7 +288,7 @@ def check_upload_fields(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         if app_configs
         else apps.get_models()
     )
-    fields = [
+    fields: list[tuple[Any, Any]] = [
         (model, field)
         for model in models
         for field in [*model._meta.local_fields, *model._meta.local_many_to_many]

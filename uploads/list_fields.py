@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connection, models, transaction
 from django.db.models import signals
@@ -35,8 +35,15 @@ POSITION = "position"  # the link table's column that orders a row's uploads
 
 UploadRef = Upload | uuid.UUID | str
 
+if TYPE_CHECKING:
+    # To type checkers a many-to-many of Uploads; at run time ManyToManyField takes no
+    # subscript.
+    _ManyUploads = models.ManyToManyField[Upload, Any]
+else:
+    _ManyUploads = models.ManyToManyField
 
-class UploadsField(references.HoldsUploads, RowOwned, models.ManyToManyField):
+
+class UploadsField(references.HoldsUploads, RowOwned, _ManyUploads):
     """An ordered list of completed uploads of ``types``.
 
     ``types`` and ``owner_field``: as for ``UploadField``. ``max_files``: how many the list
@@ -82,7 +89,7 @@ class UploadsField(references.HoldsUploads, RowOwned, models.ManyToManyField):
         super().contribute_to_class(cls, name, private_only=private_only, **kwargs)
         if cls._meta.abstract:
             return
-        through = self.remote_field.through
+        through: Any = self.remote_field.through
         if through._meta.auto_created and POSITION not in {f.name for f in through._meta.fields}:
             through.add_to_class(POSITION, models.PositiveIntegerField(default=0))
         setattr(cls, self.name, OrderedUploadsDescriptor(self.remote_field, reverse=False))
@@ -95,7 +102,7 @@ class UploadsField(references.HoldsUploads, RowOwned, models.ManyToManyField):
 
     def contribute_to_related_class(self, cls: type[models.Model], related: Any) -> None:
         super().contribute_to_related_class(cls, related)
-        through = self.remote_field.through
+        through: Any = self.remote_field.through
         if not isinstance(through, str) and through._meta.auto_created:
             # Like UploadField's RESTRICT: an upload in a list goes only with the row.
             link = through._meta.get_field(self.m2m_reverse_field_name())
@@ -120,10 +127,10 @@ class UploadsField(references.HoldsUploads, RowOwned, models.ManyToManyField):
     # --- reading --------------------------------------------------------------------------
 
     @property
-    def _link(self) -> tuple[type[models.Model], str, str]:
+    def _link(self) -> tuple[Any, str, str]:
         """(the link table's model, its column naming the row, its column naming the
         upload)."""
-        through = self.remote_field.through
+        through: Any = self.remote_field.through
         row = through._meta.get_field(self.m2m_field_name())
         upload = through._meta.get_field(self.m2m_reverse_field_name())
         return through, row.attname, upload.attname
@@ -231,7 +238,8 @@ def _upload_id(ref: UploadRef) -> uuid.UUID:
 
 def _in_order(uploads: models.QuerySet[Upload], field: UploadsField) -> models.QuerySet[Upload]:
     # The link table is already joined (the row's filter runs through it).
-    table = field.remote_field.through._meta.db_table
+    through: Any = field.remote_field.through
+    table = through._meta.db_table
     return uploads.extra(order_by=[f"{table}.{POSITION}"])
 
 
@@ -241,7 +249,7 @@ class OrderedUploadsDescriptor(ManyToManyDescriptor):
     @cached_property
     def related_manager_cls(self) -> Any:
         base = super().related_manager_cls
-        field: UploadsField = self.field
+        field = cast(UploadsField, self.field)
 
         class OrderedUploads(base):  # type: ignore[valid-type,misc]
             def get_queryset(self) -> Any:
