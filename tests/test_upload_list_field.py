@@ -225,6 +225,7 @@ def test_the_widget_shows_each_upload_in_order_with_its_signed_value(user: User)
     assert page.index("two.png") < page.index("one.png")
     assert len(hidden_values(page, "pictures")) == 2
     assert "upload_list_widget.js" in str(form.media)
+    assert "upload_widget.js" not in str(form.media)  # the single widget's script stays out
     # Posted back unchanged, the form keeps the list.
     posted = ExhibitionForm(
         {"title": "Spring", "pictures": hidden_values(page, "pictures")}, instance=row

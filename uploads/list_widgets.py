@@ -27,6 +27,7 @@ class UploadsWidget(UploadWidget):
     template_name = "uploads/widgets/uploads.html"
 
     class Media:
+        extend = False  # not the single widget's script
         js = [forms.Script("uploads/upload_list_widget.js", type="module")]
         css = {"all": ["uploads/upload_widget.css"]}
 
