@@ -190,6 +190,25 @@ def test_deleting_the_row_releases_all(user: User, committing: Any) -> None:
     assert not stored(first.key) and not stored(second.key)
 
 
+def test_a_prefetched_list_is_read_afresh_once_changed(user: User) -> None:
+    first, second = make_upload(user), make_upload(user)
+    row = Exhibition.objects.prefetch_related("pictures").get(pk=exhibition(user, first).pk)
+    assert list(row.pictures.all()) == [first]
+
+    row.pictures.add(second)
+
+    assert list(row.pictures.all()) == [first, second]
+
+
+def test_deleting_the_curator_deletes_their_rows_and_uploads(user: User) -> None:
+    held = make_upload(user)
+    exhibition(user, held)
+
+    user.delete()
+
+    assert not Exhibition.objects.exists() and not Upload.objects.filter(pk=held.pk).exists()
+
+
 def test_an_upload_in_a_list_cannot_be_deleted(user: User) -> None:
     held = make_upload(user)
     exhibition(user, held)

@@ -216,6 +216,8 @@ class UploadsField(references.HoldsUploads, RowOwned, _ManyUploads):
             for upload_id in previous:
                 if upload_id not in wanted:
                     references.release(upload_id)
+        # As ManyToManyField's own set() does: a prefetched list is stale now.
+        instance.__dict__.get("_prefetched_objects_cache", {}).pop(self.name, None)
 
     def _before_delete(self, instance: models.Model, **kwargs: Any) -> None:
         instance.__dict__[f"_uploads_held_{self.name}"] = self.stored_ids(instance)
