@@ -186,7 +186,7 @@ def test_a_file_cancelled_in_flight_is_not_attached(
 
     assert save(page, site, "Cancelled") == [kept]
     slow = query(site, "SELECT status FROM uploads_upload WHERE file_name = 'slow.png'")
-    assert slow in (None, "pending")  # never completed, never attached
+    assert slow == "pending"  # presigned (its PUT was held), never completed nor attached
 
 
 def test_the_widget_is_usable_from_the_keyboard_alone(

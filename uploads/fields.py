@@ -7,7 +7,8 @@
 The column is a foreign key to ``uploads.Upload``. The field only ever holds a completed
 upload of one of its types, owned by the row's owner; replacing or clearing the value, or
 deleting the row, releases the previous upload (deleted once nothing else uses it), and an
-upload that any UploadField holds cannot be deleted.
+upload that any UploadField holds cannot be deleted. Several uploads per row, in order:
+``uploads.list_fields.UploadsField``, under the same rules (``uploads.ownership``).
 """
 
 from __future__ import annotations
