@@ -1,6 +1,6 @@
 """Run inside a fresh project (tests/test_host_project.py): a user uploads through the API,
 then attaches uploads through the README's ModelForm, the admin and the README's serializer,
-and opens the README's page showing a cover.
+and opens the README's page showing a cover and a gallery.
 Prints what happened as JSON. Uses only what the installed wheel brings.
 
     python host_project_flow.py <png file>
@@ -95,9 +95,34 @@ report["replaced_released"] = Upload.objects.get(pk=first["id"]).status == "dele
     first["id"]
 )
 
+# A gallery through the same form: several uploads, kept in the order posted; one left out
+# later is released.
+pictures = [upload(client, "g1.png"), upload(client, "g2.png"), upload(client, "g3.png")]
+with acting_as(alice):
+    values = [p["fieldValue"] for p in pictures]
+    form = ArticleForm(
+        {"title": "By form", "cover": second["fieldValue"], "gallery": values[::-1]},
+        instance=article,
+    )
+    report["gallery_form_valid"] = form.is_valid()
+    form.save()
+    report["form_gallery"] = [u.file.file_name for u in article.gallery] == [
+        "g3.png",
+        "g2.png",
+        "g1.png",
+    ]
+    form = ArticleForm(
+        {"title": "By form", "cover": second["fieldValue"], "gallery": [values[2], values[1]]},
+        instance=article,
+    )
+    assert form.is_valid(), form.errors
+    form.save()
+report["gallery_removal_released"] = Upload.objects.get(pk=pictures[0]["id"]).status == "deleted"
+
 # The admin's add page, with no formfield_overrides.
 page = client.get("/admin/catalog/article/add/").content.decode()
 report["admin_widget"] = "data-uploads-widget" in page and 'type="module"' in page
+report["admin_gallery_widget"] = "data-uploads-list-widget" in page
 third = upload(client, "third.png")
 answer = client.post(
     "/admin/catalog/article/add/",
@@ -110,11 +135,20 @@ report["admin_saved"] = (
 
 # The README's serializer, beside the uploads API; a pending upload is completed by it.
 pending = upload(client, "fourth.png", complete=False)
+pending_picture = upload(client, "fifth.png", complete=False)
 answer = client.post(
-    "/api/v1/articles", {"title": "By API", "cover": pending["id"]}, content_type="application/json"
+    "/api/v1/articles",
+    {"title": "By API", "cover": pending["id"], "gallery": [pending_picture["id"]]},
+    content_type="application/json",
 )
 report["api_status"] = answer.status_code
 report["api_cover_status"] = answer.json()["cover"]["status"] if answer.status_code == 201 else None
+report["api_gallery"] = (
+    [(p["id"], p["status"]) for p in answer.json()["gallery"]]
+    == [(pending_picture["id"], "completed")]
+    if answer.status_code == 201
+    else None
+)
 report["api_cover_url"] = answer.status_code == 201 and answer.json()["cover"]["url"] == (
     f"http://testserver{Upload.objects.get(pk=pending['id']).url}"
 )
@@ -131,6 +165,13 @@ report["in_use_delete"] = client.delete(f"/api/v1/uploads/{third['id']}").status
 cover_url = Upload.objects.get(pk=second["id"]).url
 page = client.get(f"/articles/{article.pk}").content.decode()
 report["page_shows_cover"] = bool(cover_url) and f'<img src="{cover_url}" alt="second.png">' in page
+shown = [
+    page.find(
+        f'<img src="{Upload.objects.get(pk=p["id"]).url}" alt="{p["fileName"]}" class="gallery">'
+    )
+    for p in (pictures[2], pictures[1])
+]
+report["page_shows_gallery"] = -1 < shown[0] < shown[1]
 served = client.get(cover_url or "/")
 report["page_cover_served"] = (
     served.status_code == 200 and b"".join(served.streaming_content) == PNG

@@ -613,3 +613,60 @@ def test_a_backend_with_workers_is_not_w013(settings: Any, backend: str) -> None
     settings.TASKS = {"default": {"BACKEND": backend, "QUEUES": ["default"]}}
 
     assert "uploads.W013" not in deploy_messages()
+def upload_list_checks(**field: Any) -> dict[str, list[tuple[str, str | None]]]:
+    """The uploads.* checks of a model with ``UploadsField(**field)``: id -> [(message, hint)]."""
+    from django.db import models
+    from django.test.utils import isolate_apps
+
+    from uploads.list_fields import UploadsField
+
+    with isolate_apps("tests.hostapp") as apps:
+
+        class Gallery(models.Model):
+            pictures = UploadsField(**field)
+
+            class Meta:
+                app_label = "hostapp"
+
+        found: dict[str, list[tuple[str, str | None]]] = {}
+        for message in run_checks(app_configs=[apps.get_app_config("hostapp")]):
+            if str(message.id).startswith("uploads.E0") or message.id == "uploads.W010":
+                found.setdefault(str(message.id), []).append((message.msg, message.hint))
+    return found
+
+
+@pytest.mark.parametrize("max_files", [0, -2, 2.5, "6", True])
+def test_an_upload_list_with_a_max_files_that_is_no_count_is_e012(max_files: Any) -> None:
+    found = upload_list_checks(types=["media"], max_files=max_files)
+
+    assert found == {
+        "uploads.E012": [
+            (
+                "hostapp.Gallery.pictures: max_files must be a whole number of at least 1, "
+                f"not {max_files!r}.",
+                "Pass max_files=12 (say), or leave it out for no limit.",
+            )
+        ]
+    }
+
+
+def test_an_upload_list_taking_more_than_a_user_may_send_at_once_is_w010(settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "MAX_OPEN_UPLOADS": 5}
+
+    found = upload_list_checks(types=["media"], max_files=6)
+
+    assert list(found) == ["uploads.W010"]
+    (message, hint), *_ = found["uploads.W010"]
+    assert "takes up to 6 files" in message and "only 5 uploads in flight" in message
+    assert hint == "Lower max_files to 5 or raise UPLOADS['MAX_OPEN_UPLOADS']."
+    assert upload_list_checks(types=["media"], max_files=5) == {}
+    assert upload_list_checks(types=["media"]) == {}
+
+
+def test_an_upload_list_without_types_is_e005_like_an_upload_field() -> None:
+    found = upload_list_checks(owner_field="nothing")
+
+    assert [m for m, _ in found["uploads.E005"]] == [
+        "hostapp.Gallery.pictures names no upload types."
+    ]
+    assert "owner_field 'nothing' is not a foreign key" in found["uploads.E006"][0][0]

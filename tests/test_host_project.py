@@ -1,7 +1,7 @@
 """The README's "Using the app in your project", as a newcomer follows it: a project made by
 startproject, the built wheel installed in a fresh virtualenv, the README's blocks applied as
 written, then uploads attached through a ModelForm, the admin and a serializer, and the cover
-shown in the README's page."""
+and the gallery shown in the README's page."""
 
 from __future__ import annotations
 
@@ -108,6 +108,9 @@ def test_the_field_migrates_as_a_foreign_key_to_uploads(host: Host) -> None:
     assert "uploads.fields.UploadField(" in host.migration
     assert "types=['media']" in host.migration and "owner_field='author'" in host.migration
     assert "('uploads', " in host.migration  # depends on the app's migrations
+    assert (
+        "uploads.list_fields.UploadsField(" in host.migration and "max_files=12" in host.migration
+    )
     host.run("manage.py", "makemigrations", "--check", "--dry-run")
 
 
@@ -131,13 +134,19 @@ def test_uploads_attach_through_a_form_the_admin_and_a_serializer(host: Host) ->
         "forged_value_refused": True,
         "other_posters_value_refused": True,
         "replaced_released": True,
+        "gallery_form_valid": True,
+        "form_gallery": True,
+        "gallery_removal_released": True,
         "admin_widget": True,
+        "admin_gallery_widget": True,
         "admin_saved": True,
         "api_status": 201,
         "api_cover_status": "completed",
+        "api_gallery": True,
         "other_users_upload": [404, "upload.not_found"],
         "in_use_delete": 409,
         "page_shows_cover": True,
+        "page_shows_gallery": True,
         "page_cover_served": True,
         "api_cover_url": True,
     }

@@ -48,6 +48,9 @@ def test_wheel_holds_the_app_and_nothing_of_the_project(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "uploads/templates/uploads/widgets/upload.html" in names
     assert "uploads/static/uploads/upload_widget.js" in names
+    assert "uploads/static/uploads/upload_list_widget.js" in names  # UploadsField's widget
+    assert "uploads/static/uploads/widget_parts.js" in names  # what the two widgets share
+    assert "uploads/templates/uploads/widgets/uploads.html" in names
     assert not any(name.startswith("tests/") for name in names)
     assert "uploads/py.typed" in names
     assert "uploads/migrations/0001_initial.py" in names

@@ -8,8 +8,10 @@ uploads.E005  an UploadField names no upload types
 uploads.E006  an UploadField's owner_field is not a foreign key of its model
 uploads.E007  an upload type's storage is not in UPLOADS['STORAGES'] (a database check)
 uploads.E009  a model has an UploadField and RequestIDMiddleware is not in MIDDLEWARE
+uploads.E012  an UploadsField's max_files is not a whole number of at least 1 (or None)
 uploads.E013  UPLOADS['CHECKS'] names no callable, or the ClamAV scan lacks a usable CLAMD
 uploads.E014  active webhook endpoints, and standardwebhooks is not installed (a database check)
+uploads.E015  RQ stops the verification task before a copy of a large file may have answered
 uploads.W001  an in-process cache with DEBUG off: policy edits and rate limits stay per process
 uploads.W002  an UploadField names an upload type that does not exist (a database check)
 uploads.W003  an upload type's max size is over what complete can verify (a database check)
@@ -18,10 +20,10 @@ uploads.W005  auth/token (uploads.api.auth_urls) is served without django-axes g
 uploads.W006  UPLOADS['STAGING_BUCKETS'] names a storage that is not an upload storage
 uploads.W007  uploads live in SQLite without transaction_mode IMMEDIATE: the cap is not exact
 uploads.W008  the request storage deadline leaves no margin under gunicorn's default timeout
+uploads.W010  an UploadsField takes more files than a user may upload at once (MAX_OPEN_UPLOADS)
 uploads.W011  an upload type runs a check UPLOADS['CHECKS'] does not offer (a database check)
 uploads.W012  active webhook endpoints with DEBUG off, and a task backend that runs no worker:
               only uploads_deliver_webhooks (or uploads_cleanup) sends them (a database check)
-uploads.E015  RQ stops the verification task before a copy of a large file may have answered
 uploads.W013  (deploy) the verification task runs inside the request, or never: no worker backend
 
 The database checks run with ``migrate`` and ``manage.py check --database default``.
@@ -341,22 +343,25 @@ def check_upload_fields(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     from django.apps import apps
     from django.db.models import ForeignKey
 
-    from uploads.fields import UploadField
+    from uploads.list_fields import UploadsField
+    from uploads.references import HoldsUploads
 
     models = (
         [m for config in app_configs for m in config.get_models()]
         if app_configs
         else apps.get_models()
     )
-    fields = [
+    fields: list[tuple[Any, Any]] = [
         (model, field)
         for model in models
-        for field in model._meta.local_fields
-        if isinstance(field, UploadField)
+        for field in [*model._meta.local_fields, *model._meta.local_many_to_many]
+        if isinstance(field, HoldsUploads)
     ]
     errors: list[Any] = []
     for model, field in fields:
         label = f"{model._meta.label}.{field.name}"
+        if isinstance(field, UploadsField):
+            errors += _max_files_errors(label, field)
         if not callable(field.types) and (
             not field.types or not all(isinstance(t, str) and t for t in field.types)
         ):
@@ -396,6 +401,37 @@ def check_upload_fields(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     return errors
+
+
+def _max_files_errors(label: str, field: Any) -> list[Any]:
+    max_files = field.max_files
+    if max_files is None:
+        return []
+    if isinstance(max_files, bool) or not isinstance(max_files, int) or max_files < 1:
+        return [
+            Error(
+                f"{label}: max_files must be a whole number of at least 1, not {max_files!r}.",
+                hint="Pass max_files=12 (say), or leave it out for no limit.",
+                obj=field,
+                id="uploads.E012",
+            )
+        ]
+    try:
+        max_open = app_settings.MAX_OPEN_UPLOADS
+    except ImproperlyConfigured:
+        return []  # E001 says why
+    if max_files > max_open:
+        return [
+            Warning(
+                f"{label} takes up to {max_files} files, and a user may have only "
+                f"{max_open} uploads in flight (UPLOADS['MAX_OPEN_UPLOADS']): choosing them "
+                "all at once in its widget refuses the files past that.",
+                hint=f"Lower max_files to {max_open} or raise UPLOADS['MAX_OPEN_UPLOADS'].",
+                obj=field,
+                id="uploads.W010",
+            )
+        ]
+    return []
 
 
 @register(Tags.database)

@@ -7,19 +7,18 @@
 The column is a foreign key to ``uploads.Upload``. The field only ever holds a completed
 upload of one of its types, owned by the row's owner; replacing or clearing the value, or
 deleting the row, releases the previous upload (deleted once nothing else uses it), and an
-upload that any UploadField holds cannot be deleted.
+upload that any UploadField holds cannot be deleted. Several uploads per row, in order:
+``uploads.list_fields.UploadsField``, under the same rules (``uploads.ownership``).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core import exceptions
 from django.db import connection, models
 from django.db.models import signals
@@ -29,6 +28,7 @@ from uploads import references
 from uploads.acting import acting_user, anyone_known
 from uploads.api.paths import api_base
 from uploads.models import Upload
+from uploads.ownership import Owner, RowOwned, Types, check_attachable, resolve_types
 from uploads.services.attach import (
     check_completed,
     check_fits,
@@ -39,15 +39,8 @@ from uploads.services.attach import (
 )
 from uploads.units import format_bytes
 
-Types = Sequence[str] | Callable[[], Sequence[str]]
-Owner = str | Callable[[Any], Any] | None
 
-
-def resolve_types(types: Types) -> list[str]:
-    return list(types() if callable(types) else types)
-
-
-class UploadField(references.HoldsUploads, models.ForeignKey):
+class UploadField(references.HoldsUploads, RowOwned, models.ForeignKey):
     """A foreign key to ``uploads.Upload`` that holds only completed uploads of ``types``.
 
     ``types``: upload type names (or a function returning them, read on each use).
@@ -113,19 +106,6 @@ class UploadField(references.HoldsUploads, models.ForeignKey):
 
     # --- the rules ------------------------------------------------------------------------
 
-    def owner_id_of(self, instance: models.Model) -> tuple[bool, Any]:
-        """(whether the row has an owner, its id: None for a user not saved yet)."""
-        if callable(self.owner_field):
-            owner = self.owner_field(instance)
-            return True, getattr(owner, "pk", owner)
-        if isinstance(self.owner_field, str):
-            owner_field = instance._meta.get_field(self.owner_field)
-            assert isinstance(owner_field, models.ForeignKey)  # uploads.E006 otherwise
-            return True, getattr(instance, owner_field.attname)
-        if isinstance(instance, get_user_model()):
-            return True, instance.pk
-        return False, None
-
     def validate(self, value: Any, model_instance: models.Model | None) -> None:
         """What a form can post is refused here, as a form error on the field; pre_save
         checks again under lock."""
@@ -134,7 +114,7 @@ class UploadField(references.HoldsUploads, models.ForeignKey):
             return
         upload = Upload.objects.select_related("policy").filter(pk=value).first()
         try:
-            _check_attachable(upload, resolve_types(self.types))
+            check_attachable(upload, resolve_types(self.types))
             assert upload is not None
             if model_instance is not None and value != self._stored_value(model_instance):
                 self._check_owner(model_instance, upload)
@@ -171,32 +151,14 @@ class UploadField(references.HoldsUploads, models.ForeignKey):
             of = ("self",) if connection.features.has_select_for_update_of else ()
             uploads = uploads.select_for_update(of=of)
         upload = uploads.filter(pk=upload_id).first()
-        _check_attachable(upload, resolve_types(self.types))
+        check_attachable(upload, resolve_types(self.types))
         assert upload is not None
         return self._check_owner(instance, upload)
 
     def _check_owner(self, instance: models.Model, upload: Upload) -> bool:
-        """Refuse another user's upload that was not given to whoever attaches it; returns
-        whether it moves to the row's owner once saved."""
-        has_owner, owner_id = self.owner_id_of(instance)
-        if not has_owner or upload.owner_id == owner_id:
-            return False
-        # Another user's upload moves to the row's owner only when whoever attaches it was
-        # given it: the form field (a value issued to its poster, for the poster's own
-        # upload) and the serializer field (the caller's own upload) say so through
-        # ready_for(). An id alone, as a plain ModelSerializer's PrimaryKeyRelatedField
-        # posts, is refused; so is a form's current upload posted in another row's form.
         assigned = self.get_cached_value(instance, None)
-        if not (isinstance(assigned, Upload) and assigned.pk == upload.pk and is_ready(assigned)):
-            raise upload_errors.InvalidState(
-                "The upload belongs to another user: only they can attach it here.",
-                vars={"status": upload.status},
-            )
-        if references.is_referenced(upload.pk):
-            raise upload_errors.InvalidState(
-                "The upload is in use by another owner's row.", vars={"status": upload.status}
-            )
-        return True
+        given = isinstance(assigned, Upload) and assigned.pk == upload.pk and is_ready(assigned)
+        return self.check_owner(instance, upload, given=given)
 
     def _after_save(self, instance: models.Model, **kwargs: Any) -> None:
         replaced = instance.__dict__.get("_uploads_replaced", {})
@@ -212,21 +174,6 @@ class UploadField(references.HoldsUploads, models.ForeignKey):
 
     def _after_delete(self, instance: models.Model, **kwargs: Any) -> None:
         references.release(getattr(instance, self.attname))
-
-
-def _check_attachable(upload: Upload | None, types: list[str]) -> None:
-    if upload is None or upload.status == Upload.Status.DELETED:
-        raise upload_errors.NotFound()
-    if upload.status != Upload.Status.COMPLETED:
-        raise upload_errors.InvalidState(
-            f"The upload is {upload.status}, not completed.", vars={"status": upload.status}
-        )
-    name = upload.policy.name
-    if name not in types:
-        raise upload_errors.InvalidState(
-            f"Only {' or '.join(types)} uploads fit here; this one is {name}.",
-            vars={"type": name, "expected": types},
-        )
 
 
 # --- forms ---------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """Which rows use an upload, and letting it go once none does.
 
-Every ``uploads.fields.UploadField`` of every installed model counts as a use. An upload in
-use cannot be deleted (``upload_deleting`` is vetoed); when its last use goes, ``release``
-deletes it: the row is marked deleted inside the caller's transaction and the object is
-removed once that commits, so that no row ever points at a missing object. An object whose
-removal fails then is left to ``uploads_cleanup``, which clears the keys of deleted uploads.
+Every ``uploads.fields.UploadField`` and every entry of an ``uploads.list_fields.UploadsField``
+of every installed model counts as a use. An upload in use cannot be deleted
+(``upload_deleting`` is vetoed); when its last use goes, ``release`` deletes it: the row is
+marked deleted inside the caller's transaction and the object is removed once that commits, so
+that no row ever points at a missing object. An object whose removal fails then is left to
+``uploads_cleanup``, which clears the keys of deleted uploads.
 """
 
 from __future__ import annotations
@@ -27,17 +28,20 @@ if TYPE_CHECKING:
 
 
 class HoldsUploads:
-    """The mark of a model field whose value is an upload in use: ``UploadField``, found here
-    without importing uploads.fields (which imports this module)."""
+    """The mark of a model field whose value is an upload in use (``UploadField``), or whose
+    values are (``UploadsField``), found here without importing the modules that define them
+    (which import this one). Filtering a model by the field's ``attname`` finds the rows
+    holding an upload, for either kind."""
 
 
 @cache
 def upload_fields() -> tuple[tuple[type[Model], UploadField], ...]:
-    """Every (model, field) pair of an UploadField on an installed, concrete model."""
+    """Every (model, field) pair of an UploadField or UploadsField on an installed, concrete
+    model."""
     return tuple(
         (model, cast("UploadField", field))
         for model in apps.get_models()
-        for field in model._meta.local_fields
+        for field in [*model._meta.local_fields, *model._meta.local_many_to_many]
         if isinstance(field, HoldsUploads)
     )
 

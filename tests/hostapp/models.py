@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from uploads.fields import UploadField
+from uploads.list_fields import UploadsField
 
 
 def album_owner(album: Album) -> Any:
@@ -31,3 +32,13 @@ class Profile(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     photo = UploadField(types=["avatar"], owner_field="user", null=True, blank=True)
+
+
+class Exhibition(models.Model):
+    """Several uploads in order (UploadsField), owned by the curator."""
+
+    curator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    title = models.CharField(max_length=100, blank=True)
+    pictures = UploadsField(
+        types=["avatar", "media"], owner_field="curator", max_files=3, blank=True
+    )

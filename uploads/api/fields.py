@@ -25,10 +25,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.validators import MaxLengthValidator
+from django.db.models import Model
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from uploads import exceptions
+from uploads import exceptions, list_fields
 from uploads import fields as model_fields
 from uploads.api.errors import UploadRefused
 from uploads.api.serializers import AttachedUploadSerializer
@@ -94,6 +96,75 @@ class UploadField(serializers.Field):
 
     def to_representation(self, value: Upload) -> dict[str, Any]:
         return dict(AttachedUploadSerializer(value, context=self.context).data)
+
+
+class UploadsField(serializers.ListField):
+    """Several uploads in order, for a model's ``UploadsField``: a list of the caller's
+    uploads, each named as ``UploadField`` takes one, in; the list of uploads, out.
+
+    ``types`` and ``max_files``: left out in a ModelSerializer, those of the model's
+    UploadsField of the same source. Each entry is refused as UploadField refuses one (in
+    the error envelope); so is an upload another row uses, and more than ``max_files``
+    (400, as any list too long).
+    """
+
+    def __init__(
+        self,
+        types: model_fields.Types | None = None,
+        *,
+        max_files: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.types = types
+        self.model_field: list_fields.UploadsField | None = None
+        # Read when used: the types may come from the model field, found once bound.
+        kwargs.setdefault("child", UploadField(types=lambda: self._types()))
+        super().__init__(max_length=max_files, **kwargs)
+
+    def _types(self) -> list[str]:
+        assert self.types is not None  # bind() has set them
+        return model_fields.resolve_types(self.types)
+
+    def bind(self, field_name: str, parent: Any) -> None:
+        super().bind(field_name, parent)
+        model = getattr(getattr(parent, "Meta", None), "model", None)
+        field = None
+        if model is not None and len(self.source_attrs) == 1:
+            try:
+                field = model._meta.get_field(self.source)
+            except FieldDoesNotExist:
+                pass
+        if isinstance(field, list_fields.UploadsField):
+            self.model_field = field
+            if self.types is None:
+                self.types = field.types
+            if self.max_length is None and field.max_files is not None:
+                self.max_length = field.max_files
+                message = self.error_messages["max_length"].format(max_length=field.max_files)
+                self.validators.append(MaxLengthValidator(field.max_files, message=message))
+        if self.types is None:
+            raise ImproperlyConfigured(
+                f"{type(parent).__name__}.{self.field_name}: pass types=[...], or bind the "
+                "field in a ModelSerializer to the model's UploadsField."
+            )
+
+    def to_internal_value(self, data: Any) -> list[Upload]:
+        # Before any entry is read: reading one completes a pending upload.
+        if isinstance(data, list) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        uploads = list({u.pk: u for u in super().to_internal_value(data)}.values())
+        if self.model_field is not None:
+            instance = getattr(self.parent, "instance", None)
+            try:
+                self.model_field.check_uploads(
+                    instance if isinstance(instance, Model) else None, uploads
+                )
+            except exceptions.UploadError as err:
+                raise UploadRefused(err) from err
+        return uploads
+
+    def to_representation(self, data: Any) -> list[Any]:
+        return super().to_representation(data.all() if hasattr(data, "all") else data)
 
 
 class UploadFieldSchema(OpenApiSerializerFieldExtension):

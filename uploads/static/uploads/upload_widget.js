@@ -7,49 +7,10 @@
 // admin adds to an inline formset later ("formset:added"). Elsewhere, call initUploadWidgets()
 // after adding widgets to the page.
 
-import { upload } from "./uploads.js";
+import { el, human, reason, uploadFor } from "./widget_parts.js";
 
 /** @type {WeakSet<HTMLElement>} */
 const started = new WeakSet();
-
-/**
- * @typedef {object} WidgetType
- * @property {string} type
- * @property {string} label
- * @property {string[]} allowedContentTypes
- * @property {number} maxSize
- * @property {boolean} requireSha256
- */
-
-/** @param {number} bytes */
-function human(bytes) {
-  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
-  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KB`;
-  return bytes === 1 ? "1 byte" : `${bytes} bytes`;
-}
-
-/**
- * An element; children are nodes or text (never HTML).
- * @param {string} tag
- * @param {Record<string, string>} attrs
- * @param {(Node|string)[]} children
- */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
-}
-
-/**
- * The type to ask for: the first whose content types include the file's. With none, the
- * first type anyway, so that the user reads the server's refusal, which names what it takes.
- * @param {WidgetType[]} types
- * @param {File} file
- */
-function typeFor(types, file) {
-  return types.find((t) => t.allowedContentTypes.includes(file.type)) ?? types[0];
-}
 
 /** @param {HTMLElement} root */
 function start(root) {
@@ -64,7 +25,6 @@ function start(root) {
   /** @type {HTMLButtonElement} */ const removeButton = part("remove");
   /** @type {HTMLButtonElement} */ const undoButton = part("undo");
   /** @type {HTMLElement} */ const message = part("message");
-  /** @type {WidgetType[]} */ const types = JSON.parse(root.dataset.types || "[]");
   const required = root.hasAttribute("data-required");
 
   /** @type {AbortController|null} */ let inFlight = null;
@@ -108,21 +68,13 @@ function start(root) {
   async function send(file) {
     inFlight?.abort();
     const controller = (inFlight = new AbortController());
-    const type = typeFor(types, file);
     root.setAttribute("aria-busy", "true");
     progress.hidden = false;
     progress.value = 0;
     say(`Uploading ${file.name}…`);
     try {
-      const done = await upload(file, {
-        type: type?.type ?? "",
-        apiBase: root.dataset.apiBase || undefined,
-        csrfCookieName: root.dataset.csrfCookie || undefined,
-        requireSha256: Boolean(type?.requireSha256),
-        signal: controller.signal,
-        onProgress: (loaded, total) => {
-          progress.value = total ? loaded / total : 0;
-        },
+      const done = await uploadFor(root, file, controller.signal, (loaded, total) => {
+        progress.value = total ? loaded / total : 0;
       });
       value.value = done.fieldValue;
       removed = null;
@@ -134,9 +86,7 @@ function start(root) {
     } catch (err) {
       if (controller !== inFlight) return; // a newer file replaced this one
       progress.hidden = true;
-      const error = /** @type {any} */ (err);
-      const code = error && error.code ? ` (${error.code})` : "";
-      say(`${file.name} was not uploaded: ${error && error.message ? error.message : error}${code}`, "error");
+      say(`${file.name} was not uploaded: ${reason(err)}`, "error");
     } finally {
       if (controller === inFlight) {
         inFlight = null;
