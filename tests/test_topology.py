@@ -3,9 +3,10 @@ RQ workers (`python -m config.worker`, what `make worker` runs), against one Pos
 database, one Redis and SeaweedFS, each process a node of its own with the production
 settings read from the environment (TASKS_BACKEND=rq).
 
-Each upload's side effects are counted in Redis by every process they happen in
-(tests/effects): verified (upload_completed) now; scanned and announced are to be added to
-EFFECTS once those features exist. Exactly once means: every upload counted, none twice."""
+Each upload's side effects are counted: verified (upload_completed) and scanned (by a real
+clamd, the types' "clamav" check) in Redis by every process they happen in (tests/effects),
+announced by the webhook receiver that got a signed, verified upload.completed event for it.
+Exactly once means: every upload counted, none twice."""
 
 from __future__ import annotations
 
@@ -29,12 +30,14 @@ import pytest
 import requests
 
 from tests.backends.s3 import S3Backend
+from tests.clamd import Clamd, clamd_binary
 from tests.conftest import sha256_b64
 from tests.effects.counts import KEY_VARIABLE, counts, forget
 from tests.helpers import MP4
 from tests.live import ROOT, free_port, listening, manage, project_env, stop_process
 from tests.requirements import postgres_url, redis_url, require_module
 from tests.stall_proxy import StallProxy
+from tests.webhooks import Receiver, receiver_process
 
 pytestmark = pytest.mark.live
 
@@ -55,7 +58,7 @@ IN_BACKGROUND_ABOVE = 1000
 #: VERIFY_LEASE of the nodes (s): a killed worker's upload is handed over this long after.
 LEASE = 6
 #: The side effects each upload has exactly once (tests/effects/receivers.py).
-EFFECTS = ("verified",)
+EFFECTS = ("verified", "scanned", "announced")
 SETTLE_WITHIN = 90  # s
 
 
@@ -69,6 +72,7 @@ class Cluster:
     s3: S3Backend
     redis_url: str
     effects_key: str
+    receiver: Receiver
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
 
@@ -81,7 +85,20 @@ class Cluster:
         return f"{self.servers[node % len(self.servers)]}/api/v1/uploads"
 
     def effects(self, effect: str) -> dict[str, int]:
+        if effect == "announced":
+            return self.announced()
         return counts(self.redis_url, self.effects_key, effect)
+
+    def announced(self) -> dict[str, int]:
+        """Upload id -> the upload.completed events the receiver got and verified for it
+        (a delivery sent again keeps its webhook-id, and would count twice here)."""
+        found: dict[str, int] = {}
+        for entry in self.receiver.received():
+            assert entry["verified"], entry
+            if entry["payload"]["type"] == "upload.completed":
+                upload_id = entry["payload"]["data"]["upload"]["id"]
+                found[upload_id] = found.get(upload_id, 0) + 1
+        return found
 
     def log(self, worker: str) -> str:
         return self.logs[worker].read_text(errors="replace")
@@ -120,6 +137,10 @@ def cluster(s3_backend: S3Backend, tmp_path_factory: pytest.TempPathFactory) -> 
         stack.callback(proxy.close)
         run = f"topology-{uuid.uuid4().hex[:12]}"
         stack.callback(forget, queue_redis, run)
+        clamd = Clamd(clamd_binary())
+        clamd.start()
+        stack.callback(clamd.stop)
+        receiver = stack.enter_context(receiver_process())
         storage = s3_backend.project_env(var_dir) | {
             "AWS_STORAGE_BUCKET_NAME": bucket,
             # The storage, through a proxy that can freeze a request.
@@ -136,6 +157,7 @@ def cluster(s3_backend: S3Backend, tmp_path_factory: pytest.TempPathFactory) -> 
             UPLOADS_RATE_LIMIT="10000/m",
             UPLOADS_VERIFY_IN_BACKGROUND_ABOVE=str(IN_BACKGROUND_ABOVE),
             UPLOADS_VERIFY_LEASE=str(LEASE),
+            UPLOADS_CLAMD=f"unix://{clamd.socket}",
             **{KEY_VARIABLE: run},
         )
         manage(env, "migrate", "--noinput")
@@ -144,7 +166,11 @@ def cluster(s3_backend: S3Backend, tmp_path_factory: pytest.TempPathFactory) -> 
         printed = manage(env, "demo_user", "--base-url", servers[0])
         token = re.search(r"^Access token\s+(\S+)", printed, re.M)
         assert token, printed
-        found = Cluster(env, servers, token.group(1), bucket, proxy, s3_backend, queue_redis, run)
+        secret = manage(env, "shell", "-c", ANNOUNCE.format(hook=receiver.hook)).split()[-1]
+        receiver.control(secret=secret)
+        found = Cluster(
+            env, servers, token.group(1), bucket, proxy, s3_backend, queue_redis, run, receiver
+        )
         # All four start at once; each is waited for after.
         waits = []
         for node, port in zip("ab", ports, strict=True):
@@ -164,6 +190,16 @@ def cluster(s3_backend: S3Backend, tmp_path_factory: pytest.TempPathFactory) -> 
             assert until(ready, 60, pause=0.1), f"{name} did not start: {log.read_text()[-2000:]}"
         yield found
 
+
+#: Both types scanned by clamd before they complete, and an endpoint that wants every
+#: upload.completed event; prints the endpoint's secret.
+ANNOUNCE = (
+    "from uploads.models import UploadPolicy; from uploads.policies import bump_version; "
+    "from uploads.webhooks.models import WebhookEndpoint; "
+    "UploadPolicy.objects.filter(name__in=['document', 'media']).update(checks=['clamav']); "
+    "bump_version(); "
+    "print(WebhookEndpoint.objects.create(url='{hook}', events=['upload.completed']).secret)"
+)
 
 #: What `make worker` runs: the worker of the tasks backend the settings name.
 WORKER = [sys.executable, "-m", "config.worker"]

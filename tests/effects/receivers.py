@@ -1,6 +1,5 @@
-"""The side effects counted, one receiver each. Scanning (ClamAV) and announcing (webhooks)
-get their receivers here once they exist, counted as "scanned" and "announced", and
-tests/test_topology.py's EFFECTS lists them."""
+"""The side effects counted, one receiver each: "verified" here; "scanned" by the check in
+tests.effects.checks; "announced" is what the test's webhook receiver got."""
 
 from __future__ import annotations
 
