@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from uploads.api.permissions import WRITE, has_scope
@@ -137,10 +138,17 @@ class UploadSerializer(serializers.Serializer):
         "uploads:write)."
     )
 
+    variants = serializers.SerializerMethodField(
+        help_text="The variants the upload's type declares (such as thumb), by name: each "
+        "one's URL (public, or signed for DOWNLOAD_EXPIRY seconds like the file's) once it "
+        "is made from the completed file as declared now; null until then (never the "
+        "original instead)."
+    )
+
     def to_representation(self, upload: Upload) -> dict[str, Any]:
         # The same shape as DRF's field-by-field path (a test holds them together), built
         # directly: that path costs about a millisecond per upload on presign's hot path.
-        return {
+        data = {
             "id": str(upload.id),
             "type": upload.policy.name,
             "status": upload.status,
@@ -163,6 +171,9 @@ class UploadSerializer(serializers.Serializer):
             "duration": upload.duration,
             "fieldValue": self.get_fieldValue(upload),
         }
+        if "variants" in type(self)._declared_fields:
+            data["variants"] = self.get_variants(upload)
+        return data
 
     def get_contentType(self, upload: Upload) -> str:
         return upload.verified_content_type or upload.content_type
@@ -181,6 +192,16 @@ class UploadSerializer(serializers.Serializer):
         if hasattr(request, "auth") and not has_scope(request, WRITE):
             return None  # a capability to attach: not for a credential that only reads
         return field_value(upload.pk, user)
+
+    @extend_schema_field(
+        {"type": "object", "additionalProperties": {"type": ["string", "null"], "format": "uri"}}
+    )
+    def get_variants(self, upload: Upload) -> dict[str, str | None]:
+        request = self.context.get("request")
+        return {
+            name: request.build_absolute_uri(url) if url and request else url
+            for name, url in upload.variants.urls().items()
+        }
 
     def get_publicUrl(self, upload: Upload) -> str | None:
         url = public_url(upload)
@@ -212,6 +233,9 @@ class MultipartPlanSerializer(serializers.Serializer):
 
 
 class PresignResponseSerializer(UploadSerializer):
+    # A new upload has none, and a deduplicated one's are in GET /uploads/{id}: presign
+    # spends no query on them.
+    variants = None  # type: ignore[assignment]
     uploadUrl = serializers.CharField(
         required=False, help_text="Where to send the file; absent for multipart and deduplicated."
     )
