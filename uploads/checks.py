@@ -8,6 +8,7 @@ uploads.E005  an UploadField names no upload types
 uploads.E006  an UploadField's owner_field is not a foreign key of its model
 uploads.E007  an upload type's storage is not in UPLOADS['STORAGES'] (a database check)
 uploads.E009  a model has an UploadField and RequestIDMiddleware is not in MIDDLEWARE
+uploads.E011  a variant's format is one this server's Pillow cannot write (a database check)
 uploads.W001  an in-process cache with DEBUG off: policy edits and rate limits stay per process
 uploads.W002  an UploadField names an upload type that does not exist (a database check)
 uploads.W003  an upload type's max size is over what complete can verify (a database check)
@@ -16,6 +17,7 @@ uploads.W005  auth/token (uploads.api.auth_urls) is served without django-axes g
 uploads.W006  UPLOADS['STAGING_BUCKETS'] names a storage that is not an upload storage
 uploads.W007  uploads live in SQLite without transaction_mode IMMEDIATE: the cap is not exact
 uploads.W008  the request storage deadline leaves no margin under gunicorn's default timeout
+uploads.W009  an upload type declares variants but allows no image it can decode (a database check)
 
 The database checks run with ``migrate`` and ``manage.py check --database default``.
 """
@@ -420,4 +422,53 @@ def check_upload_types(app_configs: Any = None, databases: Any = None, **kwargs:
                     id="uploads.W002",
                 )
             )
+    return errors
+
+
+@register(Tags.database)
+def check_variants(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Any]:
+    """Variant declarations this server cannot honour."""
+    if not databases:
+        return []
+    from uploads import content_types
+    from uploads.models import VariantSpec
+    from uploads.variant_images import formats
+
+    try:
+        rows = list(
+            VariantSpec.objects.values_list(
+                "policy__name", "name", "format", "policy__allowed_content_types"
+            )
+        )
+    except DatabaseError:
+        return []  # not migrated yet
+    writable = formats()
+    errors: list[Any] = []
+    for policy, name, fmt, _ in sorted(rows):
+        if fmt not in writable:
+            errors.append(
+                Error(
+                    f"Upload type '{policy}' declares variant '{name}' in {fmt}, which this "
+                    f"server's Pillow cannot write ({', '.join(writable)}): it is never made.",
+                    hint=f"Install a Pillow with {fmt} support, or change the variant's format "
+                    "in the admin's Upload types and rebuild (manage.py uploads_variants).",
+                    id="uploads.E011",
+                )
+            )
+    no_image = sorted(
+        {
+            policy
+            for policy, _, _, allowed in rows
+            if not any(content_types.pillow_format(t) for t in allowed or [])
+        }
+    )
+    for policy in no_image:
+        errors.append(
+            Warning(
+                f"Upload type '{policy}' declares variants but allows no image type this "
+                "server decodes: none is ever made.",
+                hint=f"Delete the variants of '{policy}', or allow an image type.",
+                id="uploads.W009",
+            )
+        )
     return errors
