@@ -1,0 +1,341 @@
+"""Variants declared per upload type: made by a task once an image completes, from the
+verified bytes (upright, without metadata, under the pixel cap), stored beside the original
+on the same storage, served like it (public, or only through a signed URL), rebuilt when
+the declaration changes and deleted with the upload. On each real storage backend."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from django.core.files.storage import storages
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+from PIL import Image, ImageOps
+
+from tests.backends import Backend, activate
+from tests.helpers import assert_ok, complete, presign_ok, use_storage
+from tests.metadata_images import SECRET, gps_exif, metadata_in
+from tests.test_staging_private import public_read_policy
+from uploads.files import UnknownVariant
+from uploads.models import Upload, UploadPolicy, Variant, VariantSpec
+from uploads.services import variants
+from uploads.services.admin_actions import reverify_uploads
+from uploads.services.variants import make_variants, progress
+
+pytestmark = pytest.mark.django_db
+
+THUMB = {"width": 16, "height": 16, "fit": "crop", "format": "webp", "quality": 80}
+LARGE = {"width": 40, "height": 40, "fit": "fit", "format": "jpeg", "quality": 85}
+
+
+def turned_photo() -> bytes:
+    """A 60 x 30 JPEG, red on the left and blue on the right, whose EXIF says to show it
+    turned a quarter (so 30 x 60 upright), with GPS, XMP and a comment."""
+    image = Image.new("RGB", (60, 30), (220, 20, 20))
+    image.paste((20, 20, 220), (30, 0, 60, 30))
+    out = io.BytesIO()
+    image.save(
+        out,
+        "JPEG",
+        quality=95,
+        exif=gps_exif(orientation=6),
+        xmp=b"<x:xmpmeta>" + SECRET + b"</x:xmpmeta>",
+        comment=SECRET,
+    )
+    return out.getvalue()
+
+
+PHOTO = turned_photo()
+
+
+def decoded(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def top_and_bottom(image: Image.Image) -> tuple[Any, Any]:
+    rgb = image.convert("RGB")
+    return rgb.getpixel((rgb.width // 2, 1)), rgb.getpixel((rgb.width // 2, rgb.height - 2))
+
+
+def reddish(pixel: Any) -> bool:
+    return bool(pixel[0] > 150 and pixel[2] < 100)
+
+
+def bluish(pixel: Any) -> bool:
+    return bool(pixel[2] > 150 and pixel[0] < 100)
+
+
+@pytest.fixture
+def declare() -> Callable[..., UploadPolicy]:
+    """Declare exactly these variants on an upload type, as an operator does."""
+
+    def do(type_name: str = "avatar", **specs: dict[str, Any]) -> UploadPolicy:
+        policy = UploadPolicy.objects.get(name=type_name)
+        policy.variant_specs.all().delete()
+        for name, spec in specs.items():
+            declared = VariantSpec(policy=policy, name=name, **spec)
+            declared.full_clean()
+            declared.save()
+        return policy
+
+    return do
+
+
+@pytest.fixture
+def completed(api: Any, django_capture_on_commit_callbacks: Any) -> Callable[..., Upload]:
+    """Send ``body`` as a client would to the active backend and complete it, running what
+    runs once that commits (the variants task, on the immediate backend)."""
+
+    def do(backend: Backend, body: bytes = PHOTO, **fields: Any) -> Upload:
+        answer = presign_ok(api, body, **{"contentType": "image/jpeg", **fields})
+        assert backend.send(answer, body, answer["headers"]) < 300
+        with django_capture_on_commit_callbacks(execute=True):
+            assert_ok(complete(api, answer["id"]))
+        return Upload.objects.select_related("policy").get(pk=answer["id"])
+
+    return do
+
+
+def fresh(upload: Upload) -> Upload:
+    return Upload.objects.select_related("policy").get(pk=upload.pk)
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    """GET as anyone would: over HTTP for a storage's URL, through the project for a local
+    one (relative)."""
+    if url.startswith("/") or url.startswith("http://testserver"):
+        response = Client().get(url)
+        body = b"".join(response.streaming_content) if response.streaming else response.content  # type: ignore[attr-defined]
+        return response.status_code, body
+    answer = requests.get(url, timeout=10)
+    return answer.status_code, answer.content
+
+
+# --- on every storage backend -----------------------------------------------------------
+
+
+@pytest.fixture(params=["local", "s3", "azure", "gcs"])
+def backend(
+    request: pytest.FixtureRequest, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> Backend:
+    return activate(request, settings, monkeypatch)
+
+
+def test_variants_are_made_upright_without_metadata_served_and_deleted_with_the_upload(
+    backend: Backend,
+    api: Any,
+    declare: Any,
+    completed: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    declare(thumb=THUMB, large=LARGE)
+    upload = completed(backend, PHOTO)
+
+    answer = assert_ok(api.get(f"/api/v1/uploads/{upload.pk}"))
+    assert set(answer["variants"]) == {"thumb", "large"}
+    thumb, large = upload.variant("thumb"), upload.variant("large")
+    assert thumb.ready and large.ready
+    assert (thumb.width, thumb.height, thumb.content_type) == (16, 16, "image/webp")
+    # 60 x 30 shown turned is 30 x 60; fit within 40 x 40 is 20 x 40.
+    assert (large.width, large.height, large.content_type) == (20, 40, "image/jpeg")
+    keys = [thumb.key, large.key]
+    stem = upload.key.rsplit(".", 1)[0]
+    assert all(k.startswith(f"{stem}/") for k in keys), keys  # beside the original
+
+    for variant, fmt in ((thumb, "WEBP"), (large, "JPEG")):
+        stored = backend.read(variant.key)
+        assert stored is not None
+        image = decoded(stored)
+        assert (image.format, image.size) == (fmt, (variant.width, variant.height))
+        assert metadata_in(stored) == {} and "icc_profile" not in image.info
+        # As public as the original: where anyone reads the original, anyone reads it.
+        status, served = fetch(answer["variants"][variant.name])
+        assert status == fetch(answer["publicUrl"])[0]
+        assert served == stored if status == 200 else status in (401, 403)
+        with variant.open() as fh:
+            assert fh.read() == stored
+    # Upright: the left of the stored photo (red) is the top once turned.
+    top, bottom = top_and_bottom(decoded(backend.read(large.key) or b""))
+    assert reddish(top) and bluish(bottom), (top, bottom)
+    shown = ImageOps.exif_transpose(decoded(PHOTO))
+    assert shown is not None and reddish(top_and_bottom(shown)[0])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete(f"/api/v1/uploads/{upload.pk}").status_code in (200, 204)
+    assert [backend.read(k) for k in keys] == [None, None]
+    assert backend.read(upload.key) is None
+    gone = fresh(upload)
+    assert gone.variant("thumb").url is None and not gone.variant("thumb").ready
+
+
+# --- S3: private variants only through a signed URL; rebuilds replace the objects --------
+
+
+def test_s3_private_variants_are_served_only_through_a_signed_url(
+    s3_backend: Any, settings: Any, api: Any, declare: Any, completed: Any
+) -> None:
+    bucket = s3_backend.new_bucket()
+    use_storage(settings, s3_backend.storage_config(bucket_name=bucket))
+    # The documented public setup: only the public types' prefixes read anonymously.
+    s3_backend.admin.put_bucket_policy(
+        Bucket=bucket, Policy=public_read_policy(bucket, "avatars/*")
+    )
+    declare("document", thumb=THUMB)
+    declare("avatar", thumb=THUMB)
+    private = completed(s3_backend, type="document")
+    public = completed(s3_backend)
+
+    variant = private.variant("thumb")
+    assert variant.ready
+    unsigned = f"{s3_backend.server.endpoint}/{bucket}/{variant.key}"
+    assert requests.get(unsigned, timeout=10).status_code == 403
+    signed = assert_ok(api.get(f"/api/v1/uploads/{private.pk}"))["variants"]["thumb"]
+    assert "X-Amz-Signature=" in signed
+    assert fetch(signed) == (200, s3_backend.read(variant.key, bucket=bucket))
+    # The public type's variant reads anonymously, as its original does.
+    open_thumb = public.variant("thumb")
+    assert fetch(f"{s3_backend.server.endpoint}/{bucket}/{open_thumb.key}")[0] == 200
+    assert "X-Amz-Signature" not in (open_thumb.url or "")
+
+
+def test_s3_a_changed_declaration_is_stale_until_rebuilt_and_the_rebuild_replaces_it(
+    s3_backend: Any,
+    settings: Any,
+    api: Any,
+    declare: Any,
+    completed: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    use_storage(settings, s3_backend.storage_config())
+    policy = declare(thumb=THUMB)
+    upload = completed(s3_backend)
+    before = upload.variant("thumb").key
+
+    VariantSpec.objects.filter(policy=policy, name="thumb").update(width=24, height=12)
+    stale = fresh(upload).variant("thumb")
+    assert (stale.ready, stale.state, stale.url) == (False, "pending", None)
+    assert assert_ok(api.get(f"/api/v1/uploads/{upload.pk}"))["variants"] == {"thumb": None}
+    assert str(progress(policy)) == "0 of 1 uploads have current variants"
+
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("uploads_variants", "--type", "avatar", "--stale-only", stdout=out)
+    assert f"avatar: 1/1 {upload.pk}: made thumb" in out.getvalue()
+    assert "avatar: 1 of 1 uploads have current variants." in out.getvalue()
+    rebuilt = fresh(upload).variant("thumb")
+    assert rebuilt.ready and (rebuilt.width, rebuilt.height) == (24, 12)
+    assert rebuilt.key != before
+    assert s3_backend.read(before) is None  # the replaced object is gone
+    assert decoded(s3_backend.read(rebuilt.key) or b"").size == (24, 12)
+
+
+# --- local storage: the rest of the behaviour ----------------------------------------
+
+
+@pytest.fixture
+def local(local_backend: Backend, settings: Any) -> Backend:
+    use_storage(settings, local_backend.storage_config())
+    return local_backend
+
+
+def test_a_variant_not_made_yet_says_so_and_an_unknown_name_names_the_declared_ones(
+    local: Backend, declare: Any, completed: Any, api: Any
+) -> None:
+    upload = completed(local)  # no variants declared yet
+    declare(thumb=THUMB, large=LARGE)
+    upload = fresh(upload)
+
+    thumb = upload.variant("thumb")
+    assert (thumb.ready, thumb.state, thumb.url, thumb.width) == (False, "pending", None, None)
+    assert upload.variants["large"].url is None and list(upload.variants) == ["large", "thumb"]
+    with pytest.raises(Exception, match="is pending"):
+        thumb.open()
+    with pytest.raises(UnknownVariant) as raised:
+        upload.variant("huge")
+    assert str(raised.value) == (
+        "No variant 'huge' is declared for this upload's type (declared: large, thumb)."
+    )
+    answer = assert_ok(api.get(f"/api/v1/uploads/{upload.pk}"))
+    assert answer["variants"] == {"large": None, "thumb": None}
+    assert answer["publicUrl"]  # the original is there; it is never given as a variant
+
+
+def test_making_twice_makes_nothing_more_and_keeps_the_objects(
+    local: Backend, declare: Any, completed: Any
+) -> None:
+    declare(thumb=THUMB)
+    upload = completed(local)
+    key = upload.variant("thumb").key
+
+    assert make_variants(upload.pk) == []  # current already
+    assert make_variants(upload.pk, rebuild=True) == ["thumb"]  # the same bytes, same key
+    assert fresh(upload).variant("thumb").key == key and local.read(key)
+    assert Variant.objects.filter(upload=upload).count() == 1
+
+
+def test_a_redeclaration_while_a_run_works_is_not_recorded_and_its_object_goes(
+    local: Backend, declare: Any, completed: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    policy = declare(thumb=THUMB)
+    upload = completed(local)
+    spec = policy.variant_specs.get()
+    # A run that read the declaration before an operator changed it to this one:
+    before = VariantSpec(policy=policy, name="thumb", **{**THUMB, "width": 8})
+    made = variants._made(upload, before, PHOTO, "JPEG")
+    assert made.key and local.read(made.key)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert variants.record(upload.pk, [made]) == []
+    assert local.read(made.key) is None
+    assert fresh(upload).variant("thumb").key.endswith(f"thumb-{spec.digest}.webp")
+
+
+def test_over_the_pixel_cap_the_variant_fails_recorded_and_the_original_stays(
+    local: Backend, declare: Any, completed: Any, edit_policy: Any, api: Any, admin_client: Any
+) -> None:
+    upload = completed(local)
+    edit_policy("avatar", max_pixels=100)  # lowered after the upload completed
+    declare(thumb=THUMB)
+
+    assert make_variants(upload.pk) == []
+    thumb = fresh(upload).variant("thumb")
+    assert (thumb.state, thumb.url) == ("failed", None)
+    assert thumb.error == "The image has 60 x 30 pixels, over the type's limit of 100 pixels."
+    answer = assert_ok(api.get(f"/api/v1/uploads/{upload.pk}"))
+    assert answer["status"] == "completed" and answer["variants"] == {"thumb": None}
+    assert fetch(answer["publicUrl"]) == (200, PHOTO)
+    page = admin_client.get(f"/admin/uploads/upload/{upload.pk}/change/").content.decode()
+    assert "no thumbnail" in page and "over the type&#x27;s limit of 100 pixels" in page
+
+
+def test_a_private_variant_is_not_public_on_the_local_storage(
+    local: Backend, declare: Any, completed: Any
+) -> None:
+    declare("document", thumb=THUMB)
+    upload = completed(local, type="document")
+    thumb = upload.variant("thumb")
+    assert thumb.ready
+    assert fetch(reverse("uploads:local-file", args=[thumb.key]))[0] == 404
+    assert fetch(thumb.url or "") == (200, local.read(thumb.key))
+
+
+def test_a_rejected_upload_loses_its_variants(
+    local: Backend, declare: Any, completed: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    declare(thumb=THUMB)
+    upload = completed(local)
+    key = upload.variant("thumb").key
+    storage = storages["default"]
+    storage.delete(upload.key)  # the stored file changed behind the app's back
+    storage.save(upload.key, io.BytesIO(PHOTO[:-10]))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reverify_uploads(Upload.objects.filter(pk=upload.pk)) == {"rejected": 1}
+    assert local.read(key) is None
+    assert fresh(upload).variant("thumb").url is None
