@@ -6,7 +6,9 @@ the declaration changes and deleted with the upload. On each real storage backen
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -213,7 +215,8 @@ def test_s3_a_changed_declaration_is_stale_until_rebuilt_and_the_rebuild_replace
     completed: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    use_storage(settings, s3_backend.storage_config())
+    bucket = s3_backend.new_bucket()  # leaves nothing in the shared one
+    use_storage(settings, s3_backend.storage_config(bucket_name=bucket))
     policy = declare(thumb=THUMB)
     upload = completed(s3_backend)
     before = upload.variant("thumb").key
@@ -232,8 +235,8 @@ def test_s3_a_changed_declaration_is_stale_until_rebuilt_and_the_rebuild_replace
     rebuilt = fresh(upload).variant("thumb")
     assert rebuilt.ready and (rebuilt.width, rebuilt.height) == (24, 12)
     assert rebuilt.key != before
-    assert s3_backend.read(before) is None  # the replaced object is gone
-    assert decoded(s3_backend.read(rebuilt.key) or b"").size == (24, 12)
+    assert s3_backend.read(before, bucket=bucket) is None  # the replaced object is gone
+    assert decoded(s3_backend.read(rebuilt.key, bucket=bucket) or b"").size == (24, 12)
 
 
 # --- local storage: the rest of the behaviour ----------------------------------------
@@ -339,3 +342,162 @@ def test_a_rejected_upload_loses_its_variants(
         assert reverify_uploads(Upload.objects.filter(pk=upload.pk)) == {"rejected": 1}
     assert local.read(key) is None
     assert fresh(upload).variant("thumb").url is None
+
+
+# --- the admin, the signal, the demo's profile page -------------------------------------
+
+CHANGE = "/admin/uploads/uploadpolicy/{}/change/"
+
+
+def inline_rows(*rows: dict[str, Any]) -> dict[str, str]:
+    data = {
+        "variant_specs-TOTAL_FORMS": str(len(rows)),
+        "variant_specs-INITIAL_FORMS": "0",
+        "variant_specs-MIN_NUM_FORMS": "0",
+        "variant_specs-MAX_NUM_FORMS": "1000",
+    }
+    for i, row in enumerate(rows):
+        data |= {f"variant_specs-{i}-{k}": str(v) for k, v in row.items()}
+    return data
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message"),
+    [
+        ({"name": "no good"}, "name", "letters, numbers, underscores or hyphens"),
+        ({"width": "0"}, "width", "greater than or equal to 1"),
+        ({"height": "20000"}, "height", "From 1 to 10000 pixels."),
+        ({"fit": "stretch"}, "fit", "Select a valid choice"),
+        ({"format": "gif"}, "format", "Select a valid choice"),
+        ({"quality": "101"}, "quality", "less than or equal to 100"),
+    ],
+)
+def test_the_admin_refuses_a_bad_variant_naming_the_field(
+    admin_client: Client, row: dict[str, str], field: str, message: str
+) -> None:
+    from tests.test_policy_revision import policy_form
+
+    media = UploadPolicy.objects.get(name="media")
+    form = policy_form(media) | inline_rows({"name": "thumb", **THUMB, **row})
+
+    response = admin_client.post(CHANGE.format(media.pk), form)
+
+    assert response.status_code == 200, "the form was accepted"
+    errors = response.context["inline_admin_formsets"][0].formset.errors[0]
+    assert field in errors and message in str(errors[field]), errors
+    assert not media.variant_specs.exists()
+
+
+def test_the_admin_refuses_a_format_this_pillow_cannot_write(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_policy_revision import policy_form
+    from uploads import variant_images
+
+    monkeypatch.setattr(variant_images, "_has", lambda feature: feature != "avif")
+    media = UploadPolicy.objects.get(name="media")
+    form = policy_form(media) | inline_rows({"name": "thumb", **{**THUMB, "format": "avif"}})
+
+    response = admin_client.post(CHANGE.format(media.pk), form)
+
+    errors = response.context["inline_admin_formsets"][0].formset.errors[0]
+    assert list(errors["format"]) == [
+        "One of webp, jpeg, png (the formats this server's Pillow can write)."
+    ]
+
+
+def test_the_admin_declares_variants_rebuilds_them_and_shows_progress(
+    local: Backend,
+    admin_client: Client,
+    declare: Any,
+    completed: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from tests.test_policy_revision import policy_form
+
+    media = UploadPolicy.objects.get(name="media")
+    first, second = completed(local, type="media"), completed(local, type="media")
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = admin_client.post(
+            CHANGE.format(media.pk), policy_form(media) | inline_rows({"name": "thumb", **THUMB})
+        )
+    assert saved.status_code == 302, saved.context and saved.context["errors"]
+    page = admin_client.get(CHANGE.format(media.pk)).content.decode()
+    assert "0 of 2 uploads have current variants" in page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = admin_client.post(
+            "/admin/uploads/uploadpolicy/",
+            {"action": "rebuild_variants", "_selected_action": [media.pk]},
+            follow=True,
+        )
+    shown = [str(m) for m in answer.context["messages"]]
+    assert any(m.startswith("media: enqueued 2 of 2 uploads to rebuild") for m in shown), shown
+    assert all(fresh(u).variant("thumb").ready for u in (first, second))
+    page = admin_client.get(CHANGE.format(media.pk)).content.decode()
+    assert "2 of 2 uploads have current variants" in page
+    listing = admin_client.get("/admin/uploads/upload/").content.decode()
+    assert f'src="{fresh(first).variant("thumb").url}"' in listing
+
+
+def test_a_backend_refusing_the_task_is_logged_and_the_command_makes_it(
+    local: Backend,
+    declare: Any,
+    completed: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from uploads import tasks
+
+    def refuse(*args: Any) -> None:
+        raise RuntimeError("queue down")
+
+    monkeypatch.setattr(tasks, "make_variants", SimpleNamespace(enqueue=refuse))
+    declare(thumb=THUMB)
+    upload = completed(local)
+    assert "Could not enqueue the variants of upload" in caplog.text
+    assert fresh(upload).variant("thumb").state == "pending"
+
+    out = io.StringIO()
+    call_command("uploads_variants", stdout=out)
+    assert f"avatar: 1/1 {upload.pk}: made thumb" in out.getvalue()
+    assert fresh(upload).variant("thumb").ready
+
+
+def test_variants_made_is_sent_with_the_names_made(
+    local: Backend, declare: Any, completed: Any
+) -> None:
+    from uploads.signals import variants_made
+
+    sent: list[tuple[str, list[str]]] = []
+
+    def receive(upload: Upload, names: list[str], **_: Any) -> None:
+        sent.append((str(upload.pk), names))
+
+    variants_made.connect(receive)
+    try:
+        declare(thumb=THUMB, large=LARGE)
+        upload = completed(local)
+    finally:
+        variants_made.disconnect(receive)
+    assert sent == [(str(upload.pk), ["large", "thumb"])]
+
+
+def test_the_profile_page_shows_the_avatar_thumb_or_says_it_is_being_prepared(
+    local: Backend, user: Any, completed: Any, client: Client
+) -> None:
+    upload = completed(local)  # the demo's avatar type declares thumb (accounts' migration)
+    client.force_login(user)
+    user.avatar = upload
+    user.save()
+    Variant.objects.filter(upload=upload).delete()  # as if the task had not run yet
+
+    page = client.get("/profile/").content.decode()
+    assert "Your avatar is being prepared" in page and "Preparing the preview" in page
+    assert not re.search(r'<img [^>]*src="[^"]*' + re.escape(upload.key), page)  # no original
+
+    assert make_variants(upload.pk) == ["thumb"]
+    thumb = fresh(upload).variant("thumb")
+    page = client.get("/profile/").content.decode()
+    assert f'<img src="{thumb.url}" width="160" height="160" alt="Your avatar">' in page
+    assert f'data-role="preview" src="{thumb.url}"' in page  # the form's widget too

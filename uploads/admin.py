@@ -22,6 +22,7 @@ from django.utils.timezone import localtime
 
 from uploads import exceptions, policies, references, thumbnails, validators
 from uploads.app_settings import app_settings
+from uploads.files import PREVIEW_VARIANT
 from uploads.models import Upload, UploadPolicy, VariantSpec, part_size_problem
 from uploads.services import storage_check
 from uploads.services import variants as variant_services
@@ -281,24 +282,20 @@ def thumbnail_url(upload: Upload) -> str:
     return reverse("admin:uploads_upload_thumbnail", args=[upload.pk])
 
 
-#: The variant the admin shows as an upload's thumbnail, where its type declares one.
-THUMB = "thumb"
-
-
 def preview_src(upload: Upload) -> str | None:
     """Where the admin's small image of the upload is: its ``thumb`` variant where the type
     declares one (None while it is not made: never the original instead), else a thumbnail
     made by uploads.thumbnails; None for anything that is no image."""
     if not thumbnails.can_preview(upload):
         return None
-    if THUMB in upload.variants:
-        return upload.variant(THUMB).url
+    if PREVIEW_VARIANT in upload.variants:
+        return upload.variant(PREVIEW_VARIANT).url
     return thumbnail_url(upload)
 
 
 def preparing_html(upload: Upload) -> str | SafeString:
     """What the admin says instead of a thumb variant that is not made (yet)."""
-    thumb = upload.variant(THUMB)
+    thumb = upload.variant(PREVIEW_VARIANT)
     if thumb.state == "failed":
         return format_html('<span class="quiet" title="{}">no thumbnail</span>', thumb.error)
     return format_html('<span class="quiet">{}</span>', "preparing")

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("uploads")
 
 COMPLETED = "completed"  # Upload.Status.COMPLETED, without importing the model
+#: The variant that the admin and the form widget show as an upload's preview, where its
+#: type declares one.
+PREVIEW_VARIANT = "thumb"
 
 
 def signed_download(upload: Upload) -> str:

@@ -8,11 +8,13 @@ converted to sRGB instead).
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageCms, ImageOps, features
 
+ORIENTATION = 0x0112  # the EXIF tag
 #: The largest side a declaration may ask for.
 MAX_SIDE = 10_000
 
@@ -80,7 +82,7 @@ def render(data: bytes, pillow_format: str, recipe: Recipe, max_pixels: int) -> 
                         f"{max_pixels} pixels."
                     )
                 # JPEG: decode at a fraction of the size where the result allows it.
-                image.draft("RGB", _draft_size(image.size, recipe))
+                image.draft("RGB", _draft_size(image, recipe))
                 small = _in_srgb(_scaled(ImageOps.exif_transpose(image), recipe))
                 out = _encoded(small, recipe)
         except VariantError:
@@ -90,23 +92,34 @@ def render(data: bytes, pillow_format: str, recipe: Recipe, max_pixels: int) -> 
     return Rendered(out, small.width, small.height, content_type_of(recipe.format))
 
 
-def _draft_size(size: tuple[int, int], recipe: Recipe) -> tuple[int, int]:
-    """The smallest decoded size that still covers the result: for a crop, the side that is
-    cut must still cover its box after scaling."""
-    if recipe.fit == "fit":
-        return (recipe.width, recipe.height)
-    width, height = size
-    scale = max(recipe.width / width, recipe.height / height)
-    return (max(1, round(width * scale)), max(1, round(height * scale)))
+def _draft_size(image: Image.Image, recipe: Recipe) -> tuple[int, int]:
+    """The smallest decoded size (as stored, before the EXIF turn) that still covers the
+    result: for a crop, the side that is cut must still fill its box."""
+    width, height = image.size
+    turned = image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)
+    shown_width, shown_height = (height, width) if turned else (width, height)
+    ratios = (recipe.width / shown_width, recipe.height / shown_height)
+    scale = min(1.0, max(ratios) if recipe.fit == "crop" else min(ratios))
+    return (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
 
 
 def _scaled(image: Image.Image, recipe: Recipe) -> Image.Image:
     box = (recipe.width, recipe.height)
-    if recipe.fit == "crop":
-        return ImageOps.fit(image, box, method=Image.Resampling.LANCZOS)
-    image = image.copy()
-    image.thumbnail(box, Image.Resampling.LANCZOS)  # never enlarges
-    return image
+    if recipe.fit == "fit":
+        image = image.copy()
+        image.thumbnail(box, Image.Resampling.LANCZOS)  # never enlarges
+        return image
+    # Crop: the middle of the image in the box's proportions, scaled to exactly the box.
+    width, height = image.size
+    scale = max(box[0] / width, box[1] / height)
+    cut_width, cut_height = box[0] / scale, box[1] / scale
+    left, top = (width - cut_width) / 2, (height - cut_height) / 2
+    return image.resize(
+        box,
+        Image.Resampling.LANCZOS,
+        box=(left, top, left + cut_width, top + cut_height),
+        reducing_gap=3.0,
+    )
 
 
 def _in_srgb(image: Image.Image) -> Image.Image:
