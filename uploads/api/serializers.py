@@ -148,7 +148,7 @@ class UploadSerializer(serializers.Serializer):
     def to_representation(self, upload: Upload) -> dict[str, Any]:
         # The same shape as DRF's field-by-field path (a test holds them together), built
         # directly: that path costs about a millisecond per upload on presign's hot path.
-        data = {
+        data: dict[str, Any] = {
             "id": str(upload.id),
             "type": upload.policy.name,
             "status": upload.status,
