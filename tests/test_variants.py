@@ -501,3 +501,19 @@ def test_the_profile_page_shows_the_avatar_thumb_or_says_it_is_being_prepared(
     page = client.get("/profile/").content.decode()
     assert f'<img src="{thumb.url}" width="160" height="160" alt="Your avatar">' in page
     assert f'data-role="preview" src="{thumb.url}"' in page  # the form's widget too
+
+
+def test_the_sweep_deletes_the_variants_a_failed_delete_left(
+    local: Backend, declare: Any, completed: Any, api: Any
+) -> None:
+    declare(thumb=THUMB)
+    upload = completed(local)
+    key = upload.variant("thumb").key
+    # Deleted, but the removal after commit never ran (a storage down then).
+    assert api.delete(f"/api/v1/uploads/{upload.pk}").status_code == 200
+    assert local.read(key)
+
+    out = io.StringIO()
+    call_command("uploads_cleanup", stdout=out)
+
+    assert local.read(key) is None and local.read(upload.key) is None
