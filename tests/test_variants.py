@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,13 +17,15 @@ import pytest
 import requests
 from django.core.files.storage import storages
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from PIL import Image, ImageOps
 
 from tests.backends import Backend, activate
-from tests.helpers import assert_ok, complete, presign_ok, use_storage
+from tests.helpers import assert_ok, complete, make_upload, presign_ok, use_storage
 from tests.metadata_images import SECRET, gps_exif, metadata_in
+from tests.requirements import require_postgres
 from tests.test_staging_private import public_read_policy
 from uploads.files import UnknownVariant
 from uploads.models import Upload, UploadPolicy, Variant, VariantSpec
@@ -517,3 +521,38 @@ def test_the_sweep_deletes_the_variants_a_failed_delete_left(
     call_command("uploads_cleanup", stdout=out)
 
     assert local.read(key) is None and local.read(upload.key) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_record_the_variant_once_and_keep_its_object(
+    local: Backend, user: Any
+) -> None:
+    require_postgres()  # row locks that make the second run wait
+    # Its own type: a transactional test may run after another one emptied the tables.
+    policy = UploadPolicy.objects.create(
+        name="pics",
+        label="Pictures",
+        allowed_content_types=["image/jpeg"],
+        max_size=1024 * 1024,
+        key_prefix="pics",
+        is_public=True,
+    )
+    VariantSpec.objects.create(policy=policy, name="thumb", **THUMB)
+    upload = make_upload(user, "pics", PHOTO, "image/jpeg")
+    key = fresh(upload).variant("thumb").key  # made once the completion committed
+    Variant.objects.filter(upload=upload).delete()  # as if no run had recorded it yet
+    start = threading.Barrier(2)
+
+    def run(_: int) -> list[str]:
+        start.wait()
+        try:
+            return make_variants(upload.pk)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        results = sorted(pool.map(run, range(2)))
+
+    assert results == [[], ["thumb"]]
+    assert Variant.objects.filter(upload=upload).count() == 1
+    assert fresh(upload).variant("thumb").key == key and local.read(key)

@@ -80,7 +80,7 @@ def make_variants(upload_id: uuid.UUID | str, *, rebuild: bool = False) -> list[
                 if problem
                 else _made(upload, spec, data, pillow_format)
             )
-    made = record(upload.pk, outcomes)
+    made = record(upload.pk, outcomes, rebuild=rebuild)
     if made:
         logger.info("Made variants %s of upload %s", made, upload.pk)
     return made
@@ -132,10 +132,11 @@ def headers(upload: Upload, rendered: Rendered) -> ObjectHeaders:
     )
 
 
-def record(upload_id: uuid.UUID, outcomes: list[Outcome]) -> list[str]:
+def record(upload_id: uuid.UUID, outcomes: list[Outcome], *, rebuild: bool = False) -> list[str]:
     """Record the outcomes under the upload's row lock; the objects they replace (and any
     written for an upload deleted or rejected meanwhile, or for a declaration changed
-    meanwhile) go once that commits. Returns the names recorded as made."""
+    meanwhile) go once that commits. A variant that another run recorded meanwhile is left
+    as it is, unless this run rebuilds. Returns the names recorded as made."""
     obsolete: list[str] = []
     made: list[str] = []
     with transaction.atomic():
@@ -152,8 +153,12 @@ def record(upload_id: uuid.UUID, outcomes: list[Outcome]) -> list[str]:
             if spec is None or spec.digest != outcome.spec.digest:
                 obsolete.extend([outcome.key] if outcome.key else [])  # redeclared meanwhile
                 continue
-            if outcome.rendered is None and is_current(old, spec):
-                continue  # a rebuild that failed keeps the variant it would have replaced
+            if is_current(old, spec) and (outcome.rendered is None or not rebuild):
+                # A rebuild that failed keeps the variant it would have replaced; a run that
+                # lost the race to another keeps the other's (the same key: the same object).
+                if outcome.key and old is not None and outcome.key != old.key:
+                    obsolete.append(outcome.key)
+                continue
             if old is not None and old.key and old.key != outcome.key:
                 obsolete.append(old.key)
             _save(upload, outcome, old)
