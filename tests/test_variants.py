@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 from django.core.files.storage import storages
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -556,3 +556,46 @@ def test_two_runs_at_once_record_the_variant_once_and_keep_its_object(
     assert results == [[], ["thumb"]]
     assert Variant.objects.filter(upload=upload).count() == 1
     assert fresh(upload).variant("thumb").key == key and local.read(key)
+
+
+def test_the_command_refuses_an_unknown_type_and_enqueues_when_asked(
+    local: Backend, declare: Any, completed: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with pytest.raises(CommandError, match="No upload type nope."):
+        call_command("uploads_variants", "--type", "nope")
+    upload = completed(local)  # before any declaration
+    declare(thumb=THUMB)
+
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("uploads_variants", "--enqueue", stdout=out)  # the immediate backend runs it
+    assert f"avatar: 1/1 {upload.pk}: enqueued" in out.getvalue()
+    assert fresh(upload).variant("thumb").ready
+
+
+def test_the_admin_says_when_the_backend_refuses_the_rebuild(
+    local: Backend,
+    admin_client: Client,
+    declare: Any,
+    completed: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from uploads import tasks
+
+    upload = completed(local)
+    policy = declare(thumb=THUMB)
+
+    def refuse(*args: Any) -> None:
+        raise RuntimeError("queue down")
+
+    monkeypatch.setattr(tasks, "make_variants", SimpleNamespace(enqueue=refuse))
+    answer = admin_client.post(
+        "/admin/uploads/uploadpolicy/",
+        {"action": "rebuild_variants", "_selected_action": [policy.pk]},
+        follow=True,
+    )
+    shown = {str(m): m.level_tag for m in answer.context["messages"]}
+    assert shown == {
+        "avatar: enqueued 0 of 1 uploads to rebuild; 0 of 1 uploads have current variants.": "error"
+    }
+    assert fresh(upload).variant("thumb").state == "pending"
