@@ -17,7 +17,7 @@ from accounts import apikeys
 from accounts.models import ApiKey, MediaItem, User
 from accounts.scopes import SCOPES
 from uploads import thumbnails
-from uploads.admin import thumbnail_url
+from uploads.admin import preparing_html, preview_src
 from uploads.models import Upload
 
 
@@ -30,10 +30,17 @@ def thumbnail(upload: Upload | None, height: int = 64) -> str | SafeString:
     label = f"{upload.file_name or upload.key} ({content_type}, {upload.status})"
     if not thumbnails.can_preview(upload):
         return label
+    src = preview_src(upload)  # the thumb variant where the type declares one
+    if src is None:
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:uploads_upload_change", args=[upload.pk]),
+            preparing_html(upload),
+        )
     return format_html(
         '<a href="{}"><img src="{}" alt="{}" style="max-height:{}px;max-width:{}px"></a>',
         reverse("admin:uploads_upload_change", args=[upload.pk]),
-        thumbnail_url(upload),
+        src,
         label,
         height,
         height * 2,
@@ -68,7 +75,12 @@ class MediaItemInline(MediaItemColumns, admin.TabularInline):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MediaItem]:
-        return super().get_queryset(request).select_related("upload__policy")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("upload__policy")
+            .prefetch_related("upload__policy__variant_specs", "upload__variant_records")
+        )
 
 
 @admin.register(User)
@@ -84,7 +96,12 @@ class UserAdmin(BaseUserAdmin):
     inlines = [MediaItemInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
-        return super().get_queryset(request).select_related("avatar")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("avatar__policy")
+            .prefetch_related("avatar__policy__variant_specs", "avatar__variant_records")
+        )
 
     @admin.display(description="name", ordering="last_name")
     def full_name(self, user: User) -> str:

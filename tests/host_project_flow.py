@@ -25,12 +25,22 @@ from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
 from uploads.acting import acting_as  # noqa: E402
-from uploads.models import Upload  # noqa: E402
+from uploads.models import Upload, UploadPolicy, VariantSpec  # noqa: E402
 
 setup_test_environment()  # the test client's "testserver" host
 PNG = Path(sys.argv[1]).read_bytes()
 User = get_user_model()
 report: dict[str, Any] = {}
+
+# The operator declares the README's thumb variant on the media type (the admin's Variants).
+VariantSpec.objects.create(
+    policy=UploadPolicy.objects.get(name="media"),
+    name="thumb",
+    width=4,
+    height=4,
+    fit="crop",
+    format="webp",
+)
 
 
 def upload(client: Client, name: str, *, complete: bool = True) -> dict[str, Any]:
@@ -176,5 +186,15 @@ served = client.get(cover_url or "/")
 report["page_cover_served"] = (
     served.status_code == 200 and b"".join(served.streaming_content) == PNG
 )
+
+# ...and its thumbnail, the thumb variant made once the upload completed, served as well.
+thumb = Upload.objects.get(pk=second["id"]).variant("thumb")
+report["page_shows_thumb"] = bool(thumb.url) and (
+    f'<img src="{thumb.url}" width="4" height="4" alt="">' in page
+)
+served = client.get(thumb.url or "/")
+report["page_thumb_served"] = served.status_code == 200 and b"".join(
+    served.streaming_content
+).startswith(b"RIFF")
 
 print(json.dumps(report))

@@ -12,7 +12,9 @@ from django.test import Client
 from accounts.models import MediaItem
 from tests.helpers import MP4, PDF, issued, make_upload, status_of, stored
 from uploads import services
+from uploads.models import Upload
 from uploads.services.attach import field_value
+from uploads.services.variants import make_variants
 
 USERS_URL = "/admin/accounts/user/"
 MEDIA_URL = "/admin/accounts/mediaitem/"
@@ -61,7 +63,8 @@ def test_user_page_shows_the_avatar_and_media_with_thumbnails_for_images(
     page = admin_client.get(f"{USERS_URL}{user.pk}/change/").content.decode()
 
     sources = image_sources(page)
-    assert services.public_url(avatar) in sources
+    # The avatar's widget previews its thumb variant, not made here: never the original.
+    assert services.public_url(avatar) not in sources and "Preparing the preview" in page
     value = re.search(r'<input type="hidden" name="avatar" value="([^"]*)"', page)
     assert value and issued(html.unescape(value.group(1))) == (str(avatar.pk), str(admin_user.pk))
     # Small previews made from the images, never the originals scaled down by the browser.
@@ -82,9 +85,13 @@ def test_user_list_shows_avatar_thumbnails(
     user.save()
 
     page = admin_client.get(USERS_URL).content.decode()
-
-    assert image_sources(page) == [thumbnail_url(avatar)]
+    # The avatar type's thumb variant is not made yet: said so, the original never shown.
+    assert image_sources(page) == [] and "preparing" in page
     assert other_user.username in page
+
+    assert make_variants(avatar.pk) == ["thumb"]
+    page = admin_client.get(USERS_URL).content.decode()
+    assert image_sources(page) == [Upload.objects.get(pk=avatar.pk).variant("thumb").url]
 
 
 def test_an_operator_replaces_and_removes_an_avatar_releasing_the_previous_one(

@@ -20,6 +20,16 @@ UPLOADS_URL = "/admin/uploads/upload/"
 MB = 1024 * 1024
 
 
+#: The management form of the type's variants inline (uploads.admin.VariantSpecInline), with
+#: no rows: a post that leaves the type's variants as they are.
+VARIANTS_INLINE = {
+    "variant_specs-TOTAL_FORMS": "0",
+    "variant_specs-INITIAL_FORMS": "0",
+    "variant_specs-MIN_NUM_FORMS": "0",
+    "variant_specs-MAX_NUM_FORMS": "1000",
+}
+
+
 def policy_form(**overrides: str) -> dict[str, str]:
     """What the add form posts for a sound policy; booleans as checked boxes."""
     data = {
@@ -35,6 +45,8 @@ def policy_form(**overrides: str) -> dict[str, str]:
         "key_prefix": "reports",
         "method": "PUT",
         "expires_in": "300",
+        # The variants inline, left as it is.
+        **VARIANTS_INLINE,
     }
     data.update(overrides)
     return data

@@ -48,7 +48,7 @@ def big_photo() -> bytes:
 def test_uploads_list_shows_name_type_preview_and_rejection_reason(
     admin_client: Client, user: Any
 ) -> None:
-    photo = make_upload(user, file_name="holiday.png")
+    photo = make_upload(user, "media", file_name="holiday.png")  # media: no thumb variant
     refused = avatar_row(user, "rejected", rejection_reason="The file is not a PNG image.")
 
     page = text_of(admin_client.get(UPLOADS_URL))
@@ -103,7 +103,9 @@ def test_upload_page_shows_sizes_preview_and_what_uses_it(admin_client: Client, 
     page = text_of(admin_client.get(f"{UPLOADS_URL}{avatar.pk}/change/"))
 
     assert re.search(r"\d(\.\d)? KB \([\d,]+ bytes\)", page), "sizes in human units"
-    assert f'src="/admin/uploads/upload/{avatar.pk}/thumbnail/"' in page
+    # The avatar type declares a thumb variant: not made here, so no image, nor the original.
+    assert "preparing" in page and "/thumbnail/" not in page
+    assert not re.search(r'<img src="[^"]*' + re.escape(avatar.key), page)
     assert "Open the image" in page
     assert f'href="/admin/accounts/user/{user.pk}/change/"' in page  # the avatar's user
     assert "Re-verify against storage" in page and "Delete with its file" in page

@@ -281,6 +281,38 @@ def test_a_type_keeping_files_under_the_staging_prefix_is_e008() -> None:
     assert len(found) == 1 and "'media'" in found[0].msg
 
 
+@pytest.mark.django_db
+def test_a_variant_in_a_format_pillow_cannot_write_is_e011(monkeypatch: Any) -> None:
+    from uploads import variant_images
+    from uploads.models import VariantSpec
+
+    avatar = UploadPolicy.objects.get(name="avatar")
+    VariantSpec.objects.create(policy=avatar, name="next", width=9, height=9, format="avif")
+    assert not [m for m in run_checks(databases=["default"]) if m.id == "uploads.E011"]
+    # A server whose Pillow writes no AVIF:
+    monkeypatch.setattr(variant_images, "_has", lambda feature: feature != "avif")
+
+    found = [m for m in run_checks(databases=["default"]) if m.id == "uploads.E011"]
+
+    assert len(found) == 1 and "'avatar' declares variant 'next' in avif" in found[0].msg
+    assert "uploads_variants" in (found[0].hint or "")
+
+
+@pytest.mark.django_db
+def test_variants_on_a_type_allowing_no_decodable_image_are_w009() -> None:
+    from uploads.models import VariantSpec
+
+    document = UploadPolicy.objects.get(name="document")
+    VariantSpec.objects.create(policy=document, name="thumb", width=9, height=9, format="webp")
+    assert not [m for m in run_checks(databases=["default"]) if m.id == "uploads.W009"]
+    document.allowed_content_types = ["application/pdf"]
+    document.save()
+
+    found = [m for m in run_checks(databases=["default"]) if m.id == "uploads.W009"]
+
+    assert len(found) == 1 and "'document' declares variants" in found[0].msg
+
+
 # --- EXTRA_CONTENT_TYPES: no active content, however declared ------------------------------
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -507,6 +539,8 @@ def test_a_type_running_a_check_the_settings_do_not_offer_is_w011(settings: Any)
 
     assert [m.id for m in found] == ["uploads.W011"]
     assert "'media'" in found[0].msg and "no-macros" in found[0].msg
+
+
 # --- webhooks ------------------------------------------------------------------------------
 
 TASKS_PACKAGE = "django.tasks" if find_spec("django.tasks") else "django_tasks"
@@ -549,6 +583,8 @@ def test_active_webhook_endpoints_on_a_backend_without_a_worker_is_w012(settings
     assert "uploads_deliver_webhooks" in found["uploads.W012"][0].msg
     settings.TASKS = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
     assert webhook_messages() == {}  # a backend that queues tasks for a worker
+
+
 # uploads.E015 and W013: the tasks backend that verifies large files ----------------------
 
 
@@ -613,6 +649,8 @@ def test_a_backend_with_workers_is_not_w013(settings: Any, backend: str) -> None
     settings.TASKS = {"default": {"BACKEND": backend, "QUEUES": ["default"]}}
 
     assert "uploads.W013" not in deploy_messages()
+
+
 def upload_list_checks(**field: Any) -> dict[str, list[tuple[str, str | None]]]:
     """The uploads.* checks of a model with ``UploadsField(**field)``: id -> [(message, hint)]."""
     from django.db import models

@@ -208,6 +208,9 @@ def test_complete_twice_returns_the_same_answer_and_signals_once(
 
     assert first.status_code == 200, first.content
     assert second.status_code == 200
+    # The avatar's thumb variant is made once the first completion commits.
+    made = second.json()["data"].pop("variants")
+    assert first.json()["data"].pop("variants") == {"thumb": None} and made["thumb"]
     assert without_field_values(second.json()["data"]) == without_field_values(first.json()["data"])
     body = first.json()["data"]
     assert body["status"] == "completed"

@@ -149,4 +149,6 @@ def test_uploads_attach_through_a_form_the_admin_and_a_serializer(host: Host) ->
         "page_shows_gallery": True,
         "page_cover_served": True,
         "api_cover_url": True,
+        "page_shows_thumb": True,
+        "page_thumb_served": True,
     }

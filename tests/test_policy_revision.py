@@ -13,6 +13,7 @@ from django.test import Client
 
 from tests.live import free_port
 from tests.requirements import redis_url
+from tests.test_admin import VARIANTS_INLINE
 from uploads import exceptions
 from uploads.models import UploadPolicy
 from uploads.policies import DATABASE_CHECK_SECONDS, VERSION_KEY, PolicyRegistry, database_revision
@@ -59,6 +60,8 @@ def policy_form(policy: UploadPolicy, **overrides: str) -> dict[str, str]:
         "method": policy.method,
         "expires_in": str(policy.expires_in),
         "part_size": str(policy.part_size),
+        # The variants inline, left as it is.
+        **VARIANTS_INLINE,
     }
     return data | overrides
 

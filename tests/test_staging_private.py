@@ -148,7 +148,9 @@ def test_azure_staging_blob_is_private_until_complete_and_the_file_public_after(
     served = anonymous(done.json()["data"]["publicUrl"])
     assert (served.status_code, served.content) == (200, PNG)
     assert azure_public.names(azure_public.staging) == []  # the staging blob went
-    assert azure_public.names(azure_public.public) == [answer["key"]]
+    # The file and, beside it, the variants its type declares (the avatar's thumb).
+    kept = [answer["key"], *Upload.objects.get(pk=answer["id"]).variant_keys()]
+    assert len(kept) == 2 and azure_public.names(azure_public.public) == sorted(kept)
 
 
 def test_azure_html_sent_as_png_is_never_served_before_or_after_its_reject(

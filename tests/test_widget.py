@@ -22,6 +22,7 @@ from uploads.acting import acting_as
 from uploads.fields import UploadField, UploadFormField
 from uploads.models import Upload
 from uploads.services.attach import field_value
+from uploads.services.variants import make_variants
 
 HTML = b"<!doctype html><html><body><script>alert(1)</script></body></html>"
 
@@ -58,7 +59,14 @@ def test_the_widget_shows_the_current_avatar_and_carries_its_signed_id(user: Any
     assert url
     assert issued(hidden_value(page, "avatar")) == (str(avatar.pk), str(user.pk))
     assert f'<a href="{url}" data-role="link" target="_blank" rel="noopener">me.png</a>' in page
-    assert f'src="{url}" alt="Preview of me.png"' in page
+    # The avatar type's thumb variant is the preview: said to be coming until it is made,
+    # never the original instead.
+    assert f'src="{url}"' not in page and "Preparing the preview…" in page
+    assert make_variants(avatar.pk) == ["thumb"]
+    with acting_as(user):
+        shown = str(ProfileForm(instance=User.objects.get(pk=user.pk))["avatar"])
+    thumb = Upload.objects.get(pk=avatar.pk).variant("thumb")
+    assert f'src="{thumb.url}" alt="Preview of me.png"' in shown
     assert "image/png" in page
     assert 'data-role="remove"' in page and 'data-role="remove" hidden' not in page
     # The file input posts nothing and blocks nothing: the hidden input holds the value.

@@ -22,10 +22,13 @@ from django.utils.timezone import localtime
 
 from uploads import exceptions, policies, references, thumbnails, validators
 from uploads.app_settings import app_settings
-from uploads.models import Upload, UploadPolicy, part_size_problem
+from uploads.files import PREVIEW_VARIANT
+from uploads.models import Upload, UploadPolicy, VariantSpec, part_size_problem
 from uploads.services import storage_check
+from uploads.services import variants as variant_services
 from uploads.services.admin_actions import delete_uploads, reverify_uploads
 from uploads.services.manage import download_url, public_url
+from uploads.tasks import enqueue_variants
 from uploads.units import format_bytes, parse_bytes
 
 
@@ -153,9 +156,19 @@ class UploadPolicyForm(forms.ModelForm):
         return data
 
 
+class VariantSpecInline(admin.TabularInline):
+    """The variants made of every completed image of the type (uploads.services.variants)."""
+
+    model = VariantSpec
+    extra = 0
+    fields = ["name", "width", "height", "fit", "format", "quality"]
+
+
 @admin.register(UploadPolicy)
 class UploadPolicyAdmin(admin.ModelAdmin):
     form = UploadPolicyForm
+    inlines = [VariantSpecInline]
+    readonly_fields = ["variants_progress"]
     # Narrow enough for 1280 px beside the admin's navigation and the filters.
     list_display = ["type_and_label", "is_active", "content_types", "size_cap", "expiry", "where"]
     list_display_links = ["type_and_label"]
@@ -183,9 +196,32 @@ class UploadPolicyAdmin(admin.ModelAdmin):
         ),
         ("Large files (multipart uploads)", {"fields": ["multipart_threshold", "part_size"]}),
         ("Checks before publication", {"fields": ["checks", "complete_unscanned"]}),
+        ("Variants", {"fields": ["variants_progress"]}),
     ]
 
-    actions = ["check_storage"]
+    actions = ["check_storage", "rebuild_variants"]
+
+    @admin.display(description="variants made")
+    def variants_progress(self, policy: UploadPolicy) -> str:
+        if policy.pk is None or not policy.variant_specs.exists():
+            return "No variants declared (add them below)."
+        return f"{variant_services.progress(policy)}."
+
+    @admin.action(description="Rebuild the missing and stale variants of selected types")
+    def rebuild_variants(self, request: HttpRequest, queryset: QuerySet[UploadPolicy]) -> None:
+        for policy in queryset.order_by("name"):
+            ids = [
+                str(pk)
+                for pk in variant_services.needing_rebuild(policy).values_list("pk", flat=True)
+            ]
+            enqueued = sum(enqueue_variants(upload_id) for upload_id in ids)
+            level = messages.SUCCESS if enqueued == len(ids) else messages.ERROR
+            self.message_user(
+                request,
+                f"{policy.name}: enqueued {enqueued} of {len(ids)} uploads to rebuild; "
+                f"{variant_services.progress(policy)}.",
+                level,
+            )
 
     # Every view that saves or deletes types: say so when their edit did not reach the cache.
     def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -270,15 +306,33 @@ def thumbnail_url(upload: Upload) -> str:
     return reverse("admin:uploads_upload_thumbnail", args=[upload.pk])
 
 
-def preview_html(upload: Upload, size: int) -> str | SafeString:
-    """A small image made by uploads.thumbnails (never the original scaled down), or ""."""
+def preview_src(upload: Upload) -> str | None:
+    """Where the admin's small image of the upload is: its ``thumb`` variant where the type
+    declares one (None while it is not made: never the original instead), else a thumbnail
+    made by uploads.thumbnails; None for anything that is no image."""
     if not thumbnails.can_preview(upload):
-        return ""
+        return None
+    if PREVIEW_VARIANT in upload.variants:
+        return upload.variant(PREVIEW_VARIANT).url
+    return thumbnail_url(upload)
+
+
+def preparing_html(upload: Upload) -> str | SafeString:
+    """What the admin says instead of a thumb variant that is not made (yet)."""
+    thumb = upload.variant(PREVIEW_VARIANT)
+    if thumb.state == "failed":
+        return format_html('<span class="quiet" title="{}">no thumbnail</span>', thumb.error)
+    return format_html('<span class="quiet">{}</span>', "preparing")
+
+
+def preview_html(upload: Upload, size: int) -> str | SafeString:
+    """A small image (a thumb variant or one made by uploads.thumbnails, never the original
+    scaled down), "preparing" while the thumb variant is not made, or ""."""
+    src = preview_src(upload)
+    if src is None:
+        return preparing_html(upload) if thumbnails.can_preview(upload) else ""
     return format_html(
-        '<img src="{}" alt="" style="max-width:{}px;max-height:{}px">',
-        thumbnail_url(upload),
-        size,
-        size,
+        '<img src="{}" alt="" style="max-width:{}px;max-height:{}px">', src, size, size
     )
 
 
@@ -295,6 +349,15 @@ class UploadAdmin(admin.ModelAdmin):
     list_filter = ["status", "policy", "created_at"]
     date_hierarchy = "created_at"
     list_select_related = ["owner", "policy"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Upload]:
+        # The previews read the types' variants and the uploads' in two queries a page.
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("policy__variant_specs", "variant_records")
+        )
+
     actions = ["delete_with_objects", "reverify"]
     fieldsets = [
         (None, {"fields": ["name", "status", "owner", "policy", "large_preview", "used_by"]}),

@@ -8,6 +8,7 @@ uploads.E005  an UploadField names no upload types
 uploads.E006  an UploadField's owner_field is not a foreign key of its model
 uploads.E007  an upload type's storage is not in UPLOADS['STORAGES'] (a database check)
 uploads.E009  a model has an UploadField and RequestIDMiddleware is not in MIDDLEWARE
+uploads.E011  a variant's format is one this server's Pillow cannot write (a database check)
 uploads.E012  an UploadsField's max_files is not a whole number of at least 1 (or None)
 uploads.E013  UPLOADS['CHECKS'] names no callable, or the ClamAV scan lacks a usable CLAMD
 uploads.E014  active webhook endpoints, and standardwebhooks is not installed (a database check)
@@ -20,6 +21,7 @@ uploads.W005  auth/token (uploads.api.auth_urls) is served without django-axes g
 uploads.W006  UPLOADS['STAGING_BUCKETS'] names a storage that is not an upload storage
 uploads.W007  uploads live in SQLite without transaction_mode IMMEDIATE: the cap is not exact
 uploads.W008  the request storage deadline leaves no margin under gunicorn's default timeout
+uploads.W009  an upload type declares variants but allows no image it can decode (a database check)
 uploads.W010  an UploadsField takes more files than a user may upload at once (MAX_OPEN_UPLOADS)
 uploads.W011  an upload type runs a check UPLOADS['CHECKS'] does not offer (a database check)
 uploads.W012  active webhook endpoints with DEBUG off, and a task backend that runs no worker:
@@ -574,6 +576,8 @@ def check_webhooks(app_configs: Any = None, databases: Any = None, **kwargs: Any
             )
         )
     return found
+
+
 # --- the tasks backend that verifies large files ---------------------------------------
 
 #: Backends that run a task in the process that enqueues it, or never.
@@ -645,3 +649,52 @@ def check_verification_worker(app_configs: Any = None, **kwargs: Any) -> list[An
             id="uploads.W013",
         )
     ]
+
+
+@register(Tags.database)
+def check_variants(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[Any]:
+    """Variant declarations this server cannot honour."""
+    if not databases:
+        return []
+    from uploads import content_types
+    from uploads.models import VariantSpec
+    from uploads.variant_images import formats
+
+    try:
+        rows = list(
+            VariantSpec.objects.values_list(
+                "policy__name", "name", "format", "policy__allowed_content_types"
+            )
+        )
+    except DatabaseError:
+        return []  # not migrated yet
+    writable = formats()
+    errors: list[Any] = []
+    for policy, name, fmt, _ in sorted(rows):
+        if fmt not in writable:
+            errors.append(
+                Error(
+                    f"Upload type '{policy}' declares variant '{name}' in {fmt}, which this "
+                    f"server's Pillow cannot write ({', '.join(writable)}): it is never made.",
+                    hint=f"Install a Pillow with {fmt} support, or change the variant's format "
+                    "in the admin's Upload types and rebuild (manage.py uploads_variants).",
+                    id="uploads.E011",
+                )
+            )
+    no_image = sorted(
+        {
+            policy
+            for policy, _, _, allowed in rows
+            if not any(content_types.pillow_format(t) for t in allowed or [])
+        }
+    )
+    for policy in no_image:
+        errors.append(
+            Warning(
+                f"Upload type '{policy}' declares variants but allows no image type this "
+                "server decodes: none is ever made.",
+                hint=f"Delete the variants of '{policy}', or allow an image type.",
+                id="uploads.W009",
+            )
+        )
+    return errors

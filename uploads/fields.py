@@ -27,6 +27,7 @@ from uploads import exceptions as upload_errors
 from uploads import references
 from uploads.acting import acting_user, anyone_known
 from uploads.api.paths import api_base
+from uploads.files import PREVIEW_VARIANT
 from uploads.models import Upload
 from uploads.ownership import Owner, RowOwned, Types, check_attachable, resolve_types
 from uploads.services.attach import (
@@ -283,12 +284,20 @@ def describe(upload: Upload) -> dict[str, Any]:
             except upload_errors.UploadError:
                 url = None
     size = upload.verified_size if upload.verified_size is not None else upload.size
+    # The preview: the type's thumb variant where it declares one (nothing while it is not
+    # made: never the original instead), else the file itself.
+    preview, preparing = url, False
+    if url is not None and PREVIEW_VARIANT in upload.variants:
+        thumb = upload.variant(PREVIEW_VARIANT)
+        preview, preparing = thumb.url, not thumb.ready
     return {
         "id": str(upload.pk),
         "file_name": upload.file_name or upload.key.rsplit("/", 1)[-1],
         "content_type": content_type,
         "size": format_bytes(size) if size is not None else "",
         "url": url,
+        "preview_url": preview,
+        "preparing": preparing,
         "is_image": content_types.is_raster_image(content_type),
         "status": upload.status,
     }

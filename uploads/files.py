@@ -13,6 +13,7 @@ on each read, valid for ``UPLOADS['DOWNLOAD_EXPIRY']`` seconds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from django.core.files.storage import Storage
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("uploads")
 
 COMPLETED = "completed"  # Upload.Status.COMPLETED, without importing the model
+#: The variant that the admin and the form widget show as an upload's preview, where its
+#: type declares one.
+PREVIEW_VARIANT = "thumb"
 
 
 def signed_download(upload: Upload) -> str:
@@ -123,3 +127,160 @@ class UploadFile:
             )
         stream: Any = self.storage.open(self.upload.key, "rb")
         return stream  # type: ignore[no-any-return]
+
+    def variant(self, name: str) -> VariantFile:
+        """The variant ``name`` (see VariantFile); UnknownVariant for an undeclared name."""
+        return self.variants[name]
+
+    @property
+    def variants(self) -> Variants:
+        """The variants the upload's type declares, by name (a mapping, for templates:
+        ``{{ upload.variants.thumb.url }}``). Read once per upload object."""
+        cached: Variants | None = getattr(self.upload, "_variants_cache", None)
+        if cached is None:
+            cached = Variants(self.upload)
+            self.upload._variants_cache = cached  # type: ignore[attr-defined]
+        return cached
+
+
+class UnknownVariant(KeyError):
+    """The upload's type declares no variant of that name."""
+
+    def __init__(self, name: str, declared: list[str]) -> None:
+        super().__init__(name)
+        self.name = name
+        self.declared = declared
+
+    def __str__(self) -> str:
+        known = ", ".join(self.declared) if self.declared else "none"
+        return f"No variant {self.name!r} is declared for this upload's type (declared: {known})."
+
+
+class VariantFile:
+    """One declared variant of an upload. ``ready`` only when it was made from the upload
+    as declared now, and the upload is completed: otherwise ``url`` is None (never the
+    original instead) and ``open()`` raises InvalidState. A public upload's variant has its
+    public URL; a private one's is signed afresh on each read."""
+
+    def __init__(self, upload: Upload, name: str, digest: str, record: Any | None) -> None:
+        self.upload = upload
+        self.name = name
+        self.digest = digest
+        self.record = record
+
+    def __repr__(self) -> str:
+        return f"<VariantFile: {self.name} ({'ready' if self.ready else 'not ready'})>"
+
+    def __bool__(self) -> bool:
+        return self.ready
+
+    @property
+    def ready(self) -> bool:
+        r = self.record
+        return bool(
+            self.upload.status == COMPLETED
+            and r is not None
+            and r.status == "ready"
+            and r.digest == self.digest
+            and r.key
+        )
+
+    @property
+    def state(self) -> str:
+        """ready; pending (not made yet, or made from a declaration since changed: a
+        rebuild makes it); failed (the message is ``error``); or unavailable (the upload is
+        not completed)."""
+        if self.upload.status != COMPLETED:
+            return "unavailable"
+        if self.ready:
+            return "ready"
+        r = self.record
+        if r is not None and r.status == "failed" and r.digest == self.digest:
+            return "failed"
+        return "pending"
+
+    @property
+    def error(self) -> str:
+        return str(self.record.error) if self.state == "failed" and self.record else ""
+
+    @property
+    def key(self) -> str:
+        return str(self.record.key) if self.ready and self.record else ""
+
+    @property
+    def url(self) -> str | None:
+        if not self.ready:
+            return None
+        try:
+            signer = get_signer(self.upload.storage)
+            if self.upload.is_public:
+                return signer.public_url(self.key)
+            return signer.presign_download(
+                self.key,
+                expires_in=app_settings.DOWNLOAD_EXPIRY,
+                content_type=self.content_type,
+                attachment_name=None,
+            )
+        except SignerError as err:
+            logger.error("No URL for variant %s of upload %s: %s", self.name, self.upload.pk, err)
+            return None
+
+    @property
+    def width(self) -> int | None:
+        return int(self.record.width) if self.ready and self.record else None
+
+    @property
+    def height(self) -> int | None:
+        return int(self.record.height) if self.ready and self.record else None
+
+    @property
+    def content_type(self) -> str:
+        return str(self.record.content_type) if self.ready and self.record else ""
+
+    @property
+    def size(self) -> int | None:
+        return int(self.record.size) if self.ready and self.record else None
+
+    def open(self, mode: str = "rb") -> IO[bytes]:
+        if mode != "rb":
+            raise ValueError(f"Variants are read-only: open them with mode 'rb', not {mode!r}.")
+        if not self.ready:
+            raise exceptions.InvalidState(
+                f"The variant {self.name!r} is {self.state}.", vars={"variant": self.state}
+            )
+        stream: Any = get_signer(self.upload.storage).storage.open(self.key, "rb")
+        return stream  # type: ignore[no-any-return]
+
+
+class Variants(Mapping[str, VariantFile]):
+    """The variants an upload's type declares, by name, in the declared order."""
+
+    def __init__(self, upload: Upload) -> None:
+        self.upload = upload
+        specs = list(upload.policy.variant_specs.all())
+        # Only a completed upload's variants are served: no query for another's.
+        records = (
+            {r.name: r for r in upload.variant_records.all()}
+            if specs and upload.status == COMPLETED
+            else {}
+        )
+        self._files = {
+            spec.name: VariantFile(upload, spec.name, spec.digest, records.get(spec.name))
+            for spec in specs
+        }
+
+    def __getitem__(self, name: str) -> VariantFile:
+        try:
+            return self._files[name]
+        except KeyError:
+            raise UnknownVariant(name, list(self._files)) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def urls(self) -> dict[str, str | None]:
+        """Each declared variant's URL, None where it is not ready."""
+        return {name: file.url for name, file in self._files.items()}

@@ -45,3 +45,11 @@ def attachment_name(file_name: str, upload_id: object, content_type: str) -> str
         name = stem
     known = content_types.known(content_type)
     return f"{name}.{known.extension}" if known else name
+
+
+def variant_key(key: str, name: str, digest: str, extension: str) -> str:
+    """Where the variant ``name`` of the upload at ``key`` is stored, beside it (under the
+    same prefix, so that it is exactly as public or private): ``<key without extension>/
+    <name>-<declaration digest>.<ext>``. A changed declaration makes a new key."""
+    stem = key.rsplit(".", 1)[0] if "." in key.rsplit("/", 1)[-1] else key
+    return f"{stem}/{name}-{digest}.{extension}"

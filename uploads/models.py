@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from typing import IO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from uploads import validators
-from uploads.files import UploadFile
+from uploads.files import UploadFile, VariantFile, Variants
+
+SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 
 
 class UploadPolicy(models.Model):
@@ -290,6 +294,21 @@ class Upload(models.Model):
         """A readable stream of the stored object; InvalidState unless completed."""
         return self.file.open(mode)
 
+    def variant(self, name: str) -> VariantFile:
+        """The variant ``name`` (an uploads.files.VariantFile): ``.url`` None and ``.ready``
+        False until it is made from this upload as declared now. UnknownVariant (a KeyError)
+        for a name the upload's type does not declare."""
+        return self.file.variant(name)
+
+    @property
+    def variants(self) -> Variants:
+        """The declared variants by name, a mapping (``{{ upload.variants.thumb.url }}``)."""
+        return self.file.variants
+
+    def variant_keys(self) -> list[str]:
+        """The keys of the variant objects stored for this upload (made or being replaced)."""
+        return [k for k in self.variant_records.values_list("key", flat=True) if k]
+
     @property
     def is_multipart(self) -> bool:
         return self.part_size is not None
@@ -305,6 +324,105 @@ class Upload(models.Model):
         """The exact size of part ``number`` (from 1): the part size, less for the last."""
         assert self.part_size is not None and self.size is not None
         return min(self.part_size, self.size - (number - 1) * self.part_size)
+
+
+class VariantSpec(models.Model):
+    """A named variant that operators declare on an upload type: made from every completed
+    image of the type, by a task, after it completes."""
+
+    class Fit(models.TextChoices):
+        CROP = "crop", _("crop to exactly this size")
+        FIT = "fit", _("fit within this size")
+
+    class Format(models.TextChoices):
+        WEBP = "webp", "WebP"
+        JPEG = "jpeg", "JPEG"
+        PNG = "png", "PNG"
+        AVIF = "avif", "AVIF"
+
+    policy = models.ForeignKey(UploadPolicy, on_delete=models.CASCADE, related_name="variant_specs")
+    name = models.SlugField(
+        _("name"), max_length=32, help_text=_("What code and the API call it, such as thumb.")
+    )
+    width = models.PositiveIntegerField(_("width"), validators=[MinValueValidator(1)])
+    height = models.PositiveIntegerField(_("height"), validators=[MinValueValidator(1)])
+    fit = models.CharField(_("fit"), max_length=8, choices=Fit.choices, default=Fit.FIT)
+    format = models.CharField(_("format"), max_length=8, choices=Format.choices)
+    quality = models.PositiveSmallIntegerField(
+        _("quality"),
+        default=80,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("1-100 (PNG is lossless: it ignores this)."),
+    )
+
+    class Meta:
+        ordering = ["policy", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "name"], name="variant_spec_unique_name")
+        ]
+        verbose_name = _("variant")
+        verbose_name_plural = _("variants")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.width}x{self.height} {self.fit} {self.format})"
+
+    def clean(self) -> None:
+        from uploads import variant_images
+
+        problems: dict[str, str] = {}
+        if not self.name or not SLUG.fullmatch(self.name):
+            problems["name"] = "Letters, digits, hyphens and underscores only, such as thumb."
+        for side in ("width", "height"):
+            value = getattr(self, side)
+            if value is None or value < 1 or value > variant_images.MAX_SIDE:
+                problems[side] = f"From 1 to {variant_images.MAX_SIDE} pixels."
+        if self.fit not in self.Fit.values:
+            problems["fit"] = f"One of {', '.join(self.Fit.values)}."
+        if self.format not in variant_images.formats():
+            problems["format"] = (
+                f"One of {', '.join(variant_images.formats())} (the formats this server's "
+                "Pillow can write)."
+            )
+        if self.quality is None or not 1 <= self.quality <= 100:
+            problems["quality"] = "From 1 to 100."
+        if problems:
+            raise ValidationError(problems)
+
+    @property
+    def digest(self) -> str:
+        """What the variant's pixels depend on: a variant made from another declaration is
+        stale. Part of its key, so that a rebuilt variant never reuses a cached URL."""
+        recipe = f"{self.width}x{self.height}:{self.fit}:{self.format}:{self.quality}"
+        return hashlib.sha256(recipe.encode()).hexdigest()[:12]
+
+
+class Variant(models.Model):
+    """One variant made of one upload (or the failure to make it), and from what
+    declaration: a record whose digest differs from its declaration's is stale."""
+
+    class Status(models.TextChoices):
+        READY = "ready", _("ready")
+        FAILED = "failed", _("failed")
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="variant_records")
+    name = models.CharField(max_length=32)
+    digest = models.CharField(max_length=16)
+    status = models.CharField(max_length=8, choices=Status.choices)
+    key = models.CharField(max_length=1024, blank=True)
+    content_type = models.CharField(max_length=32, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    made_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["upload", "name"], name="variant_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.upload_id} {self.name} ({self.status})"
 
 
 # Webhook endpoints and deliveries live with their logic; imported so Django registers them.

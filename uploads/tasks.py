@@ -13,7 +13,10 @@ from django.apps import apps
 from django.dispatch import receiver
 from django.utils import timezone
 
+from uploads.models import Upload
+from uploads.services import variants
 from uploads.services.complete import verification_requested, verify_deferred
+from uploads.signals import upload_completed
 from uploads.signers.deadline import storage_deadline
 from uploads.webhooks import delivery
 
@@ -81,6 +84,31 @@ def enqueue_delivery(pk: int, run_after: datetime | None = None) -> None:
         (deliver_webhook.using(run_after=run_after) if run_after else deliver_webhook).enqueue(pk)
     except Exception:  # noqa: BLE001  the command is the fallback
         logger.exception("Could not enqueue webhook delivery %s", pk)
+
+
+@task()
+def make_variants(upload_id: str, rebuild: bool = False) -> list[str]:
+    """Make the completed upload's missing and stale variants (all with ``rebuild``) and
+    return the names made. Safe to run more than once, and at once."""
+    with storage_deadline(None):
+        return variants.make_variants(upload_id, rebuild=rebuild)
+
+
+@receiver(upload_completed, dispatch_uid="uploads.enqueue_variants")
+def _on_upload_completed(upload: Upload, **_: Any) -> None:
+    if variants.has_variants(upload):
+        enqueue_variants(str(upload.pk))
+
+
+def enqueue_variants(upload_id: str, *, rebuild: bool = False) -> bool:
+    """Enqueue ``make_variants``; a backend that refuses it is logged (``uploads_variants``
+    makes what is missing). Returns whether it was enqueued."""
+    try:
+        make_variants.enqueue(upload_id, rebuild)
+    except Exception:  # noqa: BLE001  the upload is complete; its variants can be rebuilt
+        logger.exception("Could not enqueue the variants of upload %s", upload_id)
+        return False
+    return True
 
 
 def fail_lost_runs(upload_id: uuid.UUID | str) -> int:

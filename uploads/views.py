@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from uploads import content_types
 from uploads.api.envelope import error_response, success_body
-from uploads.models import Upload
+from uploads.models import Upload, Variant
 from uploads.signers import SignerNotConfigured, get_signer
 from uploads.signers.local import LocalSigner, Refused, read_download_token, read_upload_token
 
@@ -90,12 +90,15 @@ def download(request: HttpRequest, token: str) -> HttpResponseBase:
 
 
 def public_file(request: HttpRequest, key: str) -> HttpResponseBase:
-    """A completed public upload, as a public bucket would serve it."""
+    """A completed public upload, or a variant made of one, as a public bucket would serve
+    it."""
     upload = (
         Upload.objects.filter(key=key, status=Upload.Status.COMPLETED, is_public=True)
         .only("key", "storage", "verified_content_type")
         .first()
     )
+    if upload is None:
+        return public_variant(request, key)
     try:
         signer = _local_signer(upload.storage) if upload else None
     except (Refused, SignerNotConfigured):
@@ -105,3 +108,24 @@ def public_file(request: HttpRequest, key: str) -> HttpResponseBase:
     content_type = upload.verified_content_type
     attachment = None if content_types.is_raster_image(content_type) else key.rsplit("/", 1)[-1]
     return _serve(signer, key, content_type, attachment)
+
+
+def public_variant(request: HttpRequest, key: str) -> HttpResponseBase:
+    variant = (
+        Variant.objects.filter(
+            key=key,
+            status=Variant.Status.READY,
+            upload__status=Upload.Status.COMPLETED,
+            upload__is_public=True,
+        )
+        .select_related("upload")
+        .only("key", "content_type", "upload__storage")
+        .first()
+    )
+    try:
+        signer = _local_signer(variant.upload.storage) if variant else None
+    except (Refused, SignerNotConfigured):
+        signer = None
+    if variant is None or signer is None or not signer.storage.exists(key):
+        return error_response(request, 404, "not_found", "There is no public file here.")
+    return _serve(signer, key, variant.content_type, None)

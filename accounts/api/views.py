@@ -111,7 +111,11 @@ class MediaListView(UploadsAPIView):
     def get(self, request: Request) -> Response:
         paginator = EnvelopePagination()
         page = paginator.paginate_queryset(
-            services.owned_media(self.caller()).order_by("-created_at", "-id"), request, view=self
+            services.owned_media(self.caller())
+            .order_by("-created_at", "-id")
+            .prefetch_related("upload__policy__variant_specs", "upload__variant_records"),
+            request,
+            view=self,
         )
         assert page is not None
         data = MediaItemSerializer(page, many=True, context={"request": request}).data

@@ -111,6 +111,11 @@ class PresignRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer)
     )
 
 
+def absolute(request: Any, url: str | None) -> str | None:
+    """``url`` as an absolute URI on the request's host (a storage's relative URL)."""
+    return request.build_absolute_uri(url) if url else url
+
+
 class UploadSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     type = serializers.CharField(source="policy.name")
@@ -157,15 +162,24 @@ class UploadSerializer(serializers.Serializer):
         "uploads:write)."
     )
 
+    variants = serializers.SerializerMethodField(
+        help_text="The variants the upload's type declares (such as thumb), by name: each "
+        "one's URL (public, or signed for DOWNLOAD_EXPIRY seconds like the file's) once it "
+        "is made from the completed file as declared now; null until then (never the "
+        "original instead)."
+    )
+
     def to_representation(self, upload: Upload) -> dict[str, Any]:
         # The same shape as DRF's field-by-field path (a test holds them together), built
         # directly: that path costs about a millisecond per upload on presign's hot path.
-        # The description webhook events carry too, with this request's absolute publicUrl
-        # and the caller's own fieldValue.
-        data = upload_data(upload)
+        # The description webhook events carry too, with this request's absolute URLs and
+        # the caller's own fieldValue; variants where the answer has them (not presign's).
+        data = upload_data(upload, variants="variants" in type(self)._declared_fields)
         request = self.context.get("request")
-        if data["publicUrl"] and request:
-            data["publicUrl"] = request.build_absolute_uri(data["publicUrl"])
+        if request:
+            data["publicUrl"] = absolute(request, data["publicUrl"])
+            if "variants" in data:
+                data["variants"] = {n: absolute(request, u) for n, u in data["variants"].items()}
         data["fieldValue"] = self.get_fieldValue(upload)
         return data
 
@@ -187,10 +201,17 @@ class UploadSerializer(serializers.Serializer):
             return None  # a capability to attach: not for a credential that only reads
         return field_value(upload.pk, user)
 
-    def get_publicUrl(self, upload: Upload) -> str | None:
-        url = public_url(upload)
+    @extend_schema_field(
+        {"type": "object", "additionalProperties": {"type": ["string", "null"], "format": "uri"}}
+    )
+    def get_variants(self, upload: Upload) -> dict[str, str | None]:
         request = self.context.get("request")
-        return request.build_absolute_uri(url) if url and request else url
+        urls = upload.variants.urls()
+        return {n: absolute(request, u) for n, u in urls.items()} if request else urls
+
+    def get_publicUrl(self, upload: Upload) -> str | None:
+        request, url = self.context.get("request"), public_url(upload)
+        return absolute(request, url) if request else url
 
 
 class AttachedUploadSerializer(UploadSerializer):
@@ -206,9 +227,8 @@ class AttachedUploadSerializer(UploadSerializer):
         return {**super().to_representation(upload), "url": self.get_url(upload)}
 
     def get_url(self, upload: Upload) -> str | None:
-        url = upload.url
         request = self.context.get("request")
-        return request.build_absolute_uri(url) if url and request else url
+        return absolute(request, upload.url) if request else upload.url
 
 
 class MultipartPlanSerializer(serializers.Serializer):
@@ -217,6 +237,9 @@ class MultipartPlanSerializer(serializers.Serializer):
 
 
 class PresignResponseSerializer(UploadSerializer):
+    # A new upload has none, and a deduplicated one's are in GET /uploads/{id}: presign
+    # spends no query on them.
+    variants = None  # type: ignore[assignment]
     uploadUrl = serializers.CharField(
         required=False, help_text="Where to send the file; absent for multipart and deduplicated."
     )

@@ -167,7 +167,7 @@ class PresignView(UploadsAPIView):
                 multipart=v.get("multipart", False),
             ),
         )
-        data = UploadSerializer(result.upload, context={"request": request}).data
+        data = PresignResponseSerializer(result.upload, context={"request": request}).data
         data |= {"expiresIn": result.expires_in, "maxSize": result.max_size}
         if result.deduplicated:
             data["deduplicated"] = True
@@ -207,7 +207,11 @@ class UploadListView(UploadsAPIView):
     def get(self, request: Request) -> Response:
         query = UploadListQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        uploads = services.owned_uploads(self.caller()).order_by("-created_at", "-id")
+        uploads = (
+            services.owned_uploads(self.caller())
+            .order_by("-created_at", "-id")
+            .prefetch_related("policy__variant_specs", "variant_records")
+        )
         if "status" in query.validated_data:
             uploads = uploads.filter(status=query.validated_data["status"])
         if "type" in query.validated_data:

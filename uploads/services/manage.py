@@ -52,7 +52,12 @@ def mark_deleted(upload: Upload) -> None:
     can never leave a row pointing at a missing object; a removal that fails then is
     retried by ``uploads_cleanup``, which sweeps deleted uploads without waiting."""
     # A completed upload's staging object went when it completed (or goes with the sweep).
-    names = [upload.key] if upload.status == Upload.Status.COMPLETED else leftover_keys(upload)
+    # Its variants go with it.
+    names = (
+        [upload.key, *upload.variant_keys()]
+        if upload.status == Upload.Status.COMPLETED
+        else leftover_keys(upload)
+    )
     # Parts of an upload that did not complete are billed until aborted.
     multipart = (
         (keys.staging_key(upload.key), upload.multipart_id)
@@ -67,9 +72,10 @@ def mark_deleted(upload: Upload) -> None:
 
 
 def leftover_keys(upload: Upload) -> list[str]:
-    """What an upload that did not complete may have left: at the staging key its URL wrote,
-    and at its key, a copy whose completion rolled back."""
-    return [keys.staging_key(upload.key), upload.key]
+    """What an upload that did not complete (or no longer counts) may have left: at the
+    staging key its URL wrote, at its key a copy whose completion rolled back, and the
+    variants made while it was completed."""
+    return [keys.staging_key(upload.key), upload.key, *upload.variant_keys()]
 
 
 def delete_objects(

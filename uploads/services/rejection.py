@@ -17,6 +17,8 @@ def reject(upload: Upload, reasons: list[dict[str, Any]]) -> None:
         signer = signer_for(upload.storage)
         signer.delete(keys.staging_key(upload.key))
         signer.delete(upload.key)
+        for key in upload.variant_keys():  # made while it counted as completed
+            signer.delete(key)
     upload.status = Upload.Status.REJECTED
     upload.rejection_reason = "; ".join(r["message"] for r in reasons)
     upload.save(update_fields=["status", "rejection_reason", "updated_at"])

@@ -12,10 +12,10 @@ from uploads.models import Upload
 from uploads.services.manage import public_url
 
 
-def upload_data(upload: Upload) -> dict[str, Any]:
+def upload_data(upload: Upload, *, variants: bool = True) -> dict[str, Any]:
     """The API's upload answer (UploadSerializer) without ``fieldValue``, which is issued
-    to one user."""
-    return {
+    to one user; ``variants``: with the URLs of its type's variants (a query or two)."""
+    data = {
         "id": str(upload.id),
         "type": upload.policy.name,
         "status": upload.status,
@@ -35,6 +35,9 @@ def upload_data(upload: Upload) -> dict[str, Any]:
         "pageCount": upload.page_count,
         "duration": upload.duration,
     }
+    if variants:
+        data["variants"] = upload.variants.urls()
+    return data
 
 
 def iso_datetime(value: datetime) -> str:

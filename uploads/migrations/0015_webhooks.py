@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('uploads', '0015_checks'),
+        ('uploads', '0014_checks'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('uploads', '0012_upload_file_facts'),
+        ('uploads', '0013_variants'),
     ]
 
     operations = [
