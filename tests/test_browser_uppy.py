@@ -354,3 +354,74 @@ def test_a_file_the_server_has_already_is_not_sent_again(
     assert again["id"] == first["id"] and first["status"] == "completed"
     assert uploaded_row(page, "again.png")[1:] == ["completed", str(len(png)), first["key"]]
     assert not [u for u in site.uploads() if u["fileName"] == "again.png"]  # no second upload
+
+
+def file_error(page: Page, name: str) -> str:
+    """What the Dashboard shows of a file's failure (its error button's label)."""
+    item = page.locator(".uppy-Dashboard-Item", has_text=name)
+    shown = item.locator(".uppy-Dashboard-Item-errorDetails")
+    shown.wait_for()
+    return shown.get_attribute("aria-label") or ""
+
+
+@pytest.mark.parametrize("site", ["local"], indirect=True)
+def test_a_type_the_policy_refuses_shows_which_check_refused(
+    page: Page, site: UppySite, tmp_path: Path
+) -> None:
+    open_uppy(page, site, "avatar")
+    add_file(page, tmp_path, "anim.gif", test_browser.GIF)
+    page.get_by_role("button", name=UPLOAD_BUTTON).click()
+
+    error = file_error(page, "anim.gif")
+    assert "'image/gif' is not allowed for avatar uploads." in error
+    assert "upload.invalid_content_type" in error
+    assert not [u for u in site.uploads() if u["fileName"] == "anim.gif"]  # no row made
+
+
+@pytest.mark.parametrize("site", ["local"], indirect=True)
+def test_a_file_storage_never_got_leaves_no_pending_upload(
+    page: Page, site: UppySite, tmp_path: Path
+) -> None:
+    page.route(re.compile(r".*/uploads/local/put/.*"), lambda route: route.abort("failed"))
+    open_uppy(page, site, "avatar")
+    with page.expect_response(lambda r: r.url.endswith("/uploads/presign")) as presigned:
+        add_file(page, tmp_path, "lost.png", png_bytes(9, 9))
+        page.get_by_role("button", name=UPLOAD_BUTTON).click()
+
+    assert "network.error" in file_error(page, "lost.png")
+    upload_id = presigned.value.json()["data"]["id"]
+    answer = requests.get(
+        f"{site.base}/api/v1/uploads/{upload_id}",
+        headers={"Authorization": f"Bearer {site.token}"},
+        timeout=10,
+    )
+    # Deleted, not left pending until it expires: the API knows it no more.
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "upload.not_found"
+
+
+@pytest.mark.parametrize("site", ["local"], indirect=True)
+def test_parts_cut_otherwise_than_the_server_plans_are_refused_before_sending(
+    page: Page, site: UppySite
+) -> None:
+    """A type whose parts are not Uppy's (here document's 16 MB parts, which Uppy was not told
+    of: the adapter only learns a type's part size when Uppy asks whether to cut the file)."""
+    open_uppy(page, site, "document")
+    refused: Any = page.evaluate(
+        """async ({ token }) => {
+          const { awsS3Options } = await import("/static/uploads/uppy.js");
+          const options = await awsS3Options({ type: "document", token });
+          const data = new File([new Uint8Array(6 * 1024 * 1024)], "cut.pdf",
+            { type: "application/pdf" });
+          const file = { name: data.name, type: data.type, size: data.size, data };
+          try {
+            await options.createMultipartUpload(file, new AbortController().signal);
+            return null;
+          } catch (err) {
+            return { code: err.code, message: err.message };
+          }
+        }""",
+        {"token": site.token},
+    )
+    assert refused["code"] == "client.part_plan_mismatch"
+    assert "parts of 16777216 bytes" in refused["message"]  # the server's plan, presigned
+    assert not [u for u in site.uploads() if u["fileName"] == "cut.pdf"]  # then deleted
