@@ -22,7 +22,8 @@ import requests
 from accounts.demo import png_bytes
 from tests import test_browser
 from tests.backends import Backend
-from tests.live import free_port, manage, media_in_parts, project_env, serve
+from tests.live import ROOT, free_port, manage, media_in_parts, project_env, serve
+from tests.requirements import missing
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
@@ -39,6 +40,7 @@ MP4_HEAD = bytes(
     [0, 0, 0, 24, 102, 116, 121, 112, 109, 112, 52, 50, 0, 0, 0, 0]
     + [109, 112, 52, 50, 105, 115, 111, 109]
 )
+UPPY_BUNDLE = ROOT / "node_modules" / "uppy" / "dist" / "uppy.min.mjs"
 UPLOAD_BUTTON = re.compile(r"^Upload \d+ files?$")
 
 
@@ -81,6 +83,8 @@ class UppySite:
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A project directory as `make run` leaves it (database, secrets, demo user and its
     token), its media type in parts of PART above PART: made once, copied for each storage."""
+    if not UPPY_BUNDLE.is_file():
+        missing(f"Uppy is not installed ({UPPY_BUNDLE}): run npm ci --no-audit --no-fund in {ROOT}")
     var_dir = tmp_path_factory.mktemp("uppy-prepared")
     env = project_env(var_dir)
     printed = manage(  # one process for the three steps
