@@ -12,6 +12,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ import requests
 from accounts.demo import png_bytes
 from tests import test_browser
 from tests.backends import Backend
+from tests.backends.s3 import S3Backend, seaweedfs
 from tests.live import ROOT, free_port, manage, media_in_parts, project_env, serve
 from tests.requirements import missing
 
@@ -39,6 +41,10 @@ PROVIDERS = ["local", "s3", "azure", "gcs"]
 MP4_HEAD = bytes(
     [0, 0, 0, 24, 102, 116, 121, 112, 109, 112, 52, 50, 0, 0, 0, 0]
     + [109, 112, 52, 50, 105, 115, 111, 109]
+)
+POST_AVATARS = (
+    "from uploads.models import UploadPolicy; "
+    "assert UploadPolicy.objects.filter(name='avatar').update(method='POST') == 1; "
 )
 UPPY_BUNDLE = ROOT / "node_modules" / "uppy" / "dist" / "uppy.min.mjs"
 UPLOAD_BUTTON = re.compile(r"^Upload \d+ files?$")
@@ -71,6 +77,21 @@ class UppySite:
         found = [u for u in self.uploads() if u["fileName"] == name]
         assert len(found) == 1, found
         return found[0]
+
+    @property
+    def storage_url(self) -> str:
+        """Where the page sends bytes on this storage."""
+        from tests.backends.azure import AzureBackend
+        from tests.backends.gcs import GCSBackend
+
+        if self.backend is None:
+            return f"{self.base}/uploads/local/put/"
+        if isinstance(self.backend, S3Backend):
+            return self.backend.server.endpoint
+        if isinstance(self.backend, AzureBackend):
+            return f"http://127.0.0.1:{self.backend.port}/"
+        assert isinstance(self.backend, GCSBackend)
+        return self.backend.server.url
 
     def stored(self, key: str) -> bytes | None:
         if self.backend is None:
@@ -110,17 +131,33 @@ def site(
     """The project on one storage, the bucket's CORS rules allowing the page's origin (its
     port chosen before the server starts)."""
     provider = request.param
-    backend: Backend | None = None
-    if provider != "local":
-        backend = request.getfixturevalue(f"{provider}_backend")
-    var_dir = tmp_path_factory.mktemp(f"uppy-{provider}")
-    shutil.copytree(prepared[0], var_dir, dirs_exist_ok=True)
     port = free_port()
-    env = project_env(var_dir, **(backend.project_env(var_dir) if backend else {}))
-    if backend is not None:
-        manage(env, "uploads_cors", "--origin", f"http://127.0.0.1:{port}")
-    with serve(env, port) as base:
-        yield UppySite(provider, base, prepared[1], var_dir, backend)
+    origin = f"http://127.0.0.1:{port}"
+    with ExitStack() as stack:
+        backend: Backend | None = None
+        setup = ""
+        if provider == "s3":
+            # Avatars by POST policy. SeaweedFS answers the preflight of a POST to the bucket
+            # from its server-wide allowed origins only (see test_browser.py's POST test): a
+            # SeaweedFS of this module's own, allowing the page's origin.
+            backend = S3Backend(stack.enter_context(seaweedfs(allowed_origins=origin)))
+            setup = POST_AVATARS
+        elif provider != "local":
+            backend = request.getfixturevalue(f"{provider}_backend")
+        var_dir = tmp_path_factory.mktemp(f"uppy-{provider}")
+        shutil.copytree(prepared[0], var_dir, dirs_exist_ok=True)
+        env = project_env(var_dir, **(backend.project_env(var_dir) if backend else {}))
+        if backend is not None:  # before the server starts, so that its policies have it
+            cors = f"call_command('uploads_cors', '--origin', '{origin}')"
+            manage(
+                env,
+                "shell",
+                "-c",
+                f"from django.core.management import call_command; {setup}{cors}",
+            )
+        yield UppySite(
+            provider, stack.enter_context(serve(env, port)), prepared[1], var_dir, backend
+        )
 
 
 @dataclass
@@ -243,11 +280,19 @@ def test_a_small_file_and_a_large_one_upload_to_completion(
 
     open_uppy(page, site, "avatar")
     add_file(page, tmp_path, "red.png", png)
-    page.get_by_role("button", name=UPLOAD_BUTTON).click()
+    with page.expect_request(
+        lambda r: r.url.startswith(site.storage_url) and r.method != "OPTIONS"
+    ) as sent:
+        page.get_by_role("button", name=UPLOAD_BUTTON).click()
     name, status, size, key = uploaded_row(page, "red.png")
     assert (status, size) == ("completed", str(len(png)))
     assert key.startswith("avatars/") and site.stored(key) == png
     assert parts.sent == []  # one request, no parts
+    if site.provider == "s3":  # a POST policy: a form with the policy's fields, to the bucket
+        assert sent.value.method == "POST"
+        assert sent.value.headers["content-type"].startswith("multipart/form-data")
+    else:
+        assert sent.value.method == "PUT"
 
     open_uppy(page, site, "media")
     add_file(page, tmp_path, "big.mp4", big)
