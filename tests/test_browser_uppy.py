@@ -170,6 +170,7 @@ class Parts:
     hold_after_first: bool = False
     fail_once: int | None = None
     listed: int = 0  # GET /uploads/{id}/parts: the server asked which parts it holds
+    signings: int = 0  # POST /uploads/{id}/parts: part URLs asked for
 
 
 @pytest.fixture
@@ -221,6 +222,7 @@ def watch_parts(page: Page, parts: Parts) -> None:
             parts.listed += 1
             route.continue_()
             return
+        parts.signings += 1
         answer = route.fetch()
         for part in json.loads(answer.body())["data"]["parts"]:
             parts.numbers[part["url"]] = part["partNumber"]
@@ -301,6 +303,7 @@ def test_a_small_file_and_a_large_one_upload_to_completion(
     assert (status, size) == ("completed", str(len(big)))
     assert site.stored(key) == big
     assert sorted(parts.sent) == [1, 2]
+    assert parts.signings == 1  # both parts signed in one request, though Uppy asks twice at once
     upload = site.upload_named("big.mp4")
     assert (upload["status"], upload["key"], upload["sha256"]) == (
         "completed",

@@ -135,27 +135,36 @@ export async function awsS3Options({
     }
   };
 
-  /** Signed requests for ``numbers`` and a few after them, kept until used once. */
-  const partUrl = async (/** @type {string} */ id, /** @type {number} */ number, /** @type {AbortSignal} */ sig) => {
+  /**
+   * Part ``number``'s signed request. One request to the API signs it and the next few parts
+   * (parts Uppy starts together share it); each is used once, so a retried part is signed
+   * afresh, and one about to expire is signed again.
+   */
+  const partUrl = async (/** @type {string} */ id, /** @type {number} */ number) => {
     const plan = plans.get(id) ?? { urls: new Map(), partCount: number };
     plans.set(id, plan);
-    const known = plan.urls.get(number);
-    if (!known || known.until <= Date.now()) {
+    if (!plan.urls.has(number)) {
       const numbers = [];
-      for (let n = number; n <= Math.max(plan.partCount, number) && numbers.length < URL_BATCH; n++) {
-        numbers.push(n);
+      const last = Math.max(plan.partCount, number);
+      for (let n = number; n <= last && numbers.length < URL_BATCH; n++) {
+        if (n === number || !plan.urls.has(n)) numbers.push(n);
       }
-      const { data } = await call(`${path(id)}/parts`, {
-        method: "POST",
-        body: { partNumbers: numbers },
-        signal: sig,
-      });
-      const until = Date.now() + (data.expiresIn - 10) * 1000;
-      for (const part of data.parts) plan.urls.set(part.partNumber, { ...part, until });
+      // Not the caller's signal: the other parts of the batch wait for it too.
+      const batch = call(`${path(id)}/parts`, { method: "POST", body: { partNumbers: numbers } })
+        .then(({ data }) => {
+          const until = Date.now() + Math.max(data.expiresIn - 10, data.expiresIn / 2) * 1000;
+          return new Map(data.parts.map((/** @type {any} */ p) => [p.partNumber, { ...p, until }]));
+        });
+      for (const n of numbers) {
+        const part = batch.then((parts) => parts.get(n));
+        part.catch(() => plan.urls.get(n) === part && plan.urls.delete(n));
+        plan.urls.set(n, part);
+      }
     }
-    const part = plan.urls.get(number);
-    plan.urls.delete(number); // a retry gets a fresh URL
-    return part;
+    const pending = plan.urls.get(number);
+    plan.urls.delete(number);
+    const part = await pending;
+    return part.until > Date.now() ? part : partUrl(id, number);
   };
 
   return withUppyErrors({
@@ -191,7 +200,7 @@ export async function awsS3Options({
           await discard(answer.id);
           throw mismatch(answer, Math.max(file.size, 1));
         }
-        const part = await partUrl(answer.id, 1, sig);
+        const part = await partUrl(answer.id, 1);
         const target = { uploadUrl: part.url, method: part.method, headers: part.headers };
         singles.set(part.url, { answer, file, target });
         return { method: part.method, url: part.url, headers: part.headers };
@@ -222,12 +231,12 @@ export async function awsS3Options({
       return { uploadId: answer.id, key: answer.key };
     },
 
-    async signPart(/** @type {any} */ file, /** @type {any} */ { uploadId, partNumber, signal: sig }) {
+    async signPart(/** @type {any} */ file, /** @type {any} */ { uploadId, partNumber }) {
       const plan = plans.get(uploadId);
       if (plan?.deduplicated) {
         return { method: "PUT", url: alreadyThere(uploadId, `part-${partNumber}`), headers: {} };
       }
-      const part = await partUrl(uploadId, partNumber, sig);
+      const part = await partUrl(uploadId, partNumber);
       return { method: part.method, url: part.url, headers: part.headers };
     },
 
@@ -299,16 +308,20 @@ function withUppyErrors(options) {
   const wrapped = {};
   for (const [name, value] of Object.entries(options)) {
     if (value === undefined) continue;
-    wrapped[name] =
-      value && value.constructor && value.constructor.name === "AsyncFunction"
-        ? async (/** @type {any[]} */ ...args) => {
-            try {
-              return await value(...args);
-            } catch (err) {
-              throw forUppy(err);
-            }
-          }
-        : value;
+    if (typeof value !== "function") {
+      wrapped[name] = value;
+      continue;
+    }
+    wrapped[name] = (/** @type {any[]} */ ...args) => {
+      try {
+        const result = value(...args);
+        return result instanceof Promise
+          ? result.catch((/** @type {unknown} */ err) => Promise.reject(forUppy(err)))
+          : result;
+      } catch (err) {
+        throw forUppy(err);
+      }
+    };
   }
   return wrapped;
 }
