@@ -55,13 +55,24 @@ def mp4(size: int, fill: int = 0) -> bytes:
     return MP4_HEAD + bytes([fill]) * (size - len(MP4_HEAD))
 
 
+@dataclass(frozen=True)
+class Prepared:
+    var_dir: Path
+    password: str  # the demo user's, as `make run` prints them
+    token: str
+
+
 @dataclass
 class UppySite:
     provider: str
     base: str
-    token: str
+    demo_user: Prepared
     var_dir: Path
     backend: Backend | None
+
+    @property
+    def token(self) -> str:
+        return self.demo_user.token
 
     def uploads(self, **params: str) -> list[dict[str, Any]]:
         answer = requests.get(
@@ -101,7 +112,7 @@ class UppySite:
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
     """A project directory as `make run` leaves it (database, secrets, demo user and its
     token), its media type in parts of PART above PART: made once, copied for each storage."""
     if not UPPY_BUNDLE.is_file():
@@ -117,16 +128,17 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         f"{media_in_parts(PART)}; "
         "call_command('demo_user', base_url='http://127.0.0.1')",
     )
+    password = re.search(r"^Password\s+(\S+)", printed, re.M)
     token = re.search(r"^Access token\s+(\S+)", printed, re.M)
-    assert token, printed
-    return var_dir, token.group(1)
+    assert password and token, printed
+    return Prepared(var_dir, password=password.group(1), token=token.group(1))
 
 
 @pytest.fixture(scope="module", params=PROVIDERS)
 def site(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
-    prepared: tuple[Path, str],
+    prepared: Prepared,
 ) -> Iterator[UppySite]:
     """The project on one storage, the bucket's CORS rules allowing the page's origin (its
     port chosen before the server starts)."""
@@ -145,7 +157,7 @@ def site(
         elif provider != "local":
             backend = request.getfixturevalue(f"{provider}_backend")
         var_dir = tmp_path_factory.mktemp(f"uppy-{provider}")
-        shutil.copytree(prepared[0], var_dir, dirs_exist_ok=True)
+        shutil.copytree(prepared.var_dir, var_dir, dirs_exist_ok=True)
         env = project_env(var_dir, **(backend.project_env(var_dir) if backend else {}))
         if backend is not None:  # before the server starts, so that its policies have it
             cors = f"call_command('uploads_cors', '--origin', '{origin}')"
@@ -155,9 +167,7 @@ def site(
                 "-c",
                 f"from django.core.management import call_command; {setup}{cors}",
             )
-        yield UppySite(
-            provider, stack.enter_context(serve(env, port)), prepared[1], var_dir, backend
-        )
+        yield UppySite(provider, stack.enter_context(serve(env, port)), prepared, var_dir, backend)
 
 
 @dataclass
@@ -477,3 +487,28 @@ def test_parts_cut_otherwise_than_the_server_plans_are_refused_before_sending(
     assert refused["code"] == "client.part_plan_mismatch"
     assert "parts of 16777216 bytes" in refused["message"]  # the server's plan, presigned
     assert not [u for u in site.uploads() if u["fileName"] == "cut.pdf"]  # then deleted
+
+
+@pytest.mark.parametrize("site", ["local"], indirect=True)
+def test_a_signed_in_page_uploads_with_its_session_and_csrf_token(
+    page: Page, site: UppySite, tmp_path: Path
+) -> None:
+    page.goto(f"{site.base}/admin/login/?next=/demo/uppy/")
+    page.get_by_label("Username").fill("demo")
+    page.get_by_label("Password").fill(site.demo_user.password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site.base}/demo/uppy/")
+    token = page.get_by_label("Access token")
+    assert token.input_value().count(".") == 2  # a fresh JWT, prefilled for the signed-in user
+    token.fill("")
+    token.blur()  # no token: the session cookie authenticates
+    page.get_by_label("Upload type").select_option("avatar")
+    page.locator("#uppy[data-type=avatar] .uppy-Dashboard").wait_for()
+
+    png = png_bytes(7, 7)
+    add_file(page, tmp_path, "session.png", png)
+    with page.expect_request(lambda r: r.url.endswith("/uploads/presign")) as presign:
+        page.get_by_role("button", name=UPLOAD_BUTTON).click()
+    assert uploaded_row(page, "session.png")[1:3] == ["completed", str(len(png))]
+    headers = presign.value.headers
+    assert "authorization" not in headers and headers["x-csrftoken"]
