@@ -462,31 +462,47 @@ def test_a_file_storage_never_got_leaves_no_pending_upload(
 
 
 @pytest.mark.parametrize("site", ["local"], indirect=True)
-def test_parts_cut_otherwise_than_the_server_plans_are_refused_before_sending(
+def test_a_plan_otherwise_than_uppys_cut_is_refused_before_sending(
     page: Page, site: UppySite
 ) -> None:
-    """A type whose parts are not Uppy's (here document's 16 MB parts, which Uppy was not told
-    of: the adapter only learns a type's part size when Uppy asks whether to cut the file)."""
+    """Parts the server plans otherwise than Uppy cuts the file are refused, and the upload
+    presigned for it deleted: document's 16 MB parts, which Uppy was not told of (the adapter
+    learns a type's part size when Uppy asks whether to cut the file), and a media file over
+    the threshold that Uppy was to send whole (as after an operator lowered the threshold)."""
     open_uppy(page, site, "document")
     refused: Any = page.evaluate(
-        """async ({ token }) => {
+        """async ({ token, size }) => {
           const { awsS3Options } = await import("/static/uploads/uppy.js");
-          const options = await awsS3Options({ type: "document", token });
-          const data = new File([new Uint8Array(6 * 1024 * 1024)], "cut.pdf",
-            { type: "application/pdf" });
-          const file = { name: data.name, type: data.type, size: data.size, data };
-          try {
-            await options.createMultipartUpload(file, new AbortController().signal);
-            return null;
-          } catch (err) {
-            return { code: err.code, message: err.message };
-          }
+          const uppyFile = (name, type) => {
+            const data = new File([new Uint8Array(size)], name, { type });
+            return { name, type, size, data };
+          };
+          const refusal = async (step) => {
+            try {
+              await step();
+              return null;
+            } catch (err) {
+              return { code: err.code, message: err.message };
+            }
+          };
+          const signal = new AbortController().signal;
+          const documents = await awsS3Options({ type: "document", token });
+          const media = await awsS3Options({ type: "media", token });
+          return [
+            await refusal(() => documents.createMultipartUpload(
+              uppyFile("cut.pdf", "application/pdf"), signal)),
+            await refusal(() => media.getUploadParameters(
+              uppyFile("whole.mp4", "video/mp4"), { signal })),
+          ];
         }""",
-        {"token": site.token},
+        {"token": site.token, "size": PART + 1},
     )
-    assert refused["code"] == "client.part_plan_mismatch"
-    assert "parts of 16777216 bytes" in refused["message"]  # the server's plan, presigned
-    assert not [u for u in site.uploads() if u["fileName"] == "cut.pdf"]  # then deleted
+    cut, whole = refused
+    assert cut["code"] == whole["code"] == "client.part_plan_mismatch"
+    assert "parts of 16777216 bytes, Uppy cuts it in parts of 5242880 bytes" in cut["message"]
+    assert f"parts of {PART} bytes, Uppy cuts it in parts of {PART + 1} bytes" in whole["message"]
+    names = {u["fileName"] for u in site.uploads()}
+    assert not names & {"cut.pdf", "whole.mp4"}  # presigned, then deleted
 
 
 @pytest.mark.parametrize("site", ["local"], indirect=True)

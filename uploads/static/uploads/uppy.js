@@ -171,8 +171,8 @@ export async function awsS3Options({
     limit,
     ...(retryDelays !== undefined ? { retryDelays } : {}),
 
-    // The server's rule: over the type's threshold a file goes in parts. Uppy itself sends a
-    // file of 5 MB or less in one request (getUploadParameters copes with that).
+    // The server's rule: over the type's threshold a file goes in parts (a file of 5 MB or
+    // less in one part: Uppy cuts no smaller).
     shouldUseMultipart(/** @type {any} */ file) {
       const rule = types.get(typeOf(file));
       const threshold = rule?.multipartThreshold;
@@ -195,17 +195,11 @@ export async function awsS3Options({
         return { method: "PUT", url, headers: {} };
       }
       if (answer.multipart) {
-        // Over the threshold but too small for Uppy to cut: one part, sent as is.
-        if (answer.multipart.partCount !== 1) {
-          await discard(answer.id);
-          throw mismatch(answer, Math.max(file.size, 1));
-        }
-        const part = await partUrl(answer.id, 1);
-        const target = { uploadUrl: part.url, method: part.method, headers: part.headers };
-        singles.set(part.url, { answer, file, target });
-        return { method: part.method, url: part.url, headers: part.headers };
+        // The type's threshold changed since its rules were loaded.
+        await discard(answer.id);
+        throw mismatch(answer, file.size);
       }
-      singles.set(answer.uploadUrl, { answer, file, target: answer });
+      singles.set(answer.uploadUrl, { answer, file });
       return {
         method: answer.method,
         url: answer.uploadUrl,
@@ -275,12 +269,13 @@ export async function awsS3Options({
         progress(size, size);
       } else {
         const target = single
-          ? single.target
+          ? single.answer
           : { uploadUrl: signature.url, method: signature.method, headers: signature.headers };
         try {
           await sendToStorage(target, single ? single.file.data : body, progress, sig);
         } catch (err) {
-          if (single && /** @type {UploadError} */ (err).code !== "upload.aborted") {
+          if (single) {
+            // Uppy presigns afresh when it tries a single file again (or resumes it).
             singles.delete(signature.url);
             await discard(single.answer.id);
           }
@@ -327,15 +322,18 @@ function withUppyErrors(options) {
 }
 
 /**
- * The server cut the file otherwise than Uppy will (a part size under Uppy's 5 MB minimum, or
- * a file so large that the server grew its parts).
- * @param {any} answer @param {number} chunk
+ * The server plans the file otherwise than Uppy cuts it: a type whose part size is under Uppy's
+ * 5 MB minimum, a file so large that the server grew its parts, or a type changed since its
+ * rules were loaded.
+ * @param {any} answer the presign answer @param {number} chunk Uppy's part size
  */
 function mismatch(answer, chunk) {
+  const plan = answer.multipart;
   return new UploadError(
-      `The server plans this file in parts of ${answer.multipart?.partSize} bytes; Uppy cuts ` +
-        `it in parts of ${chunk} bytes. Set the type's part size to 5 MB or more.`,
-    { code: "client.part_plan_mismatch", status: 400, i18nVars: { ...answer.multipart } },
+    `The server plans this file in parts of ${plan.partSize} bytes, Uppy cuts it in parts of ` +
+      `${chunk} bytes: set the type's part size to 5 MB or more, and load its rules again ` +
+      "(awsS3Options) after a change.",
+    { code: "client.part_plan_mismatch", status: 400, i18nVars: { ...plan, uppyPartSize: chunk } },
   );
 }
 
