@@ -40,10 +40,11 @@ worker: $(RUN_STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python -m config.worker
 
-# Azurite, the Azure Blob emulator, for the Azure tests (skipped where npm is missing).
+# Azurite, the Azure Blob emulator, for the Azure tests, and the uppy bundle for /demo/uppy/
+# and its browser test (skipped where npm is missing).
 node_modules/.package-lock.json: package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; \
-	else echo "npm not found: the Azure tests will be skipped"; fi
+	else echo "npm not found: the Azure and Uppy tests will be skipped"; fi
 
 test: $(DEV_STAMP) node_modules/.package-lock.json
 	@$(BIN)/python -c 'import sys, django; print(f"Python {sys.version.split()[0]}, Django {django.__version__}")'

@@ -336,6 +336,10 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# The Uppy demo page (/demo/uppy/) serves Uppy's bundle from npm (`npm install`) as
+# static/uppy/uppy.min.mjs; without node_modules that page says how to get it.
+UPPY_DIST = BASE_DIR / "node_modules" / "uppy" / "dist"
+STATICFILES_DIRS = [("uppy", UPPY_DIST)] if UPPY_DIST.is_dir() else []
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGGING = {

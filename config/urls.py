@@ -4,7 +4,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.views_demo import demo
+from accounts.views_demo import demo, demo_uppy
 from uploads.api.views import unknown_path
 
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("demo/", demo, name="demo"),
+    path("demo/uppy/", demo_uppy, name="demo-uppy"),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/v1/", include("uploads.api.auth_urls")),

@@ -57,6 +57,7 @@ def test_wheel_holds_the_app_and_nothing_of_the_project(wheel: Path) -> None:
     assert "uploads/migrations/0002_default_policies.py" in names
     assert "uploads/signers/base.py" in names
     assert "uploads/static/uploads/uploads.js" in names
+    assert "uploads/static/uploads/uppy.js" in names
     assert "uploads/templates/uploads/upload_demo.html" in names
     top_level = {name.split("/")[0] for name in names}
     assert not top_level & {"config", "accounts", "tests", "bench", "docs"}

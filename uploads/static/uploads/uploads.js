@@ -181,7 +181,7 @@ export function sessionCsrfToken({ csrfToken, csrfCookieName = "csrftoken" } = {
  * @param {Credentials & {method?: string, body?: object, signal?: AbortSignal}} options
  * @returns {Promise<{status: number, data: any}>}
  */
-async function api(url, { method = "GET", token, csrfToken: csrf, csrfCookieName, body, signal }) {
+export async function api(url, { method = "GET", token, csrfToken: csrf, csrfCookieName, body, signal }) {
   /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
   if (token) {
@@ -246,7 +246,7 @@ export async function sha256Base64(file) {
  * @param {AbortSignal} [signal]
  * @returns {Promise<void>}
  */
-function sendToStorage(answer, file, onProgress, signal) {
+export function sendToStorage(answer, file, onProgress, signal) {
   return new Promise((resolve, reject) => {
     const method = (answer.method || "PUT").toUpperCase();
     const xhr = new XMLHttpRequest();
@@ -394,7 +394,7 @@ const VERIFY_POLL_MAX = 10000;
  * @param {AbortSignal} [signal]
  * @returns {Promise<Upload>}
  */
-async function verified(path, credentials, signal) {
+export async function verified(path, credentials, signal) {
   for (let wait = VERIFY_POLL_FIRST; ; wait = Math.min(wait * 2, VERIFY_POLL_MAX)) {
     await pause(wait, signal);
     const { data } = await api(path, { ...credentials, signal });
