@@ -8,6 +8,7 @@ uploads.E005  an UploadField names no upload types
 uploads.E006  an UploadField's owner_field is not a foreign key of its model
 uploads.E007  an upload type's storage is not in UPLOADS['STORAGES'] (a database check)
 uploads.E009  a model has an UploadField and RequestIDMiddleware is not in MIDDLEWARE
+uploads.E016  the URLconf includes uploads.api without the [api] extra installed
 uploads.W001  an in-process cache with DEBUG off: policy edits and rate limits stay per process
 uploads.W002  an UploadField names an upload type that does not exist (a database check)
 uploads.W003  an upload type's max size is over what complete can verify (a database check)
@@ -23,6 +24,8 @@ The database checks run with ``migrate`` and ``manage.py check --database defaul
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from importlib.util import find_spec
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +34,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import DatabaseError
 
 from uploads import content_types
+from uploads.api_extra import INSTALL, missing_api_packages
 from uploads.app_settings import app_settings
 
 
@@ -149,6 +153,8 @@ def _check_staging_buckets() -> list[Any]:
 
 
 def _check_rate() -> list[Any]:
+    if find_spec("django_ratelimit") is None:  # only the API limits rates ([api] extra)
+        return []
     return _check_one_rate("RATE_LIMIT")
 
 
@@ -206,6 +212,36 @@ def _check_cache() -> list[Any]:
             )
         ]
     return []
+
+
+@register(Tags.urls)
+def check_api_extra(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    missing = missing_api_packages()
+    if not missing or not getattr(settings, "ROOT_URLCONF", None):
+        return []
+    from django.urls import get_resolver
+
+    from uploads.api import unavailable
+
+    if not _includes(get_resolver().url_patterns, unavailable):
+        return []
+    return [
+        Error(
+            "The URLconf includes the uploads API (uploads.api.urls or uploads.api.auth_urls), "
+            f"which serves nothing without {', '.join(missing)}.",
+            hint=f"Install the API's extra: {INSTALL}",
+            id="uploads.E016",
+        )
+    ]
+
+
+def _includes(patterns: Iterable[Any], urlconf: Any) -> bool:
+    """Whether ``patterns`` include ``urlconf``, at any depth."""
+    return any(
+        pattern.urlconf_module is urlconf or _includes(pattern.url_patterns, urlconf)
+        for pattern in patterns
+        if hasattr(pattern, "url_patterns")
+    )
 
 
 @register(Tags.security, Tags.urls)
