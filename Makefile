@@ -14,7 +14,7 @@ EXTRAS ?= project$(if $(STORAGE_EXTRA),$(comma)$(STORAGE_EXTRA))
 RUN_STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install run worker test bench bench-multipart clean
+.PHONY: install azurite run worker test bench bench-multipart clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.12 ...")'
@@ -52,6 +52,9 @@ worker: $(RUN_STAMP)
 node_modules/.package-lock.json: package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; \
 	else echo "npm not found: the Azure tests will be skipped"; fi
+
+# Azurite alone, for `make run` against it (docs/azure.md).
+azurite: node_modules/.package-lock.json
 
 test: $(DEV_STAMP) node_modules/.package-lock.json
 	@$(BIN)/python -c 'import sys, django; print(f"Python {sys.version.split()[0]}, Django {django.__version__}")'
