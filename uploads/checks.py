@@ -17,6 +17,7 @@ uploads.W005  auth/token (uploads.api.auth_urls) is served without django-axes g
 uploads.W006  UPLOADS['STAGING_BUCKETS'] names a storage that is not an upload storage
 uploads.W007  uploads live in SQLite without transaction_mode IMMEDIATE: the cap is not exact
 uploads.W008  the request storage deadline leaves no margin under gunicorn's default timeout
+uploads.W014  auth/token behind a proxy, with axes counting the proxy's address for every client
 
 The database checks run with ``migrate`` and ``manage.py check --database default``.
 """
@@ -253,7 +254,7 @@ def check_login_throttling(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     except NoReverseMatch:
         return []  # the project logs clients in some other way
     if _axes_guards_logins():
-        return []
+        return _check_lockouts_behind_proxy()
     return [
         Warning(
             "auth/token (uploads.api.auth_urls) takes passwords with no limit on wrong ones: "
@@ -264,6 +265,34 @@ def check_login_throttling(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             id="uploads.W005",
         )
     ]
+
+
+def _check_lockouts_behind_proxy() -> list[Any]:
+    behind_proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None) or getattr(
+        settings, "USE_X_FORWARDED_HOST", False
+    )
+    if not behind_proxy or _axes_knows_client_addresses():
+        return []
+    return [
+        Warning(
+            "auth/token (uploads.api.auth_urls) is served behind a proxy, and django-axes "
+            "takes REMOTE_ADDR, the proxy's address, for every client's: the per-address "
+            "lockout then locks everyone out at once.",
+            hint="Tell axes where the proxy puts the client's address: AXES_CLIENT_IP_CALLABLE, "
+            "or AXES_IPWARE_PROXY_COUNT and AXES_IPWARE_META_PRECEDENCE_ORDER (README: rate "
+            "limits and lockouts behind a proxy).",
+            id="uploads.W014",
+        )
+    ]
+
+
+def _axes_knows_client_addresses() -> bool:
+    order = tuple(getattr(settings, "AXES_IPWARE_META_PRECEDENCE_ORDER", None) or ())
+    return bool(
+        getattr(settings, "AXES_CLIENT_IP_CALLABLE", None)
+        or getattr(settings, "AXES_IPWARE_PROXY_COUNT", None)
+        or order not in ((), ("REMOTE_ADDR",))
+    )
 
 
 def _check_sqlite_transactions() -> list[Any]:
