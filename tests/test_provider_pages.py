@@ -20,7 +20,6 @@ import sys
 import sysconfig
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,18 +102,59 @@ def ready_azurite(clone: Path) -> None:
     (modules / ".bin").symlink_to((installed / ".bin").resolve())
 
 
-@contextmanager
-def page_running(block: str, clone: Path, port: int, log: Path) -> Iterator[str]:
-    """Run ``block`` with bash in ``clone``, as a reader pastes it into a fresh terminal
-    (PORT set for `make run`); yields what `make run` printed once its server answers, and
-    stops the emulator, make and the server (one process group) at the end."""
+@dataclass
+class PageRun:
+    """One page's block running with bash in a clone of its own, in a process group."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    server: int  # make run's port
+    emulator: int  # the emulator's (free) port
+
+    def serving(self) -> str:
+        """What the block printed, once `make run`'s server answers and has printed the
+        walk-through's exports."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while not (listening(self.server)() and "export BASE=" in self.printed()):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                state = "exited" if self.process.poll() is not None else "was not serving"
+                raise AssertionError(f"the page's commands {state}:\n{self.printed()[-LOG_TAIL:]}")
+            time.sleep(0.2)
+        return self.printed()
+
+    def printed(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """The emulator, make, runserver and its reloader: the whole group."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def start_page(page: Page, work: Path) -> PageRun | str:
+    """Start ``page``'s block in a clone in ``work``, as a reader pastes it into a fresh
+    terminal (PORT set for `make run`); what is missing to run it, instead, if anything."""
+    clone = copy_sources(work / "clone")
+    ready_venv(clone)
+    ready_azurite(clone)
+    if page.needs and not any((d / page.needs).exists() for d in (clone / ".venv", clone)):
+        return f"{page.needs} for {page.name} (make test installs it)"
+    block, ports = with_free_ports(emulator_block(page), page)
+    (emulator,) = ports.values()
+    server = free_port()
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", str(clone)),
         "LANG": "C.UTF-8",
-        "PORT": str(port),
+        "PORT": str(server),
         "PYTHONUNBUFFERED": "1",
     }
+    log = work / "page.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             ["bash", "-e", "-c", block],
@@ -124,55 +164,42 @@ def page_running(block: str, clone: Path, port: int, log: Path) -> Iterator[str]
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    return PageRun(process, log, server, emulator)
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PageRun | str]]:
+    """Every page's block, started at once (each waits mostly on its own processes)."""
+    require_binary("curl", "apt-get install curl")
+    require_binary("make", "apt-get install make")
+    runs: dict[str, PageRun | str] = {}
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not (listening(port)() and "export BASE=" in log.read_text(errors="replace")):
-            if process.poll() is not None or time.monotonic() > deadline:
-                state = "exited" if process.poll() is not None else "was not serving"
-                tail = log.read_text(errors="replace")[-LOG_TAIL:]
-                raise AssertionError(f"the page's commands {state}:\n{tail}")
-            time.sleep(0.2)
-        yield log.read_text(errors="replace")
+        for provider, page in PAGES.items():
+            runs[provider] = start_page(page, tmp_path_factory.mktemp(provider))
+        yield runs
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        for run in runs.values():
+            if isinstance(run, PageRun):
+                run.stop()
 
 
 @pytest.mark.parametrize("provider", sorted(PAGES))
 def test_the_pages_emulator_commands_run_the_project_as_written(
-    provider: str, tmp_path: Path
+    provider: str, pages: dict[str, PageRun | str]
 ) -> None:
-    page = PAGES[provider]
-    require_binary("curl", "apt-get install curl")
-    require_binary("make", "apt-get install make")
-    clone = copy_sources(tmp_path / "clone")
-    ready_venv(clone)
-    ready_azurite(clone)
-    if (
-        page.needs
-        and not (clone / ".venv" / page.needs).exists()
-        and not (clone / page.needs).exists()
-    ):
-        missing(f"{page.needs} for {page.name} (make test installs it)")
-    block, ports = with_free_ports(emulator_block(page), page)
-    server = free_port()
+    run = pages[provider]
+    if isinstance(run, str):
+        missing(run)
+    printed = run.serving()
+    exports = re.search(r"^export (BASE=\S+ TOKEN=\S+ FILE=\S+)$", printed, re.M)
+    assert exports, printed
+    variables = dict(item.split("=", 1) for item in exports.group(1).split())
 
-    with page_running(block, clone, server, tmp_path / "page.log") as printed:
-        exports = re.search(r"^export (BASE=\S+ TOKEN=\S+ FILE=\S+)$", printed, re.M)
-        assert exports, printed
-        variables = dict(item.split("=", 1) for item in exports.group(1).split())
-        out = run_script(
-            ROOT / "docs" / "walkthrough.sh", {"PATH": os.environ["PATH"], **variables}
-        )
+    out = run_script(ROOT / "docs" / "walkthrough.sh", {"PATH": os.environ["PATH"], **variables})
 
-    assert variables["BASE"] == f"http://127.0.0.1:{server}"
-    (emulator,) = ports.values()
+    assert variables["BASE"] == f"http://127.0.0.1:{run.server}"
     upload_url = re.search(r'"uploadUrl":"([^"]+)"', out)
-    assert upload_url and upload_url.group(1).startswith(f"http://127.0.0.1:{emulator}/"), out
+    assert upload_url and upload_url.group(1).startswith(f"http://127.0.0.1:{run.emulator}/"), out
     assert '"status":"pending"' in out and '"status":"completed"' in out, out
 
 
