@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 comma := ,
 # What running needs: .[project], and the SDK of the storage UPLOADS_STORAGE names (s3, azure,
 # gcs), so that `UPLOADS_STORAGE=s3 ... make run` works as the provider pages say. More with
-# `make install EXTRAS=s3,emulators`. The suite's emulators, browser driver and linters come
-# with `make test` (.[dev]), which is several times larger.
+# `make install EXTRAS=project,s3,emulators`. The suite's emulators, browser driver and
+# linters come with `make test` (.[dev]), which is several times larger.
 STORAGE_EXTRA := $(filter s3 azure gcs,$(UPLOADS_STORAGE))
 EXTRAS ?= project$(if $(STORAGE_EXTRA),$(comma)$(STORAGE_EXTRA))
 RUN_STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
