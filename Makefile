@@ -4,25 +4,35 @@ VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 BIN := $(VENV)/bin
-# What running needs (.[project]); the suite's emulators, browser driver and linters come with
-# `make test` (.[dev]), which is several times larger.
-RUN_STAMP := $(VENV)/.installed-run
+comma := ,
+# What running needs: .[project], and the SDK of the storage UPLOADS_STORAGE names (s3, azure,
+# gcs), so that `UPLOADS_STORAGE=s3 ... make run` works as the provider pages say. More with
+# `make install EXTRAS=project,s3,emulators`. The suite's emulators, browser driver and
+# linters come with `make test` (.[dev]), which is several times larger.
+STORAGE_EXTRA := $(filter s3 azure gcs,$(UPLOADS_STORAGE))
+EXTRAS ?= project$(if $(STORAGE_EXTRA),$(comma)$(STORAGE_EXTRA))
+RUN_STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run worker test bench bench-multipart clean
+.PHONY: install azurite run worker test bench bench-multipart clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: make PYTHON=python3.12 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# .[dev] holds every extra: after `make test` there is nothing more to install.
 $(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[project]'
+	@if [ $(DEV_STAMP) -nt pyproject.toml ]; then :; else \
+		echo "$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'"; \
+		$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'; fi
 	touch $@
 
 $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(RUN_STAMP)
+
+install: $(RUN_STAMP)
 
 run: export DJANGO_DEBUG ?= 1
 run: $(RUN_STAMP)
@@ -45,6 +55,9 @@ worker: $(RUN_STAMP)
 node_modules/.package-lock.json: package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; \
 	else echo "npm not found: the Azure and Uppy tests will be skipped"; fi
+
+# Azurite alone, for `make run` against it (docs/azure.md).
+azurite: node_modules/.package-lock.json
 
 test: $(DEV_STAMP) node_modules/.package-lock.json
 	@$(BIN)/python -c 'import sys, django; print(f"Python {sys.version.split()[0]}, Django {django.__version__}")'

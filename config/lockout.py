@@ -48,6 +48,19 @@ def client_ip(request: HttpRequest) -> str | None:
         return remote
 
 
+def local_tool_in_debug(request: HttpRequest, credentials: Mapping[str, Any] | None) -> bool:
+    """AXES_WHITELIST_CALLABLE: with DEBUG on (`make run`), a client on this machine's loopback
+    (a fuzzer, a script run over and over) is never locked out. Its failures still count; with
+    DEBUG off nothing is spared."""
+    if not settings.DEBUG:
+        return False
+    address = client_ip(request)
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 class LoginFailures(AxesDatabaseHandler):
     """Axes' database handler with a limit of its own for the address alone
     (settings.LOGIN_ADDRESS_FAILURE_LIMIT): axes compares one number with AXES_FAILURE_LIMIT,

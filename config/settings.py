@@ -262,6 +262,8 @@ AXES_RESET_ON_SUCCESS = False
 AXES_USERNAME_CALLABLE = "config.lockout.folded_username"
 AXES_CLIENT_IP_CALLABLE = "config.lockout.client_ip"
 AXES_LOCKOUT_CALLABLE = "config.lockout.locked_out"
+# With DEBUG on only: local tools on 127.0.0.1 or ::1 are never locked out (docs/operations.md).
+AXES_WHITELIST_CALLABLE = "config.lockout.local_tool_in_debug"
 # Failures only: a row per successful login (and a session made for its hash, on the API)
 # would cost every login a write.
 AXES_DISABLE_ACCESS_LOG = True

@@ -479,6 +479,45 @@ def test_token_logins_with_axes_turned_off_are_w005(settings: Any) -> None:
     assert list(uploads_messages()) == ["uploads.W005"]
 
 
+def test_token_logins_behind_a_proxy_with_axes_reading_remote_addr_are_w014(
+    settings: Any,
+) -> None:
+    settings.DEBUG = True  # (no W001)
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.AXES_CLIENT_IP_CALLABLE = None
+
+    found = uploads_messages()
+
+    assert list(found) == ["uploads.W014"]
+    assert "proxy's address" in found["uploads.W014"][0]
+
+
+@pytest.mark.parametrize(
+    "told_axes",
+    [
+        {"AXES_CLIENT_IP_CALLABLE": "config.lockout.client_ip"},
+        {"AXES_IPWARE_PROXY_COUNT": 1, "AXES_IPWARE_META_PRECEDENCE_ORDER": ["HTTP_X_REAL_IP"]},
+    ],
+)
+def test_token_logins_behind_a_proxy_that_axes_reads_are_fine(
+    settings: Any, told_axes: dict[str, Any]
+) -> None:
+    settings.DEBUG = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.AXES_CLIENT_IP_CALLABLE = None
+    for name, value in told_axes.items():
+        setattr(settings, name, value)
+
+    assert uploads_messages() == {}
+
+
+def test_token_logins_without_a_proxy_need_no_address_header(settings: Any) -> None:
+    settings.DEBUG = True
+    settings.AXES_CLIENT_IP_CALLABLE = None
+
+    assert uploads_messages() == {}
+
+
 def test_the_removed_login_rate_keys_name_django_axes(settings: Any) -> None:
     settings.UPLOADS = {**settings.UPLOADS, "LOGIN_RATE_LIMIT_USERNAME": "10/m"}
 

@@ -37,8 +37,9 @@ PAGES = tuple(sorted(str(page.relative_to(ROOT)) for page in (ROOT / "docs").glo
 DATA_LANGUAGES = {"json", "text"}
 #: What a ``run:`` block is: flow, a whole upload program (API, USERNAME, PASSWORD, FILE, TYPE,
 #: CONTENT_TYPE); token, prints the profile with a token it gets; avatar, sets the avatar
-#: (API, TOKEN, ID); parts, a video in parts (API, TOKEN, FILE).
-RUNS = ("flow", "token", "avatar", "parts")
+#: (API, TOKEN, ID); parts, a video in parts (API, TOKEN, FILE); emulator, a storage page's
+#: local emulator and `make run`, which tests/test_provider_pages.py runs in a fresh clone.
+RUNS = ("flow", "token", "avatar", "parts", "emulator")
 FLOW_LANGUAGES = ("sh", "js", "python", "ruby", "go", "php", "csharp")
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.S | re.M)

@@ -65,8 +65,9 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Host:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     subprocess.run(
-        # django-axes: the README's settings guard its token endpoint with it.
-        [str(python), "-m", "pip", "install", "--quiet", str(wheel), "django-axes"],
+        # [api], as the README installs it; django-axes: the README's settings guard its
+        # token endpoint with it.
+        [str(python), "-m", "pip", "install", "--quiet", f"{wheel}[api]", "django-axes"],
         check=True,
         timeout=600,
         capture_output=True,
@@ -101,6 +102,7 @@ def test_the_readme_shows_every_file_the_walk_through_needs() -> None:
         "catalog/api.py",
         "catalog/views.py",
         "catalog/templates/catalog/article_detail.html",
+        "catalog/tests.py",
     ]
 
 
@@ -116,6 +118,47 @@ def test_the_field_migrates_as_a_foreign_key_to_uploads(host: Host) -> None:
 
 def test_the_project_passes_its_checks(host: Host) -> None:
     assert "no issues" in host.run("manage.py", "check", "--database", "default")
+
+
+def test_the_projects_own_tests_pass_with_the_readmes_settings(host: Host) -> None:
+    """`manage.py test` turns DEBUG off and runs the system checks first: the README's
+    settings pass them (uploads.E003 among them), and the README's tests pass."""
+    done = subprocess.run(
+        [str(host.python), "manage.py", "test", "catalog", "-v", "2"],
+        cwd=host.root,
+        env={"PATH": str(host.python.parent), "PYTHONPATH": str(host.root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "System check identified" in done.stderr and "ERRORS:" not in done.stderr
+    assert "Ran 2 tests" in done.stderr and "\nOK\n" in done.stderr
+
+
+def test_the_readmes_settings_keep_the_local_storage_out_of_production(host: Host) -> None:
+    """With DEBUG off in the settings file itself (production), uploads.E003 still refuses."""
+    settings = host.root / "mysite" / "settings.py"
+    production = host.root / "mysite" / "production.py"
+    production.write_text(
+        settings.read_text().replace("DEBUG = True", "DEBUG = False\nALLOWED_HOSTS = ['x']")
+    )
+    done = subprocess.run(
+        [str(host.python), "manage.py", "check"],
+        cwd=host.root,
+        env={
+            "PATH": str(host.python.parent),
+            "PYTHONPATH": str(host.root),
+            "DJANGO_SETTINGS_MODULE": "mysite.production",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode != 0
+    assert "uploads.E003" in done.stderr
 
 
 def test_uploads_attach_through_a_form_the_admin_and_a_serializer(host: Host) -> None:

@@ -186,3 +186,33 @@ def test_operators_see_lockouts_in_the_admin_and_clear_them_by_command(
     call_command("axes_reset_username", "alice", stdout=StringIO())  # the name as counted
 
     assert_signed_in(token, attempt(token, "alice", PASSWORD, STRANGER))
+
+
+@pytest.mark.parametrize("loopback", ["127.0.0.1", "::1"])
+def test_with_debug_on_a_local_tool_is_never_locked_out(
+    loopback: str, victim: Any, settings: Any
+) -> None:
+    settings.DEBUG = True
+    fail("/api/v1/auth/token", "alice", 10, loopback)  # over both limits, each a plain 401
+
+    assert_signed_in(
+        "/api/v1/auth/token", attempt("/api/v1/auth/token", "alice", PASSWORD, loopback)
+    )
+
+
+def test_with_debug_on_other_addresses_are_locked_out_as_ever(victim: Any, settings: Any) -> None:
+    settings.DEBUG = True
+    fail("/api/v1/auth/token", "alice", 3, STRANGER, locks=True)
+
+    assert_locked_out(
+        "/api/v1/auth/token", attempt("/api/v1/auth/token", "alice", PASSWORD, STRANGER)
+    )
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_with_debug_off_the_loopback_is_locked_out_like_any_address(
+    surface: str, victim: Any
+) -> None:
+    fail(surface, "alice", 3, "127.0.0.1", locks=True)
+
+    assert_locked_out(surface, attempt(surface, "alice", PASSWORD, "127.0.0.1"))

