@@ -53,3 +53,26 @@ def test_the_api_urls_serve_when_the_extra_is_installed() -> None:
     from django.core.checks import run_checks
 
     assert not [m for m in run_checks() if m.id == "uploads.E016"]
+
+
+def test_the_model_fields_and_services_import_nothing_of_the_api_layer() -> None:
+    code = (
+        "import sys, django; from django.conf import settings; settings.configure("
+        "INSTALLED_APPS=['django.contrib.contenttypes', 'django.contrib.auth', 'uploads'], "
+        "DATABASES={'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': ':memory:'}}); "
+        "django.setup(); "
+        "import uploads.fields, uploads.list_fields, uploads.list_widgets, uploads.files, "
+        "uploads.models, uploads.services, uploads.services.complete, uploads.tasks; "
+        "print(sorted(m for m in sys.modules if m == 'uploads.api' or "
+        "m.startswith(('uploads.api.', 'rest_framework'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

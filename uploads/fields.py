@@ -26,7 +26,7 @@ from django.db.models import signals
 from uploads import exceptions as upload_errors
 from uploads import references
 from uploads.acting import acting_user, anyone_known
-from uploads.api.paths import api_base
+from uploads.api_mount import api_base
 from uploads.files import PREVIEW_VARIANT
 from uploads.models import Upload
 from uploads.ownership import Owner, RowOwned, Types, check_attachable, resolve_types

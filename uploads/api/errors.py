@@ -16,7 +16,7 @@ from rest_framework.views import set_rollback
 
 from uploads import exceptions
 from uploads.api.envelope import error_body, error_response
-from uploads.api.paths import api_prefixes
+from uploads.api_mount import api_prefixes
 from uploads.middleware import request_id_of
 
 logger = logging.getLogger("uploads.api")

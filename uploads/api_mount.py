@@ -1,4 +1,5 @@
-"""Where the project mounted the API (no DRF here: the widget asks too)."""
+"""Where the project mounted the uploads API, found by reversing its URL names: the model
+field's widget asks too, so this knows nothing of DRF and lives outside uploads.api."""
 
 from __future__ import annotations
 
