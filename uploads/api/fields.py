@@ -38,6 +38,17 @@ from uploads.models import Upload
 from uploads.services.attach import find_upload, ready_for
 
 
+def model_field_of(field: serializers.Field, parent: Any) -> Any:
+    """The model field a bound serializer field reads, in a ModelSerializer; None elsewhere."""
+    model = getattr(getattr(parent, "Meta", None), "model", None)
+    if model is None or len(field.source_attrs) != 1:
+        return None
+    try:
+        return model._meta.get_field(field.source)
+    except FieldDoesNotExist:
+        return None
+
+
 class UploadField(serializers.Field):
     """``types``: the upload types it takes (or a function returning them). Left out in a
     ModelSerializer, they are those of the model's UploadField of the same source."""
@@ -61,13 +72,7 @@ class UploadField(serializers.Field):
             self.types = self._model_field_types(parent)
 
     def _model_field_types(self, parent: Any) -> model_fields.Types:
-        model = getattr(getattr(parent, "Meta", None), "model", None)
-        field = None
-        if model is not None and len(self.source_attrs) == 1:
-            try:
-                field = model._meta.get_field(self.source)
-            except FieldDoesNotExist:
-                pass
+        field = model_field_of(self, parent)
         if not isinstance(field, model_fields.UploadField):
             raise ImproperlyConfigured(
                 f"{type(parent).__name__}.{self.field_name}: pass types=[...], or bind the "
@@ -127,13 +132,7 @@ class UploadsField(serializers.ListField):
 
     def bind(self, field_name: str, parent: Any) -> None:
         super().bind(field_name, parent)
-        model = getattr(getattr(parent, "Meta", None), "model", None)
-        field = None
-        if model is not None and len(self.source_attrs) == 1:
-            try:
-                field = model._meta.get_field(self.source)
-            except FieldDoesNotExist:
-                pass
+        field = model_field_of(self, parent)
         if isinstance(field, list_fields.UploadsField):
             self.model_field = field
             if self.types is None:
