@@ -15,7 +15,7 @@ from uploads.services.manage import public_url
 def upload_data(upload: Upload, *, variants: bool = True) -> dict[str, Any]:
     """The API's upload answer (UploadSerializer) without ``fieldValue``, which is issued
     to one user; ``variants``: with the URLs of its type's variants (a query or two)."""
-    data = {
+    data: dict[str, Any] = {
         "id": str(upload.id),
         "type": upload.policy.name,
         "status": upload.status,
