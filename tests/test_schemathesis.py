@@ -50,8 +50,10 @@ def test_generated_requests_find_no_server_error_and_no_schema_violation(
                 "--seed",
                 "1",
                 "--no-shrink",
+                # One worker: with two threads, hypothesis's ast.parse of its filters races on
+                # Python 3.11 ("SystemError: AST constructor recursion depth mismatch").
                 "--workers",
-                "2",
+                "1",
             ],
             capture_output=True,
             text=True,
