@@ -426,17 +426,13 @@ class UploadAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)  # it would leave the objects in storage
-        return actions
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Django's own delete (the change page's link, delete_selected) would remove the row
-        # and leave the file: only the action below deletes.
+        # and leave the file: only the action below deletes. (Without this permission Django
+        # offers no delete_selected either.)
         return False
 
     def has_delete_with_files_permission(self, request: HttpRequest) -> bool:
