@@ -20,7 +20,7 @@ from tests.live import DemoSite, demo_site
 from tests.test_browser_widget import query, sign_in, upload_id
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from playwright.sync_api import FileChooser, Locator, Page
 
 pytestmark = pytest.mark.live
 
@@ -192,15 +192,20 @@ def test_a_file_cancelled_in_flight_is_not_attached(
 def test_the_widget_is_usable_from_the_keyboard_alone(
     page: Page, site: DemoSite, tmp_path: Path
 ) -> None:
+    # Intercepting file choosers from the start: set up only as the key is pressed
+    # (expect_file_chooser), the interception raced the key on a busy machine and the
+    # chooser opened unseen.
+    choosers: list[FileChooser] = []
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
     widget = open_add_page(page, site)
     page.get_by_label("Title").focus()
 
     page.keyboard.press("Tab")  # the title, then the file input: no item yet
     file_input = widget.locator("input[type=file]")
     assert file_input.evaluate("i => i === document.activeElement")
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
-    chooser.value.set_files(pngs(tmp_path, "one.png", "two.png", "three.png"))
+    page.keyboard.press("Space")
+    wait_until(page, lambda: bool(choosers))
+    choosers[0].set_files(pngs(tmp_path, "one.png", "two.png", "three.png"))
     widget.locator("[data-role=item]").nth(2).wait_for()
 
     def focused() -> str:
