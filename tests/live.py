@@ -10,13 +10,17 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from tests.requirements import require_binary
+import psycopg
+
+from tests.requirements import postgres_url, require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_TAIL = 3000
@@ -239,3 +243,19 @@ def media_in_parts(part_size: int) -> str:
         "from uploads.models import UploadPolicy; p = UploadPolicy.objects.get(name='media'); "
         f"p.part_size = {part_size}; p.multipart_threshold = {part_size}; p.save()"
     )
+
+
+def fresh_database(stack: ExitStack, purpose: str) -> str:
+    """A PostgreSQL database of its own on the server DATABASE_URL names, dropped after."""
+    url = postgres_url()
+    name = f"{urlsplit(url).path.lstrip('/')}_{purpose}_{uuid.uuid4().hex[:8]}"
+    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    stack.callback(drop)
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))

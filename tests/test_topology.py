@@ -23,9 +23,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 import requests
 
@@ -34,8 +32,16 @@ from tests.clamd import Clamd, clamd_binary
 from tests.conftest import sha256_b64
 from tests.effects.counts import KEY_VARIABLE, counts, forget
 from tests.helpers import MP4
-from tests.live import ROOT, free_port, listening, manage, project_env, stop_process
-from tests.requirements import postgres_url, redis_url, require_module
+from tests.live import (
+    ROOT,
+    free_port,
+    fresh_database,
+    listening,
+    manage,
+    project_env,
+    stop_process,
+)
+from tests.requirements import redis_url, require_module
 from tests.stall_proxy import StallProxy
 from tests.webhooks import Receiver, receiver_process
 
@@ -104,22 +110,6 @@ class Cluster:
         return self.logs[worker].read_text(errors="replace")
 
 
-def fresh_database(stack: ExitStack) -> str:
-    """A PostgreSQL database of its own on the server DATABASE_URL names, dropped after."""
-    url = postgres_url()
-    name = f"{urlsplit(url).path.lstrip('/')}_topology_{uuid.uuid4().hex[:8]}"
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    stack.callback(drop)
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
 def logged(log: Path, text: str) -> Callable[[], bool]:
     return lambda: log.exists() and text in log.read_text(errors="replace")
 
@@ -130,7 +120,7 @@ def cluster(s3_backend: S3Backend, tmp_path_factory: pytest.TempPathFactory) -> 
     queue_redis = redis_url()
     var_dir = tmp_path_factory.mktemp("topology")
     with ExitStack() as stack:
-        database = fresh_database(stack)
+        database = fresh_database(stack, "topology")
         bucket = s3_backend.new_bucket()
         port = int(s3_backend.server.endpoint.rsplit(":", 1)[1])
         proxy = StallProxy(port, b"never matched")
