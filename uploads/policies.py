@@ -31,6 +31,7 @@ from django.db.models import F
 from uploads import exceptions
 from uploads.app_settings import app_settings
 from uploads.cache import BACKEND_ERRORS, cache_errors
+from uploads.counting import read_ahead
 
 logger = logging.getLogger("uploads")
 
@@ -145,8 +146,10 @@ class PolicyRegistry:
             return policies
         cache = _cache()
         try:
-            with cache_errors(app_settings.CACHE_ALIAS):
-                cached = cache.get(VERSION_KEY)
+            found, cached = read_ahead(VERSION_KEY)  # in the rate limit's round trip
+            if not found:
+                with cache_errors(app_settings.CACHE_ALIAS):
+                    cached = cache.get(VERSION_KEY)
         except exceptions.ServiceUnavailable:
             # When it answers again, it may have missed edits: ask the database then.
             self._confirmed_at = -float("inf")

@@ -158,15 +158,62 @@ def _insert_within_quota(upload: Upload, adding: int) -> None:
     """Insert ``upload`` unless its owner's quota refuses it, as one step: concurrent
     presigns of one owner take turns from the count to the insert, so that exactly as many
     pass as the quota has room for. The owner's row is locked first (a database that cannot
-    lock rows, SQLite, serializes writers from BEGIN IMMEDIATE instead: see uploads.W007)."""
+    lock rows, SQLite, serializes writers from BEGIN IMMEDIATE instead: see uploads.W007).
+    On PostgreSQL the lock, the count and the insert are one round trip."""
     alias = router.db_for_write(Upload)
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        inserted, totals = _insert_in_one_trip(alias, upload, adding)
+        if not inserted:
+            _check_quota(adding, totals)
+            raise AssertionError("the quota refused an insert that it allows")  # pragma: no cover
+        upload._state.adding, upload._state.db = False, alias
+        return
     with transaction.atomic(using=alias):
         lock = _lock_owner_sql(alias)
         if lock is not None:
-            with connections[alias].cursor() as cursor:
+            with connection.cursor() as cursor:
                 cursor.execute(lock, [upload.owner_id])
         _check_quota(adding, _pending_totals(upload.owner_id))
         upload.save(force_insert=True, using=alias)
+
+
+def _insert_in_one_trip(alias: str, upload: Upload, adding: int) -> tuple[bool, tuple[int, int]]:
+    """Lock the owner's row, count their live pending uploads and insert ``upload`` if the
+    quota has room, in one round trip: two statements in one query, run as one implicit
+    transaction. The count is a statement of its own, after the lock: under READ COMMITTED it
+    then sees every upload committed by the presign that held the lock before. Whether it was
+    inserted, and the totals it was judged by."""
+    connection = connections[alias]
+    sql, fields = _insert_sql(alias)
+    values = [f.get_db_prep_save(f.pre_save(upload, True), connection) for f in fields]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    max_open, max_bytes = app_settings.MAX_OPEN_UPLOADS, app_settings.MAX_PENDING_BYTES
+    params = [upload.owner_id, upload.owner_id, Upload.Status.PENDING, now, *values]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, max_open, adding, max_bytes])
+        cursor.nextset()  # past the lock's row
+        count, pending, inserted = cursor.fetchone()
+    return bool(inserted), (int(count), int(pending))
+
+
+@functools.cache
+def _insert_sql(alias: str) -> tuple[str, tuple[Field, ...]]:
+    """PostgreSQL's lock, count and conditional insert (_insert_in_one_trip), and the fields
+    whose values it inserts. Each value is cast to its column's type: INSERT ... SELECT does
+    not take the column's type for an untyped literal as INSERT ... VALUES does."""
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    fields = tuple(Upload._meta.local_concrete_fields)
+    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[arg-type]
+    values = ", ".join(f"CAST(%s AS {f.cast_db_type(connection)})" for f in fields)
+    return (
+        f"{_lock_owner_sql(alias)}; "
+        f"WITH totals (n, b) AS ({_pending_totals_sql(alias)}), "
+        f"inserted AS (INSERT INTO {quote(Upload._meta.db_table)} ({columns}) "
+        f"SELECT {values} FROM totals WHERE n < %s AND b + %s <= %s RETURNING 1) "
+        "SELECT n, b, (SELECT COUNT(*) FROM inserted) FROM totals"
+    ), fields
 
 
 def _check_quota(adding: int, totals: tuple[int, int]) -> None:
