@@ -157,61 +157,71 @@ def _policy_row(policy: Policy) -> UploadPolicy:
 def _insert_within_quota(upload: Upload, adding: int) -> None:
     """Insert ``upload`` unless its owner's quota refuses it, as one step: concurrent
     presigns of one owner take turns from the count to the insert, so that exactly as many
-    pass as the quota has room for. The owner's row is locked first (a database that cannot
-    lock rows, SQLite, serializes writers from BEGIN IMMEDIATE instead: see uploads.W007).
-    On PostgreSQL the lock, the count and the insert are one round trip."""
+    pass as the quota has room for. On PostgreSQL the owner's row is locked first, and the
+    lock, the count and the insert are one round trip (_insert_sql); SQLite, which cannot lock
+    rows, serializes writers from BEGIN IMMEDIATE instead (see uploads.W007); other databases
+    lock, then count and insert, in a transaction."""
     alias = router.db_for_write(Upload)
     connection = connections[alias]
-    if connection.vendor == "postgresql":
-        inserted, totals = _insert_in_one_trip(alias, upload, adding)
-        if not inserted:
-            _check_quota(adding, totals)
-            raise AssertionError("the quota refused an insert that it allows")  # pragma: no cover
-        upload._state.adding, upload._state.db = False, alias
-        return
-    with transaction.atomic(using=alias):
-        lock = _lock_owner_sql(alias)
-        if lock is not None:
-            with connection.cursor() as cursor:
-                cursor.execute(lock, [upload.owner_id])
-        _check_quota(adding, _pending_totals(upload.owner_id))
-        upload.save(force_insert=True, using=alias)
-
-
-def _insert_in_one_trip(alias: str, upload: Upload, adding: int) -> tuple[bool, tuple[int, int]]:
-    """Lock the owner's row, count their live pending uploads and insert ``upload`` if the
-    quota has room, in one round trip: two statements in one query, run as one implicit
-    transaction. The count is a statement of its own, after the lock: under READ COMMITTED it
-    then sees every upload committed by the presign that held the lock before. Whether it was
-    inserted, and the totals it was judged by."""
-    connection = connections[alias]
     sql, fields = _insert_sql(alias)
-    values = [f.get_db_prep_save(f.pre_save(upload, True), connection) for f in fields]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    max_open, max_bytes = app_settings.MAX_OPEN_UPLOADS, app_settings.MAX_PENDING_BYTES
-    params = [upload.owner_id, upload.owner_id, Upload.Status.PENDING, now, *values]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, max_open, adding, max_bytes])
-        cursor.nextset()  # past the lock's row
-        count, pending, inserted = cursor.fetchone()
-    return bool(inserted), (int(count), int(pending))
+    values = [f.get_db_prep_save(f.pre_save(upload, True), connection) for f in fields]
+    limits = [app_settings.MAX_OPEN_UPLOADS, adding, app_settings.MAX_PENDING_BYTES]
+    counted = [upload.owner_id, Upload.Status.PENDING, now]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [upload.owner_id, *counted, *values, *limits])
+            cursor.nextset()  # past the lock's row
+            count, pending, inserted = cursor.fetchone()
+        totals = int(count), int(pending)
+    else:
+        lock = _lock_owner_sql(alias)  # None on SQLite
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            if lock is not None:
+                cursor.execute(lock, [upload.owner_id])
+            cursor.execute(sql, [*values, *counted, *limits])
+            inserted = cursor.rowcount == 1
+            totals = (0, 0) if inserted else _pending_totals(upload.owner_id)
+    if not inserted:
+        _check_quota(adding, totals)
+        raise AssertionError("the quota refused an upload it has room for")  # pragma: no cover
+    upload._state.adding, upload._state.db = False, alias
 
 
 @functools.cache
 def _insert_sql(alias: str) -> tuple[str, tuple[Field, ...]]:
-    """PostgreSQL's lock, count and conditional insert (_insert_in_one_trip), and the fields
-    whose values it inserts. Each value is cast to its column's type: INSERT ... SELECT does
-    not take the column's type for an untyped literal as INSERT ... VALUES does."""
+    """The insert of an upload when its owner's quota has room, and the fields whose values
+    it takes (in the order of its placeholders: _insert_within_quota).
+
+    On PostgreSQL, two statements in one query, one implicit transaction: the owner's row
+    locked, then counted and inserted, answering the totals it judged by and whether it
+    inserted. The count is a statement of its own, after the lock: under READ COMMITTED it
+    then sees every upload committed by the presign that held the lock before. Each value is
+    cast to its column's type, which INSERT ... SELECT does not infer as INSERT ... VALUES
+    does. Elsewhere, the count and the insert in one statement, in a transaction after the
+    lock (or, on SQLite, after BEGIN IMMEDIATE)."""
     connection = connections[alias]
     quote = connection.ops.quote_name
+    postgresql = connection.vendor == "postgresql"
     fields = tuple(Upload._meta.local_concrete_fields)
     columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[arg-type]
-    values = ", ".join(f"CAST(%s AS {f.cast_db_type(connection)})" for f in fields)
+    values = ", ".join(
+        f"CAST(%s AS {f.cast_db_type(connection)})" if postgresql else "%s" for f in fields
+    )
+    totals = _pending_totals_sql(alias)
+
+    def insert(source: str) -> str:
+        return (
+            f"INSERT INTO {quote(Upload._meta.db_table)} ({columns}) "
+            f"SELECT {values} FROM {source} WHERE n < %s AND b + %s <= %s"
+        )
+
+    if not postgresql:
+        # Not as WITH ... INSERT: sqlite3 then reports no row count.
+        return insert(f"({totals}) AS totals"), fields
     return (
-        f"{_lock_owner_sql(alias)}; "
-        f"WITH totals (n, b) AS ({_pending_totals_sql(alias)}), "
-        f"inserted AS (INSERT INTO {quote(Upload._meta.db_table)} ({columns}) "
-        f"SELECT {values} FROM totals WHERE n < %s AND b + %s <= %s RETURNING 1) "
+        f"{_lock_owner_sql(alias)}; WITH totals AS ({totals}), "
+        f"inserted AS ({insert('totals')} RETURNING 1) "
         "SELECT n, b, (SELECT COUNT(*) FROM inserted) FROM totals"
     ), fields
 
@@ -337,7 +347,8 @@ def _pending_totals_sql(alias: str) -> str:
         return quote(field.column)
 
     return (
-        f"SELECT COUNT(*), COALESCE(SUM(COALESCE({column('size')}, {column('max_size')})), 0) "
+        f"SELECT COUNT(*) AS n, "
+        f"COALESCE(SUM(COALESCE({column('size')}, {column('max_size')})), 0) AS b "
         f"FROM {quote(meta.db_table)} WHERE {column('owner')} = %s AND {column('status')} = %s "
         f"AND {column('expires_at')} > %s"
     )
