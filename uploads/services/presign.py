@@ -165,9 +165,9 @@ def _insert_within_quota(upload: Upload, adding: int) -> None:
     connection = connections[alias]
     sql, fields = _insert_sql(alias)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    values = [f.get_db_prep_save(f.pre_save(upload, True), connection) for f in fields]
-    limits = [app_settings.MAX_OPEN_UPLOADS, adding, app_settings.MAX_PENDING_BYTES]
-    counted = [upload.owner_id, Upload.Status.PENDING, now]
+    values: list[Any] = [f.get_db_prep_save(f.pre_save(upload, True), connection) for f in fields]
+    limits: list[Any] = [app_settings.MAX_OPEN_UPLOADS, adding, app_settings.MAX_PENDING_BYTES]
+    counted: list[Any] = [upload.owner_id, Upload.Status.PENDING, now]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, [upload.owner_id, *counted, *values, *limits])
