@@ -4,10 +4,10 @@ read and no query (accounts.authentication).
 A revocation (accounts.tokens.revoke_all) removes the user's entry at once and writes the
 new version once it commits: every process sees it on its next request. A version the cache
 does not hold is read from the user's row, and put back only if still missing (``add``), so
-that a read that raced a revocation never puts the old version back over the new one. Each entry lasts
-``ACCOUNTS_TOKEN_VERSION_CACHE_SECONDS`` (300; 0 reads the row on every request): the bound on
-how long a revocation the cache did not receive (it was down, or the change bypassed
-``save()``, as ``QuerySet.update(is_active=False)`` does) goes unseen.
+that a read that raced a revocation never puts the old version back over the new one. Each
+entry lasts ``ACCOUNTS_TOKEN_VERSION_CACHE_SECONDS`` (300; 0 reads the row on every
+request): the bound on how long a revocation the cache did not receive (it was down, or the
+change bypassed ``save()``, as ``QuerySet.update(is_active=False)`` does) goes unseen.
 
 With a cache of each process's own (LocMemCache, the default without REDIS_URL), a
 revocation reaches the process that made it at once and the others within that bound.
