@@ -7,6 +7,7 @@ that start with ``upk_`` and leaves every other token to the next class.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, cast
 
 from django.utils.translation import gettext_lazy as _
@@ -14,8 +15,10 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import Token
+from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts import apikeys, token_versions
 from accounts.models import ApiKey, User
@@ -55,6 +58,13 @@ class VersionedJWTAuthentication(JWTAuthentication):
     against the one the cache mirrors (accounts.token_versions): a match costs no query, the
     user being known by its id; otherwise the row decides, as simplejwt loads it."""
 
+    def get_validated_token(self, raw_token: bytes) -> Token:
+        token = verified_tokens.get(raw_token)
+        if token is None:
+            token = super().get_validated_token(raw_token)
+            verified_tokens.put(raw_token, token)
+        return token
+
     def get_user(self, validated_token: Token) -> Any:
         version = version_of(validated_token)
         user_id = validated_token.get(jwt_settings.USER_ID_CLAIM)
@@ -67,3 +77,38 @@ class VersionedJWTAuthentication(JWTAuthentication):
                 _("The token has been revoked."), code="token_revoked"
             )
         return user
+
+
+class VerifiedTokens:
+    """Access tokens this process has verified lately, by their bytes: a client sends the
+    same one with each request, and checking its signature again would tell nothing new
+    (access tokens have no blacklist; revocation is the version's). Only the expiry is
+    checked again. Bounded: the oldest go first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._tokens: dict[bytes, Token] = {}
+        self._lock = threading.Lock()
+
+    def get(self, raw_token: bytes) -> Token | None:
+        token = self._tokens.get(raw_token)
+        if token is None:
+            return None
+        try:
+            token.check_exp(current_time=aware_utcnow())
+        except TokenError:
+            self._tokens.pop(raw_token, None)
+            return None
+        return token
+
+    def clear(self) -> None:
+        self._tokens.clear()
+
+    def put(self, raw_token: bytes, token: Token) -> None:
+        with self._lock:
+            self._tokens[raw_token] = token
+            while len(self._tokens) > self.size:
+                self._tokens.pop(next(iter(self._tokens)), None)
+
+
+verified_tokens = VerifiedTokens()

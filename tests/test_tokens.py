@@ -4,6 +4,7 @@ password change or a deactivation. (Login lockouts: test_login_lockout.py.)"""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from io import StringIO
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -281,4 +283,15 @@ def test_with_the_cache_down_the_row_decides(user: Any, settings: Any) -> None:
     }
     assert_works(access)
     User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
+    assert_refused(access)
+
+
+def test_an_access_token_verified_before_is_refused_once_it_expires(
+    user: Any, time_machine: Any
+) -> None:
+    time_machine.move_to(timezone.now(), tick=False)
+    access = login(user)["access"]
+    assert_works(access)  # verified, and kept by this process
+
+    time_machine.shift(timedelta(minutes=61))  # past JWT_ACCESS_MINUTES
     assert_refused(access)

@@ -145,9 +145,11 @@ def _part_size(policy: Policy, signer: Signer, size: int | None, asked: bool) ->
     return min(max(policy.part_size, smallest, -(-size // most)), largest)
 
 
+@functools.lru_cache(maxsize=256)
 def _policy_row(policy: Policy) -> UploadPolicy:
     """The snapshot as a model instance for ``upload.policy``, so that reading the upload's
-    type (as the API does) costs no query. For reading only: never save it."""
+    type (as the API does) costs no query; one for each snapshot, shared by the uploads that
+    presign makes from it. For reading only: never save or change it."""
     fields = asdict(policy) | {"allowed_content_types": list(policy.allowed_content_types)}
     row = UploadPolicy(**fields, is_active=True)
     row._state.adding = False
