@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
+import itertools
 import os
 import platform
 import re
@@ -19,7 +21,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -66,6 +69,9 @@ SAMPLE_INTERVAL_S = 0.02
 POLL_INTERVAL_S = 0.05
 WRITE_CHUNK = 8 * MiB
 TARGETS = ("s3", "local")
+#: The storage steps' other way to hash: ranged GETs in parallel feeding one hasher.
+RANGE_SIZE = 16 * MiB
+RANGES_AHEAD = 4
 
 
 # --- the file ---------------------------------------------------------------------------
@@ -464,8 +470,9 @@ def storage_steps(
 ) -> list[Row]:
     """What complete's storage calls cost one by one, on the same file in the same bucket,
     through boto3: CompleteMultipartUpload; hashing the object as the S3 signer does (one
-    GET, read in ``S3Signer.hash_read_size`` pieces) and in the 64 KiB reads it used before;
-    the CopyObject that promotion from a staging key costs. The parts are sent untimed."""
+    GET, read in ``S3Signer.hash_read_size`` pieces), in the 64 KiB reads it used before, and
+    from ranged GETs in parallel feeding one hasher; the CopyObject that promotion from a
+    staging key costs. The parts are sent untimed."""
     from botocore.config import Config
 
     from uploads.signers.s3 import S3Signer
@@ -494,17 +501,42 @@ def storage_steps(
         Bucket=BUCKET, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
     )
     rows.append(Row("s3", method, "CompleteMultipartUpload", time.perf_counter() - began, size))
-    for read in (S3Signer.hash_read_size, 64 * 1024):
-        cpu, began = time.process_time(), time.perf_counter()
-        digest = hashlib.sha256()
-        body = client.get_object(Bucket=BUCKET, Key=key)["Body"]
-        for chunk in body.iter_chunks(read):
-            digest.update(chunk)
-        seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
-        if base64.b64encode(digest.digest()).decode() != sha256:
-            raise RequestFailed("the object read back is not the file")
-        step = f"GET + sha256, {read // 1024} KiB reads"
-        rows.append(Row("s3", method, step, seconds, size, note=f"{cpu:.2f} s of CPU here"))
+
+    def streamed(read: int) -> Iterator[bytes]:
+        return iter(client.get_object(Bucket=BUCKET, Key=key)["Body"].iter_chunks(read))
+
+    def ranged(pool: ThreadPoolExecutor) -> Iterator[bytes]:
+        """Ranges of RANGE_SIZE, RANGES_AHEAD of them in flight, in order."""
+
+        def fetch(start: int) -> bytes:
+            last = min(start + RANGE_SIZE, size) - 1
+            answer = client.get_object(Bucket=BUCKET, Key=key, Range=f"bytes={start}-{last}")
+            return bytes(answer["Body"].read())
+
+        starts = iter(range(0, size, RANGE_SIZE))
+        ahead = deque(pool.submit(fetch, s) for s in itertools.islice(starts, RANGES_AHEAD))
+        while ahead:
+            data = ahead.popleft().result()
+            ahead.extend(pool.submit(fetch, s) for s in itertools.islice(starts, 1))
+            yield data
+
+    pool = ThreadPoolExecutor(RANGES_AHEAD)
+    hashes: list[tuple[str, Callable[[], Iterator[bytes]]]] = [
+        (f"GET + sha256, {read // 1024} KiB reads", functools.partial(streamed, read))
+        for read in (S3Signer.hash_read_size, 64 * 1024)
+    ]
+    step = f"GET + sha256, {RANGES_AHEAD} x {RANGE_SIZE // MiB} MiB ranges"
+    hashes.append((step, functools.partial(ranged, pool)))
+    with pool:
+        for step, chunks in hashes:
+            cpu, began = time.process_time(), time.perf_counter()
+            digest = hashlib.sha256()
+            for chunk in chunks():
+                digest.update(chunk)
+            seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+            if base64.b64encode(digest.digest()).decode() != sha256:
+                raise RequestFailed("the object read back is not the file")
+            rows.append(Row("s3", method, step, seconds, size, note=f"{cpu:.2f} s of CPU here"))
     began = time.perf_counter()
     client.copy_object(
         Bucket=BUCKET,
