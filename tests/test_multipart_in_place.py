@@ -19,6 +19,7 @@ from tests.backends.s3 import BUCKET, S3Backend
 from tests.conftest import sha256_b64
 from tests.helpers import PRESIGN, assert_error, assert_ok, settled, stored, stored_bytes
 from tests.helpers import use_storage as use_storage_config
+from tests.metadata_images import metadata_in, png_with_text_and_trailer
 from tests.test_multipart import SmallPartsSigner, send, use_signer
 from uploads.keys import staging_key
 from uploads.models import Upload
@@ -334,3 +335,21 @@ def test_where_a_type_assembles_its_parts(
     upload = Upload.objects.get(pk=answer["id"])
     assert upload.assembles_at_key is at_key
     assert upload.multipart_key == (answer["key"] if at_key else staging_key(answer["key"]))
+
+
+@pytest.mark.usefixtures("local")
+def test_metadata_stripping_the_type_gained_since_presign_still_applies(
+    api: APIClient, edit_policy: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    png = png_with_text_and_trailer()
+    request = {"type": "media", "contentType": "image/png", "size": len(png), "multipart": True}
+    answer = assert_ok(api.post(PRESIGN, request, format="json"), 201)
+    assert Upload.objects.get(pk=answer["id"]).assembles_at_key
+    send_local(sign_all(api, answer), png)
+    edit_policy("media", strip_metadata=True)  # after presign, before complete
+
+    done = settled(api, django_capture_on_commit_callbacks, answer["id"])
+    assert done["status"] == "completed"
+    kept = stored_bytes(answer["key"])
+    assert metadata_in(kept) == {} and kept != png
+    assert done["sha256"] == sha256_b64(kept)
