@@ -246,6 +246,12 @@ def _examine(
     return (*hashed(upload, stored, reasons), whole)
 
 
+def at_key(upload: Upload) -> Outcome:
+    """``examine`` for an object already promoted to the upload's key."""
+    stored, reasons, whole = _verify(upload)
+    return described(upload, *hashed(upload, stored, reasons), whole)
+
+
 def in_place(upload: Upload) -> Outcome:
     """``examine`` for a multipart upload assembled at its key (``assembles_at_key``), which
     no URL can write since: verified where it lies, with no copy. Its type had no checks
@@ -264,12 +270,6 @@ def in_place(upload: Upload) -> Outcome:
             write(upload, rewritten)
             stored = StoredObject(len(rewritten), upload.content_type, _sha256(rewritten))
             whole = rewritten
-    return described(upload, *hashed(upload, stored, reasons), whole)
-
-
-def at_key(upload: Upload) -> Outcome:
-    """``examine`` for an object already promoted to the upload's key."""
-    stored, reasons, whole = _verify(upload)
     return described(upload, *hashed(upload, stored, reasons), whole)
 
 
