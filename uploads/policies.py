@@ -67,6 +67,7 @@ class Policy:
     strip_metadata: bool
     multipart_threshold: int | None
     part_size: int
+    checks: tuple[str, ...] = ()
 
 
 def _cache():  # type: ignore[no-untyped-def]
@@ -202,6 +203,7 @@ class PolicyRegistry:
                 strip_metadata=p.strip_metadata,
                 multipart_threshold=p.multipart_threshold,
                 part_size=p.part_size,
+                checks=tuple(p.checks or ()),
             )
             for p in UploadPolicy.objects.filter(is_active=True)
         }

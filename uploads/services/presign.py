@@ -4,7 +4,7 @@ import base64
 import binascii
 import functools
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +16,8 @@ from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import Policy, registry
+from uploads.services.multipart import assembles_at_key
+from uploads.services.promote import object_headers
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signers import PresignedUpload, Signer, UploadSpec
 from uploads.types import User
@@ -91,6 +93,7 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
         file_name=keys.clean_file_name(request.file_name or ""),
         expires_at=timezone.now() + timedelta(seconds=lifetime),
         part_size=part_size,
+        assembles_at_key=bool(part_size) and assembles_at_key(policy, content_type, signer),
     )
     spec = UploadSpec(
         key=keys.staging_key(upload.key),  # complete copies it to upload.key, for good
@@ -111,6 +114,8 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
     # Refused before the storage makes an upload it would have to abort; checked again,
     # exactly, with the insert.
     _check_quota(adding, _pending_totals(owner.pk))
+    if upload.assembles_at_key:
+        spec = replace(spec, key=upload.multipart_key, headers=object_headers(upload))
     with provider_errors():
         upload.multipart_id = signer.create_multipart(spec)
     try:
@@ -150,7 +155,10 @@ def _policy_row(policy: Policy) -> UploadPolicy:
     """The snapshot as a model instance for ``upload.policy``, so that reading the upload's
     type (as the API does) costs no query; one for each snapshot, shared by the uploads that
     presign makes from it. For reading only: never save or change it."""
-    fields = asdict(policy) | {"allowed_content_types": list(policy.allowed_content_types)}
+    fields = asdict(policy) | {
+        "allowed_content_types": list(policy.allowed_content_types),
+        "checks": list(policy.checks),
+    }
     row = UploadPolicy(**fields, is_active=True)
     row._state.adding = False
     return row
