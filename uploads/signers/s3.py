@@ -52,6 +52,7 @@ from uploads.signers.base import (
     SignerError,
     SignerNotConfigured,
     SignerUnavailable,
+    SourceChanged,
     StoredObject,
     StoredPart,
     UploadSpec,
@@ -537,6 +538,41 @@ class S3Signer(Signer):
             metadata=dict(head.get("Metadata") or {}),
         )
 
+    def read_object(self, key: str, length: int) -> tuple[StoredObject, bytes] | None:
+        """One ranged GET: the facts come with the bytes (Content-Range gives the size)."""
+        try:
+            answer = self.client.get_object(
+                Bucket=self.bucket,
+                Key=self.object_name(key),
+                Range=f"bytes=0-{max(length, 1) - 1}",
+                ChecksumMode="ENABLED",
+            )
+            body = answer["Body"]
+            try:
+                data = bytes(body.read())
+            finally:
+                body.close()
+        except ClientError as err:
+            if _code(err) in ("InvalidRange", "416"):
+                stored = self.stat(key)  # an empty object: no byte to range over
+                return None if stored is None else (stored, b"")
+            if _code(err) in ("NoSuchKey", "404") or _status(err) == 404:
+                return None
+            raise self._wrap(err, "read", key) from err
+        except BotoCoreError as err:
+            raise self._wrap(err, "read", key) from err
+        size = _total_size(answer.get("ContentRange"), len(data))
+        return (
+            StoredObject(
+                size=size,
+                content_type=answer.get("ContentType"),
+                sha256=_full_object_sha256(answer) if len(data) == size else None,
+                metadata=dict(answer.get("Metadata") or {}),
+                etag=answer.get("ETag"),
+            ),
+            data,
+        )
+
     def _check_bucket(self) -> None:
         try:
             self.client.head_bucket(Bucket=self.bucket)
@@ -594,6 +630,32 @@ class S3Signer(Signer):
         if source is not None and source[0] > self.copy_threshold:
             self._copy_in_parts(staging_key, key, headers, *source)
             return
+        try:
+            self.copy_client.copy_object(**self._copy_params(staging_key, key, headers))
+        except (ClientError, BotoCoreError) as err:
+            raise self._wrap(err, "copy to", key) from err
+
+    def copy_verified(
+        self, staging_key: str, key: str, headers: ObjectHeaders, source: StoredObject
+    ) -> str | None:
+        """One CopyObject pinned to the ETag that was read (``x-amz-copy-source-if-match``:
+        S3 and SeaweedFS answer 412 once the object was replaced), S3 computing the copy's
+        SHA-256 and reporting it (SeaweedFS reports none)."""
+        if not source.etag:
+            self.promote(staging_key, key, headers)
+            return None
+        if source.size > self.copy_threshold:
+            self._copy_in_parts(staging_key, key, headers, source.size, source.etag)
+            return None
+        params = self._copy_params(staging_key, key, headers)
+        params["CopySourceIfMatch"] = source.etag
+        try:
+            answer = self.copy_client.copy_object(**params)
+        except (ClientError, BotoCoreError) as err:
+            raise self._wrap(err, "copy to", key) from err
+        return _full_object_sha256(answer.get("CopyObjectResult") or {})
+
+    def _copy_params(self, staging_key: str, key: str, headers: ObjectHeaders) -> dict[str, Any]:
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self.object_name(key),
@@ -607,10 +669,7 @@ class S3Signer(Signer):
             params["ContentDisposition"] = headers.content_disposition
         if headers.cache_control:
             params["CacheControl"] = headers.cache_control
-        try:
-            self.copy_client.copy_object(**params)
-        except (ClientError, BotoCoreError) as err:
-            raise self._wrap(err, "copy to", key) from err
+        return params
 
     def _head_for_copy(self, key: str) -> tuple[int, str] | None:
         """(size, ETag) of the object to copy; None when it is missing (the copy then
@@ -866,6 +925,8 @@ class S3Signer(Signer):
             code, status = _code(err), _status(err)
             if code in MISSING_BUCKET:
                 return self._missing_bucket()
+            if code == "PreconditionFailed" or status == 412:
+                return SourceChanged(f"The object to {action} {key} was replaced meanwhile.")
             if code in BAD_CREDENTIALS:
                 return SignerNotConfigured(
                     f"S3 refused the credentials of {where} ({code}): check "
@@ -926,6 +987,16 @@ def _full_object_sha256(head: dict[str, Any]) -> str | None:
     except (binascii.Error, ValueError):
         return None
     return str(value)
+
+
+def _total_size(content_range: str | None, received: int) -> int:
+    """The object's size from a ranged answer's Content-Range (``bytes 0-9/42``); an answer
+    without one (the whole object) is as long as what arrived."""
+    if content_range and "/" in content_range:
+        total = content_range.rpartition("/")[2]
+        if total.isdigit():
+            return int(total)
+    return received
 
 
 def _amz_date(url: str) -> str:
