@@ -456,7 +456,7 @@ def _inspect(upload: Upload, size: int, data: bytes) -> tuple[bytes | None, str 
     whole = data if len(data) >= size else None
     if content_types.reads_whole(mime):
         limit = app_settings.VERIFY_READ_LIMIT
-        if whole is None:
+        if whole is None or size > limit:
             return (
                 None,
                 f"The file is {size} bytes; {mime} files over {limit} bytes cannot be verified.",
