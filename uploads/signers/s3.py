@@ -1060,7 +1060,9 @@ class S3Signer(Signer):
         if code in MISSING_BUCKET:
             return self._missing_bucket()
         if code == "PreconditionFailed" or status == 412:
-            return SourceChanged(f"The object to {action} {key} was replaced meanwhile.")
+            return SourceChanged(
+                f"S3 refused to {action} {key} in {where}: the source was replaced ({code})."
+            )
         if code in BAD_CREDENTIALS:
             return SignerNotConfigured(
                 f"S3 refused the credentials of {where} ({code}): check "

@@ -40,7 +40,9 @@ class Answer:
     def error_code(self) -> str | None:
         """S3's error code (``NoSuchKey``...), from the XML body or, without one (a HEAD),
         the status; None for a success."""
-        if self.status < 300 and b"<Error>" not in self.body[:512]:
+        # A CopyObject that fails once S3 has answered 200 says so in the body, after the
+        # spaces S3 sends to keep a long copy's connection open.
+        if self.status < 300 and b"<Error>" not in self.body.lstrip()[:512]:
             return None
         return xml_field(self.body, "Code") or str(self.status)
 
