@@ -7,11 +7,19 @@ backend, the avatar's ``thumb`` variant, counted apart).
 Run from the project root (DATABASE_URL / REDIS_URL honoured as by bench/run.py):
 ``.venv/bin/python bench/profile_complete.py [--uploads N] [--top K]``. It starts its own
 SeaweedFS (tests/backends/s3.py's launcher) and removes everything it made on the way out.
+
+Instructions per complete, with callgrind collecting only during the timed loop of completes
+(``callgrind_control`` switches it on and off around it; the cProfile part is skipped):
+``valgrind --tool=callgrind --collect-atstart=no --trace-children=no
+.venv/bin/python bench/profile_complete.py --uploads 50 --callgrind``, then
+``callgrind_annotate callgrind.out.<pid> | head`` (total Ir / 50).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -95,10 +103,18 @@ def completes(client: Any, ids: list[str]) -> None:
             raise SystemExit(f"complete -> {response.status_code}: {response.content[:300]!r}")
 
 
+def collecting(under_callgrind: bool, state: str) -> None:
+    if under_callgrind:
+        subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--uploads", type=int, default=200, help="completes per loop (200)")
     parser.add_argument("--top", type=int, default=25, help="functions per ranking (25)")
+    parser.add_argument(
+        "--callgrind", action="store_true", help="under valgrind: collect the completes only"
+    )
     return parser.parse_args(argv)
 
 
@@ -114,13 +130,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         ids = staged_uploads(client, args.uploads)
         with counted_storage_calls() as calls, CaptureQueriesContext(connection) as queries:
+            collecting(args.callgrind, "on")
             began = time.perf_counter()
             completes(client, ids)
             wall_ms = (time.perf_counter() - began) * 1000 / args.uploads
+            collecting(args.callgrind, "off")
         per = {name: count / args.uploads for name, count in sorted(calls.items())}
         print(f"Test client, no profiler: complete {wall_ms:.2f} ms per request")
         print(f"Storage calls per complete, variant included: {per}")
         print(f"SQL queries per complete, variant included: {len(queries) / args.uploads:.1f}")
+        if args.callgrind:
+            return 0
 
         ids = staged_uploads(client, args.uploads)
         stats = profile(lambda: completes(client, ids))

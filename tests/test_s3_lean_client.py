@@ -71,6 +71,19 @@ def test_header_signatures_equal_botocore_byte_for_byte(
         assert sent == dict(request.headers.items()), key
 
 
+def test_a_proxy_keeps_the_calls_on_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lean client knows no proxy: where botocore would use one, botocore sends."""
+    from botocore.config import Config
+
+    assert build("path-style-endpoint")._lean() is not None
+    proxied = Config(proxies={"http": "http://127.0.0.1:3128"})
+    assert build("path-style-endpoint", client_config=proxied)._lean() is None
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert build("path-style-endpoint")._lean() is None
+
+
 @pytest.fixture
 def seaweed(settings: Any, s3_backend: S3Backend) -> S3Signer:
     use_storage(settings, s3_backend.storage_config())

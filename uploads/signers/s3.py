@@ -74,6 +74,7 @@ try:
         SSLError,
     )
     from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.utils import get_environ_proxies
     from storages.utils import clean_name
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError(
@@ -247,6 +248,13 @@ class S3Signer(Signer):
         sends them (a BotoCoreError here is raised, and the check runs again next time)."""
         if not self._http_checked:
             presigner = self._fast_presigner()
+            config = self.client.meta.config
+            # A proxy (configured, or from the environment as botocore reads it) or a client
+            # certificate: botocore's transport, which knows them.
+            if presigner is not None and (
+                config.proxies or config.client_cert or get_environ_proxies(presigner.prefix)
+            ):
+                presigner = None
             with self._lock:
                 if not self._http_checked:
                     self._http = None if presigner is None else self._build_http(presigner)
