@@ -8,11 +8,11 @@ Run from the project root (DATABASE_URL / REDIS_URL honoured as by bench/run.py)
 ``.venv/bin/python bench/profile_complete.py [--uploads N] [--top K]``. It starts its own
 SeaweedFS (tests/backends/s3.py's launcher) and removes everything it made on the way out.
 
-Instructions per complete, with callgrind collecting only during the timed loop of completes
-(``callgrind_control`` switches it on and off around it; the cProfile part is skipped):
-``valgrind --tool=callgrind --collect-atstart=no --trace-children=no
-.venv/bin/python bench/profile_complete.py --uploads 50 --callgrind``, then
-``callgrind_annotate callgrind.out.<pid> | head`` (total Ir / 50).
+Instructions per complete: ``valgrind --tool=callgrind .venv/bin/python
+bench/profile_complete.py --uploads 20 --callgrind`` zeroes callgrind's counts before the
+timed loop of completes and dumps them after it (``callgrind_control -z``, ``-d``; the cProfile
+part is skipped): ``callgrind_annotate callgrind.out.<pid>.1 | head`` gives that loop's
+instructions (divide by 20).
 """
 
 from __future__ import annotations
@@ -103,9 +103,9 @@ def completes(client: Any, ids: list[str]) -> None:
             raise SystemExit(f"complete -> {response.status_code}: {response.content[:300]!r}")
 
 
-def collecting(under_callgrind: bool, state: str) -> None:
+def collecting(under_callgrind: bool, action: str) -> None:
     if under_callgrind:
-        subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True)
+        subprocess.run(["callgrind_control", action, str(os.getpid())], check=True)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -130,11 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         ids = staged_uploads(client, args.uploads)
         with counted_storage_calls() as calls, CaptureQueriesContext(connection) as queries:
-            collecting(args.callgrind, "on")
+            collecting(args.callgrind, "-z")
             began = time.perf_counter()
             completes(client, ids)
             wall_ms = (time.perf_counter() - began) * 1000 / args.uploads
-            collecting(args.callgrind, "off")
+            collecting(args.callgrind, "-d")
         per = {name: count / args.uploads for name, count in sorted(calls.items())}
         print(f"Test client, no profiler: complete {wall_ms:.2f} ms per request")
         print(f"Storage calls per complete, variant included: {per}")
