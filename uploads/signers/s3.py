@@ -74,6 +74,7 @@ try:
         SSLError,
     )
     from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.httpsession import get_cert_path
     from botocore.utils import get_environ_proxies
     from storages.utils import clean_name
 except ImportError as err:  # pragma: no cover - exercised only without the extra
@@ -275,8 +276,16 @@ class S3Signer(Signer):
             connect_timeout=float(config.connect_timeout),
             read_timeout=float(config.read_timeout),
             attempts=int(attempts),
-            verify=getattr(self.storage, "verify", None),
+            verify=self._tls_verify(),
         )
+
+    def _tls_verify(self) -> bool | str:
+        """What botocore's client verifies TLS with: False, or a CA bundle's path (its own
+        resolution of AWS_S3_VERIFY, AWS_CA_BUNDLE and the config file; certifi's by
+        default)."""
+        session = getattr(getattr(self.client, "_endpoint", None), "http_session", None)
+        verify = getattr(session, "_verify", True)
+        return False if verify is False else str(get_cert_path(True if verify is None else verify))
 
     def _send(
         self,

@@ -82,7 +82,7 @@ class S3Http:
         connect_timeout: float,
         read_timeout: float,
         attempts: int,
-        verify: bool | str | None,
+        verify: bool | str,
         pool_size: int = 10,
     ) -> None:
         self.presigner = presigner
