@@ -183,3 +183,55 @@ def test_a_small_avatar_completes_in_four_storage_calls_with_the_stored_bytes_sh
     upload = Upload.objects.get(pk=answer["id"])
     assert upload.verified_sha256 == sha256_b64(png) == sha256_b64(s3_backend.read(upload.key))
     assert s3_backend.read(staging_key(upload.key)) is None
+
+
+@pytest.fixture
+def untrusted_tls_port(tmp_path: Any) -> Iterator[int]:
+    """A port that speaks TLS with a self-signed certificate no CA bundle trusts."""
+    import socket
+    import ssl
+    import subprocess
+    import threading
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            try:
+                context.wrap_socket(client, server_side=True).close()
+            except (OSError, ssl.SSLError):
+                client.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.mark.django_db
+def test_an_untrusted_certificate_is_a_configuration_error_as_with_botocore(
+    settings: Any, s3_backend: S3Backend, untrusted_tls_port: int
+) -> None:
+    from uploads.signers import SignerNotConfigured
+
+    use_storage(
+        settings, s3_backend.storage_config(endpoint_url=f"https://127.0.0.1:{untrusted_tls_port}")
+    )
+    signer = get_signer("default")
+    assert isinstance(signer, S3Signer) and signer._lean() is not None
+    with pytest.raises(SignerNotConfigured, match="TLS to storage 'default'"):
+        signer.read_object(staging_key("avatars/1/x.png"), 10)
+    with pytest.raises(SignerNotConfigured, match="TLS to storage 'default'"):
+        signer.write("avatars/1/x.png", b"x", ObjectHeaders("image/png"))  # botocore's
