@@ -181,7 +181,9 @@ def test_a_small_avatar_completes_in_four_storage_calls_with_the_stored_bytes_sh
 
     assert data["status"] == "completed"
     upload = Upload.objects.get(pk=answer["id"])
-    assert upload.verified_sha256 == sha256_b64(png) == sha256_b64(s3_backend.read(upload.key))
+    at_key = s3_backend.read(upload.key)
+    assert at_key is not None
+    assert upload.verified_sha256 == sha256_b64(png) == sha256_b64(at_key)
     assert s3_backend.read(staging_key(upload.key)) is None
 
 
