@@ -23,7 +23,7 @@ from tests.helpers import assert_ok, complete, presign_ok, use_storage
 from tests.test_sigv4 import CONFIGS, CREDENTIALS, KEYS, NOW, build
 from uploads.keys import staging_key
 from uploads.models import Upload
-from uploads.signers import ObjectHeaders, SourceChanged, get_signer, sigv4
+from uploads.signers import ObjectHeaders, SourceChanged, StoredObject, get_signer, sigv4
 from uploads.signers.s3 import S3Signer
 
 AMZ_NOW = NOW.strftime(sigv4.AMZ_DATE_FORMAT)
@@ -237,3 +237,72 @@ def test_an_untrusted_certificate_is_a_configuration_error_as_with_botocore(
         signer.read_object(staging_key("avatars/1/x.png"), 10)
     with pytest.raises(SignerNotConfigured, match="TLS to storage 'default'"):
         signer.write("avatars/1/x.png", b"x", ObjectHeaders("image/png"))  # botocore's
+
+
+@pytest.fixture
+def scripted_s3() -> Iterator[tuple[str, list[tuple[int, bytes]], list[str]]]:
+    """An HTTP server answering each request with the next (status, body) of its script,
+    the last one over and over; records each request's method."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    script: list[tuple[int, bytes]] = []
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            seen.append(self.command)
+            status, body = script.pop(0) if len(script) > 1 else script[0]
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            if status == 206:
+                self.send_header("Content-Range", f"bytes 0-{len(body) - 1}/{len(body)}")
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_PUT = do_DELETE = answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", script, seen
+    server.shutdown()
+
+
+SLOW_DOWN = b"<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>"
+
+
+@pytest.mark.django_db
+def test_a_storage_that_asks_to_slow_down_is_tried_again_then_unavailable(
+    settings: Any, s3_backend: S3Backend, scripted_s3: Any
+) -> None:
+    from uploads.signers import SignerUnavailable
+
+    url, script, seen = scripted_s3
+    settings.UPLOADS = {**settings.UPLOADS, "STORAGE_ATTEMPTS": 2}
+    use_storage(settings, s3_backend.storage_config(endpoint_url=url))
+    signer = get_signer("default")
+    assert isinstance(signer, S3Signer)
+
+    script[:] = [(503, SLOW_DOWN), (206, b"\x89PNG")]
+    found = signer.read_object("avatars/1/x.png", 10)
+    assert found is not None and (found[0].size, found[1]) == (4, b"\x89PNG")
+    assert seen == ["GET", "GET"]
+
+    script[:] = [(503, SLOW_DOWN)]
+    with pytest.raises(SignerUnavailable, match="SlowDown"):
+        signer.delete("avatars/1/x.png")
+    assert seen[2:] == ["DELETE", "DELETE"]
+
+    # A CopyObject that fails after S3 answered 200 says so in its body.
+    script[:] = [
+        (200, b"  \n<Error><Code>InternalError</Code></Error>"),
+        (200, b"<CopyObjectResult/>"),
+    ]
+    source = StoredObject(4, "image/png", etag='"e"')
+    assert (
+        signer.copy_verified("staging/x.png", "x.png", ObjectHeaders("image/png"), source) is None
+    )
+    assert seen[4:] == ["PUT", "PUT"]

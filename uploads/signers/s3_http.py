@@ -115,7 +115,7 @@ class S3Http:
             if attempt:
                 # Jittered exponential backoff, as botocore's standard mode, never past the
                 # request's deadline (deadline_bound raises once it has passed).
-                backoff = min(random.random() * 2**attempt, MAX_BACKOFF)
+                backoff = min(random.random() * 2 ** (attempt - 1), MAX_BACKOFF)
                 time.sleep(min(backoff, Signer.deadline_bound(backoff)))
             bound = Signer.deadline_bound(read)
             path, sent = self.presigner.sign_headers(
