@@ -1,8 +1,9 @@
 """A staging object replaced while complete runs, between its verification and its copy to
 the upload's key: an S3 POST form sent again, with the same still-valid fields, while the
 copy is on its way (a POST policy has no If-None-Match, and SeaweedFS, like S3, takes the
-overwrite). The copy then carries bytes that were never verified; complete checks the object
-again where the copy put it, so such an upload never completes with bytes it did not check.
+overwrite). Complete pins the copy to the version it read and verified (its ETag, in
+``x-amz-copy-source-if-match``): S3 and SeaweedFS refuse the copy of the replaced object (412),
+and the upload is rejected as changed, so it never completes with bytes it did not check.
 
 Only S3's POST forms can do this: Azure's and GCS's signed PUTs cannot overwrite (Azure
 enforces If-None-Match; GCS signs x-goog-if-generation-match: 0, which fake-gcs-server alone
@@ -77,10 +78,11 @@ def test_a_form_reposted_during_the_copy_with_other_bytes_never_completes(
     )
 
     error = assert_error(response, 422, "upload.verification_failed")
-    # Refused by the check of the copy at the key: the staging object it verified was a PNG.
+    # Refused by the pinned copy: the staging object is no longer the PNG it verified.
     assert [(d["field"], d["message"]) for d in error["details"]] == [
-        ("contentType", "The file's bytes are not image/png.")
+        ("sha256", "The file changed while it was verified.")
     ]
+    assert error["details"][0]["expected"] == sha256_b64(PNG)
     assert status_of(answer["id"]) == "rejected"
     assert s3_backend.read(answer["key"]) is None
     assert s3_backend.read(staging_key(answer["key"])) is None
@@ -105,7 +107,7 @@ def test_a_form_reposted_during_a_background_verifications_copy_never_completes(
     assert_verifying(response)
     assert status_of(answer["id"]) == "rejected"
     rejection = Upload.objects.get(pk=answer["id"]).rejection_reason
-    assert rejection == "The file's bytes are not image/png.", rejection
+    assert rejection == "The file changed while it was verified.", rejection
     assert s3_backend.read(answer["key"]) is None
     assert s3_backend.read(staging_key(answer["key"])) is None
     assert s3_backend.read(answer["key"]) is None
@@ -120,8 +122,7 @@ def test_a_form_reposted_during_the_copy_with_another_image_never_completes(
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
     """A valid image of the declared size and type, no sha256 declared: every check of the
-    bytes passes on it where it lies, but an image is read whole in staging, so the copy's
-    sha256 shows that it is not the file that was verified."""
+    bytes would pass on it, but it is not the version that was verified."""
     answer, response = reposted_during_the_copy(
         api, copies, django_capture_on_commit_callbacks, OTHER_PNG
     )

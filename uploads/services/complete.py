@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -26,16 +26,19 @@ from uploads.services.promote import promote, write
 from uploads.services.rejection import reason, reject
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import send_on_commit, upload_completed
-from uploads.signers import Signer, StoredObject
+from uploads.signers import SourceChanged, StoredObject
 from uploads.types import User
 
 
 def locked_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
-    """The owner's upload, row-locked until the transaction ends. Deleted ones and other
-    users' ones are missing alike."""
+    """The owner's upload, row-locked until the transaction ends, with its policy (joined:
+    one query, the policy row not locked). Deleted ones and other users' ones are missing
+    alike."""
+    of = ("self",) if connection.features.has_select_for_update_of else ()
     try:
         return (
-            Upload.objects.select_for_update()
+            Upload.objects.select_for_update(of=of)
+            .select_related("policy")
             .exclude(status=Upload.Status.DELETED)
             .get(pk=upload_id, owner=owner)
         )
@@ -212,38 +215,55 @@ def _examine(
     if not reasons:
         # The type's own checks, on the bytes still in staging: nothing refused is ever
         # at the key. Raises ChecksUnavailable when one cannot decide now.
-        reasons = run_checks(staging, stored)
+        reasons = run_checks(staging, stored, whole)
     if not reasons and before_promote is not None:
         before_promote()
-    if not reasons:
-        rewritten, problem = stripped(upload, whole)
-        if problem:
-            reasons = [reason("contentType", problem, upload.content_type, None)]
-        elif rewritten is not None:
-            write(upload, rewritten)
-            # What was written, checked where it now lies as a copy would be.
-            stored, reasons = verify_stored_object(as_written(upload, rewritten))
-            whole = rewritten
-        else:
-            promote(upload)
-            # Checked again where it now lies, for good: the staging object may have
-            # changed since it was checked (a re-posted S3 form replaces it).
-            stored, reasons = verify_stored_object(upload)
-            if whole is not None and not reasons:
-                # Read whole in staging, so known byte for byte: other bytes at the key,
-                # however valid, are not the file that was verified.
-                stored, reasons = hashed(upload, stored, reasons)
-                if stored is not None and stored.sha256 != _sha256(whole):
-                    reasons = [
-                        reason(
-                            "sha256",
-                            "The file changed while it was verified.",
-                            _sha256(whole),
-                            stored.sha256,
-                        )
-                    ]
-                return stored, reasons, whole
-    return (*hashed(upload, stored, reasons), whole)
+    if reasons:
+        return stored, reasons, whole
+    rewritten, problem = stripped(upload, whole)
+    if problem:
+        return stored, [reason("contentType", problem, upload.content_type, None)], whole
+    if rewritten is not None:
+        # The server's own bytes, sent with their sha256 (which the storage checks).
+        write(upload, rewritten)
+        return StoredObject(len(rewritten), upload.content_type, _sha256(rewritten)), [], rewritten
+    if whole is not None:
+        return (*promoted(upload, stored, whole), whole)
+    try:
+        promote(upload, stored)
+    except SourceChanged:
+        return stored, [changed(None, None)], None
+    # Checked again where it now lies, for good: only its head was read in staging, and a
+    # storage that cannot pin the copy may have copied another version (a re-posted S3 form).
+    stored, reasons = verify_stored_object(upload)
+    return (*hashed(upload, stored, reasons), None)
+
+
+def promoted(
+    upload: Upload, stored: StoredObject, whole: bytes
+) -> tuple[StoredObject | None, list[dict[str, Any]]]:
+    """Copy an object read whole in staging (``stored``) to the key, and prove the key holds
+    those very bytes: by the sha256 the storage computed for the copy, else by reading the
+    key back. Other bytes there, however valid, are not the file that was verified."""
+    expected = _sha256(whole)
+    try:
+        copied = promote(upload, stored)
+    except SourceChanged:
+        return stored, [changed(expected, None)]
+    if copied is None:
+        with provider_errors():
+            found = signer_for(upload.storage).read_object(upload.key, stored.size)
+        if found is None:
+            return None, []  # gone meanwhile: "vanished while it was copied"
+        at_key, data = found
+        copied = _sha256(data) if len(data) == at_key.size else None
+    if copied != expected:
+        return stored, [changed(expected, copied)]
+    return replace(stored, sha256=expected), []
+
+
+def changed(expected: str | None, actual: str | None) -> dict[str, Any]:
+    return reason("sha256", "The file changed while it was verified.", expected, actual)
 
 
 def at_key(upload: Upload) -> Outcome:
@@ -331,24 +351,10 @@ def stripped(upload: Upload, whole: bytes | None) -> tuple[bytes | None, str | N
     fmt = content_types.pillow_format(upload.content_type)
     if not upload.policy.strip_metadata or fmt is None or whole is None:
         return None, None
-    declared_size, declared_sha256 = upload.size, upload.sha256
-    if (declared_size is not None and len(whole) != declared_size) or (
-        declared_sha256 and _sha256(whole) != declared_sha256
-    ):
-        # Read after the facts were checked (a re-posted S3 form replaces the object).
-        return None, "The file changed while it was verified."
     try:
         return strip_metadata(whole, fmt, upload.policy.max_pixels), None
     except ReencodeError as err:
         return None, str(err)
-
-
-def as_written(upload: Upload, data: bytes) -> Upload:
-    """The upload as complete wrote it: its key holds ``data``, whatever was declared.
-    A copy for reading only."""
-    view = copy.copy(upload)
-    view.size, view.sha256 = len(data), _sha256(data)
-    return view
 
 
 def as_completed(upload: Upload) -> Upload:
@@ -383,13 +389,15 @@ def verify_stored_object(upload: Upload) -> tuple[StoredObject | None, list[dict
 def _verify(
     upload: Upload,
 ) -> tuple[StoredObject | None, list[dict[str, Any]], bytes | None]:
-    """``verify_stored_object``, and the whole object when it was read (images, JSON)."""
+    """``verify_stored_object``, and the whole object when it was read (images, JSON, and
+    anything no longer than its head): its facts and bytes come from one read."""
     signer = signer_for(upload.storage)
     whole = None
     with provider_errors():
-        stored = signer.stat(upload.key)
-        if stored is None:
+        found = signer.read_object(upload.key, read_length(upload))
+        if found is None:
             return None, [], None
+        stored, data = found
         reasons = []
         if upload.size is not None and stored.size != upload.size:
             reasons.append(
@@ -427,8 +435,7 @@ def _verify(
                     stored.content_type,
                 )
             )
-        head = signer.read_head(upload.key, app_settings.SNIFF_BYTES) if stored.size else b""
-        if not content_types.bytes_match(upload.content_type, head):
+        if not content_types.bytes_match(upload.content_type, data[: app_settings.SNIFF_BYTES]):
             reasons.append(
                 reason(
                     "contentType",
@@ -438,13 +445,13 @@ def _verify(
                 )
             )
         else:
-            whole, problem = _inspect(signer, upload, stored.size, head)
+            whole, problem = _inspect(upload, stored.size, data)
             if problem:
                 reasons.append(reason("contentType", problem, upload.content_type, None))
+        if whole is not None:
+            stored = replace(stored, sha256=_sha256(whole))
         if upload.sha256:
-            actual = stored.sha256 or (
-                _sha256(whole) if whole is not None else signer.compute_sha256(upload.key)
-            )
+            actual = stored.sha256 or signer.compute_sha256(upload.key)
             if actual != upload.sha256:
                 reasons.append(
                     reason(
@@ -454,26 +461,35 @@ def _verify(
                         actual,
                     )
                 )
-            elif not stored.sha256:
-                stored = StoredObject(stored.size, stored.content_type, actual, stored.metadata)
+            else:
+                stored = replace(stored, sha256=actual)
     return stored, reasons, None if reasons else whole
 
 
-def _inspect(
-    signer: Signer, upload: Upload, size: int, head: bytes
-) -> tuple[bytes | None, str | None]:
-    """Decode or parse the object as its type demands; returns the whole object when it
-    was read (for hashing) and why its bytes are refused, if they are."""
+def read_length(upload: Upload) -> int:
+    """How much of the object complete reads: a type it decodes or parses whole, up to what
+    the upload may hold (so that an object of the wrong size is not read far past it), else
+    its head. An object no longer than that is read whole, in the same call."""
+    sniff = app_settings.SNIFF_BYTES
+    if not content_types.reads_whole(upload.content_type):
+        return sniff
+    allowed = upload.size if upload.size is not None else upload.max_size
+    return max(sniff, min(app_settings.VERIFY_READ_LIMIT, allowed))
+
+
+def _inspect(upload: Upload, size: int, data: bytes) -> tuple[bytes | None, str | None]:
+    """Decode or parse the object as its type demands (``data`` being its first bytes);
+    returns the whole object when it was read and why its bytes are refused, if they are."""
     mime = upload.content_type
-    data, whole = head, None
+    whole = data if len(data) >= size else None
     if content_types.reads_whole(mime):
         limit = app_settings.VERIFY_READ_LIMIT
-        if size > limit:
+        if whole is None or size > limit:
             return (
                 None,
                 f"The file is {size} bytes; {mime} files over {limit} bytes cannot be verified.",
             )
-        data = whole = head if size <= len(head) else signer.read_head(upload.key, size)
+        data = whole
     return whole, content_types.content_problem(mime, data, max_pixels=upload.policy.max_pixels)
 
 

@@ -39,12 +39,15 @@ def load(name: str) -> Check:
     return check
 
 
-def staged_file(upload: Upload, stored: StoredObject) -> StagedFile:
-    """What a check receives of ``upload``, whose ``key`` is read (the staging key)."""
+def staged_file(upload: Upload, stored: StoredObject, whole: bytes | None = None) -> StagedFile:
+    """What a check receives of ``upload``, whose ``key`` is read (the staging key); from
+    ``whole`` where complete read it all: the very bytes it verified, with no more calls."""
     signer = signer_for(upload.storage)
     key = upload.key
 
     def read_range(start: int, length: int) -> bytes:
+        if whole is not None:
+            return whole[start : start + max(length, 0)]
         with provider_errors():
             return signer.read_range(key, start, length)
 
@@ -60,14 +63,16 @@ def staged_file(upload: Upload, stored: StoredObject) -> StagedFile:
     )
 
 
-def run_checks(upload: Upload, stored: StoredObject) -> list[dict[str, Any]]:
+def run_checks(
+    upload: Upload, stored: StoredObject, whole: bytes | None = None
+) -> list[dict[str, Any]]:
     """Run the type's checks in order on the staged object; the reason of the first that
     refuses it ([] when all pass). Raises ChecksUnavailable when one cannot decide now (or
     fails, or is no longer configured), unless the type completes files unchecked then."""
     names: list[str] = list(upload.policy.checks or [])
     if not names:
         return []
-    file = staged_file(upload, stored)
+    file = staged_file(upload, stored, whole)
     for name in names:
         try:
             check = load(name)

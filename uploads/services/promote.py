@@ -12,7 +12,7 @@ from uploads import content_types, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload
 from uploads.services.signing import provider_errors, signer_for
-from uploads.signers import ObjectHeaders, SignerError
+from uploads.signers import ObjectHeaders, SignerError, StoredObject
 
 logger = logging.getLogger("uploads")
 
@@ -35,15 +35,19 @@ def object_headers(upload: Upload) -> ObjectHeaders:
     )
 
 
-def promote(upload: Upload) -> None:
-    """Copy the staging object to the upload's key (replacing a copy left by a completion
-    that rolled back). The staging object goes once the transaction commits, so that a
-    rollback leaves it to be completed again; the sweep removes it if that fails."""
+def promote(upload: Upload, source: StoredObject) -> str | None:
+    """Copy the staging object, as read (``source``), to the upload's key (replacing a copy
+    left by a completion that rolled back); SourceChanged where the storage pins the copy to
+    that version and it changed. Returns the copy's sha256 where the storage reports one.
+    The staging object goes once the transaction commits, so that a rollback leaves it to
+    be completed again; the sweep removes it if that fails."""
     staging = keys.staging_key(upload.key)
     with provider_errors():
-        signer_for(upload.storage).promote(staging, upload.key, object_headers(upload))
+        signer = signer_for(upload.storage)
+        copied = signer.copy_verified(staging, upload.key, object_headers(upload), source)
     storage = upload.storage
     transaction.on_commit(lambda: drop(storage, staging))
+    return copied
 
 
 def write(upload: Upload, data: bytes) -> None:

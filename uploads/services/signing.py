@@ -12,6 +12,7 @@ from uploads.signers import (
     SignerError,
     SignerNotConfigured,
     SignerUnavailable,
+    SourceChanged,
     get_signer,
 )
 
@@ -31,6 +32,8 @@ def provider_errors() -> Iterator[None]:
         # The reason names settings, which the client has no business seeing.
         logger.error("Upload storage is not usable: %s", err)
         raise exceptions.NotConfigured() from err
+    except SourceChanged:
+        raise  # not a failure: the caller refuses the file
     except SignerUnavailable as err:
         logger.warning("Storage unavailable: %s", err)
         raise exceptions.StorageUnavailable() from err

@@ -17,7 +17,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 
 from uploads import content_types, exceptions, keys
@@ -140,7 +140,9 @@ def record(upload_id: uuid.UUID, outcomes: list[Outcome], *, rebuild: bool = Fal
     obsolete: list[str] = []
     made: list[str] = []
     with transaction.atomic():
-        upload = Upload.objects.select_for_update().select_related("policy").get(pk=upload_id)
+        # Only the upload's row: locking its policy's too would queue every type's variants.
+        of = ("self",) if connection.features.has_select_for_update_of else ()
+        upload = Upload.objects.select_for_update(of=of).select_related("policy").get(pk=upload_id)
         written = [o.key for o in outcomes if o.key]
         if upload.status != Upload.Status.COMPLETED:
             _delete_after_commit(upload.storage, written)

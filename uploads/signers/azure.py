@@ -341,6 +341,32 @@ class AzureSigner(Signer):
     def read_head(self, key: str, length: int) -> bytes:
         return self.read_range(key, 0, length)
 
+    def read_object(self, key: str, length: int) -> tuple[StoredObject, bytes] | None:
+        """One ranged download, whose properties carry the blob's facts (Content-Range its
+        size); ``stat`` and ``read_head`` would make two calls."""
+        with self._errors(f"reading {key}"):
+            try:
+                downloader = self._blob(key).download_blob(offset=0, length=max(length, 1))
+            except ResourceNotFoundError as err:
+                if _code(err) in ("", "BlobNotFound"):
+                    return None
+                raise
+            except HttpResponseError as err:
+                if err.status_code != 416:
+                    raise
+                stored = self.stat(key)  # an empty blob: no byte to range over
+                return None if stored is None else (stored, b"")
+            data = bytes(downloader.readall())[:length]
+        props = downloader.properties
+        total = str(props.content_range or "").rpartition("/")[2]
+        stored = StoredObject(
+            size=int(total) if total.isdigit() else len(data),
+            content_type=props.content_settings.content_type or None,
+            metadata=dict(props.metadata or {}),
+            etag=props.etag,
+        )
+        return stored, data
+
     def read_range(self, key: str, start: int, length: int) -> bytes:
         if length < 1:
             return b""

@@ -40,6 +40,10 @@ class StorageDeadlineExceeded(SignerUnavailable):
     """The request's storage deadline passed (``UPLOADS['REQUEST_STORAGE_DEADLINE']``)."""
 
 
+class SourceChanged(SignerError):
+    """The object to copy is no longer the version that was read (``copy_verified``)."""
+
+
 class SignerNotConfigured(SignerError):
     """The storage or its signer cannot be used as configured. The message names the fix
     and never a secret."""
@@ -84,6 +88,8 @@ class StoredObject:
     # base64 sha256, when the provider verified and kept one (else None).
     sha256: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # The version the provider names it by (S3's ETag), where it gives one.
+    etag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,15 @@ class Signer(ABC):
     def read_head(self, key: str, length: int) -> bytes:
         """The first ``length`` bytes of the object (fewer if it is shorter)."""
 
+    def read_object(self, key: str, length: int) -> tuple[StoredObject, bytes] | None:
+        """The object's facts and its first ``length`` bytes (all of them when it is no
+        longer): in one call where the provider can (S3 overrides). None when there is no
+        object at ``key``."""
+        stored = self.stat(key)
+        if stored is None:
+            return None
+        return stored, self.read_head(key, min(length, stored.size)) if stored.size else b""
+
     def read_range(self, key: str, start: int, length: int) -> bytes:
         """``length`` bytes of the object from byte ``start`` (fewer past its end)."""
         if length < 1:
@@ -241,6 +256,17 @@ class Signer(ABC):
         """Copy the object at ``staging_key`` to ``key`` inside the storage, with exactly
         ``headers`` (none of the uploader's), replacing whatever is at ``key``. The staging
         object stays; the caller deletes it once the completion is committed."""
+
+    def copy_verified(
+        self, staging_key: str, key: str, headers: ObjectHeaders, source: StoredObject
+    ) -> str | None:
+        """``promote``, refused (SourceChanged) where the provider can pin the copy to the
+        version that was read (``source``, its ETag) and the staging object is no longer
+        that one. Returns the
+        copy's base64 sha256 when the provider computed and reported one, proof of what the
+        key now holds; None leaves the caller to read the key back."""
+        self.promote(staging_key, key, headers)
+        return None
 
     @abstractmethod
     def write(self, key: str, data: bytes, headers: ObjectHeaders) -> None:

@@ -55,11 +55,13 @@ from uploads.signers.base import (
     SignerError,
     SignerNotConfigured,
     SignerUnavailable,
+    SourceChanged,
     StoredObject,
     StoredPart,
     UploadSpec,
 )
 from uploads.signers.deadline import carried
+from uploads.signers.s3_http import Answer, S3Http, TransportError
 
 try:
     import boto3
@@ -75,6 +77,8 @@ try:
         SSLError,
     )
     from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.httpsession import get_cert_path
+    from botocore.utils import get_environ_proxies
     from storages.utils import clean_name
 except ImportError as err:  # pragma: no cover - exercised only without the extra
     raise ImportError(
@@ -203,6 +207,9 @@ class S3Signer(Signer):
         self._presigner_checked = False
         self._public_prefix: str | None = None
         self._public_prefix_checked = False
+        # Set once by the first read (see _lean); None means botocore sends.
+        self._http: S3Http | None = None
+        self._http_checked = False
 
     # --- building -----------------------------------------------------------------------
 
@@ -244,6 +251,77 @@ class S3Signer(Signer):
                 f"Storage '{self.alias}' cannot build an S3 client ({type(err).__name__}: "
                 f"{err}). Check AWS_S3_ENDPOINT_URL and AWS_S3_REGION_NAME."
             ) from err
+
+    def _lean(self) -> S3Http | None:
+        """The lean client for HEAD, GET, CopyObject and DELETE, once the fast presigner
+        showed that this configuration's URLs and signatures are botocore's; None: botocore
+        sends them (a BotoCoreError here is raised, and the check runs again next time)."""
+        if not self._http_checked:
+            presigner = self._fast_presigner()
+            config = self.client.meta.config
+            # A proxy (configured, or from the environment as botocore reads it) or a client
+            # certificate: botocore's transport, which knows them.
+            if presigner is not None and (
+                config.proxies or config.client_cert or get_environ_proxies(presigner.prefix)
+            ):
+                presigner = None
+            with self._lock:
+                if not self._http_checked:
+                    self._http = None if presigner is None else self._build_http(presigner)
+                    self._http_checked = True
+        return self._http
+
+    def _build_http(self, presigner: sigv4.QueryPresigner) -> S3Http:
+        """With the timeouts and attempts of the botocore client (the storage's own
+        client_config included)."""
+        config = self.client.meta.config
+        retries = config.retries or {}
+        attempts = retries.get("total_max_attempts")
+        if attempts is None:
+            attempts = retries.get("max_attempts", self.timeouts()[2] - 1) + 1
+        return S3Http(
+            presigner,
+            self._credentials,
+            connect_timeout=float(config.connect_timeout),
+            read_timeout=float(config.read_timeout),
+            attempts=int(attempts),
+            verify=self._tls_verify(),
+        )
+
+    def _tls_verify(self) -> bool | str:
+        """What botocore's client verifies TLS with: False, or a CA bundle's path (its own
+        resolution of AWS_S3_VERIFY, AWS_CA_BUNDLE and the config file; certifi's by
+        default)."""
+        session = getattr(getattr(self.client, "_endpoint", None), "http_session", None)
+        verify = getattr(session, "_verify", True)
+        return False if verify is False else str(get_cert_path(True if verify is None else verify))
+
+    def _send(
+        self,
+        http: S3Http,
+        method: str,
+        key: str,
+        action: str,
+        headers: dict[str, str] | None = None,
+        **options: Any,
+    ) -> Answer:
+        """``http.request`` on the object of ``key``, its failures wrapped as botocore's are."""
+        try:
+            return http.request(method, self.object_name(key), headers, **options)
+        except TransportError as err:
+            where = f"storage '{self.alias}' (bucket '{self.bucket}')"
+            if err.tls:
+                raise SignerNotConfigured(
+                    f"TLS to {where} failed ({err}); check AWS_S3_ENDPOINT_URL and AWS_S3_VERIFY."
+                ) from err
+            raise SignerUnavailable(
+                f"S3 did not answer when trying to {action} {key} in {where} after retries ({err})."
+            ) from err
+        except BotoCoreError as err:  # the credentials could not be read or refreshed
+            raise self._wrap(err, action, key) from err
+
+    def _refused(self, answer: Answer, action: str, key: str) -> SignerError:
+        return self._refusal(answer.error_code or str(answer.status), answer.status, action, key)
 
     def object_name(self, key: str) -> str:
         """The object's name in the bucket (the storage's ``location`` prefix applied)."""
@@ -527,6 +605,15 @@ class S3Signer(Signer):
     # --- reading back -------------------------------------------------------------------
 
     def stat(self, key: str) -> StoredObject | None:
+        http = self._lean()
+        if http is not None:
+            answer = self._send(http, "HEAD", key, "read", {"x-amz-checksum-mode": "ENABLED"})
+            if answer.status == 404:
+                self._check_bucket()
+                return None
+            if answer.status >= 300:
+                raise self._refused(answer, "read", key)
+            return _stored(answer, int(answer.headers.get("Content-Length") or 0))
         try:
             head = self.client.head_object(
                 Bucket=self.bucket, Key=self.object_name(key), ChecksumMode="ENABLED"
@@ -546,6 +633,62 @@ class S3Signer(Signer):
             metadata=dict(head.get("Metadata") or {}),
         )
 
+    def read_object(self, key: str, length: int) -> tuple[StoredObject, bytes] | None:
+        """One ranged GET: the facts come with the bytes (Content-Range gives the size)."""
+        http = self._lean()
+        if http is not None:
+            answer = self._send(
+                http,
+                "GET",
+                key,
+                "read",
+                {"Range": f"bytes=0-{max(length, 1) - 1}", "x-amz-checksum-mode": "ENABLED"},
+            )
+            if answer.status == 416:
+                stored = self.stat(key)  # an empty object: no byte to range over
+                return None if stored is None else (stored, b"")
+            if answer.status == 404 and answer.error_code in ("NoSuchKey", "404"):
+                self._check_bucket()  # SeaweedFS answers NoSuchKey in a missing bucket
+                return None
+            if answer.status >= 300:
+                raise self._refused(answer, "read", key)
+            data = answer.body
+            size = _total_size(answer.headers.get("Content-Range"), len(data))
+            return _stored(answer, size, whole=len(data) == size), data
+        try:
+            answer = self.client.get_object(
+                Bucket=self.bucket,
+                Key=self.object_name(key),
+                Range=f"bytes=0-{max(length, 1) - 1}",
+                ChecksumMode="ENABLED",
+            )
+            body = answer["Body"]
+            try:
+                data = bytes(body.read())
+            finally:
+                body.close()
+        except ClientError as err:
+            if _code(err) in ("InvalidRange", "416"):
+                stored = self.stat(key)  # an empty object: no byte to range over
+                return None if stored is None else (stored, b"")
+            if _code(err) in ("NoSuchKey", "404"):
+                self._check_bucket()  # SeaweedFS answers NoSuchKey in a missing bucket
+                return None
+            raise self._wrap(err, "read", key) from err
+        except BotoCoreError as err:
+            raise self._wrap(err, "read", key) from err
+        size = _total_size(answer.get("ContentRange"), len(data))
+        return (
+            StoredObject(
+                size=size,
+                content_type=answer.get("ContentType"),
+                sha256=_full_object_sha256(answer) if len(data) == size else None,
+                metadata=dict(answer.get("Metadata") or {}),
+                etag=answer.get("ETag"),
+            ),
+            data,
+        )
+
     def _check_bucket(self) -> None:
         try:
             self.client.head_bucket(Bucket=self.bucket)
@@ -562,6 +705,15 @@ class S3Signer(Signer):
     def read_range(self, key: str, start: int, length: int) -> bytes:
         if length < 1:
             return b""
+        http = self._lean()
+        if http is not None:
+            wanted = {"Range": f"bytes={start}-{start + length - 1}"}
+            answer = self._send(http, "GET", key, "read", wanted)
+            if answer.status == 416 or answer.error_code in ("InvalidRange", "NoSuchKey"):
+                return b""
+            if answer.status >= 300:
+                raise self._refused(answer, "read", key)
+            return answer.body[:length]
         try:
             answer = self.client.get_object(
                 Bucket=self.bucket,
@@ -604,6 +756,63 @@ class S3Signer(Signer):
         if source is not None and source[0] > self.copy_threshold:
             self._copy_in_parts(staging_key, key, headers, *source)
             return
+        try:
+            self.copy_client.copy_object(**self._copy_params(staging_key, key, headers))
+        except (ClientError, BotoCoreError) as err:
+            raise self._wrap(err, "copy to", key) from err
+
+    def copy_verified(
+        self, staging_key: str, key: str, headers: ObjectHeaders, source: StoredObject
+    ) -> str | None:
+        """One CopyObject pinned to the ETag that was read (``x-amz-copy-source-if-match``:
+        S3 and SeaweedFS answer 412 once the object was replaced), S3 computing the copy's
+        SHA-256 and reporting it (SeaweedFS reports none)."""
+        if not source.etag:
+            self.promote(staging_key, key, headers)
+            return None
+        if source.size > self.copy_threshold:
+            self._copy_in_parts(staging_key, key, headers, source.size, source.etag)
+            return None
+        http = self._lean()
+        if http is not None:
+            answer = self._send(
+                http,
+                "PUT",
+                key,
+                "copy to",
+                self._copy_headers(staging_key, headers, source.etag),
+                read_timeout=float(self.copy_client.meta.config.read_timeout),
+            )
+            if answer.status >= 300 or answer.error_code:
+                raise self._refused(answer, "copy to", key)
+            return _full_object_sha256({"ChecksumSHA256": answer.field("ChecksumSHA256")})
+        params = self._copy_params(staging_key, key, headers)
+        params["CopySourceIfMatch"] = source.etag
+        try:
+            answer = self.copy_client.copy_object(**params)
+        except (ClientError, BotoCoreError) as err:
+            raise self._wrap(err, "copy to", key) from err
+        return _full_object_sha256(answer.get("CopyObjectResult") or {})
+
+    def _copy_headers(self, staging_key: str, headers: ObjectHeaders, etag: str) -> dict[str, str]:
+        """``_copy_params`` pinned to ``etag``, as the headers botocore would send."""
+        sent = {
+            "x-amz-copy-source": sigv4.quote_param_path(
+                f"{self.bucket}/{self.object_name(staging_key)}"
+            ),
+            "x-amz-copy-source-if-match": etag,
+            "x-amz-metadata-directive": "REPLACE",
+            "x-amz-checksum-algorithm": "SHA256",
+            "Content-Type": headers.content_type,
+        }
+        sent |= {f"x-amz-meta-{name}": value for name, value in headers.metadata.items()}
+        if headers.content_disposition:
+            sent["Content-Disposition"] = headers.content_disposition
+        if headers.cache_control:
+            sent["Cache-Control"] = headers.cache_control
+        return sent
+
+    def _copy_params(self, staging_key: str, key: str, headers: ObjectHeaders) -> dict[str, Any]:
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self.object_name(key),
@@ -617,10 +826,7 @@ class S3Signer(Signer):
             params["ContentDisposition"] = headers.content_disposition
         if headers.cache_control:
             params["CacheControl"] = headers.cache_control
-        try:
-            self.copy_client.copy_object(**params)
-        except (ClientError, BotoCoreError) as err:
-            raise self._wrap(err, "copy to", key) from err
+        return params
 
     def _head_for_copy(self, key: str) -> tuple[int, str] | None:
         """(size, ETag) of the object to copy; None when it is missing (the copy then
@@ -825,6 +1031,12 @@ class S3Signer(Signer):
             raise self._wrap(err, "write", key) from err
 
     def delete(self, key: str) -> None:
+        http = self._lean()
+        if http is not None:
+            answer = self._send(http, "DELETE", key, "delete")
+            if answer.status < 300 or answer.error_code in ("NoSuchKey", "404"):
+                return
+            raise self._refused(answer, "delete", key)
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self.object_name(key))
         except ClientError as err:
@@ -871,34 +1083,42 @@ class S3Signer(Signer):
             "Create it, or fix AWS_STORAGE_BUCKET_NAME (OPTIONS['bucket_name'])."
         )
 
+    def _refusal(self, code: str, status: int, action: str, key: str) -> SignerError:
+        """S3's error answer (its code and HTTP status) as a SignerError naming the fix."""
+        where = f"storage '{self.alias}' (bucket '{self.bucket}')"
+        if code in MISSING_BUCKET:
+            return self._missing_bucket()
+        if code == "PreconditionFailed" or status == 412:
+            return SourceChanged(
+                f"S3 refused to {action} {key} in {where}: the source was replaced ({code})."
+            )
+        if code in BAD_CREDENTIALS:
+            return SignerNotConfigured(
+                f"S3 refused the credentials of {where} ({code}): check "
+                "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_S3_REGION_NAME and the "
+                "server's clock."
+            )
+        if code in SKEWED:
+            return SignerNotConfigured(
+                f"S3 refused a request of {where}: this server's clock is off. Sync it (NTP)."
+            )
+        if code in DENIED or status == 403:
+            return SignerNotConfigured(
+                f"S3 denied access to {where} ({code}) trying to {action} {key}: the "
+                "credentials are wrong or lack a permission (s3:GetObject, s3:PutObject, "
+                "s3:DeleteObject, s3:ListBucket on the bucket), or the clock is off."
+            )
+        if code in TRANSIENT or status >= 500:
+            return SignerUnavailable(
+                f"S3 failed to {action} {key} in {where} after retries ({code})."
+            )
+        return SignerError(f"S3 refused to {action} {key} in {where} ({code}).")
+
     def _wrap(self, err: Exception, action: str, key: str) -> SignerError:
         """The provider's error as a SignerError, naming the fix; never a secret."""
         where = f"storage '{self.alias}' (bucket '{self.bucket}')"
         if isinstance(err, ClientError):
-            code, status = _code(err), _status(err)
-            if code in MISSING_BUCKET:
-                return self._missing_bucket()
-            if code in BAD_CREDENTIALS:
-                return SignerNotConfigured(
-                    f"S3 refused the credentials of {where} ({code}): check "
-                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_S3_REGION_NAME and the "
-                    "server's clock."
-                )
-            if code in SKEWED:
-                return SignerNotConfigured(
-                    f"S3 refused a request of {where}: this server's clock is off. Sync it (NTP)."
-                )
-            if code in DENIED or status == 403:
-                return SignerNotConfigured(
-                    f"S3 denied access to {where} ({code}) trying to {action} {key}: the "
-                    "credentials are wrong or lack a permission (s3:GetObject, s3:PutObject, "
-                    "s3:DeleteObject, s3:ListBucket on the bucket), or the clock is off."
-                )
-            if code in TRANSIENT or status >= 500:
-                return SignerUnavailable(
-                    f"S3 failed to {action} {key} in {where} after retries ({code})."
-                )
-            return SignerError(f"S3 refused to {action} {key} in {where} ({code}).")
+            return self._refusal(_code(err), _status(err), action, key)
         if isinstance(err, SSLError):
             return SignerNotConfigured(
                 f"TLS to {where} failed ({err}); check AWS_S3_ENDPOINT_URL and AWS_S3_VERIFY."
@@ -951,6 +1171,37 @@ def _full_object_sha256(head: dict[str, Any]) -> str | None:
     except (binascii.Error, ValueError):
         return None
     return str(value)
+
+
+def _stored(answer: Answer, size: int, *, whole: bool = True) -> StoredObject:
+    """The facts of an object from the headers of a HEAD or GET answer (of its first bytes:
+    ``whole`` False, whose checksum, if any, is not the object's)."""
+    headers = answer.headers
+    checksum = {
+        "ChecksumSHA256": headers.get("x-amz-checksum-sha256"),
+        "ChecksumType": headers.get("x-amz-checksum-type"),
+    }
+    return StoredObject(
+        size=size,
+        content_type=headers.get("Content-Type"),
+        sha256=_full_object_sha256(checksum) if whole else None,
+        metadata={
+            name[len("x-amz-meta-") :].lower(): value
+            for name, value in headers.items()
+            if name.lower().startswith("x-amz-meta-")
+        },
+        etag=headers.get("ETag"),
+    )
+
+
+def _total_size(content_range: str | None, received: int) -> int:
+    """The object's size from a ranged answer's Content-Range (``bytes 0-9/42``); an answer
+    without one (the whole object) is as long as what arrived."""
+    if content_range and "/" in content_range:
+        total = content_range.rpartition("/")[2]
+        if total.isdigit():
+            return int(total)
+    return received
 
 
 def _amz_date(url: str) -> str:

@@ -1,5 +1,6 @@
-"""SigV4 query-string presigning (AWS4-HMAC-SHA256, ``UNSIGNED-PAYLOAD``) for S3, without
-botocore's per-call request pipeline.
+"""SigV4 query-string presigning (AWS4-HMAC-SHA256, ``UNSIGNED-PAYLOAD``) for S3, and header
+signing of the body-less requests the S3 signer sends itself (``S3Http``), without botocore's
+per-call request pipeline.
 
 It reproduces, byte for byte, the URLs botocore's ``S3SigV4QueryAuth`` gives through
 ``generate_presigned_url``: the operation's query parameters first, in the order given,
@@ -22,6 +23,8 @@ from urllib.parse import quote, urlsplit
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+# The payload hash botocore's S3SigV4Auth signs for a request without a body (http or https).
+EMPTY_PAYLOAD = hashlib.sha256(b"").hexdigest()
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Headers botocore never signs (botocore.auth.SIGNED_HEADERS_BLACKLIST).
@@ -71,6 +74,11 @@ def _quote_repeated(value: str) -> str:
     """quote_param of a value signed again and again (a credential scope, a session token,
     a list of signed headers): quoting is most of the cost of a URL otherwise."""
     return quote_param(value)
+
+
+def quote_param_path(value: str) -> str:
+    """``bucket/name`` as botocore quotes it in x-amz-copy-source."""
+    return quote(value, safe="-_.~/")
 
 
 def quote_name(name: str) -> str:
@@ -174,25 +182,80 @@ class QueryPresigner:
         if credentials.token is not None:
             query.append(("X-Amz-Security-Token", _quote_repeated(credentials.token)))
 
+        signature = self._signature(
+            method,
+            path,
+            "&".join(f"{param}={value}" for param, value in sorted(query)),
+            canonical,
+            UNSIGNED_PAYLOAD,
+            date,
+            credentials.secret_key,
+        )
+        rendered = "&".join(f"{param}={value}" for param, value in query)
+        return f"{self._origin}{path}?{rendered}&X-Amz-Signature={signature}"
+
+    def sign_headers(
+        self,
+        method: str,
+        name: str,
+        *,
+        credentials: Credentials,
+        headers: Mapping[str, str],
+        params: Sequence[tuple[str, str]] = (),
+        date: str | None = None,
+    ) -> tuple[str, dict[str, str]]:
+        """The path and query (``/bucket/name?a=b``, relative to the prefix's origin) of a
+        body-less ``method`` request on object ``name``, and its headers: ``headers``, the
+        date, the payload hash, the session token and the Authorization that signs them all,
+        as botocore's S3SigV4Auth signs them."""
+        date = date or amz_date()
+        path = self._path + quote_name(name)
+        query = sorted((quote_param(key), quote_param(value)) for key, value in params)
+        rendered = "&".join(f"{param}={value}" for param, value in query)
+        sent = dict(headers)
+        sent["X-Amz-Date"] = date
+        sent["X-Amz-Content-SHA256"] = EMPTY_PAYLOAD
+        if credentials.token is not None:
+            sent["X-Amz-Security-Token"] = credentials.token
+        canonical = self.canonical_headers(sent)
+        signature = self._signature(
+            method, path, rendered, canonical, EMPTY_PAYLOAD, date, credentials.secret_key
+        )
+        scope = f"{date[:8]}/{self.region}/{self.service}/aws4_request"
+        sent["Authorization"] = (
+            f"{ALGORITHM} Credential={credentials.access_key}/{scope}, "
+            f"SignedHeaders={';'.join(sorted(canonical))}, Signature={signature}"
+        )
+        return (f"{path}?{rendered}" if rendered else path), sent
+
+    def _signature(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        canonical: Mapping[str, str],
+        payload: str,
+        date: str,
+        secret_key: str,
+    ) -> str:
+        names = sorted(canonical)
         canonical_request = "\n".join(
             (
                 method.upper(),
                 path,
-                "&".join(f"{param}={value}" for param, value in sorted(query)),
+                query,
                 "".join(f"{header}:{canonical[header]}\n" for header in names),
-                signed_headers,
-                UNSIGNED_PAYLOAD,
+                ";".join(names),
+                payload,
             )
         )
         string_to_sign = "\n".join(
             (
                 ALGORITHM,
                 date,
-                scope,
+                f"{date[:8]}/{self.region}/{self.service}/aws4_request",
                 hashlib.sha256(canonical_request.encode()).hexdigest(),
             )
         )
-        derived = signing_key(credentials.secret_key, day, self.region, self.service)
-        signature = hmac.new(derived, string_to_sign.encode(), hashlib.sha256).hexdigest()
-        rendered = "&".join(f"{param}={value}" for param, value in query)
-        return f"{self._origin}{path}?{rendered}&X-Amz-Signature={signature}"
+        derived = signing_key(secret_key, date[:8], self.region, self.service)
+        return hmac.new(derived, string_to_sign.encode(), hashlib.sha256).hexdigest()
