@@ -62,6 +62,7 @@ MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 #: file (assembly, hashing, a copy) can take that long on a loaded machine.
 WORKER_TIMEOUT_S = 900
 SAMPLE_INTERVAL_S = 0.02
+POLL_INTERVAL_S = 0.1
 WRITE_CHUNK = 8 * MiB
 TARGETS = ("s3", "local")
 
@@ -318,14 +319,19 @@ class Client:
         return len(listed["parts"])
 
     def complete(self, upload_id: str) -> dict[str, Any]:
+        """Complete, and for a 202 (verified by a task) poll the upload until it settles, as
+        the API asks: the time until it is usable."""
         response = self.call("POST", f"/api/v1/uploads/{upload_id}/complete")
-        if response.status_code != 200:
+        if response.status_code not in (200, 202):
             try:
                 code = response.json()["error"]["code"]
             except (ValueError, KeyError, TypeError):
                 code = response.text[:80]
             raise RequestFailed(f"complete answered {response.status_code} {code}")
-        done: dict[str, Any] = expect(response, 200)
+        done: dict[str, Any] = expect(response, response.status_code)
+        while done.get("status") == "verifying":
+            time.sleep(POLL_INTERVAL_S)
+            done = expect(self.call("GET", f"/api/v1/uploads/{upload_id}"), 200)
         if (done.get("status"), done.get("size"), done.get("sha256")) != (
             "completed",
             self.size,
