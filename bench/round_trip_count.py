@@ -61,7 +61,8 @@ def per_request(
     return trips | {
         "per_request": trips.get("postgres", 0) + trips.get("redis", 0),
         "requests": count,
-        "connections_opened": sum(p.connections for p in proxies.values()),
+        # A connection opened meanwhile adds its handshake's round trips to its service's.
+        "connections_opened": {name: proxy.connections for name, proxy in proxies.items()},
     }
 
 

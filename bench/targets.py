@@ -135,14 +135,18 @@ def summary_rows(result: dict[str, Any]) -> list[Row]:
             )
         )
     for name, trips in (result.get("round_trips") or {}).items():
+        opened = ", ".join(
+            f"{service} {count}" for service, count in trips["connections_opened"].items() if count
+        )
         rows.append(
             (
                 f"round trips per {name}",
                 f"PostgreSQL {trips['postgres']:.2f}, Redis {trips['redis']:.2f}, "
-                f"storage {trips['storage']:.2f}",
+                f"storage {trips.get('storage', 0):.2f}",
                 "",
                 "",
-                f"{trips['per_request']:.2f} to PostgreSQL and Redis",
+                f"{trips['per_request']:.2f} to PostgreSQL and Redis"
+                + (f" (connections opened in {trips['requests']}: {opened})" if opened else ""),
             )
         )
     multipart = result.get("multipart")
