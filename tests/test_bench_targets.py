@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bench.targets import summary_rows, summary_table
+from tests.requirements import require_binary
 
 
 def result(stack: str, **changes: Any) -> dict[str, Any]:
@@ -91,3 +94,14 @@ def test_the_table_is_markdown_with_one_line_per_figure() -> None:
     assert lines[2] == "| figure | value | /bare | p99 ms | targets (issue 19) |"
     assert lines[4] == "| bare DRF view | 1,000 req/s | 1.00 |  |  |"
     assert len(lines) == 4 + len(summary_rows(result("sqlite")))
+
+
+def test_the_large_file_s_size_is_checked_before_anything_starts() -> None:
+    from bench.wrk_bench import parse_args
+
+    wrk = require_binary("wrk", "apt-get install wrk")
+    assert parse_args(["--wrk", wrk]).multipart_size == "1GiB"
+    assert parse_args(["--wrk", wrk, "--multipart-size", "256MiB"]).multipart_size == "256MiB"
+    assert parse_args(["--wrk", wrk, "--multipart-size", "0"]).multipart_size == ""  # none
+    with pytest.raises(SystemExit):
+        parse_args(["--wrk", wrk, "--multipart-size", "lots"])
