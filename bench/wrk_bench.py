@@ -61,7 +61,7 @@ from bench.s3direct_client import (  # noqa: E402
 )
 from bench.s3direct_client import check_once as check_s3direct  # noqa: E402
 from bench.targets import summary_table  # noqa: E402
-from bench.tasks_drain import drain  # noqa: E402
+from bench.tasks_drain import drain, forget_queued_tasks  # noqa: E402
 from tests.backends.s3 import SeaweedFS, weed_binary  # noqa: E402
 
 FLOOR_PATH = "/bench/floor"
@@ -350,6 +350,7 @@ def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
     with stack_environment(stack) as (env, var_dir), ExitStack() as servers:
         setup_django(env)
         token = prepare_database()
+        forget_queued_tasks()  # an interrupted run's, whose database is gone
         tokens = bench_users(args.users)
         browser = logged_in_browser("bench")
         log_path = var_dir / "gunicorn.log"
@@ -433,14 +434,14 @@ def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
         errors += phase.errors
         servers.close()  # the timed phases are over
 
-        print(f"[{stack}] tasks enqueued meanwhile: running them, checking the variants")
-        result["tasks"] = tasks = drain(env, var_dir / "worker.log")
-        errors += tasks["errors"]
         if stack == "pg" and args.round_trip_requests:
             print(f"[{stack}] round trips, {args.round_trip_requests} requests each", flush=True)
             result["round_trips"] = count_round_trips(
                 env, var_dir / "gunicorn-proxied.log", token, args.round_trip_requests
             )
+        print(f"[{stack}] tasks enqueued meanwhile: running them, checking the variants")
+        result["tasks"] = tasks = drain(env, var_dir / "worker.log")
+        errors += tasks["errors"]
         if args.multipart_size:
             result["multipart"] = multipart = measure_multipart(
                 stack, env, var_dir, token, args.multipart_size
