@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-#: The issue's full flow on PostgreSQL + Redis + SeaweedFS when it was filed (flows/s).
+#: The issue's full flow on PostgreSQL + Redis + SeaweedFS when it was filed (flows/s): the
+#: target is twice it, or twice the ``flow_baseline`` a result names (the code before, measured
+#: on the same machine: ``--flow-baseline``).
 FLOW_BASELINE = 18.0
 
 
@@ -40,7 +42,12 @@ PRESIGN_P99 = Target("p99 < 40 ms", 40.0, False)
 PRESIGN_ROUND_TRIPS = Target("<= 3 round trips", 3.0, False, ("pg",))
 COMPLETE_STORAGE_CALLS = Target("<= 4 storage calls", 4.0, False, ("pg",))
 COMPLETE_P99 = Target("p99 < 150 ms", 150.0, False, ("pg",))
-FLOW = Target(f">= 2 x {FLOW_BASELINE:g} flows/s", 2 * FLOW_BASELINE, True, ("pg",))
+
+
+def flow_target(baseline: float) -> Target:
+    return Target(f">= 2 x {baseline:g} flows/s", 2 * baseline, True, ("pg",))
+
+
 MULTIPART = Target("complete <= 0.5 x parts", 0.5, False)
 VERSUS_S3DIRECT = Target("presign >= s3direct per upload", 1.0, True, ("sqlite",))
 
@@ -131,7 +138,7 @@ def summary_rows(result: dict[str, Any]) -> list[Row]:
                 f"{number(flow['rps'], 1)} flows/s",
                 "",
                 number(flow["p99_ms"], 1),
-                targets((FLOW, flow["rps"])),
+                targets((flow_target(result.get("flow_baseline", FLOW_BASELINE)), flow["rps"])),
             )
         )
     for name, trips in (result.get("round_trips") or {}).items():

@@ -60,7 +60,7 @@ from bench.s3direct_client import (  # noqa: E402
     one_upload,
 )
 from bench.s3direct_client import check_once as check_s3direct  # noqa: E402
-from bench.targets import summary_table  # noqa: E402
+from bench.targets import FLOW_BASELINE, summary_table  # noqa: E402
 from bench.tasks_drain import drain, forget_queued_tasks  # noqa: E402
 from tests.backends.s3 import SeaweedFS, weed_binary  # noqa: E402
 
@@ -330,6 +330,7 @@ def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
         "description": STACKS[stack],
         "server": server_description(args),
         "speed_settings": SPEED_SETTINGS,
+        "flow_baseline": args.flow_baseline,
         "errors": [],
     }
     errors: list[str] = result["errors"]
@@ -547,6 +548,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--complete-uploads", type=int, default=2000, help="uploads prepared for complete")
     add("--flows", type=int, default=400, help="whole uploads timed through the Python client")
     add(
+        "--flow-baseline",
+        type=float,
+        default=FLOW_BASELINE,
+        help="flows/s of the code before on this machine: the pg target is twice it",
+    )
+    add(
         "--round-trip-requests",
         type=int,
         default=50,
@@ -579,6 +586,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+#: The options a stack's own process gets from ``--stack both``'s.
+PASSED_ON = (
+    "rounds",
+    "duration",
+    "threads",
+    "connections",
+    "flows",
+    "flow_baseline",
+    "users",
+    "workers",
+    "worker_class",
+    "gthreads",
+    "round_trip_requests",
+    "complete_uploads",
+    "wrk",
+)
+
+
+def passed_on(args: argparse.Namespace) -> list[str]:
+    """``args`` as the command-line options of a stack's own process."""
+    options = []
+    for name in PASSED_ON:
+        options += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    return options + ["--multipart-size", args.multipart_size or "0"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     results = []
@@ -589,19 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with tempfile.TemporaryDirectory() as tmp:
                     out = Path(tmp) / "result.json"
                     child = [sys.executable, __file__, "--stack", stack, "--json", str(out)]
-                    for option in ("rounds", "duration", "threads", "connections", "flows"):
-                        child += [f"--{option}", str(getattr(args, option))]
-                    for option in (
-                        "users",
-                        "workers",
-                        "worker_class",
-                        "gthreads",
-                        "round_trip_requests",
-                    ):
-                        child += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
-                    child += ["--complete-uploads", str(args.complete_uploads), "--wrk", args.wrk]
-                    child += ["--multipart-size", args.multipart_size or "0"]
-                    subprocess.run(child, check=False)
+                    subprocess.run(child + passed_on(args), check=False)
                     if not out.exists():
                         print(f"[{stack}] produced no figures", file=sys.stderr)
                         return 2

@@ -105,3 +105,26 @@ def test_the_large_file_s_size_is_checked_before_anything_starts() -> None:
     assert parse_args(["--wrk", wrk, "--multipart-size", "0"]).multipart_size == ""  # none
     with pytest.raises(SystemExit):
         parse_args(["--wrk", wrk, "--multipart-size", "lots"])
+
+
+def test_each_stack_s_process_gets_the_options_make_bench_was_given() -> None:
+    from bench.wrk_bench import parse_args, passed_on
+
+    wrk = require_binary("wrk", "apt-get install wrk")
+    given = [
+        "--wrk", wrk, "--rounds", "5", "--duration", "3", "--users", "7",
+        "--worker-class", "gthread", "--gthreads", "4", "--round-trip-requests", "0",
+        "--flow-baseline", "25", "--multipart-size", "0", "--complete-uploads", "9",
+    ]  # fmt: skip
+    args = parse_args(given)
+    again = parse_args(passed_on(args))
+    assert vars(again) == vars(args)
+    assert (again.rounds, again.worker_class, again.flow_baseline) == (5, "gthread", 25.0)
+    assert again.multipart_size == "" and again.round_trip_requests == 0
+
+
+def test_the_flow_target_is_twice_the_baseline_given() -> None:
+    flow = row(
+        summary_rows(result("pg", flow_baseline=25.0)), "whole flow (presign, PUT, complete)"
+    )
+    assert flow[4] == ">= 2 x 25 flows/s: **NOT MET**"  # 40 flows/s
