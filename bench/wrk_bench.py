@@ -566,6 +566,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     add("--wrk", default=shutil.which("wrk") or "wrk", help="the wrk binary")
     add("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
+    add("--no-summary", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.multipart_size == "0":
         args.multipart_size = ""
@@ -622,6 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with tempfile.TemporaryDirectory() as tmp:
                     out = Path(tmp) / "result.json"
                     child = [sys.executable, __file__, "--stack", stack, "--json", str(out)]
+                    child += ["--no-summary"]  # printed here, with the other stack's
                     subprocess.run(child + passed_on(args), check=False)
                     if not out.exists():
                         print(f"[{stack}] produced no figures", file=sys.stderr)
@@ -635,7 +637,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as err:
         print(f"\n{err}", file=sys.stderr)
         return 2
-    print_table(results, args)
+    if not args.no_summary:
+        print_table(results, args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results if len(results) > 1 else results[0], indent=2))
