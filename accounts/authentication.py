@@ -7,20 +7,22 @@ that start with ``upk_`` and leaves every other token to the next class.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, cast
 
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import Token
+from rest_framework_simplejwt.utils import aware_utcnow
 
-from accounts import apikeys
+from accounts import apikeys, token_versions
 from accounts.models import ApiKey, User
 from accounts.tokens import version_of
-from accounts.user_cache import recent_users
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -52,25 +54,61 @@ class ApiKeyAuthentication(BaseAuthentication):
 
 class VersionedJWTAuthentication(JWTAuthentication):
     """simplejwt's JWTAuthentication, refusing tokens issued before the user's password
-    changed or the user was deactivated: compared with the user row simplejwt loads anyway,
-    so no extra query.
+    changed or the user was deactivated (accounts.tokens). The token's version is checked
+    against the one the cache mirrors (accounts.token_versions): a match costs no query, the
+    user being known by its id; otherwise the row decides, as simplejwt loads it."""
 
-    ``settings.ACCOUNTS_JWT_USER_CACHE_SECONDS`` (env ``JWT_USER_CACHE_SECONDS``) above 0
-    lets each process reuse a user row it loaded for that long, saving the query on most
-    requests. The price: a deactivation, a password change or a logout everywhere takes up
-    to that long to refuse the access tokens already issued. 0, the default, reads the row
-    on every request."""
+    def get_validated_token(self, raw_token: bytes) -> Token:
+        token = verified_tokens.get(raw_token)
+        if token is None:
+            token = super().get_validated_token(raw_token)
+            verified_tokens.put(raw_token, token)
+        return token
 
     def get_user(self, validated_token: Token) -> Any:
-        seconds = getattr(settings, "ACCOUNTS_JWT_USER_CACHE_SECONDS", 0)
         version = version_of(validated_token)
-        user = recent_users.get(validated_token, seconds) if seconds > 0 else None
-        if user is None or version > user.token_version:  # a newer token: the row moved on
-            user = cast(User, super().get_user(validated_token))
-            if seconds > 0:
-                recent_users.put(user)
+        user_id = validated_token.get(jwt_settings.USER_ID_CLAIM)
+        if user_id is not None and token_versions.cached(user_id) == version:
+            return token_versions.token_user(user_id)
+        user = cast(User, super().get_user(validated_token))
+        token_versions.fill(user.pk, user.token_version)
         if version != user.token_version:
             raise exceptions.AuthenticationFailed(
                 _("The token has been revoked."), code="token_revoked"
             )
         return user
+
+
+class VerifiedTokens:
+    """Access tokens this process has verified lately, by their bytes: a client sends the
+    same one with each request, and checking its signature again would tell nothing new
+    (access tokens have no blacklist; revocation is the version's). Only the expiry is
+    checked again. Bounded: the oldest go first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._tokens: dict[bytes, Token] = {}
+        self._lock = threading.Lock()
+
+    def get(self, raw_token: bytes) -> Token | None:
+        token = self._tokens.get(raw_token)
+        if token is None:
+            return None
+        try:
+            token.check_exp(current_time=aware_utcnow())
+        except TokenError:
+            self._tokens.pop(raw_token, None)
+            return None
+        return token
+
+    def clear(self) -> None:
+        self._tokens.clear()
+
+    def put(self, raw_token: bytes, token: Token) -> None:
+        with self._lock:
+            self._tokens[raw_token] = token
+            while len(self._tokens) > self.size:
+                self._tokens.pop(next(iter(self._tokens)), None)
+
+
+verified_tokens = VerifiedTokens()

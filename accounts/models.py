@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -21,6 +22,17 @@ class User(AbstractUser):
     # Carried in every JWT of the user; raised when the password changes or the user is
     # deactivated, which refuses every token issued before (accounts.tokens).
     token_version = models.PositiveIntegerField(default=0, editable=False)
+
+    def refresh_from_db(
+        self, using: str | None = None, fields: Any = None, from_queryset: Any = None
+    ) -> None:
+        # A user authenticated from a token knows little more than its id
+        # (accounts.token_versions): the first read of another field loads them all, in one
+        # query rather than one for each.
+        deferred = self.get_deferred_fields()
+        if fields is not None and deferred and set(fields) <= deferred:
+            fields = list(deferred)
+        super().refresh_from_db(using, fields, from_queryset)
 
 
 def media_types() -> list[str]:

@@ -1,16 +1,18 @@
-"""A password change or a deactivation revokes the user's tokens (accounts.tokens)."""
+"""A password change or a deactivation revokes the user's tokens (accounts.tokens); a
+deletion refuses them at once (accounts.token_versions)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.signals import setting_changed
-from django.db.models.signals import post_save, pre_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
+from accounts import token_versions
+from accounts.authentication import verified_tokens
 from accounts.models import User
 from accounts.tokens import revoke_all
-from accounts.user_cache import recent_users
 
 WATCHED = {"password", "is_active"}
 
@@ -40,7 +42,12 @@ def _revoke_after_credential_change(sender: type[User], instance: User, **kwargs
         revoke_all(instance)
 
 
+@receiver(post_delete, sender=User)
+def _refuse_tokens_of_deleted_user(sender: type[User], instance: User, **kwargs: Any) -> None:
+    token_versions.revoked(instance.pk, token_versions.DELETED)
+
+
 @receiver(setting_changed)
-def _forget_recent_users(setting: str, **kwargs: Any) -> None:
-    if setting in ("ACCOUNTS_JWT_USER_CACHE_SECONDS", "SIMPLE_JWT", "AUTH_USER_MODEL"):
-        recent_users.clear()
+def _forget_verified_tokens(setting: str, **kwargs: Any) -> None:
+    if setting in ("SIMPLE_JWT", "AUTH_USER_MODEL"):
+        verified_tokens.clear()

@@ -23,8 +23,8 @@ from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import token_versions
 from accounts.models import User
-from accounts.user_cache import recent_users
 from uploads.api.serializers import StrictCharField
 
 VERSION_CLAIM = "ver"
@@ -50,8 +50,10 @@ def revoke_all(user: User) -> None:
     """Refuse every token the user holds: access tokens by their version, refresh tokens
     also on the blacklist (so that the admin lists them as blacklisted)."""
     User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
-    recent_users.forget(user)
-    user.token_version = User.objects.values_list("token_version", flat=True).get(pk=user.pk)
+    user.token_version = version = User.objects.values_list("token_version", flat=True).get(
+        pk=user.pk
+    )
+    token_versions.revoked(user.pk, version)
     outstanding = OutstandingToken.objects.filter(
         user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
     )

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
+import itertools
 import os
 import platform
 import re
@@ -19,7 +21,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -62,9 +65,13 @@ MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 #: file (assembly, hashing, a copy) can take that long on a loaded machine.
 WORKER_TIMEOUT_S = 900
 SAMPLE_INTERVAL_S = 0.02
-POLL_INTERVAL_S = 0.1
+#: How often a client asks whether a verifying upload has completed.
+POLL_INTERVAL_S = 0.05
 WRITE_CHUNK = 8 * MiB
 TARGETS = ("s3", "local")
+#: The storage steps' other way to hash: ranged GETs in parallel feeding one hasher.
+RANGE_SIZE = 16 * MiB
+RANGES_AHEAD = 4
 
 
 # --- the file ---------------------------------------------------------------------------
@@ -318,10 +325,13 @@ class Client:
         listed = expect(self.call("GET", f"/api/v1/uploads/{upload_id}/parts"), 200)
         return len(listed["parts"])
 
-    def complete(self, upload_id: str) -> dict[str, Any]:
-        """Complete, and for a 202 (verified by a task) poll the upload until it settles, as
-        the API asks: the time until it is usable."""
+    def complete(self, upload_id: str) -> float:
+        """Complete, then ask until the upload is no longer ``verifying``: it must be
+        completed with the file's size and sha256. Returns when complete answered (the
+        verification runs after it, in the server's task backend)."""
+        began = time.perf_counter()
         response = self.call("POST", f"/api/v1/uploads/{upload_id}/complete")
+        answered = time.perf_counter() - began
         if response.status_code not in (200, 202):
             try:
                 code = response.json()["error"]["code"]
@@ -330,6 +340,8 @@ class Client:
             raise RequestFailed(f"complete answered {response.status_code} {code}")
         done: dict[str, Any] = expect(response, response.status_code)
         while done.get("status") == "verifying":
+            if time.perf_counter() - began > WORKER_TIMEOUT_S:
+                raise RequestFailed(f"still verifying after {WORKER_TIMEOUT_S} s")
             time.sleep(POLL_INTERVAL_S)
             done = expect(self.call("GET", f"/api/v1/uploads/{upload_id}"), 200)
         if (done.get("status"), done.get("size"), done.get("sha256")) != (
@@ -338,7 +350,7 @@ class Client:
             self.sha256,
         ):
             raise RequestFailed(f"complete answered {done}")
-        return done
+        return answered
 
 
 def through_the_api(
@@ -366,10 +378,10 @@ def through_the_api(
     if stored != part_count:
         raise RequestFailed(f"the storage holds {stored} parts of {part_count}")
     listed = time.perf_counter()
-    failure = ""
+    failure = answered = ""
     with watched("complete") as (complete_workers, complete_storage):
         try:
-            client.complete(plan["id"])
+            answered = f"complete answered in {client.complete(plan['id']):.2f} s; "
         except RequestFailed as err:
             failure = f"FAILED: {err}"
     done = time.perf_counter()
@@ -388,12 +400,12 @@ def through_the_api(
         Row(
             target,
             method,
-            "complete (assemble+verify+promote)",
+            "complete, until completed",
             done - listed,
             size,
             complete_workers,
             complete_storage,
-            note=failure,
+            note=failure or f"{answered}{(done - listed) / (sent - presigned):.2f} x the parts",
         ),
         Row(
             target,
@@ -453,6 +465,94 @@ def boto3_upload(
     )
 
 
+def storage_steps(
+    server: SeaweedFS, path: Path, size: int, sha256: str, part_size: int, parallel: int
+) -> list[Row]:
+    """What complete's storage calls cost one by one, on the same file in the same bucket,
+    through boto3: CompleteMultipartUpload; hashing the object as the S3 signer does (one
+    GET, read in ``S3Signer.hash_read_size`` pieces), in the 64 KiB reads it used before, and
+    from ranged GETs in parallel feeding one hasher; the CopyObject that promotion from a
+    staging key costs. The parts are sent untimed."""
+    from botocore.config import Config
+
+    from uploads.signers.s3 import S3Signer
+
+    client = server.client(
+        config=Config(signature_version="s3v4", read_timeout=600, retries={"max_attempts": 1})
+    )
+    key = "bench/storage-steps.mp4"
+    method = "storage steps (boto3)"
+    upload_id = client.create_multipart_upload(Bucket=BUCKET, Key=key, ContentType="video/mp4")[
+        "UploadId"
+    ]
+    with open(path, "rb") as source, ThreadPoolExecutor(parallel) as pool:
+
+        def send(number: int) -> dict[str, Any]:
+            data = os.pread(source.fileno(), part_size, (number - 1) * part_size)
+            sent = client.upload_part(
+                Bucket=BUCKET, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+            return {"PartNumber": number, "ETag": sent["ETag"]}
+
+        parts = list(pool.map(send, range(1, -(-size // part_size) + 1)))
+    rows = []
+    began = time.perf_counter()
+    client.complete_multipart_upload(
+        Bucket=BUCKET, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
+    rows.append(Row("s3", method, "CompleteMultipartUpload", time.perf_counter() - began, size))
+
+    def streamed(read: int) -> Iterator[bytes]:
+        return iter(client.get_object(Bucket=BUCKET, Key=key)["Body"].iter_chunks(read))
+
+    def ranged(pool: ThreadPoolExecutor) -> Iterator[bytes]:
+        """Ranges of RANGE_SIZE, RANGES_AHEAD of them in flight, in order."""
+
+        def fetch(start: int) -> bytes:
+            last = min(start + RANGE_SIZE, size) - 1
+            answer = client.get_object(Bucket=BUCKET, Key=key, Range=f"bytes={start}-{last}")
+            return bytes(answer["Body"].read())
+
+        starts = iter(range(0, size, RANGE_SIZE))
+        ahead = deque(pool.submit(fetch, s) for s in itertools.islice(starts, RANGES_AHEAD))
+        while ahead:
+            data = ahead.popleft().result()
+            ahead.extend(pool.submit(fetch, s) for s in itertools.islice(starts, 1))
+            yield data
+
+    pool = ThreadPoolExecutor(RANGES_AHEAD)
+    hashes: list[tuple[str, Callable[[], Iterator[bytes]]]] = [
+        (f"GET + sha256, {read // 1024} KiB reads", functools.partial(streamed, read))
+        for read in (S3Signer.hash_read_size, 64 * 1024)
+    ]
+    step = f"GET + sha256, {RANGES_AHEAD} x {RANGE_SIZE // MiB} MiB ranges"
+    hashes.append((step, functools.partial(ranged, pool)))
+    with pool:
+        for step, chunks in hashes:
+            cpu, began = time.process_time(), time.perf_counter()
+            digest = hashlib.sha256()
+            for chunk in chunks():
+                digest.update(chunk)
+            seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+            if base64.b64encode(digest.digest()).decode() != sha256:
+                raise RequestFailed("the object read back is not the file")
+            rows.append(Row("s3", method, step, seconds, size, note=f"{cpu:.2f} s of CPU here"))
+    began = time.perf_counter()
+    client.copy_object(
+        Bucket=BUCKET,
+        Key=f"{key}.copy",
+        CopySource={"Bucket": BUCKET, "Key": key},
+        MetadataDirective="REPLACE",
+        ContentType="video/mp4",
+    )
+    rows.append(
+        Row("s3", method, "CopyObject (promotion from staging)", time.perf_counter() - began, size)
+    )
+    for name in (key, f"{key}.copy"):
+        client.delete_object(Bucket=BUCKET, Key=name)
+    return rows
+
+
 def file_copy(path: Path, into: Path, size: int, workers: MemoryWatch) -> Row:
     """A plain copy of the file, on the filesystem the local signer stores in."""
     copy = into / "plain-copy.bin"
@@ -478,7 +578,7 @@ def file_copy(path: Path, into: Path, size: int, workers: MemoryWatch) -> Row:
 # --- the run ----------------------------------------------------------------------------
 
 
-def create_policy(size: int, part_size: int) -> None:
+def create_policy(size: int, part_size: int, public: bool = False) -> None:
     """An upload type for the file, made as an operator would in the admin (validated)."""
     from uploads.models import UploadPolicy
 
@@ -488,7 +588,8 @@ def create_policy(size: int, part_size: int) -> None:
         allowed_content_types=["video/mp4"],
         max_size=size,
         expires_in=3600,  # a batch of part URLs must outlive a slow batch
-        key_prefix="bench",
+        key_prefix="bench-public" if public else "bench",
+        is_public=public,
         part_size=part_size,
         deduplicate=False,
     )
@@ -594,7 +695,10 @@ def run_target(
                         args.parallel,
                         workers,
                         storage_watch,
-                    )
+                    ),
+                    *storage_steps(
+                        server, source, args.size, sha256, args.part_size, args.parallel
+                    ),
                 ]
             print(f"{target}: the same file copied...", flush=True)
             return [file_copy(source, var_dir, args.size, workers)]
@@ -620,6 +724,9 @@ def describe(args: argparse.Namespace, source: Path) -> dict[str, str]:
         "file": f"{args.size / MiB:.0f} MiB of random bytes (MP4 header), in {source.parent}",
         "plan": f"{parts} parts of {args.part_size // MiB} MiB, URLs asked {args.batch} at once,"
         f" {args.parallel} PUTs at once (Python threads, requests)",
+        "upload type": "public: assembled in staging, copied to its key"
+        if args.public
+        else "private: assembled at its key, no copy",
         "server": f"gunicorn {gunicorn_package.__version__}, 2 sync workers,"
         " bench.multipart_settings, SQLite",
         "storage read timeout": f"{args.storage_read_timeout} s (--storage-read-timeout)"
@@ -650,6 +757,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     add("--targets", default=",".join(TARGETS), help="comma-separated: s3, local")
     add(
+        "--public",
+        action="store_true",
+        help="a public upload type: parts assemble at the staging key, and complete copies"
+        " the verified file to its key (a private one assembles at its key)",
+    )
+    add(
         "--tmpdir",
         type=Path,
         default=Path(tempfile.gettempdir()),
@@ -677,7 +790,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with isolated_environment() as (env, var_dir):
                 setup_django(env)
                 token = prepare_database()
-                create_policy(args.size, args.part_size)
+                create_policy(args.size, args.part_size, args.public)
                 from django.db import connections
 
                 connections.close_all()

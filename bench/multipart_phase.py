@@ -31,21 +31,25 @@ def measure(
         source = Path(scratch) / "large.mp4"
         print(f"[{stack}] multipart: writing {size} of random bytes", flush=True)
         sha256 = multipart.make_file(source, args.size)
-        multipart.create_policy(args.size, args.part_size)
+        multipart.create_policy(args.size, args.part_size, args.public)
         from django.db import connections
 
         connections.close_all()
         rows = multipart.run_target(target, args, env, var_dir, token, source, sha256)
-    step = {row.step.split(" ")[0]: row for row in rows if row.method.startswith("API")}
+    api = [row for row in rows if row.method.startswith("API")]
+
+    def step(name: str) -> multipart.Row:
+        return next(row for row in api if row.step.startswith(name))
+
     baseline = next(row for row in rows if not row.method.startswith("API"))
     failed = [row.note for row in rows if row.note.startswith("FAILED")]
     return {
         "size": size,
         "storage": target if target == "local" else "SeaweedFS",
-        "plan": step["parts"].method,
-        "parts_s": step["parts"].seconds,
-        "complete_s": step["complete"].seconds,
-        "whole_s": step["whole"].seconds,
+        "plan": step("parts").method,
+        "parts_s": step("parts").seconds,
+        "complete_s": step("complete").seconds,
+        "whole_s": step("whole").seconds,
         "baseline": f"{baseline.method}: {baseline.seconds:.1f} s",
         "errors": failed,
     }

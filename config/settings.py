@@ -185,6 +185,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Its health check costs no round trip (config/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # Waits for a writer instead of failing with "database is locked".
@@ -284,10 +287,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
-# Seconds each process may reuse a user row it loaded to check a JWT, instead of a query per
-# request. 0 (the default): a deactivation or a password change refuses the user's tokens on
-# the very next request; above 0 it takes up to that long (docs/operations.md).
-ACCOUNTS_JWT_USER_CACHE_SECONDS = int(os.environ.get("JWT_USER_CACHE_SECONDS", "0"))
+# Seconds the cache holds each user's token version (accounts.token_versions): a JWT is then
+# checked without a query. A revocation reaches every process at once through the cache; one
+# the cache missed (down at the time) takes up to this long. 0: the user's row on every request.
+ACCOUNTS_TOKEN_VERSION_CACHE_SECONDS = int(os.environ.get("TOKEN_VERSION_CACHE_SECONDS", "300"))
 SIMPLE_JWT = {
     "SIGNING_KEY": JWT_SIGNING_KEY,
     # Minutes in production; an hour in development, so that the token `make run` prints

@@ -1,4 +1,5 @@
-"""The project's Redis cache backend (config.cache): Django's, with one client per server."""
+"""The project's Redis cache backend (config.cache): Django's, with one client per server; and
+uploads.counting, the rate limit's count with what the request reads next."""
 
 from __future__ import annotations
 
@@ -75,3 +76,55 @@ def test_an_increment_never_leaves_a_count_without_expiry(redis_url: str, monkey
         pass
 
     assert cache._cache.get_client().ttl(key) != -1  # -1: a key without expiry
+
+
+# --- uploads.counting: the rate limit's count and what the request reads next, one trip --
+
+
+@pytest.mark.parametrize("backend", ["redis", "locmem"])
+def test_count_and_read_counts_with_an_expiry_and_reads_the_keys(
+    backend: str, request: Any
+) -> None:
+    from django.core.cache.backends.locmem import LocMemCache
+    from django.core.cache.backends.redis import RedisCache
+
+    from uploads.counting import count_and_read, read_ahead, reading_ahead
+
+    prefix = uuid.uuid4().hex
+    cache: Any = (
+        RedisCache(request.getfixturevalue("redis_url"), {"KEY_PREFIX": prefix})
+        if backend == "redis"
+        else LocMemCache(prefix, {})
+    )
+    cache.set("revision", 7)
+    with reading_ahead():
+        counts = [count_and_read(cache, "hits", 60, ["revision", "absent"])[0] for _ in range(3)]
+        assert read_ahead("revision") == (True, 7)
+        assert read_ahead("revision") == (False, None)  # handed out once
+        assert read_ahead("absent") == (True, None)  # read, and not there
+    assert read_ahead("revision") == (False, None)  # outside the block: nothing kept
+
+    assert counts == [1, 2, 3]
+    assert cache.get("hits") == 3
+    if backend == "redis":
+        assert 0 < cache._cache.get_client().ttl(cache.make_key("hits")) <= 60
+
+
+def test_count_and_read_is_one_round_trip_to_redis(redis_url: str) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.core.cache.backends.redis import RedisCache
+
+    from tests.round_trips import RoundTripProxy
+    from uploads.counting import count_and_read
+
+    parts = urlsplit(redis_url)
+    with RoundTripProxy(parts.port or 6379) as proxy:
+        proxied = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
+        cache = RedisCache(proxied, {"KEY_PREFIX": uuid.uuid4().hex})
+        count_and_read(cache, "hits", 60, ["a", "b"])  # connects, loads the script
+        proxy.reset()
+        count, found = count_and_read(cache, "hits", 60, ["a", "b"])
+
+    assert (count, found) == (2, {})
+    assert proxy.trips == 1

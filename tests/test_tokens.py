@@ -3,6 +3,8 @@ password change or a deactivation. (Login lockouts: test_login_lockout.py.)"""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from io import StringIO
 from typing import Any
 
@@ -12,12 +14,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.tokens import VersionedRefreshToken
-from accounts.user_cache import RecentUsers
-from tests.factories import UserFactory
 from tests.helpers import assert_error, assert_ok
 
 PASSWORD = "pw-123456"
@@ -178,78 +178,120 @@ def test_the_demo_users_printed_token_works_after_each_reset(db: Any) -> None:
         assert_works(token)
 
 
-# ACCOUNTS_JWT_USER_CACHE_SECONDS --------------------------------------------------------
-
-
-@pytest.fixture
-def user_cache(settings: Any, monkeypatch: Any) -> list[float]:
-    """Users reused for 30 seconds, on a clock the test moves."""
-    settings.ACCOUNTS_JWT_USER_CACHE_SECONDS = 30
-    clock = [1000.0]
-    monkeypatch.setattr("accounts.user_cache.monotonic", lambda: clock[0])
-    return clock
+# ACCOUNTS_TOKEN_VERSION_CACHE_SECONDS (accounts.token_versions) ------------------------
 
 
 def queries_of(access: str) -> int:
+    """The queries of listing one's uploads, a view that reads nothing of the user but its id."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
     with CaptureQueriesContext(connection) as queries:
-        assert_works(access)
+        assert_ok(client.get("/api/v1/uploads"))
     return len(queries)
 
 
-def test_a_user_cache_saves_the_user_query(user: Any, settings: Any, user_cache: Any) -> None:
-    access = login(user)["access"]
-    settings.ACCOUNTS_JWT_USER_CACHE_SECONDS = 0
-    uncached = queries_of(access)
-    settings.ACCOUNTS_JWT_USER_CACHE_SECONDS = 30
-    queries_of(access)  # loads the user into the cache
-
-    assert queries_of(access) == uncached - 1
+@pytest.fixture
+def local_cache(settings: Any) -> None:
+    """An in-process cache, whose clock the tests can move."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 
-def test_a_user_cache_delays_a_revocation_made_elsewhere_by_at_most_its_lifetime(
-    user: Any, user_cache: list[float]
+def test_a_token_whose_version_the_cache_holds_costs_no_user_query(
+    user: Any, settings: Any
 ) -> None:
     access = login(user)["access"]
-    assert_works(access)
-    # Another process deactivates the user: nothing reaches this process's cache.
-    User.objects.filter(pk=user.pk).update(is_active=False, token_version=F("token_version") + 1)
+    settings.ACCOUNTS_TOKEN_VERSION_CACHE_SECONDS = 0
+    with_row = queries_of(access)
+    settings.ACCOUNTS_TOKEN_VERSION_CACHE_SECONDS = 300
+    queries_of(access)  # the version goes to the cache
 
-    user_cache[0] += 29.9
-    assert_works(access)
-    user_cache[0] += 0.1
+    assert queries_of(access) == with_row - 1
+
+
+def test_the_user_of_a_token_loads_its_other_fields_in_one_query(user: Any) -> None:
+    from accounts.token_versions import token_user
+
+    found = token_user(str(user.pk))
+    with CaptureQueriesContext(connection) as queries:
+        assert (found.username, found.email, found.is_staff) == (
+            user.username,
+            user.email,
+            user.is_staff,
+        )
+    assert len(queries) == 1
+
+
+@pytest.mark.parametrize("revoke", ["deactivate", "password", "delete"])
+def test_a_revocation_reaches_the_cache_and_refuses_the_token_at_once(
+    user: Any, revoke: str, django_capture_on_commit_callbacks: Any
+) -> None:
+    access = login(user)["access"]
+    assert_works(access)  # its version is in the cache now
+    with django_capture_on_commit_callbacks(execute=True):
+        if revoke == "deactivate":
+            user.is_active = False
+            user.save()
+        elif revoke == "password":
+            user.set_password("another-pw-654321")
+            user.save()
+        else:
+            user.delete()
+
     assert_refused(access)
 
 
-def test_a_user_cache_sees_a_revocation_made_in_its_process_at_once(
-    user: Any, user_cache: Any
+def test_a_revocation_the_cache_missed_is_refused_once_its_entry_lapses(
+    user: Any, local_cache: None, monkeypatch: Any, settings: Any
 ) -> None:
-    tokens = login(user)
-    assert_works(tokens["access"])
+    settings.ACCOUNTS_TOKEN_VERSION_CACHE_SECONDS = 300
+    access = login(user)["access"]
+    assert_works(access)
+    # Deactivated without save(): no signal, nothing reaches the cache.
+    User.objects.filter(pk=user.pk).update(is_active=False, token_version=F("token_version") + 1)
+    clock = time.time()
+    monkeypatch.setattr("django.core.cache.backends.locmem.time", _Clock(clock + 299))
+    assert_works(access)  # within the bound the docs state
 
-    user.is_active = False
-    user.save(update_fields=["is_active"])
-
-    assert_refused(tokens["access"])
+    monkeypatch.setattr("django.core.cache.backends.locmem.time", _Clock(clock + 301))
+    assert_refused(access)
 
 
-def test_a_user_cache_takes_the_tokens_of_a_new_sign_in_at_once(user: Any, user_cache: Any) -> None:
-    before = login(user)
-    assert_works(before["access"])
-    # A password change in another process: this one still holds the older row.
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_a_version_read_from_the_row_never_replaces_a_newer_one(user: Any) -> None:
+    from accounts import token_versions
+
+    token_versions.publish(user.pk, 7)  # a revocation, committed meanwhile
+    token_versions.fill(user.pk, 6)  # a slower request's read of the row from before it
+
+    assert token_versions.cached(user.pk) == 7
+
+
+def test_with_the_cache_down_the_row_decides(user: Any, settings: Any) -> None:
+    access = login(user)["access"]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens there
+        }
+    }
+    assert_works(access)
     User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
-
-    after = VersionedRefreshToken.for_user(User.objects.get(pk=user.pk))
-
-    assert_works(str(after.access_token))
-    assert_refused(before["access"])
+    assert_refused(access)
 
 
-def test_the_user_cache_holds_at_most_its_size_and_drops_the_oldest(db: Any) -> None:
-    recent = RecentUsers(size=2)
-    users = UserFactory.create_batch(3)
-    for user in users:
-        recent.put(user)
-    tokens = [VersionedRefreshToken.for_user(user).access_token for user in users]
+def test_an_access_token_verified_before_is_refused_once_it_expires(
+    user: Any, time_machine: Any
+) -> None:
+    time_machine.move_to(timezone.now(), tick=False)
+    access = login(user)["access"]
+    assert_works(access)  # verified, and kept by this process
 
-    assert recent.get(tokens[0], 30) is None
-    assert [recent.get(t, 30).pk for t in tokens[1:]] == [u.pk for u in users[1:]]  # type: ignore[union-attr]
+    time_machine.shift(timedelta(minutes=61))  # past JWT_ACCESS_MINUTES
+    assert_refused(access)

@@ -46,10 +46,9 @@ def delete_objects_of_user(instance: Any, **kwargs: Any) -> None:
         try:
             with provider_errors():
                 signer = signer_for(upload.storage)
-                staging = keys.staging_key(upload.key)
                 if upload.multipart_id and upload.status == Upload.Status.PENDING:
-                    signer.abort_multipart(staging, upload.multipart_id)  # its parts
-                signer.delete(staging)  # a pending upload's file
+                    signer.abort_multipart(upload.multipart_key, upload.multipart_id)  # its parts
+                signer.delete(keys.staging_key(upload.key))  # a pending upload's file
                 signer.delete(upload.key)
         except exceptions.UploadError:
             logger.error("Could not delete %s of a deleted user", upload.key, exc_info=True)

@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from uploads import validators
+from uploads import keys, validators
 from uploads.files import UploadFile, VariantFile, Variants
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")
@@ -245,6 +245,8 @@ class Upload(models.Model):
     # every part but the last. A single upload has no part size.
     multipart_id = models.CharField(max_length=1024, blank=True)
     part_size = models.PositiveBigIntegerField(null=True, blank=True)
+    # Whether its parts assemble at its key rather than its staging key (multipart_key).
+    assembles_at_key = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -312,6 +314,12 @@ class Upload(models.Model):
     @property
     def is_multipart(self) -> bool:
         return self.part_size is not None
+
+    @property
+    def multipart_key(self) -> str:
+        """Where a multipart upload's parts assemble: its key itself, verified there with no
+        copy (``uploads.services.multipart.assembles_at_key``), or its staging key."""
+        return self.key if self.assembles_at_key else keys.staging_key(self.key)
 
     @property
     def part_count(self) -> int:

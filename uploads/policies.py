@@ -31,6 +31,7 @@ from django.db.models import F
 from uploads import exceptions
 from uploads.app_settings import app_settings
 from uploads.cache import BACKEND_ERRORS, cache_errors
+from uploads.counting import read_ahead
 
 logger = logging.getLogger("uploads")
 
@@ -66,6 +67,7 @@ class Policy:
     strip_metadata: bool
     multipart_threshold: int | None
     part_size: int
+    checks: tuple[str, ...] = ()
 
 
 def _cache():  # type: ignore[no-untyped-def]
@@ -145,8 +147,10 @@ class PolicyRegistry:
             return policies
         cache = _cache()
         try:
-            with cache_errors(app_settings.CACHE_ALIAS):
-                cached = cache.get(VERSION_KEY)
+            found, cached = read_ahead(VERSION_KEY)  # in the rate limit's round trip
+            if not found:
+                with cache_errors(app_settings.CACHE_ALIAS):
+                    cached = cache.get(VERSION_KEY)
         except exceptions.ServiceUnavailable:
             # When it answers again, it may have missed edits: ask the database then.
             self._confirmed_at = -float("inf")
@@ -199,6 +203,7 @@ class PolicyRegistry:
                 strip_metadata=p.strip_metadata,
                 multipart_threshold=p.multipart_threshold,
                 part_size=p.part_size,
+                checks=tuple(p.checks or ()),
             )
             for p in UploadPolicy.objects.filter(is_active=True)
         }

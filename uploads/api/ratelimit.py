@@ -1,20 +1,24 @@
-"""Presign's rate limit with django-ratelimit, keyed by the authenticated user. (Logins are
-throttled by django-axes: uploads.lockouts.)"""
+"""Presign's rate limit, keyed by the authenticated user, in django-ratelimit's notation,
+windows and keys (``RATELIMIT_ENABLE``, ``RATELIMIT_USE_CACHE`` and its other settings apply).
+The count is one round trip (uploads.counting), which also reads the keys the request will
+need next. (Logins are throttled by django-axes: uploads.lockouts.)"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
+from django.core.cache import caches
 from django_ratelimit import ALL
-from django_ratelimit.core import get_usage
+from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
 from rest_framework.request import Request
 
 from uploads.api.errors import RateLimited
 from uploads.app_settings import app_settings
 from uploads.cache import cache_errors
+from uploads.counting import count_and_read
 
 
 @dataclass(frozen=True)
@@ -34,26 +38,24 @@ class RateInfo:
         return {"limit": self.limit, "remaining": self.remaining, "reset": self.reset}
 
 
-def _user_key(group: str, request: Request) -> str:
-    return str(request.user.pk)
-
-
-def hit(request: Request, group: str) -> RateInfo:
-    """Count one request of the user against ``group``; raise RateLimited past the limit."""
-    return _hit(request, group, _user_key, app_settings.RATE_LIMIT)
-
-
-def _hit(request: Request, group: str, key: Any, rate: str) -> RateInfo:
-    with cache_errors(getattr(settings, "RATELIMIT_USE_CACHE", "default")):
-        usage = get_usage(request, group=group, key=key, rate=rate, method=ALL, increment=True)
-    if usage is None:  # RATELIMIT_ENABLE = False
+def hit(request: Request, group: str, read_ahead: Sequence[str] = ()) -> RateInfo:
+    """Count one request of the user against ``group``; raise RateLimited past the limit.
+    ``read_ahead``: cache keys to read in the same round trip, for the rest of the request
+    (uploads.counting.read_ahead), when they live in the rate limit's cache."""
+    if not getattr(settings, "RATELIMIT_ENABLE", True):
         return RateInfo(0, 0, 0)
-    time_left = max(1, int(usage["time_left"]))
-    info = RateInfo(
-        limit=usage["limit"],
-        remaining=max(0, usage["limit"] - usage["count"]),
-        reset=int(time.time()) + time_left,
-    )
-    if usage["should_limit"]:
+    limit, period = _split_rate(app_settings.RATE_LIMIT)
+    user = str(request.user.pk)
+    window = _get_window(user, period)
+    key = _make_cache_key(group, window, app_settings.RATE_LIMIT, user, ALL)
+    alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+    if alias != app_settings.CACHE_ALIAS:
+        read_ahead = ()
+    with cache_errors(alias):
+        count, _ = count_and_read(caches[alias], key, period + EXPIRATION_FUDGE, read_ahead)
+    now = int(time.time())
+    time_left = max(1, window - now)
+    info = RateInfo(limit=limit, remaining=max(0, limit - count), reset=now + time_left)
+    if count > limit:
         raise RateLimited(retry_after=time_left, headers=info.headers())
     return info

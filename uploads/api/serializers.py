@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,7 +99,20 @@ class DeclaredSha256Field(serializers.JSONField):
     pass
 
 
-class PresignRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+class ShallowFieldsMixin:
+    """Each serializer's fields copied from the declared ones shallowly, where DRF deep-copies
+    them (rebuilding each field from its arguments): for flat serializers on a hot path, whose
+    fields keep no state of their own but their binding."""
+
+    _declared_fields: dict[str, serializers.Field]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {name: copy.copy(field) for name, field in self._declared_fields.items()}
+
+
+class PresignRequestSerializer(
+    ShallowFieldsMixin, RejectUnknownFieldsMixin, serializers.Serializer
+):
     type = StrictCharField(max_length=64)
     contentType = StrictCharField(max_length=255, trim_whitespace=False)
     size = DeclaredSizeField(required=False, allow_null=True)

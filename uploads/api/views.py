@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from drf_spectacular.utils import OpenApiExample, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
@@ -45,8 +45,9 @@ from uploads.api.serializers import (
     UploadSerializer,
     UploadTypeSerializer,
 )
+from uploads.counting import reading_ahead
 from uploads.models import Upload
-from uploads.policies import registry
+from uploads.policies import VERSION_KEY, registry
 from uploads.services import multipart
 from uploads.types import User
 
@@ -95,10 +96,15 @@ class PresignView(UploadsAPIView):
     required_scopes = {"POST": WRITE}
     rate: ratelimit.RateInfo | None = None
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        with reading_ahead():
+            return super().dispatch(request, *args, **kwargs)
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication comes first
         if request.method == "POST":  # not a 405 or an OPTIONS
-            self.rate = ratelimit.hit(request, "uploads.presign")
+            # The upload types' revision, which presign checks next, in the same round trip.
+            self.rate = ratelimit.hit(request, "uploads.presign", read_ahead=[VERSION_KEY])
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any

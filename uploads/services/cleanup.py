@@ -166,9 +166,7 @@ def expire_stale_uploads(
                         if upload.is_multipart:
                             # A completed one too: its part URLs could write parts (GCS) or
                             # blocks (Azure) after the assembly, until they expired.
-                            signer.abort_multipart(
-                                keys.staging_key(upload.key), upload.multipart_id
-                            )
+                            signer.abort_multipart(upload.multipart_key, upload.multipart_id)
                             report.multipart_aborted += 1
                         for key in leftovers(upload):
                             if signer.stat(key) is not None:

@@ -98,8 +98,9 @@ def in_background(upload: Upload) -> bool:
         return True  # assembled just now (or by a completion that rolled back)
     size = upload.size
     if upload.is_multipart or size is None:
+        where = upload.multipart_key if upload.is_multipart else keys.staging_key(upload.key)
         with provider_errors():
-            stored = signer_for(upload.storage).stat(keys.staging_key(upload.key))
+            stored = signer_for(upload.storage).stat(where)
         if stored is None:
             return False  # nothing there (an expired plan): complete answers that at once
         size = stored.size
@@ -153,8 +154,11 @@ def verify_deferred(upload_id: uuid.UUID | str) -> str:
     upload = Upload.objects.select_related("policy").get(pk=upload_id)
     try:
         with lease.Heartbeat(upload_id, attempt) as beat:
-            # None: nothing staged, as when an earlier run promoted it and then failed.
-            outcome = examine(upload, before_promote=beat.check) or at_key(upload)
+            if upload.assembles_at_key:
+                outcome = in_place(upload)
+            else:
+                # None: nothing staged, as when an earlier run promoted it and then failed.
+                outcome = examine(upload, before_promote=beat.check) or at_key(upload)
             beat.check()
     except lease.LeaseLost:
         return "superseded"
@@ -245,6 +249,27 @@ def _examine(
 def at_key(upload: Upload) -> Outcome:
     """``examine`` for an object already promoted to the upload's key."""
     stored, reasons, whole = _verify(upload)
+    return described(upload, *hashed(upload, stored, reasons), whole)
+
+
+def in_place(upload: Upload) -> Outcome:
+    """``examine`` for a multipart upload assembled at its key (``assembles_at_key``), which
+    no URL can write since: verified where it lies, with no copy. Its type had no checks
+    before publication nor metadata to strip when it was presigned; any it has gained since
+    apply here all the same (on bytes at a private key that nothing serves until it
+    completes)."""
+    stored, reasons, whole = _verify(upload)
+    if stored is not None and not reasons:
+        reasons = run_checks(upload, stored)
+    if stored is not None and not reasons:
+        rewritten, problem = stripped(upload, whole)
+        if problem:
+            reasons = [reason("contentType", problem, upload.content_type, None)]
+        elif rewritten is not None:
+            # The server's own bytes, sent with their sha256 (which the storage checks).
+            write(upload, rewritten)
+            stored = StoredObject(len(rewritten), upload.content_type, _sha256(rewritten))
+            whole = rewritten
     return described(upload, *hashed(upload, stored, reasons), whole)
 
 

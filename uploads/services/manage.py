@@ -60,7 +60,7 @@ def mark_deleted(upload: Upload) -> None:
     )
     # Parts of an upload that did not complete are billed until aborted.
     multipart = (
-        (keys.staging_key(upload.key), upload.multipart_id)
+        (upload.multipart_key, upload.multipart_id)
         if upload.is_multipart and upload.status != Upload.Status.COMPLETED
         else None
     )
@@ -81,7 +81,7 @@ def leftover_keys(upload: Upload) -> list[str]:
 def delete_objects(
     storage: str, names: list[str], multipart: tuple[str, str] | None = None
 ) -> None:
-    """Remove a deleted upload's objects, and abort its multipart upload (``(staging key,
+    """Remove a deleted upload's objects, and abort its multipart upload (``(multipart key,
     multipart id)``) if it has one; a failure is logged and left to the sweep."""
     try:
         with provider_errors():

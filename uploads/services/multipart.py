@@ -2,9 +2,11 @@
 there by complete, then verified and promoted as a single upload is.
 
 Presign plans the parts (every part ``part_size`` bytes but the last) and starts the
-provider's multipart upload at the staging key. The client asks for URLs for a batch of
-parts at a time and may ask which parts arrived (to resume after a crash). Complete believes
-only the storage's list of parts: each planned part must be there with its planned size.
+provider's multipart upload at the staging key, or at the upload's own key where nothing can
+write the assembled object (``assembles_at_key``): complete then verifies it there and needs
+no copy. The client asks for URLs for a batch of parts at a time and may ask which parts
+arrived (to resume after a crash). Complete believes only the storage's list of parts: each
+planned part must be there with its planned size.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from uploads import exceptions, keys
+from uploads import content_types, exceptions
 from uploads.models import Upload
+from uploads.policies import Policy
 from uploads.services.rejection import reason, reject
 from uploads.services.signing import provider_errors, signer_for
-from uploads.signers import PresignedUpload, StoredPart, UploadSpec
+from uploads.signers import PresignedUpload, Signer, StoredPart, UploadSpec
 from uploads.types import User
 
 #: The most part URLs one request may ask for.
@@ -35,6 +38,21 @@ class SignedParts:
     upload: Upload
     parts: list[tuple[int, PresignedUpload]]
     expires_in: int
+
+
+def assembles_at_key(policy: Policy, content_type: str, signer: Signer) -> bool:
+    """Whether a multipart upload of this type and content type assembles at its own key,
+    where its unverified bytes then lie until complete has verified them: only where no URL
+    can write them there once assembled (``Signer.assembles_at_key``), and only for a private
+    type (anyone reads a public one's key) with no checks before publication (nothing they
+    refuse is ever at the key) and no image metadata to strip (complete writes the key anew).
+    Other uploads assemble at their staging key, and complete copies the verified file."""
+    return (
+        signer.assembles_at_key
+        and not policy.is_public
+        and not policy.checks
+        and not (policy.strip_metadata and content_types.pillow_format(content_type))
+    )
 
 
 def _multipart_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
@@ -87,7 +105,7 @@ def sign_parts(owner: User, upload_id: uuid.UUID | str, numbers: list[int]) -> S
         for number in numbers:
             size = upload.planned_part_size(number)
             spec = UploadSpec(
-                key=keys.staging_key(upload.key),
+                key=upload.multipart_key,
                 content_type=upload.content_type,
                 expires_at=expires_at,
                 max_size=size,
@@ -103,23 +121,21 @@ def stored_parts(owner: User, upload_id: uuid.UUID | str) -> tuple[Upload, list[
     """The owner's multipart upload and the parts its storage holds, by number."""
     upload = _multipart_upload(owner, upload_id)
     with provider_errors():
-        parts = signer_for(upload.storage).list_parts(
-            keys.staging_key(upload.key), upload.multipart_id
-        )
+        parts = signer_for(upload.storage).list_parts(upload.multipart_key, upload.multipart_id)
     return upload, sorted(parts, key=lambda p: p.number)
 
 
 def assemble(upload: Upload) -> exceptions.UploadError | None:
-    """Assemble a locked pending multipart upload's parts at its staging key, from the
-    storage's own list of them. Returns the error that stops complete: parts missing (the
+    """Assemble a locked pending multipart upload's parts (at ``upload.multipart_key``), from
+    the storage's own list of them. Returns the error that stops complete: parts missing (the
     upload stays pending), or a part of the wrong size (the upload is rejected and its parts
     aborted). None once assembled, or when there is nothing to assemble: an assembly whose
     completion rolled back left its object, and an expired upload is settled as expired."""
-    staging = keys.staging_key(upload.key)
+    target = upload.multipart_key
     signer = signer_for(upload.storage)
     with provider_errors():
-        listed = {part.number: part for part in signer.list_parts(staging, upload.multipart_id)}
-        if not listed and signer.stat(staging) is not None:
+        listed = {part.number: part for part in signer.list_parts(target, upload.multipart_id)}
+        if not listed and signer.stat(target) is not None:
             return None
     count = upload.part_count
     missing = [n for n in range(1, count + 1) if n not in listed]
@@ -146,12 +162,12 @@ def assemble(upload: Upload) -> exceptions.UploadError | None:
     ]
     if wrong:
         with provider_errors():
-            signer.abort_multipart(staging, upload.multipart_id)
+            signer.abort_multipart(target, upload.multipart_id)
         reject(upload, wrong)
         return exceptions.VerificationFailed(details=wrong)
     with provider_errors():
         signer.complete_multipart(
-            staging, upload.multipart_id, [listed[n] for n in range(1, count + 1)]
+            target, upload.multipart_id, [listed[n] for n in range(1, count + 1)]
         )
     return None
 
@@ -159,7 +175,7 @@ def assemble(upload: Upload) -> exceptions.UploadError | None:
 def abort(storage: str, upload: Upload) -> None:
     """Release a multipart upload's parts (raises the services' errors)."""
     with provider_errors():
-        signer_for(storage).abort_multipart(keys.staging_key(upload.key), upload.multipart_id)
+        signer_for(storage).abort_multipart(upload.multipart_key, upload.multipart_id)
 
 
 def plan(upload: Upload) -> dict[str, Any]:

@@ -4,7 +4,7 @@ import base64
 import binascii
 import functools
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +16,8 @@ from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import Policy, registry
+from uploads.services.multipart import assembles_at_key
+from uploads.services.promote import object_headers
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signers import PresignedUpload, Signer, UploadSpec
 from uploads.types import User
@@ -91,6 +93,7 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
         file_name=keys.clean_file_name(request.file_name or ""),
         expires_at=timezone.now() + timedelta(seconds=lifetime),
         part_size=part_size,
+        assembles_at_key=bool(part_size) and assembles_at_key(policy, content_type, signer),
     )
     spec = UploadSpec(
         key=keys.staging_key(upload.key),  # complete copies it to upload.key, for good
@@ -111,6 +114,8 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
     # Refused before the storage makes an upload it would have to abort; checked again,
     # exactly, with the insert.
     _check_quota(adding, _pending_totals(owner.pk))
+    if upload.assembles_at_key:
+        spec = replace(spec, key=upload.multipart_key, headers=object_headers(upload))
     with provider_errors():
         upload.multipart_id = signer.create_multipart(spec)
     try:
@@ -145,10 +150,15 @@ def _part_size(policy: Policy, signer: Signer, size: int | None, asked: bool) ->
     return min(max(policy.part_size, smallest, -(-size // most)), largest)
 
 
+@functools.lru_cache(maxsize=256)
 def _policy_row(policy: Policy) -> UploadPolicy:
     """The snapshot as a model instance for ``upload.policy``, so that reading the upload's
-    type (as the API does) costs no query. For reading only: never save it."""
-    fields = asdict(policy) | {"allowed_content_types": list(policy.allowed_content_types)}
+    type (as the API does) costs no query; one for each snapshot, shared by the uploads that
+    presign makes from it. For reading only: never save or change it."""
+    fields = asdict(policy) | {
+        "allowed_content_types": list(policy.allowed_content_types),
+        "checks": list(policy.checks),
+    }
     row = UploadPolicy(**fields, is_active=True)
     row._state.adding = False
     return row
@@ -157,16 +167,73 @@ def _policy_row(policy: Policy) -> UploadPolicy:
 def _insert_within_quota(upload: Upload, adding: int) -> None:
     """Insert ``upload`` unless its owner's quota refuses it, as one step: concurrent
     presigns of one owner take turns from the count to the insert, so that exactly as many
-    pass as the quota has room for. The owner's row is locked first (a database that cannot
-    lock rows, SQLite, serializes writers from BEGIN IMMEDIATE instead: see uploads.W007)."""
+    pass as the quota has room for. On PostgreSQL the owner's row is locked first, and the
+    lock, the count and the insert are one round trip (_insert_sql); SQLite, which cannot lock
+    rows, serializes writers from BEGIN IMMEDIATE instead (see uploads.W007); other databases
+    lock, then count and insert, in a transaction."""
     alias = router.db_for_write(Upload)
-    with transaction.atomic(using=alias):
-        lock = _lock_owner_sql(alias)
-        if lock is not None:
-            with connections[alias].cursor() as cursor:
+    connection = connections[alias]
+    sql, fields = _insert_sql(alias)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    values: list[Any] = [f.get_db_prep_save(f.pre_save(upload, True), connection) for f in fields]
+    limits: list[Any] = [app_settings.MAX_OPEN_UPLOADS, adding, app_settings.MAX_PENDING_BYTES]
+    counted: list[Any] = [upload.owner_id, Upload.Status.PENDING, now]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [upload.owner_id, *counted, *values, *limits])
+            cursor.nextset()  # past the lock's row
+            count, pending, inserted = cursor.fetchone()
+        totals = int(count), int(pending)
+    else:
+        lock = _lock_owner_sql(alias)  # None on SQLite
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            if lock is not None:
                 cursor.execute(lock, [upload.owner_id])
-        _check_quota(adding, _pending_totals(upload.owner_id))
-        upload.save(force_insert=True, using=alias)
+            cursor.execute(sql, [*values, *counted, *limits])
+            inserted = cursor.rowcount == 1
+            totals = (0, 0) if inserted else _pending_totals(upload.owner_id)
+    if not inserted:
+        _check_quota(adding, totals)
+        raise AssertionError("the quota refused an upload it has room for")  # pragma: no cover
+    upload._state.adding, upload._state.db = False, alias
+
+
+@functools.cache
+def _insert_sql(alias: str) -> tuple[str, tuple[Field, ...]]:
+    """The insert of an upload when its owner's quota has room, and the fields whose values
+    it takes (in the order of its placeholders: _insert_within_quota).
+
+    On PostgreSQL, two statements in one query, one implicit transaction: the owner's row
+    locked, then counted and inserted, answering the totals it judged by and whether it
+    inserted. The count is a statement of its own, after the lock: under READ COMMITTED it
+    then sees every upload committed by the presign that held the lock before. Each value is
+    cast to its column's type, which INSERT ... SELECT does not infer as INSERT ... VALUES
+    does. Elsewhere, the count and the insert in one statement, in a transaction after the
+    lock (or, on SQLite, after BEGIN IMMEDIATE)."""
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    postgresql = connection.vendor == "postgresql"
+    fields = tuple(Upload._meta.local_concrete_fields)
+    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[arg-type]
+    values = ", ".join(
+        f"CAST(%s AS {f.cast_db_type(connection)})" if postgresql else "%s" for f in fields
+    )
+    totals = _pending_totals_sql(alias)
+
+    def insert(source: str) -> str:
+        return (
+            f"INSERT INTO {quote(Upload._meta.db_table)} ({columns}) "
+            f"SELECT {values} FROM {source} WHERE n < %s AND b + %s <= %s"
+        )
+
+    if not postgresql:
+        # Not as WITH ... INSERT: sqlite3 then reports no row count.
+        return insert(f"({totals}) AS totals"), fields
+    return (
+        f"{_lock_owner_sql(alias)}; WITH totals AS ({totals}), "
+        f"inserted AS ({insert('totals')} RETURNING 1) "
+        "SELECT n, b, (SELECT COUNT(*) FROM inserted) FROM totals"
+    ), fields
 
 
 def _check_quota(adding: int, totals: tuple[int, int]) -> None:
@@ -290,7 +357,8 @@ def _pending_totals_sql(alias: str) -> str:
         return quote(field.column)
 
     return (
-        f"SELECT COUNT(*), COALESCE(SUM(COALESCE({column('size')}, {column('max_size')})), 0) "
+        f"SELECT COUNT(*) AS n, "
+        f"COALESCE(SUM(COALESCE({column('size')}, {column('max_size')})), 0) AS b "
         f"FROM {quote(meta.db_table)} WHERE {column('owner')} = %s AND {column('status')} = %s "
         f"AND {column('expires_at')} > %s"
     )

@@ -58,6 +58,9 @@ class UploadSpec:
     metadata: dict[str, str] = field(default_factory=dict)
     method: str = "PUT"
     public: bool = False
+    #: A multipart upload assembled at the upload's own key (``Signer.assembles_at_key``):
+    #: the completed object's headers, set when it starts, since no copy sets them later.
+    headers: ObjectHeaders | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,12 @@ class Signer(ABC):
     part_limits: ClassVar[tuple[int, int, int]] = (5 * MiB, 5 * 1024 * MiB, 10_000)
     #: Whether staging keys can live in a bucket of their own (``UPLOADS['STAGING_BUCKETS']``).
     supports_staging_bucket: ClassVar[bool] = False
+    #: Whether a multipart upload may assemble at the upload's own key, sparing complete the
+    #: copy from staging: no part URL can write anything there once it is assembled (S3's
+    #: part URLs die with their multipart upload; the local signer's write only part files).
+    #: Not where a part URL could still write the object itself (an Azure block SAS can Put
+    #: Blob the whole blob).
+    assembles_at_key: ClassVar[bool] = False
 
     def __init__(self, alias: str, storage: Storage) -> None:
         self.alias = alias
@@ -279,12 +288,15 @@ class Signer(ABC):
         raise SignerError(f"{type(self).__name__} cannot configure CORS.")
 
     # --- multipart uploads ------------------------------------------------------------
-    # Signers that set ``supports_multipart`` implement all five. ``key`` is the staging key
-    # the parts are assembled at; ``multipart_id`` what ``create_multipart`` returned.
+    # Signers that set ``supports_multipart`` implement all five. ``key`` is the key the
+    # parts are assembled at: the staging key, or the upload's own key where the signer
+    # ``assembles_at_key`` and the type allows it; ``multipart_id`` what ``create_multipart``
+    # returned.
 
     def create_multipart(self, spec: UploadSpec) -> str:
         """Start a multipart upload of ``spec.key`` with ``spec``'s content type and
-        metadata; returns the provider's id for it ("" where the provider needs none)."""
+        metadata (``spec.headers`` where given); returns the provider's id for it ("" where
+        the provider needs none)."""
         raise SignerError(f"{type(self).__name__} does not support multipart uploads.")
 
     def presign_part(

@@ -7,7 +7,9 @@ local flow refuses what S3 refuses.
 
 A multipart upload keeps its parts as files in a directory beside the staging key
 (``<staging key>.parts/<multipart id>/``); a part's token binds its number and exact size.
-Complete concatenates them into the staging key, streaming, and removes the directory.
+Complete concatenates them, streaming, into the key the upload assembles at (the staging
+key, or the upload's own key: a part's token writes only its part's file, so nothing can
+write the assembled object) and removes the directory.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.urls import reverse
 
 from uploads.app_settings import app_settings
+from uploads.keys import staging_key
 from uploads.signers.base import (
     ObjectHeaders,
     PresignedUpload,
@@ -93,8 +96,11 @@ def read_download_token(token: str) -> dict[str, Any]:
 
 
 def parts_dir(key: str, multipart_id: str) -> str:
-    """Where the parts of the multipart upload ``multipart_id`` of ``key`` are kept."""
-    return f"{key}.parts/{multipart_id}"
+    """Where the parts of the multipart upload ``multipart_id`` of ``key`` are kept: under
+    the staging prefix even when it assembles at the upload's key, so that a part URL, live
+    until it expires, never writes beside a key that is served."""
+    staging = key if Signer.is_staging(key) else staging_key(key)
+    return f"{staging}.parts/{multipart_id}"
 
 
 def part_name(key: str, multipart_id: str, number: int) -> str:
@@ -128,6 +134,7 @@ class _Concatenated(io.RawIOBase):
 
 class LocalSigner(Signer):
     supports_multipart = True
+    assembles_at_key = True
 
     def __init__(self, alias: str, storage: Any) -> None:
         if not settings.DEBUG and not app_settings.LOCAL_ALLOW_WITHOUT_DEBUG:
@@ -282,7 +289,7 @@ class LocalSigner(Signer):
                 files = []
             for name in files:
                 self.storage.delete(f"{directory}/{name}")
-            self._remove_empty_dirs([directory, f"{key}.parts"])
+            self._remove_empty_dirs([directory, directory.rsplit("/", 1)[0]])
         except OSError as err:
             raise SignerError(f"Could not remove the parts of {key}: {err}") from err
 

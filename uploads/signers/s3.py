@@ -14,11 +14,14 @@ object). A presigned POST binds the same in its policy, with ``content-length-ra
 as the size limit. Both write the staging key; ``promote`` copies the verified object to
 its key inside S3 (in parts above ``copy_threshold``: CopyObject takes at most 5 GiB).
 
-A multipart upload is started on the staging key with the content type and metadata; each
-part's URL is a presigned UploadPart that binds the upload id, the part number and the part's
-Content-Length. It carries no checksum: S3 keeps a SHA-256 of a multipart object only as a
-checksum of the parts' checksums, which is not the file's sha256 and would need each part's
-digest before its URL is signed. Complete hashes the assembled object instead.
+A multipart upload is started on the staging key with the content type and metadata, or,
+for a private type with nothing to check before publication, on the upload's own key with
+the completed object's headers (``assembles_at_key``): complete then verifies it where it
+was assembled, with no copy. Each part's URL is a presigned UploadPart that binds the upload
+id, the part number and the part's Content-Length. It carries no checksum: S3 keeps a
+SHA-256 of a multipart object only as a checksum of the parts' checksums, which is not the
+file's sha256 and would need each part's digest before its URL is signed. Complete hashes
+the assembled object instead.
 
 Presigned PUTs, parts and downloads are signed by ``uploads.signers.sigv4`` from the bucket's
 URL prefix, resolved once with botocore, rather than through botocore's request pipeline on
@@ -149,6 +152,9 @@ PROBE_EXPIRES = 300
 class S3Signer(Signer):
     methods = frozenset({"PUT", "POST"})
     supports_multipart = True
+    # A part URL names its multipart upload's id, which CompleteMultipartUpload ends: once
+    # assembled, the object is written by no URL (S3 answers 404 NoSuchUpload).
+    assembles_at_key = True
     #: Objects larger than this are promoted by a multipart copy (UploadPartCopy);
     #: CopyObject refuses a source over 5 GiB.
     copy_threshold: ClassVar[int] = 5 * GiB
@@ -158,6 +164,9 @@ class S3Signer(Signer):
     copy_concurrency: ClassVar[int] = 8
     #: Parts asked for per ListParts page (S3's maximum).
     list_parts_page: ClassVar[int] = 1000
+    #: The reads that hash a whole object: large, since a GiB in 64 KiB reads costs a
+    #: fifth more CPU (bench/README.md, "Large files").
+    hash_read_size: ClassVar[int] = 4 * MiB
 
     def __init__(self, alias: str, storage: Any) -> None:
         super().__init__(alias, storage)
@@ -572,13 +581,14 @@ class S3Signer(Signer):
             raise self._wrap(err, "read", key) from err
 
     def compute_sha256(self, key: str) -> str:
-        """Hash the object by streaming it once with the signer's client."""
+        """Hash the object by streaming it once with the signer's client, in reads of
+        ``hash_read_size``."""
         digest = hashlib.sha256()
         try:
             answer = self.client.get_object(Bucket=self.bucket, Key=self.object_name(key))
             body = answer["Body"]
             try:
-                for chunk in body.iter_chunks(app_settings.CHUNK_SIZE):
+                for chunk in body.iter_chunks(self.hash_read_size):
                     digest.update(chunk)
             finally:
                 body.close()
@@ -699,6 +709,8 @@ class S3Signer(Signer):
         }
         if spec.metadata:
             params["Metadata"] = dict(spec.metadata)
+        if spec.headers is not None:
+            params |= _header_params(spec.headers)
         try:
             return str(self.client.create_multipart_upload(**params)["UploadId"])
         except (ClientError, BotoCoreError) as err:
@@ -899,6 +911,19 @@ class S3Signer(Signer):
         if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
             return SignerNotConfigured(f"{where} has no usable AWS credentials.")
         return SignerError(f"S3 failed to {action} {key} in {where} ({type(err).__name__}).")
+
+
+def _header_params(headers: ObjectHeaders) -> dict[str, Any]:
+    """The botocore params that give an object exactly ``headers``."""
+    params: dict[str, Any] = {
+        "ContentType": headers.content_type,
+        "Metadata": dict(headers.metadata),
+    }
+    if headers.content_disposition:
+        params["ContentDisposition"] = headers.content_disposition
+    if headers.cache_control:
+        params["CacheControl"] = headers.cache_control
+    return params
 
 
 def _code(err: ClientError) -> str:

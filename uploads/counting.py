@@ -1,0 +1,96 @@
+"""Counting a hit in a cache, and reading what the rest of the request will need in the same
+round trip.
+
+A presign counts itself against the caller's rate limit and then reads the upload types'
+revision: on Redis (Django's ``RedisCache``) both go in one script, one round trip, instead
+of three (add, incr, get). The values read along the way are kept for the request, inside
+``reading_ahead()``, where ``read_ahead(key)`` hands each out once. Any other cache takes the
+same calls one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from django.core.cache import BaseCache
+from django.core.cache.backends.redis import RedisCache
+
+# INCR makes a missing key 1; only then does it get its expiry, so a window's count always
+# expires (an INCR on a key that expired between two calls would have made one that never does).
+COUNT_AND_READ = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local found = {count}
+for i = 2, #KEYS do found[i] = redis.call('GET', KEYS[i]) end
+return found
+"""
+
+_script: Any = None  # a redis-py Script: EVALSHA on whichever client it is given
+_read: ContextVar[dict[str, Any] | None] = ContextVar("uploads_read_ahead", default=None)
+_MISSING = object()
+
+
+def count_and_read(
+    cache: BaseCache, key: str, expires: int, read: Sequence[str] = ()
+) -> tuple[int, dict[str, Any]]:
+    """Add one to the counter ``key`` (made with an expiry of ``expires`` seconds) and read
+    the keys ``read``: the new count, and the values found (missing keys left out). Inside
+    ``reading_ahead()``, the values are also kept for ``read_ahead``."""
+    if isinstance(cache, RedisCache):
+        count, found = _in_one_trip(cache, key, expires, read)
+    else:
+        count = _count(cache, key, expires)
+        found = cache.get_many(read) if read else {}
+    kept = _read.get()
+    if kept is not None:
+        kept.update(found)
+        kept.update({name: None for name in read if name not in found})
+    return count, found
+
+
+def _in_one_trip(
+    cache: RedisCache, key: str, expires: int, read: Sequence[str]
+) -> tuple[int, dict[str, Any]]:
+    redis_keys = [cache.make_and_validate_key(k) for k in (key, *read)]
+    # RedisCache writes every key to its first server, so the script finds them all there.
+    client = cache._cache.get_client(redis_keys[0], write=True)
+    global _script
+    if _script is None:
+        _script = client.register_script(COUNT_AND_READ)
+    answer = _script(keys=redis_keys, args=[expires], client=client)
+    loads = cache._cache._serializer.loads  # type: ignore[attr-defined]
+    pairs = zip(read, answer[1:], strict=True)
+    found = {name: loads(value) for name, value in pairs if value is not None}
+    return int(answer[0]), found
+
+
+def _count(cache: BaseCache, key: str, expires: int) -> int:
+    if cache.add(key, 1, expires):
+        return 1
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # expired since the add: a new window starts with this hit
+        cache.add(key, 1, expires)
+        return 1
+
+
+@contextmanager
+def reading_ahead() -> Iterator[None]:
+    """Keep, for the block, what ``count_and_read`` reads along the way."""
+    token = _read.set({})
+    try:
+        yield
+    finally:
+        _read.reset(token)
+
+
+def read_ahead(key: str) -> tuple[bool, Any]:
+    """(True, value) when ``key`` was read ahead in this block and not handed out yet (the
+    value None when the cache had nothing); else (False, None). Each value is handed out
+    once: a second look at the same key reads the cache again."""
+    kept = _read.get()
+    value = _MISSING if kept is None else kept.pop(key, _MISSING)
+    return (False, None) if value is _MISSING else (True, value)
