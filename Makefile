@@ -13,6 +13,7 @@ STORAGE_EXTRA := $(filter s3 azure gcs,$(UPLOADS_STORAGE))
 EXTRAS ?= project$(if $(STORAGE_EXTRA),$(comma)$(STORAGE_EXTRA))
 RUN_STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 DEV_STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: install azurite run worker test bench bench-multipart clean
 
@@ -31,6 +32,11 @@ $(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
 $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(RUN_STAMP)
+
+# `make bench`: the suite's packages and .[bench] (django-s3direct, measured beside presign).
+$(BENCH_STAMP): pyproject.toml $(DEV_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
 
 install: $(RUN_STAMP)
 
@@ -63,8 +69,10 @@ test: $(DEV_STAMP) node_modules/.package-lock.json
 	@$(BIN)/python -c 'import sys, django; print(f"Python {sys.version.split()[0]}, Django {django.__version__}")'
 	$(BIN)/python -m pytest
 
-# wrk against a bare DRF view, on PostgreSQL + Redis + SeaweedFS and on SQLite + local signer;
-# `make bench STACK=sqlite ROUNDS=5 DURATION=10 WORKERS=4 WORKER_CLASS=gthread GTHREADS=4`.
+# Issue 19's figures on PostgreSQL + Redis + SeaweedFS and on SQLite + local signer: presign,
+# django-s3direct's signing and a bare DRF view with wrk, complete, the whole flow, round trips
+# (pg), the tasks run after, and a SIZE file in parts (SIZE=0: none);
+# `make bench STACK=sqlite ROUNDS=5 DURATION=10 SIZE=256MiB WORKERS=4 WORKER_CLASS=gthread`.
 # wrk comes from Debian's package, installed here when missing (as root). The Python-client
 # bench stays: `.venv/bin/python bench/run.py`.
 STACK ?= both
@@ -73,16 +81,17 @@ DURATION ?= 8
 WORKERS ?= 2
 WORKER_CLASS ?= sync
 GTHREADS ?= 1
-bench: $(DEV_STAMP)
+SIZE ?= 1GiB
+bench: $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } || \
 		{ echo "make bench needs wrk: sudo apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python bench/wrk_bench.py --stack $(STACK) --rounds $(ROUNDS) --duration $(DURATION) \
-		--workers $(WORKERS) --worker-class $(WORKER_CLASS) --gthreads $(GTHREADS)
+		--workers $(WORKERS) --worker-class $(WORKER_CLASS) --gthreads $(GTHREADS) \
+		--multipart-size $(SIZE)
 
 # A 1 GiB file in parts through the API (SeaweedFS, local signer) beside boto3 and a copy;
 # smaller with `make bench-multipart SIZE=256MiB`.
-SIZE ?= 1GiB
 bench-multipart: $(DEV_STAMP)
 	$(BIN)/python bench/multipart.py --size $(SIZE)
 

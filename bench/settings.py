@@ -24,3 +24,22 @@ UPLOADS = {  # noqa: F405
     "MAX_OPEN_UPLOADS": 10**9,
     "MAX_PENDING_BYTES": 2**62,
 }
+
+# django-s3direct's signing endpoints (bench.urls), measured beside presign by
+# bench/wrk_bench.py: a destination only a logged-in user may sign for, on the stack's S3 bucket
+# where it has one (SeaweedFS on the pg stack). Signing is an HMAC of what the browser sends:
+# s3direct never calls the storage while signing, so the sqlite stack signs for a bucket no
+# one serves. The keys are set here so that s3direct never asks botocore's credential chain.
+AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "bench-s3direct")
+AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME", "us-east-1")
+AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL", "https://s3.us-east-1.amazonaws.com")
+AWS_ACCESS_KEY_ID = os.environ.get("AWS_ACCESS_KEY_ID", "bench-s3direct-access-key")
+AWS_SECRET_ACCESS_KEY = os.environ.get("AWS_SECRET_ACCESS_KEY", "bench-s3direct-secret-key")
+S3DIRECT_DESTINATIONS = {
+    "bench": {
+        "key": "s3direct-bench",
+        "auth": lambda user: user.is_authenticated,
+        "allowed": ["image/png"],
+        "content_length_range": (1, 20 * 1024 * 1024),
+    }
+}

@@ -8,11 +8,17 @@ benchmark divides presign's throughput by this one's.
 ``bench/floor`` is lower still: a plain DRF ``APIView`` with no authentication, permission or
 throttling, DRF's JSON parser and renderer, that parses the body and answers a small JSON
 body. It is what Django and DRF cost on this server; bench/wrk_bench.py divides by it.
+
+``s3direct/``: django-s3direct's two signing endpoints (``get_upload_params/``,
+``get_aws_v4_signature/``), as its README mounts them, where it is installed (``.[bench]``):
+bench/wrk_bench.py measures them beside presign.
 """
 
 from __future__ import annotations
 
-from django.urls import path
+from importlib.util import find_spec
+
+from django.urls import include, path
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
@@ -58,6 +64,8 @@ urlpatterns = [
     path("bench/bare", BareView.as_view(), name="bench-bare"),
     *project_urls.urlpatterns,
 ]
+if find_spec("s3direct"):
+    urlpatterns.insert(0, path("s3direct/", include("s3direct.urls")))
 
 handler400 = project_urls.handler400
 handler403 = project_urls.handler403

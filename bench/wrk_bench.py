@@ -31,8 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.multipart import s3_environment  # noqa: E402
+from bench.multipart import parse_size, s3_environment  # noqa: E402
+from bench.multipart_phase import measure as measure_multipart  # noqa: E402
+from bench.round_trip_count import count_round_trips  # noqa: E402
 from bench.run import (  # noqa: E402
+    PNG,
     PRESIGN_BODY,
     PRESIGN_PATH,
     Api,
@@ -47,6 +50,18 @@ from bench.run import (  # noqa: E402
     setup_django,
     tail,
 )
+from bench.s3direct_client import (  # noqa: E402
+    PARAMS_FIELDS,
+    REQUESTS_PER_UPLOAD,
+    SIGN_FIELDS,
+    FormPost,
+    S3DirectRefused,
+    logged_in_browser,
+    one_upload,
+)
+from bench.s3direct_client import check_once as check_s3direct  # noqa: E402
+from bench.targets import FLOW_BASELINE, summary_table  # noqa: E402
+from bench.tasks_drain import drain, forget_queued_tasks  # noqa: E402
 from tests.backends.s3 import SeaweedFS, weed_binary  # noqa: E402
 
 FLOOR_PATH = "/bench/floor"
@@ -73,8 +88,10 @@ end
 
 function init(args)
   ok, bad, first_bad, repeats = 0, 0, "", 0
+  for i = 1, #EXPECT do _G["kind" .. i] = 0 end
   wrk.method = "POST"
-  wrk.headers["Authorization"] = "Bearer " .. TOKENS[1]
+  for name, value in pairs(HEADERS) do wrk.headers[name] = value end
+  if #TOKENS > 0 then wrk.headers["Authorization"] = "Bearer " .. TOKENS[1] end
   if BODY then
     wrk.body = BODY
     wrk.headers["Content-Type"] = "application/json"
@@ -96,6 +113,14 @@ if IDS then
     end
     return wrk.format(nil, "/api/v1/uploads/" .. mine[next_i] .. "/complete")
   end
+elseif POSTS then
+  -- Each thread sends the requests of one upload in turn, again and again.
+  function request()
+    next_i = next_i % #POSTS + 1
+    local post = POSTS[next_i]
+    wrk.headers["Content-Type"] = post[3]
+    return wrk.format(nil, post[1], nil, post[2])
+  end
 elseif #TOKENS > 1 then
   -- Each request as the next of the bench's users, so that no user's pending uploads pile up.
   function request()
@@ -105,36 +130,60 @@ elseif #TOKENS > 1 then
   end
 end
 
+-- An answer is good when its status is STATUS and its body holds every string of one of
+-- EXPECT's lists; kind<i> counts the answers that matched the i-th.
 function response(status, headers, body)
-  if status == STATUS and string.find(body, '"success":true', 1, true) then
-    ok = ok + 1
-  else
-    bad = bad + 1
-    if first_bad == "" then first_bad = status .. " " .. string.sub(body, 1, 200) end
+  if status == STATUS then
+    for i, needles in ipairs(EXPECT) do
+      local all = true
+      for _, needle in ipairs(needles) do
+        if not string.find(body, needle, 1, true) then all = false; break end
+      end
+      if all then
+        ok = ok + 1
+        _G["kind" .. i] = _G["kind" .. i] + 1
+        return
+      end
+    end
   end
+  bad = bad + 1
+  if first_bad == "" then first_bad = status .. " " .. string.sub(body, 1, 200) end
 end
 
 function done(summary, latency, requests)
-  local t_ok, t_bad, t_rep, first = 0, 0, 0, ""
+  local t_ok, t_bad, t_rep, first, kinds = 0, 0, 0, "", {}
+  for i = 1, #EXPECT do kinds[i] = 0 end
   for _, t in ipairs(threads) do
     t_ok = t_ok + t:get("ok")
     t_bad = t_bad + t:get("bad")
     t_rep = t_rep + t:get("repeats")
+    for i = 1, #EXPECT do kinds[i] = kinds[i] + t:get("kind" .. i) end
     if first == "" then first = t:get("first_bad") end
   end
   local e = summary.errors
   io.write(string.format(
     '%s{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"ok":%d,"bad":%d,'
-      .. '"repeats":%d,"socket_errors":%d,"first_bad":%q}\n',
+      .. '"repeats":%d,"socket_errors":%d,"first_bad":%q,"kinds":[%s]}\n',
     MARK, summary.requests, summary.duration, latency:percentile(50),
     latency:percentile(99), t_ok, t_bad, t_rep,
-    e.connect + e.read + e.write + e.timeout, first))
+    e.connect + e.read + e.write + e.timeout, first, table.concat(kinds, ",")))
 end
 """
 
 
 def lua_string(value: str) -> str:
     return json.dumps(value)  # ASCII only here: a valid Lua string literal too
+
+
+def table(items: Sequence[str]) -> str:
+    """A Lua table of the Lua expressions ``items``."""
+    return "{" + ",".join(items) + "}"
+
+
+def lua_post(post: FormPost) -> str:
+    return table(
+        [lua_string(post.path), lua_string(post.body.decode()), lua_string(post.content_type)]
+    )
 
 
 def wrk(
@@ -147,15 +196,25 @@ def wrk(
     body: dict[str, Any] | None = None,
     ids: Sequence[str] = (),
     duration: int | None = None,
+    posts: Sequence[FormPost] = (),
+    headers: dict[str, str] | None = None,
+    expect: Sequence[Sequence[str]] = (('"success":true',),),
 ) -> dict[str, Any]:
-    """One wrk run; its figures (req/s, p50/p99 ms, ok, bad...)."""
+    """One wrk run; its figures (req/s, p50/p99 ms, ok, bad...). ``posts``: requests each
+    wrk thread sends in turn (instead of ``body`` to ``path``); ``expect``: the strings a
+    good answer's body holds, all of one of the lists (``kinds`` counts each list's)."""
+
+    headers = headers or {}
     settings = [
-        "TOKENS = {" + ",".join(lua_string(t) for t in tokens) + "}",
+        "TOKENS = " + table([lua_string(t) for t in tokens]),
         f"BODY = {lua_string(json.dumps(body, separators=(',', ':'))) if body else 'nil'}",
         f"STATUS = {status}",
         f"NTHREADS = {args.threads}",
         f"MARK = {lua_string(RESULT_MARK)}",
-        "IDS = " + ("{" + ",".join(lua_string(i) for i in ids) + "}" if ids else "nil"),
+        "IDS = " + (table([lua_string(i) for i in ids]) if ids else "nil"),
+        "POSTS = " + (table([lua_post(p) for p in posts]) if posts else "nil"),
+        "HEADERS = " + table([f"[{lua_string(k)}] = {lua_string(v)}" for k, v in headers.items()]),
+        "EXPECT = " + table([table([lua_string(n) for n in needles]) for needles in expect]),
     ]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-") as script:
         script.write("\n".join(settings) + LUA)
@@ -187,6 +246,7 @@ def wrk(
         "bad": raw["bad"] + raw["socket_errors"],
         "repeats": raw["repeats"],
         "first_bad": raw["first_bad"],
+        "kinds": raw["kinds"],
     }
 
 
@@ -246,8 +306,13 @@ def stack_environment(stack: str) -> Iterator[tuple[dict[str, str], Path]]:
             server = SeaweedFS(binary)
             server.start()
             stack_.callback(server.stop)
-            extra = extra | s3_environment(server) | {"REDIS_URL": PG_REDIS_URL}
+            # Tasks on RQ as production runs them (docs/scaling.md): complete enqueues its
+            # variants and webhooks; no worker runs them while a phase is timed.
+            redis_url = os.environ.get("BENCH_REDIS_URL", PG_REDIS_URL)
+            extra |= s3_environment(server) | {"REDIS_URL": redis_url, "TASKS_BACKEND": "rq"}
             database_url = os.environ.get("BENCH_PG_DATABASE_URL", PG_DATABASE_URL)
+        else:
+            extra["TASKS_BACKEND"] = "immediate"  # the embedded default: tasks in the request
         env, var_dir = stack_.enter_context(isolated_environment(database_url))
         yield env | extra, var_dir
 
@@ -255,7 +320,8 @@ def stack_environment(stack: str) -> Iterator[tuple[dict[str, str], Path]]:
 # The documented settings that trade a guarantee for speed (docs/deployment.md), measured on
 # a second server beside the one with the defaults.
 SPEED_SETTINGS = {"UPLOADS_POLICY_CACHE_SECONDS": "5"}
-MEASURED = ("floor", "presign", "presign_cached")
+MEASURED = ("floor", "presign", "presign_cached", "s3direct")
+PRESIGNS = ("presign", "presign_cached")
 
 
 def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -264,6 +330,7 @@ def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
         "description": STACKS[stack],
         "server": server_description(args),
         "speed_settings": SPEED_SETTINGS,
+        "flow_baseline": args.flow_baseline,
         "errors": [],
     }
     errors: list[str] = result["errors"]
@@ -284,7 +351,9 @@ def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
     with stack_environment(stack) as (env, var_dir), ExitStack() as servers:
         setup_django(env)
         token = prepare_database()
+        forget_queued_tasks()  # an interrupted run's, whose database is gone
         tokens = bench_users(args.users)
+        browser = logged_in_browser("bench")
         log_path = var_dir / "gunicorn.log"
         server = {
             "workers": args.workers,
@@ -296,34 +365,54 @@ def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
             gunicorn(env | SPEED_SETTINGS, var_dir / "gunicorn-cached.log", **server)
         )
         print(f"[{stack}] gunicorn ready at {base_url}, with the speed settings at {cached_url}")
-        targets = {
-            "floor": (base_url, FLOOR_PATH, 200),
-            "presign": (base_url, PRESIGN_PATH, 201),
-            "presign_cached": (cached_url, PRESIGN_PATH, 201),
-        }
+        s3direct_posts = one_upload("bench.png", len(PNG), "image/png")
+
+        def measure(name: str, duration: int | None = None) -> dict[str, Any]:
+            if name == "s3direct":
+                return wrk(
+                    args,
+                    base_url,
+                    "",
+                    [],
+                    200,
+                    posts=s3direct_posts,
+                    headers=browser.headers(),
+                    expect=[[f'"{f}"' for f in PARAMS_FIELDS], [f'"{f}"' for f in SIGN_FIELDS]],
+                    duration=duration,
+                )
+            url, path, status = {
+                "floor": (base_url, FLOOR_PATH, 200),
+                "presign": (base_url, PRESIGN_PATH, 201),
+                "presign_cached": (cached_url, PRESIGN_PATH, 201),
+            }[name]
+            return wrk(args, url, path, tokens, status, body=PRESIGN_BODY, duration=duration)
+
         api = Api(base_url, token)
         with requests.Session() as session:  # one checked call of each, first
             floor(api, session)
             flow(api, session)
             flow(Api(cached_url, token), session)
-        for url, path, status in targets.values():  # warm-up
-            warm = wrk(args, url, path, tokens, status, body=PRESIGN_BODY, duration=2)
+        try:
+            check_s3direct(base_url, browser, s3direct_posts)
+        except S3DirectRefused as err:
+            errors.append(f"s3direct: {err}")
+        for name in MEASURED:  # warm-up
+            warm = measure(name, duration=2)
             if warm["bad"]:
-                errors.append(f"warm-up {url}{path}: {warm['first_bad']}")
+                errors.append(f"warm-up {name}: {warm['first_bad']}")
         rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in MEASURED}
         before = uploads()
         for number in range(args.rounds):
             # Each round in another order, so that no measurement always follows the same one.
-            order = MEASURED[number % 3 :] + MEASURED[: number % 3]
-            for name in order:
-                url, path, status = targets[name]
+            shift = number % len(MEASURED)
+            for name in MEASURED[shift:] + MEASURED[:shift]:
                 expire_pending()
-                figures = wrk(args, url, path, tokens, status, body=PRESIGN_BODY)
-                rounds[name].append(check(f"{name} r{number + 1}", figures))
+                rounds[name].append(check(f"{name} r{number + 1}", measure(name)))
         made = uploads() - before
-        presigned = sum(r["ok"] for name in MEASURED[1:] for r in rounds[name])
+        presigned = sum(r["ok"] for name in PRESIGNS for r in rounds[name])
         if made < presigned:  # warm-up ones are in `made` too
             errors.append(f"presign: {presigned} answered 201, only {made} rows inserted")
+        errors += s3direct_mix_errors(rounds["s3direct"], args.connections)
 
         print(f"[{stack}] preparing {args.complete_uploads} uploads (untimed)", flush=True)
         prepared, ids = run_phase(
@@ -344,8 +433,23 @@ def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
         print(f"[{stack}] whole flow, {args.flows} uploads, Python client", flush=True)
         phase, _ = run_phase("flow", args.connections, range(args.flows), api_call(api, flow))
         errors += phase.errors
+        servers.close()  # the timed phases are over
+
+        if stack == "pg" and args.round_trip_requests:
+            print(f"[{stack}] round trips, {args.round_trip_requests} requests each", flush=True)
+            result["round_trips"] = count_round_trips(
+                env, var_dir / "gunicorn-proxied.log", token, args.round_trip_requests
+            )
+        print(f"[{stack}] tasks enqueued meanwhile: running them, checking the variants")
+        result["tasks"] = tasks = drain(env, var_dir / "worker.log")
+        errors += tasks["errors"]
+        if args.multipart_size:
+            result["multipart"] = multipart = measure_multipart(
+                stack, env, var_dir, token, args.multipart_size
+            )
+            errors += multipart["errors"]
         if errors:
-            for log in (log_path, var_dir / "gunicorn-cached.log"):
+            for log in (log_path, var_dir / "gunicorn-cached.log", var_dir / "worker.log"):
                 print(f"\n{log.name} (tail):\n{tail(log)}", file=sys.stderr)
 
     def median(name: str, key: str) -> float:
@@ -368,7 +472,21 @@ def run_stack(stack: str, args: argparse.Namespace) -> dict[str, Any]:
             "p99_ms": median(name, "p99_ms"),
             "ratio": median(name, "rps") / result["floor_rps"],
         }
+    result["s3direct"]["requests_per_upload"] = REQUESTS_PER_UPLOAD
     return result
+
+
+def s3direct_mix_errors(rounds: Sequence[dict[str, Any]], connections: int) -> list[str]:
+    """Each wrk thread sends one get_upload_params, then three signature requests, in turn:
+    the good answers of each kind must keep that mix (give or take those in flight when wrk
+    stopped), or some were not what they claim to be."""
+    errors = []
+    for figures in rounds:
+        params, signatures = figures["kinds"]
+        steps = REQUESTS_PER_UPLOAD - 1
+        if abs(signatures - steps * params) > REQUESTS_PER_UPLOAD * connections:
+            errors.append(f"s3direct: {params} upload params for {signatures} signatures")
+    return errors
 
 
 def server_description(args: argparse.Namespace) -> str:
@@ -385,28 +503,19 @@ def print_table(results: Sequence[dict[str, Any]], args: argparse.Namespace) -> 
         f"\nwrk -t{args.threads} -c{args.connections}, {server_description(args)}, DEBUG off;"
         f" medians of {args.rounds} rotating {args.duration:g}-second rounds;"
         f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end."
-        f" Speed settings: {' '.join(f'{k}={v}' for k, v in SPEED_SETTINGS.items())}.\n"
+        f" Speed settings: {' '.join(f'{k}={v}' for k, v in SPEED_SETTINGS.items())}."
+        " s3direct: one upload's signing, as its widget asks for it (get_upload_params, then a"
+        " signature each for Evaporate's initiate, one part and complete), logged in by a"
+        " Django session with CSRF; its req/s counts each of the four requests."
     )
-    print(
-        "| stack | bare DRF req/s | presign req/s | presign/bare | presign p99 ms "
-        "| with speed settings req/s | /bare | p99 ms | errors |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
-        p, c = r["presign"], r["presign_cached"]
-        print(
-            f"| {r['description']} | {r['floor_rps']:.0f} | {p['rps']:.0f} | {p['ratio']:.2f} "
-            f"| {p['p99_ms']:.1f} | {c['rps']:.0f} | {c['ratio']:.2f} | {c['p99_ms']:.1f} "
-            f"| {status_of(r)} |"
+        print("\n" + "\n".join(summary_table(r)))
+        print(f"| errors | {status_of(r)} | | | |")
+        rounds = "; ".join(
+            f"{name} " + " / ".join(f"{x['rps']:.0f}" for x in r["rounds"][name])
+            for name in MEASURED
         )
-    print("\n| stack | complete req/s | complete p99 ms | whole flow/s | flow p99 ms | errors |")
-    print("|---|---:|---:|---:|---:|---|")
-    for r in results:
-        c, f = r["complete"], r["flow"]
-        print(
-            f"| {r['description']} | {c['rps']:.0f} | {c['p99_ms']:.1f} | {f['rps']:.0f} "
-            f"| {f['p99_ms']:.1f} | {status_of(r)} |"
-        )
+        print(f"\nRounds (req/s, in order): {rounds}.")
     for r in results:
         for error in r["errors"][:10]:
             print(f"  {r['stack']}: {error}", file=sys.stderr)
@@ -438,9 +547,36 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--gthreads", type=int, default=1, help="gunicorn --threads (gthread workers)")
     add("--complete-uploads", type=int, default=2000, help="uploads prepared for complete")
     add("--flows", type=int, default=400, help="whole uploads timed through the Python client")
+    add(
+        "--flow-baseline",
+        type=float,
+        default=FLOW_BASELINE,
+        help="flows/s of the code before on this machine: the pg target is twice it",
+    )
+    add(
+        "--round-trip-requests",
+        type=int,
+        default=50,
+        help="presigns and completes counted through the round-trip proxies (pg; 0: none)",
+    )
+    add(
+        "--multipart-size",
+        default="1GiB",
+        help="the large file sent in parts on each stack (256MiB...; 0: none)",
+    )
     add("--wrk", default=shutil.which("wrk") or "wrk", help="the wrk binary")
     add("--json", type=Path, metavar="FILE", help="also write the figures to FILE as JSON")
+    add("--no-summary", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.multipart_size == "0":
+        args.multipart_size = ""
+    elif args.multipart_size:
+        try:
+            parse_size(args.multipart_size)
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"--multipart-size: {err}")
+    if args.round_trip_requests < 0:
+        parser.error("--round-trip-requests must be 0 or more")
     positive = ("rounds", "duration", "complete_uploads", "flows", "users", "workers", "gthreads")
     if any(getattr(args, name) <= 0 for name in positive):
         parser.error(
@@ -449,6 +585,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if not shutil.which(args.wrk):
         parser.error("wrk is not installed: apt-get install wrk")
     return args
+
+
+#: The options a stack's own process gets from ``--stack both``'s.
+PASSED_ON = (
+    "rounds",
+    "duration",
+    "threads",
+    "connections",
+    "flows",
+    "flow_baseline",
+    "users",
+    "workers",
+    "worker_class",
+    "gthreads",
+    "round_trip_requests",
+    "complete_uploads",
+    "wrk",
+)
+
+
+def passed_on(args: argparse.Namespace) -> list[str]:
+    """``args`` as the command-line options of a stack's own process."""
+    options = []
+    for name in PASSED_ON:
+        options += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    return options + ["--multipart-size", args.multipart_size or "0"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -461,12 +623,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with tempfile.TemporaryDirectory() as tmp:
                     out = Path(tmp) / "result.json"
                     child = [sys.executable, __file__, "--stack", stack, "--json", str(out)]
-                    for option in ("rounds", "duration", "threads", "connections", "flows"):
-                        child += [f"--{option}", str(getattr(args, option))]
-                    for option in ("users", "workers", "worker_class", "gthreads"):
-                        child += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
-                    child += ["--complete-uploads", str(args.complete_uploads), "--wrk", args.wrk]
-                    subprocess.run(child, check=False)
+                    child += ["--no-summary"]  # printed here, with the other stack's
+                    subprocess.run(child + passed_on(args), check=False)
                     if not out.exists():
                         print(f"[{stack}] produced no figures", file=sys.stderr)
                         return 2
@@ -479,7 +637,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as err:
         print(f"\n{err}", file=sys.stderr)
         return 2
-    print_table(results, args)
+    if not args.no_summary:
+        print_table(results, args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results if len(results) > 1 else results[0], indent=2))
