@@ -126,7 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     targets = args.targets.split(",")
     runs = [(t, n) for t in targets for n in (0, args.requests)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        totals = dict(zip(runs, pool.map(lambda r: counted(*r, valgrind), runs), strict=True))
+        totals = dict(
+            zip(runs, pool.map(lambda r: counted(r[0], r[1], valgrind), runs), strict=True)
+        )
     per = {t: (totals[t, args.requests] - totals[t, 0]) / args.requests for t in targets}
     print(f"instructions per request (callgrind, difference of {args.requests} requests):")
     for target in targets:
