@@ -199,11 +199,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Without Redis: each process's own. Three entries a user (a rate-limit count, a token
+# version, ...): Django's default of 300 would cull them, past a hundred users, faster than
+# they are of use (a culled count resets the user's rate limit too).
+IN_PROCESS_CACHE: dict[str, Any] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "OPTIONS": {"MAX_ENTRIES": 50_000},
+}
 CACHES = {
     "default": (
         {"BACKEND": "config.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else IN_PROCESS_CACHE
     )
 }
 

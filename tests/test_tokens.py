@@ -295,3 +295,19 @@ def test_an_access_token_verified_before_is_refused_once_it_expires(
 
     time_machine.shift(timedelta(minutes=61))  # past JWT_ACCESS_MINUTES
     assert_refused(access)
+
+
+def test_the_in_process_cache_keeps_the_versions_of_many_users() -> None:
+    """Without REDIS_URL the project's cache is each process's own: it must hold a version for
+    each of many users (beside their rate-limit counts), not cull them past Django's default
+    of 300 entries, when every request would then read the row again."""
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from accounts import token_versions
+    from config.settings import IN_PROCESS_CACHE
+
+    cache = LocMemCache("many-users", {"OPTIONS": IN_PROCESS_CACHE["OPTIONS"]})
+    for user_id in range(3000):
+        cache.set(f"rate:{user_id}", 1)
+        cache.add(token_versions._key(user_id), 0, 300)
+    assert all(cache.get(token_versions._key(user_id)) == 0 for user_id in range(3000))
