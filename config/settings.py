@@ -206,7 +206,7 @@ IN_PROCESS_CACHE: dict[str, Any] = {
     "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
     "OPTIONS": {"MAX_ENTRIES": 50_000},
 }
-CACHES = {
+CACHES: dict[str, dict[str, Any]] = {
     "default": (
         {"BACKEND": "config.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
