@@ -268,7 +268,9 @@ def _check_cache() -> list[Any]:
     problems = [
         why
         for alias, why in uses.items()
-        if settings.CACHES.get(alias, {}).get("BACKEND", "").endswith(("LocMemCache", "DummyCache"))
+        if str(settings.CACHES.get(alias, {}).get("BACKEND", "")).endswith(
+            ("LocMemCache", "DummyCache")
+        )
     ]
     if not settings.DEBUG and problems:
         return [
