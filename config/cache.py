@@ -56,3 +56,9 @@ class ReusedClientRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = ReusedClientRedisCacheClient
+
+    def get_master_client(self) -> Any:
+        """The first server's one client, for django-rq's ``USE_REDIS_CACHE`` (config.settings
+        with TASKS_BACKEND=rq): enqueueing then takes a connection from this pool instead of
+        opening a new one for each job, as django-rq does from a ``URL``."""
+        return self._cache.get_client(write=True)

@@ -117,7 +117,9 @@ elif TASKS_BACKEND == "rq":
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": [TASKS_QUEUE]}}
     RQ_QUEUES = {
         TASKS_QUEUE: {
-            "URL": _TASKS_REDIS_URL,
+            # Through a cache of its own (CACHES["rq"], below), whose pooled connections
+            # every enqueue reuses: from a URL, django-rq connects afresh for each job.
+            "USE_REDIS_CACHE": "rq",
             # RQ stops a job that runs longer (180 s unless set): a verification reads and
             # copies a whole file, up to UPLOADS["STORAGE_COPY_TIMEOUT"] per copy attempt.
             "DEFAULT_TIMEOUT": int(os.environ.get("TASKS_RQ_JOB_TIMEOUT", "1800")),
@@ -213,6 +215,8 @@ CACHES: dict[str, dict[str, Any]] = {
         else IN_PROCESS_CACHE
     )
 }
+if TASKS_BACKEND == "rq":
+    CACHES["rq"] = {"BACKEND": "config.cache.ReusedClientRedisCache", "LOCATION": _TASKS_REDIS_URL}
 
 # Where uploads go: UPLOADS_STORAGE picks the provider of the "default" storage, configured
 # from django-storages' own variable names (config/storage_env/<provider>.py).

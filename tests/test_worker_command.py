@@ -58,3 +58,40 @@ def test_the_rq_backend_without_a_redis_url_stops_naming_the_variables(tmp_path:
 
     assert answer.returncode != 0
     assert "set TASKS_REDIS_URL (or REDIS_URL" in answer.stderr
+
+
+def test_enqueueing_on_rq_reuses_one_connection_to_redis(tmp_path: Path) -> None:
+    """django-rq connects afresh for each job from a URL; the project's queue goes through a
+    cache whose pooled connection every enqueue reuses (config.settings, RQ_QUEUES)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from tests.requirements import redis_url
+    from tests.round_trips import RoundTripProxy
+
+    url = redis_url()
+    parts = urlsplit(url)
+    with RoundTripProxy(parts.port or 6379) as proxy:
+        proxied = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
+        env = project_env(tmp_path, TASKS_BACKEND="rq", REDIS_URL=proxied)
+        answer = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", ENQUEUE_TEN],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert answer.returncode == 0, answer.stderr
+        assert answer.stdout.split()[-1] == "10"  # all ten are on the queue
+    assert proxy.connections == 1
+
+
+#: Ten jobs enqueued through Django's tasks (the verification task, with ids nothing has) on
+#: an emptied queue; prints how many it holds, then empties it.
+ENQUEUE_TEN = (
+    "import django_rq; from uploads.tasks import verify_upload; "
+    "from django.conf import settings; "
+    "q = django_rq.get_queue(settings.TASKS['default']['QUEUES'][0]); q.empty(); "
+    "[verify_upload.enqueue(str(i)) for i in range(10)]; "
+    "print(q.count); q.empty()"
+)
