@@ -818,14 +818,9 @@ class S3Signer(Signer):
             "Key": self.object_name(key),
             "CopySource": {"Bucket": self.bucket, "Key": self.object_name(staging_key)},
             "MetadataDirective": "REPLACE",
-            "ContentType": headers.content_type,
-            "Metadata": dict(headers.metadata),
             "ChecksumAlgorithm": "SHA256",
+            **_header_params(headers),
         }
-        if headers.content_disposition:
-            params["ContentDisposition"] = headers.content_disposition
-        if headers.cache_control:
-            params["CacheControl"] = headers.cache_control
         return params
 
     def _head_for_copy(self, key: str) -> tuple[int, str] | None:
@@ -845,16 +840,7 @@ class S3Signer(Signer):
         self, staging_key: str, key: str, headers: ObjectHeaders, size: int, etag: str
     ) -> None:
         name = self.object_name(key)
-        params: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Key": name,
-            "ContentType": headers.content_type,
-            "Metadata": dict(headers.metadata),
-        }
-        if headers.content_disposition:
-            params["ContentDisposition"] = headers.content_disposition
-        if headers.cache_control:
-            params["CacheControl"] = headers.cache_control
+        params = {"Bucket": self.bucket, "Key": name, **_header_params(headers)}
         most = self.part_limits[2]
         part_size = max(self.copy_part_size, math.ceil(size / most))
         ranges = [
@@ -1017,14 +1003,9 @@ class S3Signer(Signer):
             "Bucket": self.bucket,
             "Key": self.object_name(key),
             "Body": data,
-            "ContentType": headers.content_type,
-            "Metadata": dict(headers.metadata),
             "ChecksumSHA256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+            **_header_params(headers),
         }
-        if headers.content_disposition:
-            params["ContentDisposition"] = headers.content_disposition
-        if headers.cache_control:
-            params["CacheControl"] = headers.cache_control
         try:
             self.client.put_object(**params)
         except (ClientError, BotoCoreError) as err:
