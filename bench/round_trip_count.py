@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -25,14 +24,6 @@ SERVICES = {
 }
 
 
-def through(url: str, port: int) -> str:
-    """``url`` with its port replaced (its host is the loopback the proxy listens on)."""
-    parts = urlsplit(url)
-    credentials = parts.netloc.rpartition("@")[0]
-    netloc = f"{credentials}@127.0.0.1:{port}" if credentials else f"127.0.0.1:{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 @contextmanager
 def proxied(env: dict[str, str]) -> Iterator[tuple[dict[str, str], dict[str, RoundTripProxy]]]:
     """Proxies in front of the services ``env`` names, and ``env`` pointed at them."""
@@ -41,12 +32,9 @@ def proxied(env: dict[str, str]) -> Iterator[tuple[dict[str, str], dict[str, Rou
         changed = dict(env)
         for name, variable in SERVICES.items():
             if env.get(variable):
-                port = urlsplit(env[variable]).port
-                if port is None:
-                    raise RuntimeError(f"{variable} names no port: {env[variable]}")
-                proxy = stack.enter_context(RoundTripProxy(port))
+                proxy = stack.enter_context(RoundTripProxy.in_front_of(env[variable]))
                 proxies[name] = proxy
-                changed[variable] = through(env[variable], proxy.port)
+                changed[variable] = proxy.through(env[variable])
         yield changed, proxies
 
 

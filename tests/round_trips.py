@@ -9,6 +9,10 @@ import selectors
 import socket
 import threading
 from types import TracebackType
+from urllib.parse import urlsplit, urlunsplit
+
+#: The port a URL of each scheme means when it names none.
+DEFAULT_PORTS = {"postgresql": 5432, "postgres": 5432, "redis": 6379, "http": 80}
 
 
 class RoundTripProxy:
@@ -26,6 +30,25 @@ class RoundTripProxy:
         self.port: int = self._listener.getsockname()[1]
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    @classmethod
+    def in_front_of(cls, url: str) -> RoundTripProxy:
+        """A proxy to the server ``url`` names (on the loopback); ``through(url)`` then
+        reaches it by way of the proxy."""
+        parts = urlsplit(url)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+        if port is None:
+            raise ValueError(f"{url} names no port")
+        return cls(port, parts.hostname or "127.0.0.1")
+
+    def through(self, url: str) -> str:
+        """``url`` by way of this proxy: its host and port replaced, the rest kept."""
+        parts = urlsplit(url)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"127.0.0.1:{self.port}"
+        return urlunsplit(
+            parts._replace(netloc=f"{credentials}@{netloc}" if credentials else netloc)
+        )
 
     def reset(self) -> None:
         with self._lock:

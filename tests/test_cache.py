@@ -111,17 +111,13 @@ def test_count_and_read_counts_with_an_expiry_and_reads_the_keys(
 
 
 def test_count_and_read_is_one_round_trip_to_redis(redis_url: str) -> None:
-    from urllib.parse import urlsplit, urlunsplit
-
     from django.core.cache.backends.redis import RedisCache
 
     from tests.round_trips import RoundTripProxy
     from uploads.counting import count_and_read
 
-    parts = urlsplit(redis_url)
-    with RoundTripProxy(parts.port or 6379) as proxy:
-        proxied = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
-        cache = RedisCache(proxied, {"KEY_PREFIX": uuid.uuid4().hex})
+    with RoundTripProxy.in_front_of(redis_url) as proxy:
+        cache = RedisCache(proxy.through(redis_url), {"KEY_PREFIX": uuid.uuid4().hex})
         count_and_read(cache, "hits", 60, ["a", "b"])  # connects, loads the script
         proxy.reset()
         count, found = count_and_read(cache, "hits", 60, ["a", "b"])

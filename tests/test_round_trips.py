@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -44,23 +44,18 @@ class Site:
         assert answer.status_code == 201, answer.text
 
 
-def through(proxy: RoundTripProxy, url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=f"{parts.hostname}:{proxy.port}"))
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     cache_url = redis_url()
     with ExitStack() as stack:
         database_url = fresh_database(stack, "trips")
-        database = stack.enter_context(RoundTripProxy(urlsplit(database_url).port or 5432))
-        cache = stack.enter_context(RoundTripProxy(urlsplit(cache_url).port or 6379))
+        database = stack.enter_context(RoundTripProxy.in_front_of(database_url))
+        cache = stack.enter_context(RoundTripProxy.in_front_of(cache_url))
         var_dir = tmp_path_factory.mktemp("trips")
         env = project_env(
             var_dir,
-            DATABASE_URL=through(database, database_url),
-            REDIS_URL=through(cache, cache_url),
+            DATABASE_URL=database.through(database_url),
+            REDIS_URL=cache.through(cache_url),
         )
         manage(env, "migrate", "--noinput")
         port = free_port()

@@ -63,16 +63,12 @@ def test_the_rq_backend_without_a_redis_url_stops_naming_the_variables(tmp_path:
 def test_enqueueing_on_rq_reuses_one_connection_to_redis(tmp_path: Path) -> None:
     """django-rq connects afresh for each job from a URL; the project's queue goes through a
     cache whose pooled connection every enqueue reuses (config.settings, RQ_QUEUES)."""
-    from urllib.parse import urlsplit, urlunsplit
-
     from tests.requirements import redis_url
     from tests.round_trips import RoundTripProxy
 
     url = redis_url()
-    parts = urlsplit(url)
-    with RoundTripProxy(parts.port or 6379) as proxy:
-        proxied = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
-        env = project_env(tmp_path, TASKS_BACKEND="rq", REDIS_URL=proxied)
+    with RoundTripProxy.in_front_of(url) as proxy:
+        env = project_env(tmp_path, TASKS_BACKEND="rq", REDIS_URL=proxy.through(url))
         answer = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", ENQUEUE_TEN],
             cwd=ROOT,
