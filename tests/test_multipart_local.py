@@ -61,10 +61,12 @@ def directory_of(upload_id: str) -> str:
     return str(storages["default"].path(parts_dir(upload.multipart_key, upload.multipart_id)))
 
 
+@pytest.mark.parametrize("public", [False, True], ids=["assembled at the key", "in staging"])
 def test_parts_are_written_into_one_file_that_complete_renames_to_the_key(
-    api: APIClient, edit_policy: Any, django_capture_on_commit_callbacks: Any
+    public: bool, api: APIClient, edit_policy: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    edit_policy("media", is_public=False)  # assembled at its key
+    # A public type's file is renamed to its staging key, then linked to its key.
+    edit_policy("media", is_public=public)
     answer = presign_video(api, sha256=sha256_b64(VIDEO))
     send_parts(api, answer["id"], [3, 1, 4, 2])
     assembling = os.path.join(directory_of(answer["id"]), local_parts.ASSEMBLING)
@@ -75,7 +77,8 @@ def test_parts_are_written_into_one_file_that_complete_renames_to_the_key(
     done = settled(api, django_capture_on_commit_callbacks, answer["id"])
     assert (done["status"], done["sha256"]) == ("completed", sha256_b64(VIDEO))
     # The same file, moved: not a byte copied.
-    assert os.stat(storages["default"].path(answer["key"])).st_ino == inode
+    at_key = os.stat(storages["default"].path(answer["key"]))
+    assert (at_key.st_ino, at_key.st_nlink) == (inode, 1)
     assert stored_bytes(answer["key"]) == VIDEO
     assert leftovers(answer["key"]) == []
 

@@ -17,6 +17,7 @@ nothing can write the assembled object, and complete removes the directory.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import hmac
 import io
@@ -206,11 +207,14 @@ class LocalSigner(Signer):
             return StoredObject(size=fh.size), bytes(fh.read(length))
 
     def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
-        """Copy the file within the storage. The endpoints serve it with the upload's
-        recorded type, so no headers are stored with it."""
+        """Link the file to its key on a storage with files on disk (nothing writes into a
+        staged file, so the two names keep the same bytes), else copy it. The endpoints
+        serve it with the upload's recorded type, so no headers are stored with it."""
         try:
             if self.storage.exists(key):  # a copy whose completion was rolled back
                 self.storage.delete(key)
+            if self._linked(staging_key, key):
+                return
             with self.storage.open(staging_key, "rb") as source:
                 saved_as = self.storage.save(key, source)
         except OSError as err:
@@ -336,6 +340,21 @@ class LocalSigner(Signer):
             self._remove_empty_dirs([directory, directory.rsplit("/", 1)[0]])
         except OSError as err:
             raise SignerError(f"Could not remove the parts of {key}: {err}") from err
+
+    def _linked(self, name: str, new_name: str) -> bool:
+        """Whether ``new_name`` was made a hard link to ``name``: not where the storage keeps
+        no files on disk, nor across file systems or on one without links."""
+        source, target = self._disk_path(name), self._disk_path(new_name)
+        if source is None or target is None:
+            return False
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError as err:
+            if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            return False
+        return True
 
     def _disk_path(self, name: str) -> str | None:
         """Where ``name`` lies on disk; None for a storage that keeps no files there."""
