@@ -8,6 +8,8 @@ from __future__ import annotations
 import fcntl
 import io
 import os
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +35,7 @@ from tests.test_multipart import (
 )
 from uploads.models import Upload
 from uploads.services.cleanup import expire_stale_uploads
-from uploads.signers import get_signer, local_parts
+from uploads.signers import SignerError, get_signer, local_parts
 from uploads.signers.local import LocalSigner, Refused, parts_dir, read_upload_token
 
 pytestmark = pytest.mark.django_db
@@ -189,3 +191,59 @@ def test_on_a_storage_without_files_on_disk_the_parts_are_concatenated(
     assert (done["status"], done["sha256"]) == ("completed", sha256_b64(VIDEO))
     assert stored_bytes(answer["key"]) == VIDEO
     assert leftovers(answer["key"]) == []
+
+
+def waiting_on(path: str) -> bool:
+    """Whether a request waits for the lock of ``path`` (a blocked request is listed in
+    /proc/locks with ``->``, by the file's inode)."""
+    inode = os.stat(path).st_ino
+    with open("/proc/locks") as fh:
+        return any("->" in line and f":{inode} " in line for line in fh)
+
+
+def test_a_part_that_waited_while_its_upload_ended_is_refused(api: APIClient) -> None:
+    answer = presign_video(api)
+    send_parts(api, answer["id"], [1])
+    (second,) = assert_ok(sign(api, answer["id"], [2]))["parts"]
+    directory = directory_of(answer["id"])
+    lock = os.path.join(directory, local_parts.LOCK)
+    signer = get_signer("default")
+    assert isinstance(signer, LocalSigner)
+    refused: list[str] = []
+
+    def put() -> None:
+        grant = read_upload_token(second["url"].rsplit("/", 1)[-1])
+        try:
+            signer.receive(grant, "", str(PART), io.BytesIO(chunk(VIDEO, 2)))
+        except Refused as refusal:
+            refused.append(refusal.code)
+
+    held = os.open(lock, os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)  # as complete and abort hold it
+    sending = threading.Thread(target=put)
+    sending.start()
+    deadline = time.monotonic() + 30
+    while not waiting_on(lock) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert waiting_on(lock)
+    for name in os.listdir(directory):  # the upload ends: its files go
+        os.unlink(os.path.join(directory, name))
+    os.close(held)
+    sending.join()
+
+    assert refused == ["upload.invalid_state"]
+    assert os.listdir(directory) == []  # it wrote nothing
+
+
+def test_complete_refuses_parts_that_changed_after_they_were_listed(api: APIClient) -> None:
+    answer = presign_video(api)
+    send_parts(api, answer["id"], [1, 2, 3, 4])
+    upload = Upload.objects.get(pk=answer["id"])
+    signer = get_signer("default")
+    parts = signer.list_parts(upload.multipart_key, upload.multipart_id)
+    send_parts(api, answer["id"], [2], VIDEO[:PART] + os.urandom(PART))  # sent again meanwhile
+
+    with pytest.raises(SignerError, match="part 2 changed"):
+        signer.complete_multipart(upload.multipart_key, upload.multipart_id, parts)
+    assert not os.path.exists(storages["default"].path(upload.multipart_key))
+    assert listed(api, answer["id"]) == [1, 2, 3, 4]  # all still there, to complete again
