@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +21,11 @@ from rest_framework.test import APIClient
 
 from tests.conftest import sha256_b64
 from tests.helpers import assert_error, assert_ok, settled, status_of, stored_bytes
+from tests.test_file_facts import mp4
 from tests.test_multipart import (
     PART,
     VIDEO,
+    KiB,
     chunk,
     complete,
     leftovers,
@@ -247,3 +250,20 @@ def test_complete_refuses_parts_that_changed_after_they_were_listed(api: APIClie
         signer.complete_multipart(upload.multipart_key, upload.multipart_id, parts)
     assert not os.path.exists(storages["default"].path(upload.multipart_key))
     assert listed(api, answer["id"]) == [1, 2, 3, 4]  # all still there, to complete again
+
+
+def test_a_video_in_parts_is_probed_as_it_is_hashed(
+    api: APIClient, tmp_path: Path, edit_policy: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    body = mp4(tmp_path)
+    edit_policy("media", is_public=False, part_size=KiB, multipart_threshold=KiB)
+    answer = presign_video(api, body, sha256=sha256_b64(body))
+    count = answer["multipart"]["partCount"]
+    assert count > 1
+    for part in assert_ok(sign(api, answer["id"], list(range(1, count + 1))))["parts"]:
+        start = (part["partNumber"] - 1) * KiB
+        assert send(part, body[start : start + KiB]).status_code == 200
+
+    done = settled(api, django_capture_on_commit_callbacks, answer["id"])
+    assert (done["status"], done["width"], done["height"]) == ("completed", 64, 48)
+    assert done["duration"] == pytest.approx(1.5, abs=0.15)
