@@ -145,6 +145,10 @@ def assemble(directory: str, target: str, parts: list[tuple[int, int, str]]) -> 
         if os.stat(source).st_size != end:
             raise PartsChanged(f"the parts hold {os.stat(source).st_size} bytes, not {end}")
         os.makedirs(os.path.dirname(target), exist_ok=True)
+        # The records first: should this stop before the rename, complete finds the parts
+        # missing (to send again), not listed parts with no file.
+        for number, _, _ in parts:
+            os.unlink(_record_name(directory, number))
         shutil.move(source, target)  # a rename: a copy only across file systems
         _remove_files(directory)
 
