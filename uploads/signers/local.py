@@ -7,7 +7,7 @@ local flow refuses what S3 refuses.
 
 A multipart upload keeps its parts in a directory beside the staging key
 (``<staging key>.parts/<multipart id>/``); a part's token binds its number, offset and exact
-size. On a storage with files on disk (``path()``) each part is written at its offset into one
+size. On a storage with files on disk (FileSystemStorage) each part is written at its offset into one
 file there, which complete renames to the key the upload assembles at (uploads.signers.
 local_parts); on another, each part is a file of its own, which complete concatenates,
 streaming, into that key. Either way a part's token writes only in the parts' directory, so
@@ -31,6 +31,7 @@ from typing import IO, Any, Protocol
 from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile, File
+from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.urls import reverse
 
@@ -357,11 +358,11 @@ class LocalSigner(Signer):
         return True
 
     def _disk_path(self, name: str) -> str | None:
-        """Where ``name`` lies on disk; None for a storage that keeps no files there."""
-        try:
-            return str(self.storage.path(name))
-        except NotImplementedError:
+        """Where ``name`` lies on disk; None for a storage that keeps no files there (one
+        with a ``path()`` may still not: InMemoryStorage)."""
+        if not isinstance(self.storage, FileSystemStorage):
             return None
+        return str(self.storage.path(name))
 
     def _remove_empty_dirs(self, names: list[str]) -> None:
         """Directories on disk do not go with their last file."""
