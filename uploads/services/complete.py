@@ -283,7 +283,8 @@ def in_place(upload: Upload) -> Outcome:
     with ThreadPoolExecutor(max_workers=1) as pool:
         probing = None
         size = upload.size
-        if content_types.probe_format(upload.content_type) and size is not None:
+        # Not ahead of a check the type gained since presign: ffprobe reads only what passed.
+        if content_types.probe_format(upload.content_type) and size and not upload.policy.checks:
             # Within the request's storage deadline, as it would be in this thread.
             probing = pool.submit(carried(lambda u: describe(u, size, None)), upload)
         stored, reasons, whole = _in_place(upload)

@@ -7,11 +7,11 @@ local flow refuses what S3 refuses.
 
 A multipart upload keeps its parts in a directory beside the staging key
 (``<staging key>.parts/<multipart id>/``); a part's token binds its number, offset and exact
-size. On a storage with files on disk (FileSystemStorage) each part is written at its offset into one
-file there, which complete renames to the key the upload assembles at (uploads.signers.
-local_parts); on another, each part is a file of its own, which complete concatenates,
-streaming, into that key. Either way a part's token writes only in the parts' directory, so
-nothing can write the assembled object, and complete removes the directory.
+size. On a storage with files on disk (FileSystemStorage) each part is written at its offset
+into one file there, which complete renames to the key the upload assembles at
+(uploads.signers.local_parts); on another, each part is a file of its own, which complete
+concatenates, streaming, into that key. Either way a part's token writes only in the parts'
+directory, so nothing can write the assembled object, and complete removes the directory.
 """
 
 from __future__ import annotations
