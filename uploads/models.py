@@ -333,6 +333,11 @@ class Upload(models.Model):
         assert self.part_size is not None and self.size is not None
         return min(self.part_size, self.size - (number - 1) * self.part_size)
 
+    def planned_part_offset(self, number: int) -> int:
+        """Where part ``number`` (from 1) begins in the assembled file."""
+        assert self.part_size is not None
+        return (number - 1) * self.part_size
+
 
 class VariantSpec(models.Model):
     """A named variant that operators declare on an upload type: made from every completed

@@ -5,6 +5,7 @@ import copy
 import hashlib
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -27,6 +28,7 @@ from uploads.services.rejection import reason, reject
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import send_on_commit, upload_completed
 from uploads.signers import SourceChanged, StoredObject
+from uploads.signers.deadline import carried
 from uploads.types import User
 
 
@@ -277,7 +279,24 @@ def in_place(upload: Upload) -> Outcome:
     no URL can write since: verified where it lies, with no copy. Its type had no checks
     before publication nor metadata to strip when it was presigned; any it has gained since
     apply here all the same (on bytes at a private key that nothing serves until it
-    completes)."""
+    completes). A video is probed while it is hashed: the same bytes, read twice at once."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        probing = None
+        size = upload.size
+        # Not ahead of a check the type gained since presign: ffprobe reads only what passed.
+        if content_types.probe_format(upload.content_type) and size and not upload.policy.checks:
+            # Within the request's storage deadline, as it would be in this thread.
+            probing = pool.submit(carried(lambda u: describe(u, size, None)), upload)
+        stored, reasons, whole = _in_place(upload)
+        if probing is None or stored is None or reasons:
+            return described(upload, stored, reasons, whole)
+        return stored, reasons, probing.result()
+
+
+def _in_place(
+    upload: Upload,
+) -> tuple[StoredObject | None, list[dict[str, Any]], bytes | None]:
+    """``in_place`` but for the facts."""
     stored, reasons, whole = _verify(upload)
     if stored is not None and not reasons:
         reasons = run_checks(upload, stored)
@@ -290,7 +309,7 @@ def in_place(upload: Upload) -> Outcome:
             write(upload, rewritten)
             stored = StoredObject(len(rewritten), upload.content_type, _sha256(rewritten))
             whole = rewritten
-    return described(upload, *hashed(upload, stored, reasons), whole)
+    return (*hashed(upload, stored, reasons), whole)
 
 
 def described(

@@ -112,6 +112,7 @@ def sign_parts(owner: User, upload_id: uuid.UUID | str, numbers: list[int]) -> S
                 size=size,
                 metadata={"upload-id": str(upload.pk), "owner": str(upload.owner_id)},
                 public=upload.is_public,
+                part_offset=upload.planned_part_offset(number),
             )
             parts.append((number, signer.presign_part(spec, upload.multipart_id, number, size)))
     return SignedParts(upload, parts, max(int((expires_at - now).total_seconds()), 0))

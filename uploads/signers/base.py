@@ -65,6 +65,8 @@ class UploadSpec:
     #: A multipart upload assembled at the upload's own key (``Signer.assembles_at_key``):
     #: the completed object's headers, set when it starts, since no copy sets them later.
     headers: ObjectHeaders | None = None
+    #: A part of a multipart upload: where its bytes begin in the assembled object.
+    part_offset: int = 0
 
 
 @dataclass(frozen=True)

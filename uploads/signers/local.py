@@ -5,34 +5,39 @@ Tokens are Django-signed (HMAC-SHA256 with SECRET_KEY) and bind the key, content
 exact size or cap, sha256 and expiry. The endpoint enforces every one of them, so the
 local flow refuses what S3 refuses.
 
-A multipart upload keeps its parts as files in a directory beside the staging key
-(``<staging key>.parts/<multipart id>/``); a part's token binds its number and exact size.
-Complete concatenates them, streaming, into the key the upload assembles at (the staging
-key, or the upload's own key: a part's token writes only its part's file, so nothing can
-write the assembled object) and removes the directory.
+A multipart upload keeps its parts in a directory beside the staging key
+(``<staging key>.parts/<multipart id>/``); a part's token binds its number, offset and exact
+size. On a storage with files on disk (FileSystemStorage) each part is written at its offset
+into one file there, which complete renames to the key the upload assembles at
+(uploads.signers.local_parts); on another, each part is a file of its own, which complete
+concatenates, streaming, into that key. Either way a part's token writes only in the parts'
+directory, so nothing can write the assembled object, and complete removes the directory.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import hmac
 import io
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile, File
+from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.urls import reverse
 
 from uploads.app_settings import app_settings
 from uploads.keys import staging_key
+from uploads.signers import local_parts
 from uploads.signers.base import (
     ObjectHeaders,
     PresignedUpload,
@@ -74,6 +79,7 @@ class UploadGrant:
     sha256: str | None
     upload_id: str | None
     part: int | None = None  # a multipart upload's part: ``key`` is the part's file
+    offset: int | None = None  # where the part begins in the assembled file
 
 
 def _read_token(token: str, salt: str) -> dict[str, Any]:
@@ -88,7 +94,9 @@ def _read_token(token: str, salt: str) -> dict[str, Any]:
 
 def read_upload_token(token: str) -> UploadGrant:
     c = _read_token(token, UPLOAD_SALT)
-    return UploadGrant(c["a"], c["k"], c["ct"], c["s"], c["m"], c["h"], c.get("u"), c.get("p"))
+    return UploadGrant(
+        c["a"], c["k"], c["ct"], c["s"], c["m"], c["h"], c.get("u"), c.get("p"), c.get("o")
+    )
 
 
 def read_download_token(token: str) -> dict[str, Any]:
@@ -200,11 +208,14 @@ class LocalSigner(Signer):
             return StoredObject(size=fh.size), bytes(fh.read(length))
 
     def promote(self, staging_key: str, key: str, headers: ObjectHeaders) -> None:
-        """Copy the file within the storage. The endpoints serve it with the upload's
-        recorded type, so no headers are stored with it."""
+        """Link the file to its key on a storage with files on disk (nothing writes into a
+        staged file, so the two names keep the same bytes), else copy it. The endpoints
+        serve it with the upload's recorded type, so no headers are stored with it."""
         try:
             if self.storage.exists(key):  # a copy whose completion was rolled back
                 self.storage.delete(key)
+            if self._linked(staging_key, key):
+                return
             with self.storage.open(staging_key, "rb") as source:
                 saved_as = self.storage.save(key, source)
         except OSError as err:
@@ -249,6 +260,7 @@ class LocalSigner(Signer):
             "h": None,
             "u": spec.metadata.get("upload-id"),
             "p": part_number,
+            "o": spec.part_offset,
             "exp": int(spec.expires_at.timestamp()),
         }
         token = signing.dumps(claims, salt=UPLOAD_SALT)
@@ -257,6 +269,13 @@ class LocalSigner(Signer):
         )
 
     def list_parts(self, key: str, multipart_id: str) -> list[StoredPart]:
+        on_disk = self._disk_path(parts_dir(key, multipart_id))
+        if on_disk is not None:
+            try:
+                records = local_parts.list_records(on_disk)
+            except OSError as err:
+                raise SignerError(f"Could not list the parts of {key}: {err}") from err
+            return [StoredPart(r.number, r.size, r.sha256) for r in records]
         directory = parts_dir(key, multipart_id)
         try:
             _, files = self.storage.listdir(directory)
@@ -273,7 +292,26 @@ class LocalSigner(Signer):
         return sorted(parts, key=lambda p: p.number)
 
     def complete_multipart(self, key: str, multipart_id: str, parts: list[StoredPart]) -> None:
-        """Concatenate the parts into ``key`` in constant memory, then drop the parts."""
+        """Rename the file the parts were written into to ``key``; on a storage without
+        files on disk, concatenate the parts into ``key`` in constant memory. Then drop
+        the parts."""
+        directory = parts_dir(key, multipart_id)
+        on_disk = self._disk_path(directory)
+        if on_disk is None:
+            self._concatenate(key, multipart_id, parts)
+            return
+        try:
+            local_parts.assemble(
+                on_disk, self.storage.path(key), [(p.number, p.size, p.etag) for p in parts]
+            )
+            mode = getattr(self.storage, "file_permissions_mode", None)
+            if mode is not None:
+                os.chmod(self.storage.path(key), mode)
+        except (OSError, local_parts.Ended, local_parts.PartsChanged) as err:
+            raise SignerError(f"Could not assemble {key}: {err}") from err
+        self._remove_empty_dirs([directory, directory.rsplit("/", 1)[0]])
+
+    def _concatenate(self, key: str, multipart_id: str, parts: list[StoredPart]) -> None:
         names = [part_name(key, multipart_id, part.number) for part in parts]
         try:
             if self.storage.exists(key):  # assembled by a completion that rolled back
@@ -291,6 +329,9 @@ class LocalSigner(Signer):
     def abort_multipart(self, key: str, multipart_id: str) -> None:
         directory = parts_dir(key, multipart_id)
         try:
+            on_disk = self._disk_path(directory)
+            if on_disk is not None:
+                local_parts.remove(on_disk)
             try:
                 _, files = self.storage.listdir(directory)
             except (FileNotFoundError, NotADirectoryError):
@@ -300,6 +341,28 @@ class LocalSigner(Signer):
             self._remove_empty_dirs([directory, directory.rsplit("/", 1)[0]])
         except OSError as err:
             raise SignerError(f"Could not remove the parts of {key}: {err}") from err
+
+    def _linked(self, name: str, new_name: str) -> bool:
+        """Whether ``new_name`` was made a hard link to ``name``: not where the storage keeps
+        no files on disk, nor across file systems or on one without links."""
+        source, target = self._disk_path(name), self._disk_path(new_name)
+        if source is None or target is None:
+            return False
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError as err:
+            if err.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            return False
+        return True
+
+    def _disk_path(self, name: str) -> str | None:
+        """Where ``name`` lies on disk; None for a storage that keeps no files there (one
+        with a ``path()`` may still not: InMemoryStorage)."""
+        if not isinstance(self.storage, FileSystemStorage):
+            return None
+        return str(self.storage.path(name))
 
     def _remove_empty_dirs(self, names: list[str]) -> None:
         """Directories on disk do not go with their last file."""
@@ -321,7 +384,8 @@ class LocalSigner(Signer):
         """Check a PUT against its grant, stream the body and store it under the key.
 
         The body goes to a temporary file while it is counted and hashed, and reaches the
-        storage only when it is whole and matches, so a refused upload leaves nothing.
+        storage only when it is whole and matches, so a refused upload leaves nothing. A part
+        on a storage with files on disk is written in place, and listed once it is whole.
         """
         if grant.content_type is not None and content_type.strip().lower() != grant.content_type:
             raise Refused(
@@ -345,28 +409,14 @@ class LocalSigner(Signer):
         if grant.part is None and self.storage.exists(grant.key):
             raise Refused(409, "upload.already_exists", "An object already exists at this key.")
 
-        digest = hashlib.sha256()
-        received = 0
+        if grant.part is not None and grant.offset is not None:
+            on_disk = self._disk_path(grant.key.rsplit("/", 1)[0])
+            if on_disk is not None:
+                return _received_in_place(on_disk, grant.part, grant.offset, declared, body)
         with TemporaryUploadedFile(
             grant.key.rsplit("/", 1)[-1], grant.content_type, declared, None
         ) as tmp:
-            for chunk in iter(lambda: body.read(app_settings.CHUNK_SIZE), b""):
-                received += len(chunk)
-                if received > declared:
-                    raise Refused(
-                        413, "upload.too_large", "The body is longer than Content-Length."
-                    )
-                digest.update(chunk)
-                tmp.write(chunk)
-            if received != declared:
-                raise Refused(
-                    400, "upload.incomplete", "The body ended before Content-Length bytes."
-                )
-            sha256 = base64.b64encode(digest.digest()).decode()
-            if grant.sha256 and not hmac.compare_digest(sha256, grant.sha256):
-                raise Refused(
-                    400, "upload.checksum_mismatch", "The body does not match the signed sha256."
-                )
+            sha256 = _streamed(body, declared, grant.sha256, tmp.write)
             tmp.seek(0)
             if grant.part is not None and self.storage.exists(grant.key):
                 self.storage.delete(grant.key)  # a part sent again replaces the first
@@ -375,4 +425,38 @@ class LocalSigner(Signer):
             # Another request stored the key first; the storage picked a new name for ours.
             self.storage.delete(saved_as)
             raise Refused(409, "upload.already_exists", "An object already exists at this key.")
-        return StoredObject(size=received, content_type=grant.content_type, sha256=sha256)
+        return StoredObject(size=declared, content_type=grant.content_type, sha256=sha256)
+
+
+def _received_in_place(
+    directory: str, number: int, offset: int, declared: int, body: Readable
+) -> StoredObject:
+    """A part written at its offset in the file its upload assembles in, listed once whole."""
+    try:
+        with local_parts.writing_part(directory, number, offset) as part:
+            sha256 = _streamed(body, declared, None, part.write)
+            part.arrived(sha256)
+    except local_parts.Ended as err:
+        raise Refused(409, "upload.invalid_state", "This upload no longer takes a file.") from err
+    return StoredObject(size=declared, sha256=sha256)
+
+
+def _streamed(
+    body: Readable, declared: int, expected_sha256: str | None, write: Callable[[bytes], Any]
+) -> str:
+    """Pass the body to ``write`` a chunk at a time, refusing it (Refused) unless it is
+    exactly ``declared`` bytes with the expected sha256; returns its sha256 (base64)."""
+    digest = hashlib.sha256()
+    received = 0
+    for chunk in iter(lambda: body.read(app_settings.CHUNK_SIZE), b""):
+        received += len(chunk)
+        if received > declared:
+            raise Refused(413, "upload.too_large", "The body is longer than Content-Length.")
+        digest.update(chunk)
+        write(chunk)
+    if received != declared:
+        raise Refused(400, "upload.incomplete", "The body ended before Content-Length bytes.")
+    sha256 = base64.b64encode(digest.digest()).decode()
+    if expected_sha256 and not hmac.compare_digest(sha256, expected_sha256):
+        raise Refused(400, "upload.checksum_mismatch", "The body does not match the signed sha256.")
+    return sha256
