@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from django.db import connections, router, transaction
+from django.db import connections, router
 from django.db.models import Field, ForeignKey, Q
 from django.utils import timezone
 
@@ -20,6 +20,7 @@ from uploads.services.multipart import assembles_at_key
 from uploads.services.promote import object_headers
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signers import PresignedUpload, Signer, UploadSpec
+from uploads.sqlite_writes import write_transaction
 from uploads.types import User
 
 
@@ -164,13 +165,17 @@ def _policy_row(policy: Policy) -> UploadPolicy:
     return row
 
 
+#: PRESIGN_ASYNC_COMMIT: for presign's implicit transaction alone.
+ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
+
+
 def _insert_within_quota(upload: Upload, adding: int) -> None:
     """Insert ``upload`` unless its owner's quota refuses it, as one step: concurrent
     presigns of one owner take turns from the count to the insert, so that exactly as many
     pass as the quota has room for. On PostgreSQL the owner's row is locked first, and the
     lock, the count and the insert are one round trip (_insert_sql); SQLite, which cannot lock
-    rows, serializes writers from BEGIN IMMEDIATE instead (see uploads.W007); other databases
-    lock, then count and insert, in a transaction."""
+    rows, serializes writers from BEGIN IMMEDIATE instead (uploads.sqlite_writes); other
+    databases lock, then count and insert, in a transaction."""
     alias = router.db_for_write(Upload)
     connection = connections[alias]
     sql, fields = _insert_sql(alias)
@@ -179,14 +184,17 @@ def _insert_within_quota(upload: Upload, adding: int) -> None:
     limits: list[Any] = [app_settings.MAX_OPEN_UPLOADS, adding, app_settings.MAX_PENDING_BYTES]
     counted: list[Any] = [upload.owner_id, Upload.Status.PENDING, now]
     if connection.vendor == "postgresql":
+        if app_settings.PRESIGN_ASYNC_COMMIT:
+            sql = f"{ASYNC_COMMIT}; {sql}"
         with connection.cursor() as cursor:
             cursor.execute(sql, [upload.owner_id, *counted, *values, *limits])
-            cursor.nextset()  # past the lock's row
+            while cursor.nextset():  # to the last statement's row
+                pass
             count, pending, inserted = cursor.fetchone()
         totals = int(count), int(pending)
     else:
-        lock = _lock_owner_sql(alias)  # None on SQLite
-        with transaction.atomic(using=alias), connection.cursor() as cursor:
+        lock = _lock_owner_sql(alias)  # None on SQLite, whose BEGIN IMMEDIATE serializes
+        with write_transaction(connection) as cursor:
             if lock is not None:
                 cursor.execute(lock, [upload.owner_id])
             cursor.execute(sql, [*values, *counted, *limits])
