@@ -15,6 +15,7 @@ write the assembled object) and removes the directory.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import io
@@ -29,7 +30,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import TemporaryUploadedFile
-from django.urls import reverse
+from django.urls import get_resolver, get_script_prefix, get_urlconf, reverse
 
 from uploads.app_settings import app_settings
 from uploads.keys import staging_key
@@ -132,6 +133,23 @@ class _Concatenated(io.RawIOBase):
             self._current = None
 
 
+_TOKEN = "__token__"
+
+
+def _token_url(name: str, token: str) -> str:
+    """``reverse(name, args=[token])`` for a URL that ends with a signed token (URL-safe
+    base64 and ":", which reverse leaves as they are), reversed once per URLconf and script
+    prefix: presign signs one on every request."""
+    return _before_token(get_resolver(get_urlconf()), get_script_prefix(), name) + token
+
+
+@functools.lru_cache(maxsize=32)
+def _before_token(resolver: Any, prefix: str, name: str) -> str:
+    url = reverse(name, args=[_TOKEN], urlconf=resolver.urlconf_name)
+    assert url.endswith(_TOKEN), url
+    return url.removesuffix(_TOKEN)
+
+
 class LocalSigner(Signer):
     supports_multipart = True
     assembles_at_key = True
@@ -160,7 +178,7 @@ class LocalSigner(Signer):
         headers = {"Content-Type": spec.content_type}
         if spec.size is not None:
             headers["Content-Length"] = str(spec.size)
-        return PresignedUpload(url=reverse("uploads:local-put", args=[token]), headers=headers)
+        return PresignedUpload(url=_token_url("uploads:local-put", token), headers=headers)
 
     def presign_download(
         self, key: str, *, expires_in: int, content_type: str, attachment_name: str | None
@@ -172,7 +190,7 @@ class LocalSigner(Signer):
             "n": attachment_name,
             "exp": int(time.time()) + expires_in,
         }
-        return reverse("uploads:local-get", args=[signing.dumps(claims, salt=DOWNLOAD_SALT)])
+        return _token_url("uploads:local-get", signing.dumps(claims, salt=DOWNLOAD_SALT))
 
     def public_url(self, key: str) -> str:
         if app_settings.PUBLIC_BASE_URL:
