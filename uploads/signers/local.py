@@ -15,7 +15,6 @@ write the assembled object) and removes the directory.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import io
@@ -24,6 +23,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import IO, Any, Protocol
 
 from django.conf import settings
@@ -143,7 +143,7 @@ def _token_url(name: str, token: str) -> str:
     return _before_token(get_resolver(get_urlconf()), get_script_prefix(), name) + token
 
 
-@functools.lru_cache(maxsize=32)
+@lru_cache(maxsize=32)
 def _before_token(resolver: Any, prefix: str, name: str) -> str:
     url = reverse(name, args=[_TOKEN], urlconf=resolver.urlconf_name)
     assert url.endswith(_TOKEN), url
