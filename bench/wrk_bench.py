@@ -319,7 +319,7 @@ def stack_environment(stack: str) -> Iterator[tuple[dict[str, str], Path]]:
 
 # The documented settings that trade a guarantee for speed (docs/deployment.md), measured on
 # a second server beside the one with the defaults.
-SPEED_SETTINGS = {"UPLOADS_POLICY_CACHE_SECONDS": "5"}
+SPEED_SETTINGS = {"UPLOADS_POLICY_CACHE_SECONDS": "5", "UPLOADS_PRESIGN_ASYNC_COMMIT": "1"}
 MEASURED = ("floor", "presign", "presign_cached", "s3direct")
 PRESIGNS = ("presign", "presign_cached")
 

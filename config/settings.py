@@ -240,6 +240,8 @@ UPLOADS = {
     "LOCAL_ALLOW_WITHOUT_DEBUG": env_bool("UPLOADS_LOCAL_ALLOW_WITHOUT_DEBUG", False),
     # 0: an admin edit of an upload type applies from the very next request in every process.
     "POLICY_CACHE_SECONDS": int(os.environ.get("UPLOADS_POLICY_CACHE_SECONDS", "0")),
+    # PostgreSQL: presign commits without waiting for the WAL's flush (docs/operations.md).
+    "PRESIGN_ASYNC_COMMIT": env_bool("UPLOADS_PRESIGN_ASYNC_COMMIT", False),
     # A private bucket or container for staging objects (AZURE_STAGING_CONTAINER,
     # GS_STAGING_BUCKET_NAME), beside a public one.
     "STAGING_BUCKETS": _storage_env.staging_buckets(os.environ),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.core.files.storage import storages
 from django.test.client import FakePayload
+from django.test.utils import override_script_prefix
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -220,3 +221,24 @@ def test_get_on_the_put_url_is_not_allowed(signed: dict[str, Any]) -> None:
 
     assert_error(response, 405, "method_not_allowed")
     assert not staged(signed["key"])
+
+
+def test_a_site_under_a_path_prefix_signs_urls_under_it(
+    signed: dict[str, Any], put: Callable[..., Any], png: bytes
+) -> None:
+    """A project served under a prefix (SCRIPT_NAME): the URL carries it, and the same
+    process goes on signing URLs without it for requests that have none."""
+    spec = UploadSpec(
+        key="staging/avatars/1/prefixed.png",
+        content_type="image/png",
+        expires_at=timezone.now() + timedelta(minutes=5),
+        max_size=1024,
+    )
+    with override_script_prefix("/site/"):
+        prefixed = get_signer("default").presign_upload(spec).url
+    unprefixed = get_signer("default").presign_upload(spec).url
+
+    assert prefixed.startswith("/site/uploads/local/put/")
+    assert unprefixed.startswith("/uploads/local/put/")
+    assert signed["uploadUrl"].startswith("http://testserver/uploads/local/put/")
+    assert put(signed, png).status_code == 200  # and its token is whole

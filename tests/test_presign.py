@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 from django.core.files.storage import storages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from tests.conftest import client_for, make_png, sha256_b64
 from tests.helpers import PRESIGN, assert_error
+from tests.requirements import require_postgres
 from uploads.models import Upload, UploadPolicy
 
 MB = 1024 * 1024
@@ -406,3 +409,30 @@ def test_a_deduplicated_presign_does_not_query_the_policy_table(
     assert "uploadUrl" not in data
     assert not [q for q in captured.captured_queries if "uploads_uploadpolicy" in q["sql"]]
     assert Upload.objects.count() == 1
+
+
+# --- PRESIGN_ASYNC_COMMIT (PostgreSQL) --------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # presign's own transaction, not a savepoint
+@pytest.mark.parametrize("async_commit", [False, True])
+def test_async_commit_is_presigns_own_and_only_when_asked(
+    presign: Callable[..., Any],
+    settings: Any,
+    async_commit: bool,
+) -> None:
+    """With PRESIGN_ASYNC_COMMIT, presign's transaction alone commits without waiting for
+    the WAL's flush: the connection's later transactions wait as before."""
+    require_postgres()
+    settings.UPLOADS = {**settings.UPLOADS, "PRESIGN_ASYNC_COMMIT": async_commit}
+
+    with CaptureQueriesContext(connection) as captured:
+        response = presign(size=10)
+
+    assert response.status_code == 201, response.content
+    assert Upload.objects.filter(pk=response.json()["data"]["id"]).exists()
+    insert = next(q["sql"] for q in captured.captured_queries if "INSERT" in q["sql"])
+    assert insert.startswith("SET LOCAL synchronous_commit TO OFF;") is async_commit
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)

@@ -56,6 +56,11 @@ DEFAULTS: dict[str, Any] = {
     # again. 0: every presign checks, and an admin edit applies from the next request; more
     # saves a cache round trip per request, and an edit then takes up to that long.
     "POLICY_CACHE_SECONDS": 0,
+    # PostgreSQL: presign's insert commits without waiting for its WAL to reach the disk
+    # (synchronous_commit off for that transaction alone). Faster; a crash of PostgreSQL
+    # within its last few hundred milliseconds can lose pending uploads whose URLs it answered
+    # (docs/operations.md). Off by default.
+    "PRESIGN_ASYNC_COMMIT": False,
     # Signed URLs write under this prefix; complete copies the verified object to its key.
     "STAGING_PREFIX": "staging",
     # Storage alias -> a private bucket (a container on Azure) of the same account that

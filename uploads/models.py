@@ -209,11 +209,13 @@ class Upload(models.Model):
         DELETED = "deleted", _("deleted")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # No index of its own: upload_owner_recent starts with it (fewer indexes, a cheaper
+    # INSERT at presign).
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads", db_index=False
     )
     policy = models.ForeignKey(UploadPolicy, on_delete=models.PROTECT, related_name="uploads")
-    key = models.CharField(max_length=1024, unique=True)
+    key = models.CharField(max_length=1024)  # unique: upload_unique_key
     storage = models.CharField(max_length=64)
     is_public = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -276,6 +278,9 @@ class Upload(models.Model):
                 name="upload_owner_pending",
             ),
         ]
+        # Not unique=True on the field: on PostgreSQL that adds a second index on the key
+        # (varchar_pattern_ops, for LIKE), which no query uses.
+        constraints = [models.UniqueConstraint(fields=["key"], name="upload_unique_key")]
 
     def __str__(self) -> str:
         return self.key

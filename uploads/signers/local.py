@@ -26,6 +26,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import IO, Any, Protocol
 
 from django.conf import settings
@@ -33,7 +34,7 @@ from django.core import signing
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import TemporaryUploadedFile
-from django.urls import reverse
+from django.urls import get_resolver, get_script_prefix, get_urlconf, reverse
 
 from uploads.app_settings import app_settings
 from uploads.keys import staging_key
@@ -140,6 +141,23 @@ class _Concatenated(io.RawIOBase):
             self._current = None
 
 
+_TOKEN = "__token__"
+
+
+def _token_url(name: str, token: str) -> str:
+    """``reverse(name, args=[token])`` for a URL that ends with a signed token (URL-safe
+    base64 and ":", which reverse leaves as they are), reversed once per URLconf and script
+    prefix: presign signs one on every request."""
+    return _before_token(get_resolver(get_urlconf()), get_script_prefix(), name) + token
+
+
+@lru_cache(maxsize=32)
+def _before_token(resolver: Any, prefix: str, name: str) -> str:
+    url = reverse(name, args=[_TOKEN], urlconf=resolver.urlconf_name)
+    assert url.endswith(_TOKEN), url
+    return url.removesuffix(_TOKEN)
+
+
 class LocalSigner(Signer):
     supports_multipart = True
     assembles_at_key = True
@@ -168,7 +186,7 @@ class LocalSigner(Signer):
         headers = {"Content-Type": spec.content_type}
         if spec.size is not None:
             headers["Content-Length"] = str(spec.size)
-        return PresignedUpload(url=reverse("uploads:local-put", args=[token]), headers=headers)
+        return PresignedUpload(url=_token_url("uploads:local-put", token), headers=headers)
 
     def presign_download(
         self, key: str, *, expires_in: int, content_type: str, attachment_name: str | None
@@ -180,7 +198,7 @@ class LocalSigner(Signer):
             "n": attachment_name,
             "exp": int(time.time()) + expires_in,
         }
-        return reverse("uploads:local-get", args=[signing.dumps(claims, salt=DOWNLOAD_SALT)])
+        return _token_url("uploads:local-get", signing.dumps(claims, salt=DOWNLOAD_SALT))
 
     def public_url(self, key: str) -> str:
         if app_settings.PUBLIC_BASE_URL:
