@@ -1,6 +1,7 @@
 """Two indexes fewer on uploads, which every presign's INSERT writes: the owner's own index
 (upload_owner_recent starts with the owner), and on PostgreSQL the key's second index, for
-LIKE, which no query makes (the unique constraint's index serves the key's lookups)."""
+LIKE, which no query makes (the unique constraint's index serves the key's lookups). The
+quota's index holds every column presign's count reads, so the count reads no table row."""
 
 import django.db.models.deletion
 from django.conf import settings
@@ -32,6 +33,15 @@ class Migration(migrations.Migration):
                 on_delete=django.db.models.deletion.CASCADE,
                 related_name="uploads",
                 to=settings.AUTH_USER_MODEL,
+            ),
+        ),
+        migrations.RemoveIndex(model_name="upload", name="upload_owner_pending"),
+        migrations.AddIndex(
+            model_name="upload",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["owner", "status", "expires_at", "size", "max_size"],
+                name="upload_owner_pending",
             ),
         ),
     ]
