@@ -20,6 +20,7 @@ from django.core.files.storage import Storage
 
 from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
+from uploads.policies import declared_variants
 from uploads.signers import SignerError, get_signer
 
 if TYPE_CHECKING:
@@ -257,7 +258,7 @@ class Variants(Mapping[str, VariantFile]):
 
     def __init__(self, upload: Upload) -> None:
         self.upload = upload
-        specs = list(upload.policy.variant_specs.all())
+        specs = declared_variants(upload)
         # Only a completed upload's variants are served: no query for another's.
         records = (
             {r.name: r for r in upload.variant_records.all()}
