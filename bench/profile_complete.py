@@ -5,7 +5,9 @@ work as a server does (the staging object's removal and, with the default immedi
 backend, the avatar's ``thumb`` variant, counted apart).
 
 Run from the project root (DATABASE_URL / REDIS_URL honoured as by bench/run.py):
-``.venv/bin/python bench/profile_complete.py [--uploads N] [--top K]``. It starts its own
+``.venv/bin/python bench/profile_complete.py [--uploads N] [--top K]``; ``--tasks rq`` (with
+REDIS_URL) enqueues the variant on RQ as bench/wrk_bench.py's pg stack does, none made, and
+``--sql`` prints the last complete's statements. It starts its own
 SeaweedFS (tests/backends/s3.py's launcher) and removes everything it made on the way out.
 
 Instructions per complete: ``valgrind --tool=callgrind .venv/bin/python

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from tests.helpers import complete, presign_ok
 from tests.test_policy_revision import policy_form
-from tests.test_variants import CHANGE, THUMB, declare, inline_rows  # noqa: F401  (a fixture)
+from tests.test_variants import CHANGE, THUMB, inline_rows
 from uploads import policies
 from uploads.models import UploadPolicy, VariantSpec
 from uploads.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -62,6 +62,20 @@ def completing(
         assert response.status_code == 200, response.content
         found = Counter(TABLE.findall(" ".join(q["sql"] for q in queries.captured_queries)))
         return response.json()["data"], found
+
+    return do
+
+
+@pytest.fixture
+def declare() -> Callable[..., UploadPolicy]:
+    """Declare exactly these variants on the avatar type."""
+
+    def do(**specs: dict[str, Any]) -> UploadPolicy:
+        avatar = UploadPolicy.objects.get(name="avatar")
+        avatar.variant_specs.all().delete()
+        for name, spec in specs.items():
+            VariantSpec.objects.create(policy=avatar, name=name, **spec)
+        return avatar
 
     return do
 
