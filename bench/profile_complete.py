@@ -5,7 +5,9 @@ work as a server does (the staging object's removal and, with the default immedi
 backend, the avatar's ``thumb`` variant, counted apart).
 
 Run from the project root (DATABASE_URL / REDIS_URL honoured as by bench/run.py):
-``.venv/bin/python bench/profile_complete.py [--uploads N] [--top K]``. It starts its own
+``.venv/bin/python bench/profile_complete.py [--uploads N] [--top K]``; ``--tasks rq`` (with
+REDIS_URL) enqueues the variant on RQ as bench/wrk_bench.py's pg stack does, none made, and
+``--sql`` prints the last complete's statements. It starts its own
 SeaweedFS (tests/backends/s3.py's launcher) and removes everything it made on the way out.
 
 Instructions per complete: ``valgrind --tool=callgrind .venv/bin/python
@@ -115,13 +117,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--callgrind", action="store_true", help="under valgrind: collect the completes only"
     )
+    parser.add_argument(
+        "--tasks",
+        choices=("immediate", "rq"),
+        default="immediate",
+        help="the tasks backend: rq (REDIS_URL's server) enqueues the variant as the pg "
+        "stack of bench/wrk_bench.py does, no worker running it (default: immediate)",
+    )
+    parser.add_argument("--sql", action="store_true", help="print the last complete's queries")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     with seaweedfs() as server, isolated_environment() as (env, var_dir):
-        setup_django(env | S3Backend(server).project_env(var_dir))
+        setup_django(env | S3Backend(server).project_env(var_dir) | {"TASKS_BACKEND": args.tasks})
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
@@ -139,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Test client, no profiler: complete {wall_ms:.2f} ms per request")
         print(f"Storage calls per complete, variant included: {per}")
         print(f"SQL queries per complete, variant included: {len(queries) / args.uploads:.1f}")
+        if args.sql:
+            last = len(queries.captured_queries) * (args.uploads - 1) // args.uploads
+            for query in queries.captured_queries[last:]:
+                print(f"  {query['sql'][:300]}")
         if args.callgrind:
             return 0
 

@@ -127,7 +127,12 @@ elif TASKS_BACKEND == "rq":
     }
     # `manage.py rqworker` runs Django's tasks (django-tasks-rq's Job class), forking a work
     # horse per job from a worker that built the storage clients once (config/rq_worker.py).
-    RQ = {"JOB_CLASS": "django_tasks_rq.Job", "WORKER_CLASS": "config.rq_worker.Worker"}
+    # Each job is enqueued in one round trip to Redis (config/rq_queue.py).
+    RQ = {
+        "JOB_CLASS": "django_tasks_rq.Job",
+        "WORKER_CLASS": "config.rq_worker.Worker",
+        "QUEUE_CLASS": "config.rq_queue.Queue",
+    }
 else:
     raise ImproperlyConfigured(
         f"TASKS_BACKEND={TASKS_BACKEND!r}: use immediate, database or rq (or set TASKS yourself)."

@@ -225,7 +225,9 @@ def test_s3_a_changed_declaration_is_stale_until_rebuilt_and_the_rebuild_replace
     upload = completed(s3_backend)
     before = upload.variant("thumb").key
 
-    VariantSpec.objects.filter(policy=policy, name="thumb").update(width=24, height=12)
+    spec = VariantSpec.objects.get(policy=policy, name="thumb")
+    spec.width, spec.height = 24, 12
+    spec.save()
     stale = fresh(upload).variant("thumb")
     assert (stale.ready, stale.state, stale.url) == (False, "pending", None)
     assert assert_ok(api.get(f"/api/v1/uploads/{upload.pk}"))["variants"] == {"thumb": None}

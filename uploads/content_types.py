@@ -20,9 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import puremagic
-
-from uploads import active_content, inspection
+from uploads import active_content, inspection, sniffing
 from uploads.app_settings import app_settings
 
 MIME_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
@@ -42,12 +40,7 @@ def _text(head: bytes) -> bool:
 def _sniffed(head: bytes) -> set[str]:
     """The types the magic-byte library is most confident of (it also lists weaker
     guesses, such as image/webp for any RIFF file)."""
-    try:
-        matches = puremagic.magic_string(head)
-    except (puremagic.PureError, ValueError):
-        return set()
-    best = max((m.confidence for m in matches), default=0)
-    return {m.mime_type for m in matches if m.confidence == best}
+    return sniffing.most_likely(head)
 
 
 @dataclass(frozen=True)

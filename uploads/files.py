@@ -20,6 +20,7 @@ from django.core.files.storage import Storage
 
 from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
+from uploads.policies import declared_variants
 from uploads.signers import SignerError, get_signer
 
 if TYPE_CHECKING:
@@ -142,6 +143,11 @@ class UploadFile:
             self.upload._variants_cache = cached  # type: ignore[attr-defined]
         return cached
 
+    def none_made_yet(self) -> None:
+        """Known without asking: none of the declared variants is made yet (the upload
+        completed just now, and they wait for a worker)."""
+        self.upload._variants_cache = Variants(self.upload, none_made=True)  # type: ignore[attr-defined]
+
 
 class UnknownVariant(KeyError):
     """The upload's type declares no variant of that name."""
@@ -255,13 +261,13 @@ class VariantFile:
 class Variants(Mapping[str, VariantFile]):
     """The variants an upload's type declares, by name, in the declared order."""
 
-    def __init__(self, upload: Upload) -> None:
+    def __init__(self, upload: Upload, *, none_made: bool = False) -> None:
         self.upload = upload
-        specs = list(upload.policy.variant_specs.all())
+        specs = declared_variants(upload)
         # Only a completed upload's variants are served: no query for another's.
         records = (
             {r.name: r for r in upload.variant_records.all()}
-            if specs and upload.status == COMPLETED
+            if specs and upload.status == COMPLETED and not none_made
             else {}
         )
         self._files = {

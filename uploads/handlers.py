@@ -10,18 +10,24 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from uploads import exceptions, keys
-from uploads.models import Upload, UploadPolicy
+from uploads.models import Upload, UploadPolicy, VariantSpec
 from uploads.policies import bump_version
 from uploads.signers import reset_signers
+from uploads.webhooks.models import WebhookEndpoint
 
 logger = logging.getLogger("uploads")
 
 
 @receiver(post_save, sender=UploadPolicy, dispatch_uid="uploads.policy_saved")
 @receiver(post_delete, sender=UploadPolicy, dispatch_uid="uploads.policy_deleted")
+@receiver(post_save, sender=VariantSpec, dispatch_uid="uploads.variant_spec_saved")
+@receiver(post_delete, sender=VariantSpec, dispatch_uid="uploads.variant_spec_deleted")
+@receiver(post_save, sender=WebhookEndpoint, dispatch_uid="uploads.webhook_endpoint_saved")
+@receiver(post_delete, sender=WebhookEndpoint, dispatch_uid="uploads.webhook_endpoint_deleted")
 def policy_changed(**kwargs: Any) -> None:
     # In the edit's transaction; copied to the cache after it commits, so that no worker
-    # reloads the old row and keeps it as the new revision.
+    # reloads the old row and keeps it as the new revision. A type's variants and the
+    # webhook endpoints are part of the revision too (policies.Declared).
     bump_version()
 
 

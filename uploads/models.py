@@ -266,6 +266,10 @@ class Upload(models.Model):
     # waits twice as long (the lease holds it until then).
     check_retries = models.PositiveIntegerField(default=0)
 
+    #: Not a column: the upload types' revision (PolicyRevision) read with the row, where it
+    #: was (complete's locked read), so that its variants and webhooks are those of then.
+    policy_revision: int | None = None
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [

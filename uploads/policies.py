@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from time import monotonic
+from typing import TYPE_CHECKING
 
 from django.core.cache import caches
 from django.db import transaction
@@ -32,6 +33,9 @@ from uploads import exceptions
 from uploads.app_settings import app_settings
 from uploads.cache import BACKEND_ERRORS, cache_errors
 from uploads.counting import read_ahead
+
+if TYPE_CHECKING:
+    from uploads.models import Upload, VariantSpec
 
 logger = logging.getLogger("uploads")
 
@@ -68,6 +72,44 @@ class Policy:
     multipart_threshold: int | None
     part_size: int
     checks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeclaredVariant:
+    """A variant an upload type declares, as complete and the answers read it."""
+
+    name: str
+    digest: str
+
+    @classmethod
+    def of(cls, spec: VariantSpec) -> DeclaredVariant:
+        return cls(spec.name, spec.digest)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What completing an upload needs beyond its row, as of one revision: each type's
+    variants (by policy id, active types or not) and the events that some active webhook
+    endpoint wants. Editing either bumps the revision, as editing a type does."""
+
+    revision: int
+    variants: Mapping[int, tuple[DeclaredVariant, ...]]
+    webhook_events: frozenset[str]
+
+
+def declared_variants(upload: Upload) -> tuple[DeclaredVariant, ...]:
+    """The variants the upload's type declares: prefetched with it (lists), else from the
+    registry at the revision read with its row (complete), else at the database's."""
+    policy = upload.policy
+    if "variant_specs" in getattr(policy, "_prefetched_objects_cache", {}):
+        return tuple(DeclaredVariant.of(spec) for spec in policy.variant_specs.all())
+    return registry.declared(upload.policy_revision).variants.get(policy.pk, ())
+
+
+def wants_webhook(upload: Upload, event_type: str) -> bool:
+    """Whether some active webhook endpoint wants the upload's event (their rows are read
+    only then)."""
+    return event_type in registry.declared(upload.policy_revision).webhook_events
 
 
 def _cache():  # type: ignore[no-untyped-def]
@@ -129,6 +171,7 @@ class PolicyRegistry:
         self._checked_at = -float("inf")  # of the last cache check
         self._confirmed_at = -float("inf")  # of the last database check
         self._lock = threading.Lock()
+        self._declared: Declared | None = None
 
     def get(self, name: str) -> Policy | None:
         return self._current().get(name)
@@ -139,6 +182,18 @@ class PolicyRegistry:
     def forget(self) -> None:
         self._state = (None, {})
         self._checked_at = -float("inf")
+        self._declared = None
+
+    def declared(self, revision: int | None = None) -> Declared:
+        """Variants and webhook events at ``revision``, a number read from the database
+        (None: read now), loaded once per revision. Whatever is loaded is at least as new
+        as the number: an edit committed meanwhile is kept until the next bump."""
+        if revision is None:
+            revision = database_revision()
+        declared = self._declared
+        if declared is None or declared.revision != revision:
+            declared = self._declared = _load_declared(revision)
+        return declared
 
     def _current(self) -> dict[str, Policy]:
         loaded, policies = self._state
@@ -207,6 +262,21 @@ class PolicyRegistry:
             )
             for p in UploadPolicy.objects.filter(is_active=True)
         }
+
+
+def _load_declared(revision: int) -> Declared:
+    from uploads.models import VariantSpec
+    from uploads.webhooks.models import WebhookEndpoint
+
+    variants: dict[int, list[DeclaredVariant]] = {}
+    for spec in VariantSpec.objects.order_by("name"):
+        variants.setdefault(spec.policy_id, []).append(DeclaredVariant.of(spec))
+    endpoints = WebhookEndpoint.objects.filter(is_active=True).values_list("events", flat=True)
+    return Declared(
+        revision,
+        {policy: tuple(specs) for policy, specs in variants.items()},
+        frozenset(event for events in endpoints for event in events),
+    )
 
 
 registry = PolicyRegistry()

@@ -21,9 +21,9 @@ from uploads.signers.deadline import storage_deadline
 from uploads.webhooks import delivery
 
 try:
-    from django.tasks import task
+    from django.tasks import TaskResultStatus, task
 except ImportError:  # Django 5.2
-    from django_tasks import task  # type: ignore[no-redef]
+    from django_tasks import TaskResultStatus, task  # type: ignore[no-redef,assignment]
 
 logger = logging.getLogger("uploads")
 
@@ -96,19 +96,28 @@ def make_variants(upload_id: str, rebuild: bool = False) -> list[str]:
 
 @receiver(upload_completed, dispatch_uid="uploads.enqueue_variants")
 def _on_upload_completed(upload: Upload, **_: Any) -> None:
-    if variants.has_variants(upload):
-        enqueue_variants(str(upload.pk))
+    if variants.has_variants(upload) and (
+        _enqueued_variants(str(upload.pk)) == TaskResultStatus.READY
+    ):
+        # Waiting for a worker: none made yet, and the upload (completed just now) has no
+        # older ones. Its answer need not ask the database for them.
+        upload.file.none_made_yet()
 
 
 def enqueue_variants(upload_id: str, *, rebuild: bool = False) -> bool:
     """Enqueue ``make_variants``; a backend that refuses it is logged (``uploads_variants``
     makes what is missing). Returns whether it was enqueued."""
+    return _enqueued_variants(upload_id, rebuild) is not None
+
+
+def _enqueued_variants(upload_id: str, rebuild: bool = False) -> TaskResultStatus | None:
+    """``enqueue_variants``: the task's status once enqueued (READY: waiting for a worker),
+    None when the backend refused it."""
     try:
-        make_variants.enqueue(upload_id, rebuild)
+        return make_variants.enqueue(upload_id, rebuild).status
     except Exception:  # noqa: BLE001  the upload is complete; its variants can be rebuilt
         logger.exception("Could not enqueue the variants of upload %s", upload_id)
-        return False
-    return True
+        return None
 
 
 def fail_lost_runs(upload_id: uuid.UUID | str) -> int:

@@ -11,13 +11,15 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Subquery
+from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.utils import timezone
 
 from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.facts import Facts
-from uploads.models import Upload
+from uploads.models import PolicyRevision, Upload
 from uploads.reencode import ReencodeError, strip_metadata
 from uploads.services import lease
 from uploads.services.describe import describe, record
@@ -33,14 +35,16 @@ from uploads.types import User
 
 
 def locked_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
-    """The owner's upload, row-locked until the transaction ends, with its policy (joined:
-    one query, the policy row not locked). Deleted ones and other users' ones are missing
-    alike."""
+    """The owner's upload, row-locked until the transaction ends, with its policy and the
+    upload types' revision (``Upload.policy_revision``) read in the same query, only the
+    upload's row locked. Deleted ones and other users' ones are missing alike."""
     of = ("self",) if connection.features.has_select_for_update_of else ()
+    revision = PolicyRevision.objects.filter(pk=1).values("number")
     try:
         return (
             Upload.objects.select_for_update(of=of)
             .select_related("policy")
+            .annotate(policy_revision=Coalesce(Subquery(revision), 0))  # type: ignore[no-redef]
             .exclude(status=Upload.Status.DELETED)
             .get(pk=upload_id, owner=owner)
         )

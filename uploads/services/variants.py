@@ -23,6 +23,7 @@ from django.db.models import Count, Q, QuerySet
 from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload, UploadPolicy, Variant, VariantSpec
+from uploads.policies import declared_variants
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signals import send_on_commit, variants_made
 from uploads.signers import ObjectHeaders
@@ -45,7 +46,7 @@ def has_variants(upload: Upload) -> bool:
         upload.status == Upload.Status.COMPLETED
         and content_types.pillow_format(upload.verified_content_type or upload.content_type)
         is not None
-        and upload.policy.variant_specs.exists()
+        and bool(declared_variants(upload))
     )
 
 

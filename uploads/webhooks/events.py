@@ -15,6 +15,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from uploads.models import Upload
+from uploads.policies import wants_webhook
 from uploads.services.upload_data import iso_datetime, upload_data
 from uploads.signals import upload_completed, upload_deleted, upload_rejected, variants_made
 from uploads.webhooks.delivery import announce
@@ -73,21 +74,28 @@ def upload_event(upload: Upload, **extra: Any) -> dict[str, Any]:
     return {"upload": upload_data(upload), "ownerId": str(upload.owner_id), **extra}
 
 
+def emit_for(upload: Upload, event_type: str, **extra: Any) -> list[int]:
+    """``emit`` of the upload's event, described only when some endpoint wants it."""
+    if not wants_webhook(upload, event_type):
+        return []
+    return emit(event_type, upload_event(upload, **extra))
+
+
 @receiver(upload_completed, dispatch_uid="uploads.webhooks.completed")
 def on_completed(upload: Upload, **_: Any) -> None:
-    emit(Event.COMPLETED, upload_event(upload))
+    emit_for(upload, Event.COMPLETED)
 
 
 @receiver(upload_rejected, dispatch_uid="uploads.webhooks.rejected")
 def on_rejected(upload: Upload, reasons: list[dict[str, Any]] | None = None, **_: Any) -> None:
-    emit(Event.REJECTED, upload_event(upload, reasons=reasons or []))
+    emit_for(upload, Event.REJECTED, reasons=reasons or [])
 
 
 @receiver(upload_deleted, dispatch_uid="uploads.webhooks.deleted")
 def on_deleted(upload: Upload, **_: Any) -> None:
-    emit(Event.DELETED, upload_event(upload))
+    emit_for(upload, Event.DELETED)
 
 
 @receiver(variants_made, dispatch_uid="uploads.webhooks.variants_made")
 def on_variants_made(upload: Upload, names: list[str] | None = None, **_: Any) -> None:
-    emit(Event.VARIANTS_MADE, upload_event(upload, variants=list(names or [])))
+    emit_for(upload, Event.VARIANTS_MADE, variants=list(names or []))
