@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import random
+from typing import Any
 
 import puremagic
 import pytest
@@ -24,13 +25,26 @@ def puremagic_answer(data: bytes) -> set[str]:
     return {m.mime_type for m in matches if m.confidence == best}
 
 
+def test_a_puremagic_without_the_tables_is_asked_by_its_own_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A release of puremagic that lays out its tables otherwise: the grouping gives up and
+    puremagic's scan answers, the same answers."""
+    with monkeypatch.context() as patched:
+        patched.delattr(tables, "multi_part_dict")
+        assert sniffing._grouped() is None
+    monkeypatch.setattr(sniffing, "_HEADERS", None)
+    for data in (image("PNG"), b"%PDF-1.7\n", b"", b"\x00" * 40):
+        assert sniffing.most_likely(data) == puremagic_answer(data)
+
+
 def image(fmt: str) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(out, fmt)
     return out.getvalue()
 
 
-def with_signature(row: tables.PureMagic, filler: bytes) -> bytes:
+def with_signature(row: Any, filler: bytes) -> bytes:
     """Bytes holding ``row``'s signature where it sits (a footer's at the end)."""
     if row.offset < 0:
         return filler * 64 + row.byte_match + filler * (-row.offset - len(row.byte_match))

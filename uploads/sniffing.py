@@ -8,16 +8,29 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
+import puremagic
 from puremagic import main as _magic
 
-Signature = _magic.PureMagic
+Signature = Any  # puremagic's PureMagic rows
 
-_HEADERS: dict[tuple[int, int], dict[bytes, list[Signature]]] = defaultdict(
-    lambda: defaultdict(list)
-)
-for _row in _magic.magic_header_array:
-    _HEADERS[_row.offset, len(_row.byte_match)][_row.byte_match].append(_row)
+
+def _grouped() -> dict[tuple[int, int], dict[bytes, list[Signature]]] | None:
+    """puremagic's header signatures by (offset, length); None where a release of puremagic
+    lays out its tables otherwise (its own scan answers then)."""
+    tables = ("magic_header_array", "magic_footer_array", "multi_part_dict", "max_head", "max_foot")
+    if not all(hasattr(_magic, name) for name in tables):
+        return None
+    grouped: dict[tuple[int, int], dict[bytes, list[Signature]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for row in _magic.magic_header_array:
+        grouped[row.offset, len(row.byte_match)][row.byte_match].append(row)
+    return grouped
+
+
+_HEADERS = _grouped()
 
 
 def most_likely(data: bytes) -> set[str]:
@@ -26,6 +39,8 @@ def most_likely(data: bytes) -> set[str]:
     match."""
     if not data:
         return set()
+    if _HEADERS is None:
+        return scanned(data)
     head, foot = data[: _magic.max_head], data[-_magic.max_foot :]
     matches = [
         row
@@ -65,3 +80,13 @@ def _confidence(row: Signature) -> float:
     """puremagic's: by the signature's length, 0.8 from 8 bytes up."""
     length = len(row.byte_match)
     return 0.8 if length >= 9 else float(f"0.{length}")
+
+
+def scanned(data: bytes) -> set[str]:
+    """``most_likely`` by puremagic's own scan of every signature (a millisecond a call)."""
+    try:
+        matches = puremagic.magic_string(data)
+    except (puremagic.PureError, ValueError):
+        return set()
+    best = max((m.confidence for m in matches), default=0)
+    return {m.mime_type for m in matches if m.confidence == best}
