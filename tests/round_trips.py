@@ -19,13 +19,15 @@ class RoundTripProxy:
     """``with RoundTripProxy(port) as proxy:`` listens on ``proxy.port`` (loopback) and
     forwards every connection to ``127.0.0.1:upstream_port``; ``proxy.trips`` counts the
     round trips of all its connections since the last ``reset()``; ``proxy.connections``
-    how many connections were opened."""
+    how many connections were opened; ``wait_until_open(n)`` waits until only ``n`` are
+    still open (each closed on both sides, after all the server sent was passed on)."""
 
     def __init__(self, upstream_port: int, host: str = "127.0.0.1") -> None:
         self.upstream = (host, upstream_port)
         self.trips = 0
         self.connections = 0
-        self._lock = threading.Lock()
+        self._open = 0
+        self._lock = threading.Condition()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._closing = threading.Event()
@@ -54,6 +56,11 @@ class RoundTripProxy:
         with self._lock:
             self.trips = 0
             self.connections = 0
+
+    def wait_until_open(self, count: int, timeout: float = 10) -> None:
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._open <= count, timeout):
+                raise TimeoutError(f"{self._open} connections still open, not {count}")
 
     def __enter__(self) -> RoundTripProxy:
         self._start(self._accept)
@@ -94,6 +101,8 @@ class RoundTripProxy:
         except OSError:
             client.close()
             return
+        with self._lock:
+            self._open += 1
         selector = selectors.DefaultSelector()
         selector.register(client, selectors.EVENT_READ, server)
         selector.register(server, selectors.EVENT_READ, client)
@@ -118,3 +127,6 @@ class RoundTripProxy:
             selector.close()
             client.close()
             server.close()
+            with self._lock:
+                self._open -= 1
+                self._lock.notify_all()

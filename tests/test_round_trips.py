@@ -102,11 +102,14 @@ def test_a_kept_connection_the_server_ended_is_replaced_before_the_request_uses_
         site.database.reset()
         name = urlsplit(site.database_url).path.lstrip("/")
         with psycopg.connect(postgres_url(), autocommit=True) as admin:
+            # Each backend gone (the timeout: wait for it), and what it sent last passed on
+            # by the proxy, closed: the worker's socket then holds the news.
             ended = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid()",
                 [name],
             ).fetchall()
         assert ended, "the server held no connection to end"
+        site.database.wait_until_open(0)
         site.presign(http)  # 201, not a 500 or a 503 from the dead connection
     assert site.database.connections == 1

@@ -21,7 +21,7 @@ def puremagic_answer(data: bytes) -> set[str]:
         matches = puremagic.magic_string(data)
     except (puremagic.PureError, ValueError):
         return set()
-    best = max(m.confidence for m in matches)
+    best = max((m.confidence for m in matches), default=0)
     return {m.mime_type for m in matches if m.confidence == best}
 
 
