@@ -20,7 +20,6 @@ from django.core.files.storage import Storage
 
 from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
-from uploads.policies import declared_variants
 from uploads.signers import SignerError, get_signer
 
 if TYPE_CHECKING:
@@ -263,7 +262,11 @@ class Variants(Mapping[str, VariantFile]):
 
     def __init__(self, upload: Upload, *, none_made: bool = False) -> None:
         self.upload = upload
-        specs = declared_variants(upload)
+        # The declarations of the revision read with the row where there is one (complete),
+        # else the type's own (prefetched with a list of uploads).
+        specs = upload.declared_variants
+        if specs is None:
+            specs = tuple(upload.policy.variant_specs.all())
         # Only a completed upload's variants are served: no query for another's.
         records = (
             {r.name: r for r in upload.variant_records.all()}

@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -266,9 +266,12 @@ class Upload(models.Model):
     # waits twice as long (the lease holds it until then).
     check_retries = models.PositiveIntegerField(default=0)
 
-    #: Not a column: the upload types' revision (PolicyRevision) read with the row, where it
-    #: was (complete's locked read), so that its variants and webhooks are those of then.
+    #: Not columns: the upload types' revision (PolicyRevision) read with the row, where it
+    #: was (complete's locked read), and its type's variants as of then (name and digest of
+    #: each; uploads.policies.declared_variants), so that its variants and webhooks are those
+    #: of that revision.
     policy_revision: int | None = None
+    declared_variants: tuple[Any, ...] | None = None
 
     class Meta:
         ordering = ["-created_at"]

@@ -98,8 +98,10 @@ class Declared:
 
 
 def declared_variants(upload: Upload) -> tuple[DeclaredVariant, ...]:
-    """The variants the upload's type declares: prefetched with it (lists), else from the
-    registry at the revision read with its row (complete), else at the database's."""
+    """The variants the upload's type declares: as read with it (complete's, or prefetched
+    with a list), else from the registry at the database's revision."""
+    if upload.declared_variants is not None:
+        return upload.declared_variants
     policy = upload.policy
     if "variant_specs" in getattr(policy, "_prefetched_objects_cache", {}):
         return tuple(DeclaredVariant.of(spec) for spec in policy.variant_specs.all())

@@ -20,6 +20,7 @@ from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.facts import Facts
 from uploads.models import PolicyRevision, Upload
+from uploads.policies import declared_variants
 from uploads.reencode import ReencodeError, strip_metadata
 from uploads.services import lease
 from uploads.services.describe import describe, record
@@ -37,11 +38,12 @@ from uploads.types import User
 def locked_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
     """The owner's upload, row-locked until the transaction ends, with its policy and the
     upload types' revision (``Upload.policy_revision``) read in the same query, only the
-    upload's row locked. Deleted ones and other users' ones are missing alike."""
+    upload's row locked, and its type's variants as of that revision. Deleted ones and other
+    users' ones are missing alike."""
     of = ("self",) if connection.features.has_select_for_update_of else ()
     revision = PolicyRevision.objects.filter(pk=1).values("number")
     try:
-        return (
+        upload = (
             Upload.objects.select_for_update(of=of)
             .select_related("policy")
             .annotate(policy_revision=Coalesce(Subquery(revision), 0))  # type: ignore[no-redef]
@@ -50,6 +52,8 @@ def locked_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
         )
     except (Upload.DoesNotExist, ValueError, ValidationError) as err:
         raise exceptions.NotFound() from err
+    upload.declared_variants = declared_variants(upload)  # of that revision
+    return upload
 
 
 def complete_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
