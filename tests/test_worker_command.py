@@ -15,7 +15,7 @@ import rq
 
 from config.rq_queue import Queue
 from config.worker import worker_command
-from tests.live import ROOT, project_env
+from tests.live import ROOT, manage, project_env
 from tests.requirements import redis_url
 from tests.round_trips import RoundTripProxy
 
@@ -75,16 +75,8 @@ def test_enqueueing_on_rq_reuses_one_connection_to_redis(tmp_path: Path) -> None
     url = redis_url()
     with RoundTripProxy.in_front_of(url) as proxy:
         env = project_env(tmp_path, TASKS_BACKEND="rq", REDIS_URL=proxy.through(url))
-        answer = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", ENQUEUE_TEN],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert answer.returncode == 0, answer.stderr
-        assert answer.stdout.split()[-2:] == ["config.rq_queue.Queue", "10"]  # all ten queued
+        printed = manage(env, "shell", "-c", ENQUEUE_TEN)
+        assert printed.split()[-2:] == ["config.rq_queue.Queue", "10"]  # all ten queued
     assert proxy.connections == 1
 
 
