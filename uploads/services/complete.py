@@ -204,10 +204,11 @@ Outcome = tuple[StoredObject | None, list[dict[str, Any]], Facts]
 
 def examine(upload: Upload, before_promote: Callable[[], None] | None = None) -> Outcome | None:
     """Verify the staged object, run its type's checks on it (ChecksUnavailable when one
-    cannot decide now), then put it at the upload's key (copied, or re-encoded
-    without its metadata) and check it there again. No database writes. None when nothing
-    is staged; else the object as it lies at the key, every reason to refuse it and, when
-    there is none, what the file is (its size in pixels, pages, duration...).
+    cannot decide now), then put it at the upload's key (the bytes read, when small enough;
+    else copied and checked there again; or re-encoded without its metadata). No database
+    writes. None when nothing is staged; else the object as it lies at the key, every
+    reason to refuse it and, when there is none, what the file is (its size in pixels,
+    pages, duration...).
     ``before_promote`` runs once the object is verified, before it is put at the key (and
     may raise to stop that)."""
     found = _examine(upload, before_promote)
@@ -237,6 +238,11 @@ def _examine(
         # The server's own bytes, sent with their sha256 (which the storage checks).
         write(upload, rewritten)
         return StoredObject(len(rewritten), upload.content_type, _sha256(rewritten)), [], rewritten
+    if whole is not None and len(whole) <= app_settings.WRITE_VERIFIED_UP_TO:
+        # The very bytes verified, sent with their sha256 (which the storage checks): the
+        # key holds them whatever became of the staging object, with no copy to read back.
+        write(upload, whole)
+        return stored, [], whole
     if whole is not None:
         return (*promoted(upload, stored, whole), whole)
     try:
