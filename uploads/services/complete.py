@@ -23,7 +23,7 @@ from uploads.models import PolicyRevision, Upload
 from uploads.policies import declared_variants
 from uploads.reencode import ReencodeError, strip_metadata
 from uploads.services import lease
-from uploads.services.describe import describe, record
+from uploads.services.describe import FACT_FIELDS, describe, record
 from uploads.services.file_checks import REFUSED, ChecksUnavailable, run_checks
 from uploads.services.multipart import assemble
 from uploads.services.promote import promote, write
@@ -194,7 +194,6 @@ def verify_deferred(upload_id: uuid.UUID | str) -> str:
             return locked.status  # settled by another run meanwhile
         if locked.verify_attempt != attempt:
             return "superseded"  # its lease lapsed, and another run has it now
-        locked.verify_lease_until = None
         finish(locked, *outcome)
     return locked.status
 
@@ -345,6 +344,19 @@ def hashed(
     return stored, reasons
 
 
+#: What ``finish`` sets on a completed upload: its UPDATE writes these alone.
+COMPLETED_FIELDS = (
+    "status",
+    "verified_size",
+    "verified_content_type",
+    "verified_sha256",
+    "completed_at",
+    "verify_lease_until",
+    "updated_at",
+    *FACT_FIELDS,
+)
+
+
 def finish(
     upload: Upload, stored: StoredObject | None, reasons: list[dict[str, Any]], facts: Facts
 ) -> exceptions.UploadError | None:
@@ -364,7 +376,8 @@ def finish(
     upload.verified_sha256 = stored.sha256 or ""
     record(upload, facts)
     upload.completed_at = timezone.now()
-    upload.save()
+    upload.verify_lease_until = None  # a background run's lease ends with it
+    upload.save(update_fields=COMPLETED_FIELDS)
     send_on_commit(upload_completed, Upload, upload=upload)
     return None
 
