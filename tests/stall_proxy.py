@@ -3,7 +3,9 @@ while ``stalling`` it holds the connection of a request whose head contains ``ma
 header or path naming one call, such as a copy): that request is never forwarded nor
 answered, as a storage that froze in the middle of the call; or, when ``meanwhile`` is set,
 it holds that request only while ``meanwhile`` runs (once), then forwards it: what another
-client does to the storage while that call is on its way. ``rewrite_host`` puts the
+client does to the storage while that call is on its way. While ``damage`` is set to a pair
+of byte strings of one length, it puts the second in place of the first in requests: a body
+damaged on its way to the storage. ``rewrite_host`` puts the
 upstream's address in place of the proxy's in requests, for a server that goes by its Host
 header (fake-gcs-server)."""
 
@@ -24,6 +26,7 @@ class StallProxy:
         self.held = 0  # requests held so far
         self.meanwhile: Callable[[], None] | None = None
         self.failure: BaseException | None = None  # what ``meanwhile`` raised
+        self.damage: tuple[bytes, bytes] | None = None
         self._closed = threading.Event()
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._server.getsockname()[1]
@@ -69,6 +72,8 @@ class StallProxy:
                         return
                     self.stalling.clear()
                     self._run_meanwhile()
+                if requests and self.damage is not None:
+                    data = data.replace(*self.damage)
                 if requests and self.rewrite_host:
                     ours, theirs = f":{self.port}".encode(), f":{self.upstream_port}".encode()
                     data = data.replace(b"127.0.0.1" + ours, b"127.0.0.1" + theirs)

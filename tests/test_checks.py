@@ -51,6 +51,14 @@ def test_expiry_ceiling_over_seven_days_is_e001(settings: Any) -> None:
     assert "uploads.E001" in found and "MAX_EXPIRY_CEILING" in found["uploads.E001"][0]
 
 
+def test_a_negative_write_verified_up_to_is_e001(settings: Any) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "WRITE_VERIFIED_UP_TO": -1}
+
+    found = uploads_messages()
+
+    assert "uploads.E001" in found and "WRITE_VERIFIED_UP_TO" in found["uploads.E001"][0]
+
+
 def test_wrongly_typed_setting_is_e001(settings: Any) -> None:
     settings.UPLOADS = {**settings.UPLOADS, "MAX_SIZE_CEILING": "5 GB"}
 

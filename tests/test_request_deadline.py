@@ -1,7 +1,7 @@
-"""A storage that freezes in the middle of complete's copy (after the stat and the reads
-answered): complete gives up by REQUEST_STORAGE_DEADLINE, well before a worker timeout,
-answers 503 storage.unavailable with Retry-After, and leaves the upload pending; once the
-storage answers again, complete completes it."""
+"""A storage that freezes in the middle of complete's copy, or of its write of a small file
+(after the stat and the reads answered): complete gives up by REQUEST_STORAGE_DEADLINE, well
+before a worker timeout, answers 503 storage.unavailable with Retry-After, and leaves the
+upload pending; once the storage answers again, complete completes it."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ def frozen_copies(settings: Any) -> None:
         "STORAGE_READ_TIMEOUT": READ_TIMEOUT,
         "STORAGE_COPY_TIMEOUT": COPY_TIMEOUT,
         "STORAGE_ATTEMPTS": 2,
+        # Copied, as a file over it is: these MP4s are read whole, and would be written.
+        "WRITE_VERIFIED_UP_TO": 0,
     }
 
 
@@ -73,6 +75,17 @@ def test_s3_a_copy_that_freezes_answers_503_by_the_deadline(
 ) -> None:
     port = int(s3_backend.server.endpoint.rsplit(":", 1)[1])
     with stall_proxy(port, b"x-amz-copy-source:") as proxy:
+        use_storage(settings, s3_backend.storage_config(endpoint_url=proxy.url))
+        freeze_copy_then_recover(api, proxy, s3_backend.send)
+
+
+@pytest.mark.django_db
+def test_s3_a_write_that_freezes_answers_503_by_the_deadline(
+    frozen_copies: None, settings: Any, api: APIClient, s3_backend: Any
+) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "WRITE_VERIFIED_UP_TO": len(MP4)}
+    port = int(s3_backend.server.endpoint.rsplit(":", 1)[1])
+    with stall_proxy(port, b"x-amz-checksum-sha256:") as proxy:  # the write's header
         use_storage(settings, s3_backend.storage_config(endpoint_url=proxy.url))
         freeze_copy_then_recover(api, proxy, s3_backend.send)
 

@@ -1,7 +1,9 @@
 """The S3 signer's lean client (uploads.signers.s3_http) and complete's storage calls: header
-SigV4 signed as botocore signs it, byte for byte; SeaweedFS (which verifies signatures) taking
-HEAD, GET, CopyObject and DELETE from it; a small avatar completed in at most four calls,
-counted at the transport of both clients, with the recorded sha256 that of the stored bytes."""
+SigV4 signed as botocore signs it, byte for byte; SeaweedFS (which verifies signatures and
+checksums) taking HEAD, GET, CopyObject, PutObject and DELETE from it; a small avatar
+completed in three calls, counted at the transport of both clients, with the recorded sha256
+that of the stored bytes; bytes damaged on their way to the key refused by the storage, with
+either client."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from rest_framework.test import APIClient
 
 from tests.backends.s3 import BUCKET, S3Backend, send_answer
 from tests.conftest import make_png, sha256_b64
-from tests.helpers import assert_ok, complete, presign_ok, use_storage
+from tests.helpers import assert_error, assert_ok, complete, presign_ok, use_storage
+from tests.stall_proxy import stall_proxy
 from tests.test_sigv4 import CONFIGS, CREDENTIALS, KEYS, NOW, build
 from uploads.keys import staging_key
 from uploads.models import Upload
@@ -27,6 +30,7 @@ from uploads.signers import ObjectHeaders, SourceChanged, StoredObject, get_sign
 from uploads.signers.s3 import S3Signer
 
 AMZ_NOW = NOW.strftime(sigv4.AMZ_DATE_FORMAT)
+BODY = b"\x89PNG written \x00\xff" * 50  # the body of the "put" request, none for the others
 REQUESTS = {
     "head": ("HEAD", {"x-amz-checksum-mode": "ENABLED"}, []),
     "ranged-get": ("GET", {"Range": "bytes=0-4095", "x-amz-checksum-mode": "ENABLED"}, []),
@@ -46,6 +50,16 @@ REQUESTS = {
     ),
     "delete": ("DELETE", {}, []),
     "query": ("GET", {}, [("uploadId", "a+b/=c"), ("partNumber", "7")]),
+    "put": (
+        "PUT",
+        {
+            "Content-Type": "image/png",
+            "Cache-Control": "private, max-age=3600",
+            "x-amz-meta-owner": "7",
+            "x-amz-checksum-sha256": sha256_b64(BODY),
+        },
+        [],
+    ),
 }
 
 
@@ -59,13 +73,22 @@ def test_header_signatures_equal_botocore_byte_for_byte(
     presigner = signer._fast_presigner()
     assert presigner is not None
     method, headers, params = REQUESTS[request_name]
+    body = BODY if request_name == "put" else None
+    payload = hashlib.sha256(body or b"").hexdigest()
     keys = signer._credentials()
     for key in KEYS:
         path, sent = presigner.sign_headers(
-            method, key, credentials=keys, headers=headers, params=params, date=AMZ_NOW
+            method,
+            key,
+            credentials=keys,
+            headers=headers,
+            params=params,
+            date=AMZ_NOW,
+            payload=payload,
         )
         origin = presigner.prefix.split("/", 3)
-        request = AWSRequest(method=method, url="/".join(origin[:3]) + path, headers=headers)
+        url = "/".join(origin[:3]) + path
+        request = AWSRequest(method=method, url=url, headers=headers, data=body)
         with time_machine.travel(NOW, tick=False):
             S3SigV4Auth(keys, "s3", presigner.region).add_auth(request)
         assert sent == dict(request.headers.items()), key
@@ -125,6 +148,15 @@ def test_seaweedfs_takes_every_call_of_the_lean_client(
     with pytest.raises(SourceChanged):
         seaweed.copy_verified(staging, key, headers, stored)
 
+    seaweed.write(key, body[::-1], headers)
+    assert s3_backend.read(key) == body[::-1]
+    assert s3_backend.served_headers(key) == {
+        "content-type": "image/png",
+        "cache-control": "private, max-age=60",
+        "content-disposition": "inline",
+    }
+    assert seaweed.read_object(key, len(body))[0].metadata == {"owner": "7"}  # type: ignore[index]
+
     seaweed.delete(staging)
     seaweed.delete(staging)  # already gone: no error
     assert seaweed.read_object(staging, 100) is None and seaweed.stat(staging) is None
@@ -160,24 +192,24 @@ def storage_calls(signer: S3Signer) -> Iterator[list[str]]:
 
 
 @pytest.mark.django_db
-def test_a_small_avatar_completes_in_four_storage_calls_with_the_stored_bytes_sha256(
+def test_a_small_avatar_completes_in_three_storage_calls_with_the_stored_bytes_sha256(
     seaweed: S3Signer,
     s3_backend: S3Backend,
     api: APIClient,
     django_capture_on_commit_callbacks: Callable[..., Any],
 ) -> None:
-    png = make_png(16, 16, b"four calls")
+    png = make_png(16, 16, b"three calls")
     answer = presign_ok(api, png)
     assert send_answer(answer, png, answer["headers"]).status == 200
 
     with storage_calls(seaweed) as sent:
         with django_capture_on_commit_callbacks() as after_commit:
             data = assert_ok(complete(api, answer["id"]))
-        # The staging object read whole, the copy pinned to it, the key read back (SeaweedFS
-        # reports no sha256 for a copy; S3 does, and saves that GET).
-        assert sent == ["lean GET", "lean PUT", "lean GET"]
+        # The staging object read whole, then the bytes read written to the key with their
+        # sha256: no copy, and so nothing to read back.
+        assert sent == ["lean GET", "lean PUT"]
         after_commit[0]()  # the staging object's removal, registered first
-        assert sent[3:] == ["lean DELETE"]
+        assert sent[2:] == ["lean DELETE"]
 
     assert data["status"] == "completed"
     upload = Upload.objects.get(pk=answer["id"])
@@ -185,6 +217,76 @@ def test_a_small_avatar_completes_in_four_storage_calls_with_the_stored_bytes_sh
     assert at_key is not None
     assert upload.verified_sha256 == sha256_b64(png) == sha256_b64(at_key)
     assert s3_backend.read(staging_key(upload.key)) is None
+
+
+@pytest.mark.django_db
+def test_a_file_over_write_verified_up_to_is_copied_and_read_back(
+    settings: Any,
+    s3_backend: S3Backend,
+    api: APIClient,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    settings.UPLOADS = {**settings.UPLOADS, "WRITE_VERIFIED_UP_TO": 0}
+    use_storage(settings, s3_backend.storage_config())
+    signer = get_signer("default")
+    assert isinstance(signer, S3Signer)
+    png = make_png(16, 16, b"copied")
+    answer = presign_ok(api, png)
+    assert send_answer(answer, png, answer["headers"]).status == 200
+
+    with storage_calls(signer) as sent:
+        with django_capture_on_commit_callbacks() as after_commit:
+            assert_ok(complete(api, answer["id"]))
+        after_commit[0]()  # the staging object's removal
+    # The copy pinned to the ETag read, and the key read back: SeaweedFS reports no sha256
+    # for a copy (S3 does, and saves that GET).
+    assert sent == ["lean GET", "lean PUT", "lean GET", "lean DELETE"]
+    assert Upload.objects.get(pk=answer["id"]).verified_sha256 == sha256_b64(png)
+    assert s3_backend.read(answer["key"]) == png
+
+
+@pytest.mark.parametrize("client", ["lean", "botocore"])
+@pytest.mark.django_db
+def test_bytes_damaged_on_their_way_to_the_key_are_refused_by_the_storage(
+    client: str,
+    settings: Any,
+    s3_backend: S3Backend,
+    api: APIClient,
+    caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    """The write carries the verified bytes' sha256, which SeaweedFS, as S3, checks against
+    what arrives: damaged bytes are refused (BadDigest), complete answers that the storage
+    failed, as any refusal of the storage, and the upload can be completed again."""
+    png = make_png(16, 16, b"sent whole")
+    port = int(s3_backend.server.endpoint.rsplit(":", 1)[1])
+    with stall_proxy(port, b"never held") as proxy:
+        use_storage(settings, s3_backend.storage_config(endpoint_url=proxy.url))
+        signer = get_signer("default")
+        assert isinstance(signer, S3Signer) and signer._lean() is not None
+        if client == "botocore":  # as where the lean client is off
+            signer._http = None
+        answer = presign_ok(api, png)
+        assert send_answer(answer, png, answer["headers"]).status == 200
+
+        proxy.damage = (b"sent whole", b"sent WHOLE")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = complete(api, answer["id"])
+
+        assert_error(response, 503, "storage.unavailable")
+        refused = [r.getMessage() for r in caplog.records if r.name == "uploads"]
+        assert refused == [
+            f"Storage failed: S3 refused to write {answer['key']} in storage 'default' "
+            f"(bucket '{BUCKET}') (BadDigest)."
+        ]
+        assert s3_backend.read(answer["key"]) is None
+        assert Upload.objects.get(pk=answer["id"]).status == "pending"
+
+        proxy.damage = None
+        with django_capture_on_commit_callbacks(execute=True):
+            assert assert_ok(complete(api, answer["id"]))["status"] == "completed"
+    assert s3_backend.read(answer["key"]) == png
+    assert s3_backend.read(staging_key(answer["key"])) is None
 
 
 @pytest.fixture

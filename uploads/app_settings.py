@@ -49,6 +49,11 @@ DEFAULTS: dict[str, Any] = {
     # Seconds ffprobe may take to read a completed video's duration and size (over a signed
     # URL); past it they stay unknown.
     "PROBE_TIMEOUT": 15,
+    # Complete writes a file it read whole (an image, a JSON file, anything no longer than
+    # SNIFF_BYTES) of at most this many bytes to its key itself, with its sha256, rather than
+    # copy the staging object there and prove the copy (by S3's checksum of it, else by
+    # reading it back). 0: always copy.
+    "WRITE_VERIFIED_UP_TO": 1024**2,
     # Pending uploads are swept this long after their URL expired.
     "CLEANUP_GRACE": 3600,
     "CACHE_ALIAS": "default",
@@ -160,10 +165,9 @@ class AppSettings:
                 raise ImproperlyConfigured(
                     f"settings.UPLOADS['{key}'] must be a {expected.__name__}."
                 )
-        if self.VERIFY_IN_BACKGROUND_ABOVE < 0:
-            raise ImproperlyConfigured(
-                "settings.UPLOADS['VERIFY_IN_BACKGROUND_ABOVE'] must be at least 0."
-            )
+        for key in ("VERIFY_IN_BACKGROUND_ABOVE", "WRITE_VERIFIED_UP_TO"):
+            if getattr(self, key) < 0:
+                raise ImproperlyConfigured(f"settings.UPLOADS['{key}'] must be at least 0.")
         if self.POLICY_CACHE_SECONDS < 0:
             raise ImproperlyConfigured(
                 "settings.UPLOADS['POLICY_CACHE_SECONDS'] must be at least 0."

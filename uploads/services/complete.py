@@ -23,7 +23,7 @@ from uploads.models import PolicyRevision, Upload
 from uploads.policies import declared_variants
 from uploads.reencode import ReencodeError, strip_metadata
 from uploads.services import lease
-from uploads.services.describe import describe, record
+from uploads.services.describe import FACT_FIELDS, describe, record
 from uploads.services.file_checks import REFUSED, ChecksUnavailable, run_checks
 from uploads.services.multipart import assemble
 from uploads.services.promote import promote, write
@@ -194,7 +194,6 @@ def verify_deferred(upload_id: uuid.UUID | str) -> str:
             return locked.status  # settled by another run meanwhile
         if locked.verify_attempt != attempt:
             return "superseded"  # its lease lapsed, and another run has it now
-        locked.verify_lease_until = None
         finish(locked, *outcome)
     return locked.status
 
@@ -204,10 +203,11 @@ Outcome = tuple[StoredObject | None, list[dict[str, Any]], Facts]
 
 def examine(upload: Upload, before_promote: Callable[[], None] | None = None) -> Outcome | None:
     """Verify the staged object, run its type's checks on it (ChecksUnavailable when one
-    cannot decide now), then put it at the upload's key (copied, or re-encoded
-    without its metadata) and check it there again. No database writes. None when nothing
-    is staged; else the object as it lies at the key, every reason to refuse it and, when
-    there is none, what the file is (its size in pixels, pages, duration...).
+    cannot decide now), then put it at the upload's key (the bytes read, when small enough;
+    else copied and checked there again; or re-encoded without its metadata). No database
+    writes. None when nothing is staged; else the object as it lies at the key, every
+    reason to refuse it and, when there is none, what the file is (its size in pixels,
+    pages, duration...).
     ``before_promote`` runs once the object is verified, before it is put at the key (and
     may raise to stop that)."""
     found = _examine(upload, before_promote)
@@ -237,6 +237,11 @@ def _examine(
         # The server's own bytes, sent with their sha256 (which the storage checks).
         write(upload, rewritten)
         return StoredObject(len(rewritten), upload.content_type, _sha256(rewritten)), [], rewritten
+    if whole is not None and len(whole) <= app_settings.WRITE_VERIFIED_UP_TO:
+        # The very bytes verified, sent with their sha256 (which the storage checks): the
+        # key holds them whatever became of the staging object, with no copy to read back.
+        write(upload, whole)
+        return stored, [], whole
     if whole is not None:
         return (*promoted(upload, stored, whole), whole)
     try:
@@ -339,6 +344,19 @@ def hashed(
     return stored, reasons
 
 
+#: What ``finish`` sets on a completed upload: its UPDATE writes these alone.
+COMPLETED_FIELDS = (
+    "status",
+    "verified_size",
+    "verified_content_type",
+    "verified_sha256",
+    "completed_at",
+    "verify_lease_until",
+    "updated_at",
+    *FACT_FIELDS,
+)
+
+
 def finish(
     upload: Upload, stored: StoredObject | None, reasons: list[dict[str, Any]], facts: Facts
 ) -> exceptions.UploadError | None:
@@ -358,7 +376,8 @@ def finish(
     upload.verified_sha256 = stored.sha256 or ""
     record(upload, facts)
     upload.completed_at = timezone.now()
-    upload.save()
+    upload.verify_lease_until = None  # a background run's lease ends with it
+    upload.save(update_fields=COMPLETED_FIELDS)
     send_on_commit(upload_completed, Upload, upload=upload)
     return None
 

@@ -1,5 +1,6 @@
 """Moving a verified upload from its staging key, where its signed URL wrote, to its key,
-which no URL can write: a copy inside the storage, with headers the server sets."""
+which no URL can write: a copy inside the storage, or a write of the bytes verified, with
+headers the server sets."""
 
 from __future__ import annotations
 
@@ -51,8 +52,8 @@ def promote(upload: Upload, source: StoredObject) -> str | None:
 
 
 def write(upload: Upload, data: bytes) -> None:
-    """Store ``data`` (the verified image, re-encoded) at the upload's key instead of
-    copying the staging object, which goes after commit as with ``promote``."""
+    """Store ``data`` (the verified bytes, or the verified image re-encoded) at the upload's
+    key instead of copying the staging object, which goes after commit as with ``promote``."""
     staging = keys.staging_key(upload.key)
     with provider_errors():
         signer_for(upload.storage).write(upload.key, data, object_headers(upload))

@@ -416,12 +416,14 @@ class AzureSigner(Signer):
         return False  # a SAS binds no length
 
     def write(self, key: str, data: bytes, headers: ObjectHeaders) -> None:
-        """Put Blob with the server's properties, replacing the blob."""
+        """Put Blob with the server's properties, replacing the blob; with the body's MD5,
+        which Azure checks against what arrives (it takes no SHA-256)."""
         metadata = {name.replace("-", "_"): value for name, value in headers.metadata.items()}
         with self._errors(f"writing {key}"):
             self._blob(key).upload_blob(
                 data,
                 overwrite=True,
+                validate_content=True,
                 metadata=metadata,
                 content_settings=ContentSettings(
                     content_type=headers.content_type,

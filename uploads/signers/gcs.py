@@ -310,7 +310,8 @@ class GCSSigner(Signer):
                     break
 
     def write(self, key: str, data: bytes, headers: ObjectHeaders) -> None:
-        """An upload with the server's metadata, replacing the object."""
+        """An upload with the server's metadata, replacing the object, and the body's CRC32C
+        (the client's default), which GCS checks against what arrives (it takes no SHA-256)."""
         target = self._with_headers(self._blob(key), headers)
         with self._errors(f"write {key}"):
             target.upload_from_string(

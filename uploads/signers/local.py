@@ -17,6 +17,7 @@ directory, so nothing can write the assembled object, and complete removes the d
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import hashlib
 import hmac
@@ -243,7 +244,17 @@ class LocalSigner(Signer):
             raise SignerError(f"Could not copy to {key}: another file took its name.")
 
     def write(self, key: str, data: bytes, headers: ObjectHeaders) -> None:
-        """Save the bytes under the key; served, as a copy is, with the recorded type."""
+        """Save the bytes under the key; served, as a copy is, with the recorded type. On a
+        storage with files on disk, written beside it and renamed over it (whatever a
+        completion that rolled back left there), without the storage's search for a free
+        name."""
+        target = self._disk_path(key)
+        if target is not None:
+            try:
+                _replace(target, data, getattr(self.storage, "file_permissions_mode", None))
+            except OSError as err:
+                raise SignerError(f"Could not write {key}: {err}") from err
+            return
         try:
             if self.storage.exists(key):  # left by a completion that was rolled back
                 self.storage.delete(key)
@@ -457,6 +468,24 @@ def _received_in_place(
     except local_parts.Ended as err:
         raise Refused(409, "upload.invalid_state", "This upload no longer takes a file.") from err
     return StoredObject(size=declared, sha256=sha256)
+
+
+def _replace(path: str, data: bytes, mode: int | None) -> None:
+    """Put a file holding ``data`` at ``path`` in one rename, replacing any there."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = f"{path}.{secrets.token_hex(8)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(temporary, flags, 0o666)  # as FileSystemStorage creates its files
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 def _streamed(

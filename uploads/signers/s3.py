@@ -253,9 +253,10 @@ class S3Signer(Signer):
             ) from err
 
     def _lean(self) -> S3Http | None:
-        """The lean client for HEAD, GET, CopyObject and DELETE, once the fast presigner
-        showed that this configuration's URLs and signatures are botocore's; None: botocore
-        sends them (a BotoCoreError here is raised, and the check runs again next time)."""
+        """The lean client for HEAD, GET, CopyObject, PutObject and DELETE, once the fast
+        presigner showed that this configuration's URLs and signatures are botocore's; None:
+        botocore sends them (a BotoCoreError here is raised, and the check runs again next
+        time)."""
         if not self._http_checked:
             presigner = self._fast_presigner()
             config = self.client.meta.config
@@ -796,15 +797,19 @@ class S3Signer(Signer):
 
     def _copy_headers(self, staging_key: str, headers: ObjectHeaders, etag: str) -> dict[str, str]:
         """``_copy_params`` pinned to ``etag``, as the headers botocore would send."""
-        sent = {
+        return {
             "x-amz-copy-source": sigv4.quote_param_path(
                 f"{self.bucket}/{self.object_name(staging_key)}"
             ),
             "x-amz-copy-source-if-match": etag,
             "x-amz-metadata-directive": "REPLACE",
             "x-amz-checksum-algorithm": "SHA256",
-            "Content-Type": headers.content_type,
-        }
+        } | self._object_headers(headers)
+
+    @staticmethod
+    def _object_headers(headers: ObjectHeaders) -> dict[str, str]:
+        """``_header_params`` as the headers botocore would send."""
+        sent = {"Content-Type": headers.content_type}
         sent |= {f"x-amz-meta-{name}": value for name, value in headers.metadata.items()}
         if headers.content_disposition:
             sent["Content-Disposition"] = headers.content_disposition
@@ -998,12 +1003,22 @@ class S3Signer(Signer):
 
     def write(self, key: str, data: bytes, headers: ObjectHeaders) -> None:
         """A PutObject with the server's headers and the body's SHA-256, which S3 checks
-        against what arrives and keeps, as for a copy."""
+        against what arrives and keeps, as for a copy (the lean client signs it as the
+        payload's hash too)."""
+        digest = hashlib.sha256(data).digest()
+        checksum = base64.b64encode(digest).decode()
+        http = self._lean()
+        if http is not None:
+            sent = self._object_headers(headers) | {"x-amz-checksum-sha256": checksum}
+            answer = self._send(http, "PUT", key, "write", sent, body=data, payload=digest.hex())
+            if answer.status >= 300:
+                raise self._refused(answer, "write", key)
+            return
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self.object_name(key),
             "Body": data,
-            "ChecksumSHA256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+            "ChecksumSHA256": checksum,
             **_header_params(headers),
         }
         try:

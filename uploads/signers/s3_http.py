@@ -1,7 +1,8 @@
-"""A lean HTTP client for the S3 signer's body-less calls on one object (HEAD, ranged GET,
-CopyObject, DELETE): one pooled urllib3 connection pool to the bucket's endpoint, each request
-signed with SigV4 headers by ``uploads.signers.sigv4``. botocore spends milliseconds of CPU per
-call in its request pipeline; complete makes several calls per upload.
+"""A lean HTTP client for the S3 signer's calls on one object (HEAD, ranged GET, CopyObject,
+DELETE, and PutObject of bytes held in memory): one pooled urllib3 connection pool to the
+bucket's endpoint, each request signed with SigV4 headers by ``uploads.signers.sigv4``.
+botocore spends milliseconds of CPU per call in its request pipeline; complete makes several
+calls per upload.
 
 It keeps botocore's contract for these calls: the same connect and read timeouts and attempts
 (taken from the signer's botocore client, so the storage's own ``client_config`` applies), the
@@ -106,9 +107,12 @@ class S3Http:
         *,
         params: Sequence[tuple[str, str]] = (),
         read_timeout: float | None = None,
+        body: bytes | None = None,
+        payload: str = sigv4.EMPTY_PAYLOAD,
     ) -> Answer:
-        """Send ``method`` on object ``name`` until it is answered with something other than
-        a failure worth retrying, or the attempts (or the request's deadline) run out."""
+        """Send ``method`` on object ``name`` (with ``body``, whose hex SHA-256 is ``payload``)
+        until it is answered with something other than a failure worth retrying, or the
+        attempts (or the request's deadline) run out."""
         read = self.read_timeout if read_timeout is None else read_timeout
         failure, retried = "", None
         for attempt in range(self.attempts):
@@ -119,12 +123,18 @@ class S3Http:
                 time.sleep(min(backoff, Signer.deadline_bound(backoff)))
             bound = Signer.deadline_bound(read)
             path, sent = self.presigner.sign_headers(
-                method, name, credentials=self.credentials(), headers=headers or {}, params=params
+                method,
+                name,
+                credentials=self.credentials(),
+                headers=headers or {},
+                params=params,
+                payload=payload,
             )
             try:
                 response = self.pool.urlopen(
                     method,
                     path,
+                    body=body,
                     headers=sent,
                     retries=False,
                     redirect=False,

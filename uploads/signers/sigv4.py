@@ -1,6 +1,6 @@
 """SigV4 query-string presigning (AWS4-HMAC-SHA256, ``UNSIGNED-PAYLOAD``) for S3, and header
-signing of the body-less requests the S3 signer sends itself (``S3Http``), without botocore's
-per-call request pipeline.
+signing of the requests the S3 signer sends itself (``S3Http``), without botocore's per-call
+request pipeline.
 
 It reproduces, byte for byte, the URLs botocore's ``S3SigV4QueryAuth`` gives through
 ``generate_presigned_url``: the operation's query parameters first, in the order given,
@@ -203,23 +203,25 @@ class QueryPresigner:
         headers: Mapping[str, str],
         params: Sequence[tuple[str, str]] = (),
         date: str | None = None,
+        payload: str = EMPTY_PAYLOAD,
     ) -> tuple[str, dict[str, str]]:
         """The path and query (``/bucket/name?a=b``, relative to the prefix's origin) of a
-        body-less ``method`` request on object ``name``, and its headers: ``headers``, the
-        date, the payload hash, the session token and the Authorization that signs them all,
-        as botocore's S3SigV4Auth signs them."""
+        ``method`` request on object ``name``, and its headers: ``headers``, the date, the
+        payload hash (``payload``, the hex SHA-256 of the body; none by default), the session
+        token and the Authorization that signs them all, as botocore's S3SigV4Auth signs
+        them."""
         date = date or amz_date()
         path = self._path + quote_name(name)
         query = sorted((quote_param(key), quote_param(value)) for key, value in params)
         rendered = "&".join(f"{param}={value}" for param, value in query)
         sent = dict(headers)
         sent["X-Amz-Date"] = date
-        sent["X-Amz-Content-SHA256"] = EMPTY_PAYLOAD
+        sent["X-Amz-Content-SHA256"] = payload
         if credentials.token is not None:
             sent["X-Amz-Security-Token"] = credentials.token
         canonical = self.canonical_headers(sent)
         signature = self._signature(
-            method, path, rendered, canonical, EMPTY_PAYLOAD, date, credentials.secret_key
+            method, path, rendered, canonical, payload, date, credentials.secret_key
         )
         scope = f"{date[:8]}/{self.region}/{self.service}/aws4_request"
         sent["Authorization"] = (
