@@ -19,6 +19,7 @@ from uploads import lockouts, services
 from uploads.api import ratelimit, strict_schema  # noqa: F401  (registers the extension)
 from uploads.api.envelope import error_response, success_body
 from uploads.api.errors import RateLimited, exception_handler
+from uploads.api.fast_bodies import FastBody
 from uploads.api.pagination import EnvelopePagination
 from uploads.api.parsers import JSONParser
 from uploads.api.permissions import READ, WRITE, HasScope
@@ -92,6 +93,9 @@ class UploadTypesView(UploadsAPIView):
         return self.ok(UploadTypeSerializer(registry.active(), many=True).data)
 
 
+presign_body = FastBody(PresignRequestSerializer)
+
+
 class PresignView(UploadsAPIView):
     required_scopes = {"POST": WRITE}
     rate: ratelimit.RateInfo | None = None
@@ -159,9 +163,11 @@ class PresignView(UploadsAPIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        body = PresignRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        v = body.validated_data
+        v = presign_body.validate(request.data)
+        if v is None:  # the serializer's errors, or a body the fast path leaves to it
+            body = PresignRequestSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            v = body.validated_data
         result = services.presign_upload(
             self.caller(),
             services.PresignRequest(
