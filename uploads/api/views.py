@@ -45,6 +45,7 @@ from uploads.api.serializers import (
     UploadListQuerySerializer,
     UploadSerializer,
     UploadTypeSerializer,
+    described,
 )
 from uploads.counting import reading_ahead
 from uploads.models import Upload
@@ -179,7 +180,7 @@ class PresignView(UploadsAPIView):
                 multipart=v.get("multipart", False),
             ),
         )
-        data = PresignResponseSerializer(result.upload, context={"request": request}).data
+        data = described(result.upload, request, variants=False)
         data |= {"expiresIn": result.expires_in, "maxSize": result.max_size}
         if result.deduplicated:
             data["deduplicated"] = True
