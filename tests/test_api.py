@@ -496,6 +496,47 @@ def test_every_answer_carries_a_request_id(api: APIClient) -> None:
     assert len(set(ids)) == len(ids)
 
 
+@pytest.mark.parametrize(
+    ("accept", "query"),
+    [
+        (None, ""),
+        ("*/*", ""),
+        ("application/json", ""),
+        ("application/json; indent=4", ""),
+        ("text/html", ""),
+        ("text/html, */*;q=0.1", ""),
+        ("application/*", ""),
+        (None, "format=json"),
+        (None, "format=xml"),
+        ("*/*", "page=1"),
+    ],
+)
+def test_the_app_views_negotiate_as_drf_does(
+    db: Any, user: Any, accept: str | None, query: str
+) -> None:
+    """The app's views skip DRF's negotiation for the common Accept headers: the renderer
+    and media type (or the refusal) must be what DRF's own negotiation gives."""
+    from rest_framework.test import APIRequestFactory
+    from rest_framework.views import APIView
+
+    from uploads.api.views import PresignView
+
+    extra = {"HTTP_ACCEPT": accept} if accept is not None else {}
+    request = APIRequestFactory().post(f"/api/v1/uploads/presign?{query}", **extra)
+
+    def negotiated(negotiate: Callable[..., Any]) -> Any:
+        view = PresignView()
+        view.format_kwarg = None
+        try:
+            renderer, media_type = negotiate(view, view.initialize_request(request))
+        except Exception as exc:
+            return type(exc)
+        return type(renderer), media_type
+
+    own, drf = PresignView.perform_content_negotiation, APIView.perform_content_negotiation
+    assert negotiated(own) == negotiated(drf)
+
+
 @pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/v1/uploads/x/y/z", "/api/nothing"])
 def test_an_unknown_api_path_is_an_envelope(api: APIClient, path: str) -> None:
     assert_error(api.get(path), 404, "not_found")

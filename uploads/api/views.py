@@ -9,7 +9,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny, IsAuthenticated
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -66,6 +66,22 @@ class UploadsAPIView(APIView):
 
     def get_exception_handler(self) -> Any:
         return exception_handler
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        # DRF's own answer in the common case, without parsing any header: no Accept (or
+        # one for anything, or for JSON), no ?format= nor format suffix, JSON rendered first.
+        renderer = self.get_renderers()[0]
+        meta = request._request.META
+        if (
+            renderer.media_type == "application/json"
+            and meta.get("HTTP_ACCEPT", "*/*") in ("*/*", "application/json")
+            and not meta.get("QUERY_STRING")
+            and getattr(self, "format_kwarg", None) is None
+        ):
+            return renderer, renderer.media_type
+        return super().perform_content_negotiation(request, force)  # type: ignore[no-any-return]
 
     def ok(self, data: Any, status: int = 200, **meta: Any) -> Response:
         return Response(success_body(self.request, data, **meta), status=status)
