@@ -68,11 +68,17 @@ def _in_one_trip(
 
 
 def _count(cache: BaseCache, key: str, expires: int) -> int:
+    # Every hit but a window's first finds its count: one call for those, where an add
+    # first would make two.
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # no count: this hit starts a window
+        pass
     if cache.add(key, 1, expires):
         return 1
     try:
-        return int(cache.incr(key))
-    except ValueError:  # expired since the add: a new window starts with this hit
+        return int(cache.incr(key))  # another hit started it meanwhile
+    except ValueError:  # and it expired already: a new window again
         cache.add(key, 1, expires)
         return 1
 
