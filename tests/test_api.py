@@ -3,6 +3,7 @@ envelope and its headers, the upload types, the query budget of complete and the
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import uuid
@@ -14,7 +15,10 @@ import pytest
 import yaml
 from django.core.files.storage import storages
 from django.utils import timezone
-from rest_framework.test import APIClient
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.apikeys import create_api_key
@@ -22,6 +26,8 @@ from accounts.scopes import SCOPES
 from tests.conftest import client_for, make_png
 from tests.helpers import PDF, assert_error, assert_ok, without_correlation, without_field_values
 from uploads import services
+from uploads.api.negotiation import JSONFirstNegotiation
+from uploads.api.parsers import JSONParser
 from uploads.keys import staging_key
 from uploads.models import Upload, UploadPolicy
 
@@ -497,44 +503,86 @@ def test_every_answer_carries_a_request_id(api: APIClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("accept", "query"),
+    ("accept", "query", "suffix"),
     [
-        (None, ""),
-        ("*/*", ""),
-        ("application/json", ""),
-        ("application/json; indent=4", ""),
-        ("text/html", ""),
-        ("text/html, */*;q=0.1", ""),
-        ("application/*", ""),
-        (None, "format=json"),
-        (None, "format=xml"),
-        ("*/*", "page=1"),
+        (None, "", None),
+        ("*/*", "", None),
+        ("application/json", "", None),
+        ("application/json; indent=4", "", None),
+        ("text/html", "", None),
+        ("text/html, */*;q=0.1", "", None),
+        ("application/*", "", None),
+        (None, "format=json", None),
+        (None, "format=xml", None),
+        ("*/*", "page=1", None),
+        (None, "", "json"),
+        (None, "", "xml"),
     ],
 )
-def test_the_app_views_negotiate_as_drf_does(
-    db: Any, user: Any, accept: str | None, query: str
+def test_the_app_views_choose_a_renderer_as_drf_does(
+    accept: str | None, query: str, suffix: str | None
 ) -> None:
     """The app's views skip DRF's negotiation for the common Accept headers: the renderer
     and media type (or the refusal) must be what DRF's own negotiation gives."""
-    from rest_framework.test import APIRequestFactory
-    from rest_framework.views import APIView
-
-    from uploads.api.views import PresignView
-
     extra = {"HTTP_ACCEPT": accept} if accept is not None else {}
-    request = APIRequestFactory().post(f"/api/v1/uploads/presign?{query}", **extra)
+    request = Request(APIRequestFactory().post(f"/api/v1/uploads/presign?{query}", **extra))
+    renderers = [JSONRenderer()]
 
-    def negotiated(negotiate: Callable[..., Any]) -> Any:
-        view = PresignView()
-        view.format_kwarg = None
+    def chosen(negotiation: DefaultContentNegotiation) -> Any:
         try:
-            renderer, media_type = negotiate(view, view.initialize_request(request))
+            renderer, media_type = negotiation.select_renderer(request, renderers, suffix)
         except Exception as exc:
             return type(exc)
-        return type(renderer), media_type
+        return renderer, media_type
 
-    own, drf = PresignView.perform_content_negotiation, APIView.perform_content_negotiation
-    assert negotiated(own) == negotiated(drf)
+    assert chosen(JSONFirstNegotiation()) == chosen(DefaultContentNegotiation())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": "avatar", "size": 5}',
+        b'["a", 1, 2.5, null, true]',
+        '{"fileName": "résumé \u2028"}'.encode(),
+        b'{"a": "\xc3"}',  # cut in a character
+        b'{"a": 1} \xc3',
+        b'\xef\xbb\xbf{"a": 1}',  # a BOM
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b"{",
+        b"",
+        b"  ",
+        b'{"a": 1} {"b": 2}',
+        b'"\\ud800"',
+    ],
+)
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1", "utf-16"])
+def test_the_json_parser_answers_as_drfs_does(body: bytes, encoding: str) -> None:
+    """A body parsed directly gives DRF's data; any other, DRF's own error message."""
+    from rest_framework import parsers
+
+    def parsed(parser: parsers.BaseParser) -> Any:
+        try:
+            return parser.parse(io.BytesIO(body), "application/json", {"encoding": encoding})
+        except Exception as exc:
+            return type(exc), str(exc)
+
+    assert parsed(JSONParser()) == parsed(parsers.JSONParser())
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "text/plain", "", "APPLICATION/JSON"],
+)
+def test_the_app_views_choose_a_parser_as_drf_does(content_type: str) -> None:
+    request = Request(
+        APIRequestFactory().generic("POST", "/", b"{}", content_type=content_type),
+        parsers=[JSONParser()],
+    )
+    parsers = [JSONParser()]
+    assert JSONFirstNegotiation().select_parser(
+        request, parsers
+    ) is DefaultContentNegotiation().select_parser(request, parsers)
 
 
 @pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/v1/uploads/x/y/z", "/api/nothing"])

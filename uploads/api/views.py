@@ -9,7 +9,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny, IsAuthenticated
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +20,7 @@ from uploads.api import ratelimit, strict_schema  # noqa: F401  (registers the e
 from uploads.api.envelope import error_response, success_body
 from uploads.api.errors import RateLimited, exception_handler
 from uploads.api.fast_bodies import FastBody
+from uploads.api.negotiation import JSONFirstNegotiation
 from uploads.api.pagination import EnvelopePagination
 from uploads.api.parsers import JSONParser
 from uploads.api.permissions import READ, WRITE, HasScope
@@ -60,28 +61,13 @@ class UploadsAPIView(APIView):
 
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONFirstNegotiation
     permission_classes = [IsAuthenticated, HasScope]
     required_scopes: dict[str, str | None] = {}
     not_found_code = "upload.not_found"
 
     def get_exception_handler(self) -> Any:
         return exception_handler
-
-    def perform_content_negotiation(
-        self, request: Request, force: bool = False
-    ) -> tuple[BaseRenderer, str]:
-        # DRF's own answer in the common case, without parsing any header: no Accept (or
-        # one for anything, or for JSON), no ?format= nor format suffix, JSON rendered first.
-        renderer = self.get_renderers()[0]
-        meta = request._request.META
-        if (
-            renderer.media_type == "application/json"
-            and meta.get("HTTP_ACCEPT", "*/*") in ("*/*", "application/json")
-            and not meta.get("QUERY_STRING")
-            and getattr(self, "format_kwarg", None) is None
-        ):
-            return renderer, renderer.media_type
-        return super().perform_content_negotiation(request, force)  # type: ignore[no-any-return]
 
     def ok(self, data: Any, status: int = 200, **meta: Any) -> Response:
         return Response(success_body(self.request, data, **meta), status=status)
