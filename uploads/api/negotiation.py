@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -20,24 +20,25 @@ class JSONFirstNegotiation(DefaultContentNegotiation):
     header (or ``*/*`` or ``application/json``), with no ``?format=`` nor format suffix, gets
     a first renderer for JSON. Everything else is DRF's (tests/test_api.py compares them)."""
 
-    def select_parser(self, request: Request, parsers: Sequence[BaseParser]) -> Any:
-        if parsers and parsers[0].media_type == JSON and request.content_type == JSON:
-            return parsers[0]
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> Any:
+        first = next(iter(parsers), None)
+        if first is not None and first.media_type == JSON and request.content_type == JSON:
+            return first
         return super().select_parser(request, parsers)
 
     def select_renderer(
         self,
         request: Request,
-        renderers: Sequence[BaseRenderer],
+        renderers: Iterable[BaseRenderer],
         format_suffix: str | None = None,
     ) -> tuple[BaseRenderer, str]:
-        meta = request._request.META
+        first, meta = next(iter(renderers), None), request._request.META
         if (
-            renderers
-            and renderers[0].media_type == JSON
+            first is not None
+            and first.media_type == JSON
             and meta.get("HTTP_ACCEPT", "*/*") in ("*/*", JSON)
             and not meta.get("QUERY_STRING")
             and not format_suffix
         ):
-            return renderers[0], JSON
+            return first, JSON
         return super().select_renderer(request, renderers, format_suffix)  # type: ignore[no-any-return]

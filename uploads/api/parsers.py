@@ -9,6 +9,7 @@ from typing import IO, Any
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
+from rest_framework.parsers import get_encoding  # type: ignore[attr-defined]
 from rest_framework.utils.json import strict_constant
 
 
@@ -25,7 +26,7 @@ class JSONParser(parsers.JSONParser):
     ) -> Any:
         raw = stream.read()
         try:
-            text = raw.decode(parsers.get_encoding(parser_context or {}))
+            text = raw.decode(get_encoding(parser_context or {}))
             return json.loads(text, parse_constant=strict_constant if self.strict else None)
         except (ValueError, RecursionError):
             pass
