@@ -571,6 +571,71 @@ def test_the_json_parser_answers_as_drfs_does(body: bytes, encoding: str) -> Non
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "/uploads/local/put/abc:def?x=1&y=%20&z=a+b",
+        "/a/.b/..c",
+        "/a/..",
+        "/",
+        "//evil.example/x",
+        "/a/./b",
+        "/a/../b",
+        "/x?next=/../",
+        "/a b/é?q=ü",
+        "relative/path",
+        "https://bucket.example/key?X-Amz-Signature=1",
+        None,
+        "",
+    ],
+)
+@pytest.mark.parametrize(("host", "secure"), [("testserver", False), ("API.Example:8443", True)])
+def test_urls_are_made_absolute_as_django_makes_them(
+    settings: Any, url: str | None, host: str, secure: bool
+) -> None:
+    from uploads.api.serializers import absolute
+
+    settings.ALLOWED_HOSTS = ["testserver", "api.example"]
+    request = Request(APIRequestFactory().get("/", HTTP_HOST=host, secure=secure))
+    for _ in range(2):  # the origin found, then kept
+        expected = request.build_absolute_uri(url) if url else url
+        assert absolute(request, url) == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"success": True, "data": {"a": [1, 2.5, None, True], "b": "é\u2028\u2029</script>"}},
+        [],
+        "text",
+        None,
+        {"when": timezone.now(), "id": uuid.uuid4(), "big": 10**30},
+        {"nan": float("nan")},
+    ],
+)
+@pytest.mark.parametrize(
+    ("media_type", "context"),
+    [
+        ("application/json", {}),
+        ("application/json", {"indent": 2}),
+        ("application/json; indent=4", {}),
+        (None, None),
+    ],
+)
+def test_the_json_renderer_renders_as_drfs_does(data: Any, media_type: Any, context: Any) -> None:
+    from rest_framework import renderers
+
+    from uploads.api.renderers import JSONRenderer
+
+    def rendered(renderer: renderers.BaseRenderer) -> Any:
+        try:
+            return renderer.render(data, media_type, context)
+        except Exception as exc:
+            return type(exc), str(exc)
+
+    assert rendered(JSONRenderer()) == rendered(renderers.JSONRenderer())
+
+
+@pytest.mark.parametrize(
     "content_type",
     ["application/json", "application/json; charset=utf-8", "text/plain", "", "APPLICATION/JSON"],
 )

@@ -9,7 +9,6 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny, IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,6 +23,7 @@ from uploads.api.negotiation import JSONFirstNegotiation
 from uploads.api.pagination import EnvelopePagination
 from uploads.api.parsers import JSONParser
 from uploads.api.permissions import READ, WRITE, HasScope
+from uploads.api.renderers import JSONRenderer
 from uploads.api.schema import (
     AUTHENTICATED,
     COMPLETING,
@@ -46,6 +46,7 @@ from uploads.api.serializers import (
     UploadListQuerySerializer,
     UploadSerializer,
     UploadTypeSerializer,
+    absolute,
     described,
 )
 from uploads.counting import reading_ahead
@@ -192,7 +193,7 @@ class PresignView(UploadsAPIView):
             presigned = result.presigned
             assert presigned is not None
             data |= {
-                "uploadUrl": request.build_absolute_uri(presigned.url),
+                "uploadUrl": absolute(request, presigned.url),
                 "method": presigned.method,
                 "headers": presigned.headers,
             }
