@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -125,9 +126,24 @@ class PresignRequestSerializer(
     )
 
 
+# A path (and query) that build_absolute_uri would only prefix with the scheme and host:
+# one slash first, no "." or ".." segment, and no character iri_to_uri would quote.
+_PLAIN_PATH = re.compile(r"/(?!/)(?!.*/\.\.?/)[A-Za-z0-9\-._~/#%\[\]=:;$&()+,!?*@']*")
+
+
 def absolute(request: Any, url: str | None) -> str | None:
-    """``url`` as an absolute URI on the request's host (a storage's relative URL)."""
-    return request.build_absolute_uri(url) if url else url
+    """``url`` as an absolute URI on the request's host (a storage's relative URL): what
+    ``request.build_absolute_uri(url)`` gives, with the scheme and host found once a
+    request for a plain path."""
+    if not url:
+        return url
+    if not _PLAIN_PATH.fullmatch(url):
+        return request.build_absolute_uri(url)  # type: ignore[no-any-return]
+    http_request = getattr(request, "_request", request)  # DRF's Request wraps Django's
+    origin = http_request.__dict__.get("_uploads_origin")
+    if origin is None:
+        origin = http_request._uploads_origin = f"{request.scheme}://{request.get_host()}"
+    return f"{origin}{url}"
 
 
 def described(upload: Upload, request: Any, *, variants: bool) -> dict[str, Any]:
