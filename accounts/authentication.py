@@ -8,17 +8,16 @@ that start with ``upk_`` and leaves every other token to the next class.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, cast
 
 from django.utils.translation import gettext_lazy as _
-from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework import HTTP_HEADER_ENCODING, exceptions
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import Token
-from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts import apikeys, token_versions
 from accounts.models import ApiKey, User
@@ -29,7 +28,11 @@ class ApiKeyAuthentication(BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
-        parts = get_authorization_header(request).split()
+        # From META: request.headers (get_authorization_header) builds every header's name.
+        header = request.META.get("HTTP_AUTHORIZATION", b"")
+        if isinstance(header, str):
+            header = header.encode(HTTP_HEADER_ENCODING)
+        parts = header.split()
         if len(parts) != 2 or parts[0].decode(errors="replace") != self.keyword:
             return None
         try:
@@ -58,6 +61,11 @@ class VersionedJWTAuthentication(JWTAuthentication):
     against the one the cache mirrors (accounts.token_versions): a match costs no query, the
     user being known by its id; otherwise the row decides, as simplejwt loads it."""
 
+    def __init__(self) -> None:
+        # simplejwt asks get_user_model() on every request: the token versions are this
+        # project's User's (accounts.tokens), which is the user model.
+        self.user_model = User
+
     def get_validated_token(self, raw_token: bytes) -> Token:
         token = verified_tokens.get(raw_token)
         if token is None:
@@ -83,20 +91,20 @@ class VerifiedTokens:
     """Access tokens this process has verified lately, by their bytes: a client sends the
     same one with each request, and checking its signature again would tell nothing new
     (access tokens have no blacklist; revocation is the version's). Only the expiry is
-    checked again. Bounded: the oldest go first."""
+    checked again, as Token.check_exp does (expired once ``exp`` plus the leeway has come).
+    Bounded: the oldest go first."""
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._tokens: dict[bytes, Token] = {}
+        self._tokens: dict[bytes, tuple[Token, float]] = {}
         self._lock = threading.Lock()
 
     def get(self, raw_token: bytes) -> Token | None:
-        token = self._tokens.get(raw_token)
-        if token is None:
+        entry = self._tokens.get(raw_token)
+        if entry is None:
             return None
-        try:
-            token.check_exp(current_time=aware_utcnow())
-        except TokenError:
+        token, expired_at = entry
+        if time.time() >= expired_at:
             self._tokens.pop(raw_token, None)
             return None
         return token
@@ -105,8 +113,12 @@ class VerifiedTokens:
         self._tokens.clear()
 
     def put(self, raw_token: bytes, token: Token) -> None:
+        exp = token.payload.get("exp")
+        if not isinstance(exp, (int, float)):
+            return
+        leeway = token.get_token_backend().get_leeway().total_seconds()
         with self._lock:
-            self._tokens[raw_token] = token
+            self._tokens[raw_token] = (token, exp + leeway)
             while len(self._tokens) > self.size:
                 self._tokens.pop(next(iter(self._tokens)), None)
 

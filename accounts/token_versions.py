@@ -15,12 +15,14 @@ revocation reaches the process that made it at once and the others within that b
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import router, transaction
+from django.db.models import DEFERRED
 
 from accounts.models import User
 
@@ -84,5 +86,12 @@ def token_user(user_id: Any) -> User:
     """The user a token names, known only by its id: its fields load together, in one query,
     at the first read of any of them (User.refresh_from_db), and a save writes only those
     read or set (so never a version or an activity it did not read)."""
-    pk = User._meta.pk.to_python(user_id)  # type: ignore[union-attr]
-    return User.from_db(router.db_for_read(User), ["id"], [pk])
+    fields = User._meta.concrete_fields
+    values: list[Any] = [DEFERRED] * len(fields)  # a value for each: from_db maps none
+    values[_pk_index()] = User._meta.pk.to_python(user_id)  # type: ignore[union-attr]
+    return User.from_db(router.db_for_read(User), ["id"], values)
+
+
+@functools.cache
+def _pk_index() -> int:
+    return list(User._meta.concrete_fields).index(User._meta.pk)

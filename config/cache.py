@@ -10,12 +10,16 @@ from the pool per command) and is thread-safe, so one per pool serves every thre
 Django's ``incr`` sends EXISTS, then INCRBY: two round trips, and a key that expires between
 them comes back from INCRBY with no expiry at all (for django-ratelimit, a count that never
 resets). Here one script does both, atomically.
+
+Without Redis, the in-process cache (``InProcessLocMemCache``) skips Django's memcached key
+warnings.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 INCR_EXISTING = """
@@ -62,3 +66,13 @@ class ReusedClientRedisCache(RedisCache):
         with TASKS_BACKEND=rq): enqueueing then takes a connection from this pool instead of
         opening a new one for each job, as django-rq does from a ``URL``."""
         return self._cache.get_client(write=True)
+
+
+class InProcessLocMemCache(LocMemCache):
+    """Django's in-process cache, without the warnings about keys memcached would refuse,
+    which it looks for on every call (a presign makes four): this cache is never memcached,
+    and its keys (rate-limit counts, token versions, the upload types' revision) are short
+    and plain."""
+
+    def validate_key(self, key: str) -> None:
+        pass

@@ -210,7 +210,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # version, ...): Django's default of 300 would cull them, past a hundred users, faster than
 # they are of use (a culled count resets the user's rate limit too).
 IN_PROCESS_CACHE: dict[str, Any] = {
-    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "BACKEND": "config.cache.InProcessLocMemCache",
     "OPTIONS": {"MAX_ENTRIES": 50_000},
 }
 CACHES: dict[str, dict[str, Any]] = {

@@ -3,6 +3,7 @@ envelope and its headers, the upload types, the query budget of complete and the
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import uuid
@@ -14,7 +15,10 @@ import pytest
 import yaml
 from django.core.files.storage import storages
 from django.utils import timezone
-from rest_framework.test import APIClient
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.apikeys import create_api_key
@@ -22,6 +26,8 @@ from accounts.scopes import SCOPES
 from tests.conftest import client_for, make_png
 from tests.helpers import PDF, assert_error, assert_ok, without_correlation, without_field_values
 from uploads import services
+from uploads.api.negotiation import JSONFirstNegotiation
+from uploads.api.parsers import JSONParser
 from uploads.keys import staging_key
 from uploads.models import Upload, UploadPolicy
 
@@ -494,6 +500,154 @@ def test_every_answer_carries_a_request_id(api: APIClient) -> None:
     ids = [a.get("X-Request-ID") for a in answers]
     assert all(rid and GENERATED_ID.fullmatch(rid) for rid in ids), ids
     assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize(
+    ("accept", "query", "suffix"),
+    [
+        (None, "", None),
+        ("*/*", "", None),
+        ("application/json", "", None),
+        ("application/json; indent=4", "", None),
+        ("text/html", "", None),
+        ("text/html, */*;q=0.1", "", None),
+        ("application/*", "", None),
+        (None, "format=json", None),
+        (None, "format=xml", None),
+        ("*/*", "page=1", None),
+        (None, "", "json"),
+        (None, "", "xml"),
+    ],
+)
+def test_the_app_views_choose_a_renderer_as_drf_does(
+    accept: str | None, query: str, suffix: str | None
+) -> None:
+    """The app's views skip DRF's negotiation for the common Accept headers: the renderer
+    and media type (or the refusal) must be what DRF's own negotiation gives."""
+    extra = {"HTTP_ACCEPT": accept} if accept is not None else {}
+    request = Request(APIRequestFactory().post(f"/api/v1/uploads/presign?{query}", **extra))
+    renderers = [JSONRenderer()]
+
+    def chosen(negotiation: DefaultContentNegotiation) -> Any:
+        try:
+            renderer, media_type = negotiation.select_renderer(request, renderers, suffix)
+        except Exception as exc:
+            return type(exc)
+        return renderer, media_type
+
+    assert chosen(JSONFirstNegotiation()) == chosen(DefaultContentNegotiation())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": "avatar", "size": 5}',
+        b'["a", 1, 2.5, null, true]',
+        '{"fileName": "résumé \u2028"}'.encode(),
+        b'{"a": "\xc3"}',  # cut in a character
+        b'{"a": 1} \xc3',
+        b'\xef\xbb\xbf{"a": 1}',  # a BOM
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b"{",
+        b"",
+        b"  ",
+        b'{"a": 1} {"b": 2}',
+        b'"\\ud800"',
+    ],
+)
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1", "utf-16"])
+def test_the_json_parser_answers_as_drfs_does(body: bytes, encoding: str) -> None:
+    """A body parsed directly gives DRF's data; any other, DRF's own error message."""
+    from rest_framework import parsers
+
+    def parsed(parser: parsers.BaseParser) -> Any:
+        try:
+            return parser.parse(io.BytesIO(body), "application/json", {"encoding": encoding})
+        except Exception as exc:
+            return type(exc), str(exc)
+
+    assert parsed(JSONParser()) == parsed(parsers.JSONParser())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/uploads/local/put/abc:def?x=1&y=%20&z=a+b",
+        "/a/.b/..c",
+        "/a/..",
+        "/",
+        "//evil.example/x",
+        "/a/./b",
+        "/a/../b",
+        "/x?next=/../",
+        "/a b/é?q=ü",
+        "relative/path",
+        "https://bucket.example/key?X-Amz-Signature=1",
+        None,
+        "",
+    ],
+)
+@pytest.mark.parametrize(("host", "secure"), [("testserver", False), ("API.Example:8443", True)])
+def test_urls_are_made_absolute_as_django_makes_them(
+    settings: Any, url: str | None, host: str, secure: bool
+) -> None:
+    from uploads.api.serializers import absolute
+
+    settings.ALLOWED_HOSTS = ["testserver", "api.example"]
+    request = Request(APIRequestFactory().get("/", HTTP_HOST=host, secure=secure))
+    for _ in range(2):  # the origin found, then kept
+        expected = request.build_absolute_uri(url) if url else url
+        assert absolute(request, url) == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"success": True, "data": {"a": [1, 2.5, None, True], "b": "é\u2028\u2029</script>"}},
+        [],
+        "text",
+        None,
+        {"when": timezone.now(), "id": uuid.uuid4(), "big": 10**30},
+        {"nan": float("nan")},
+    ],
+)
+@pytest.mark.parametrize(
+    ("media_type", "context"),
+    [
+        ("application/json", {}),
+        ("application/json", {"indent": 2}),
+        ("application/json; indent=4", {}),
+        (None, None),
+    ],
+)
+def test_the_json_renderer_renders_as_drfs_does(data: Any, media_type: Any, context: Any) -> None:
+    from rest_framework import renderers
+
+    from uploads.api.renderers import JSONRenderer
+
+    def rendered(renderer: renderers.BaseRenderer) -> Any:
+        try:
+            return renderer.render(data, media_type, context)
+        except Exception as exc:
+            return type(exc), str(exc)
+
+    assert rendered(JSONRenderer()) == rendered(renderers.JSONRenderer())
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "text/plain", "", "APPLICATION/JSON"],
+)
+def test_the_app_views_choose_a_parser_as_drf_does(content_type: str) -> None:
+    request = Request(
+        APIRequestFactory().generic("POST", "/", b"{}", content_type=content_type),
+        parsers=[JSONParser()],
+    )
+    parsers = [JSONParser()]
+    assert JSONFirstNegotiation().select_parser(
+        request, parsers
+    ) is DefaultContentNegotiation().select_parser(request, parsers)
 
 
 @pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/v1/uploads/x/y/z", "/api/nothing"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from tests.test_accounts_apikeys import key_client
 from tests.test_widget import admin_change_data
 from uploads.acting import acting_as, in_request
 from uploads.models import Upload
-from uploads.services.attach import field_value
+from uploads.services.attach import FieldValue, field_value, read_field_value
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +100,32 @@ def test_a_value_issued_before_values_named_their_user_is_refused(user: Any) -> 
     assert form_errors(response) == HANDED_OUT
     user.refresh_from_db()
     assert user.avatar_id is None
+
+
+@pytest.mark.parametrize("pk", [7, 'é"\\</x>'])
+def test_a_value_is_djangos_signed_object_and_a_forged_one_is_refused(
+    user: Any, settings: Any, pk: Any
+) -> None:
+    """field_value writes what TimestampSigner.sign_object writes, byte for byte (it only
+    skips the signer's work), so every reader and every value already issued agree."""
+    avatar = make_upload(user)
+    settings.SECRET_KEY = "another-secret-key-for-this-test-0123456789abcdef"
+    with time_machine.travel(1_767_225_600.75, tick=False):
+        value = field_value(avatar.pk, SimpleNamespace(pk=pk))  # type: ignore[arg-type]
+        signer = signing.TimestampSigner(salt="uploads.field-value.issued")
+        assert value == signer.sign_object({"upload": str(avatar.pk), "user": str(pk)})
+
+    value = field_value(avatar.pk, user)
+    assert read_field_value(value) == FieldValue(avatar.pk, str(user.pk), expired=False)
+    payload, stamp, mac = value.split(":")
+    forged = signing.b64_encode(
+        signing.b64_decode(payload.encode()).replace(str(avatar.pk).encode(), b"0" * 36)
+    ).decode()
+    altered = mac[:-1] + ("B" if mac.endswith("A") else "A")
+    for bad in (f"{forged}:{stamp}:{mac}", f"{payload}:{stamp}:{altered}", f"{payload}::{mac}"):
+        assert read_field_value(bad) is None
+    settings.SECRET_KEY = "yet-another-secret-key-0123456789abcdefghijklmnop"
+    assert read_field_value(value) is None
 
 
 # --- expiry ----------------------------------------------------------------------------------

@@ -136,8 +136,14 @@ REPLACED = {
 class AppSettings:
     """Attribute access to ``settings.UPLOADS[...]`` with the defaults above."""
 
+    #: The last settings.UPLOADS found valid: read again on each access (an override takes
+    #: effect at once), checked again only when it is another dict.
+    _checked: Any = None
+
     def _user_settings(self) -> dict[str, Any]:
         value = getattr(settings, "UPLOADS", {})
+        if value is self._checked:
+            return value  # type: ignore[no-any-return]
         if not isinstance(value, dict):
             raise ImproperlyConfigured("settings.UPLOADS must be a dict.")
         unknown = sorted(set(value) - set(DEFAULTS))
@@ -147,6 +153,7 @@ class AppSettings:
                 f"Unknown key(s) in settings.UPLOADS: {', '.join(unknown)}.{replaced} "
                 f"Valid keys: {', '.join(sorted(DEFAULTS))}."
             )
+        self._checked = value
         return value
 
     def __getattr__(self, name: str) -> Any:
@@ -156,6 +163,7 @@ class AppSettings:
 
     def validate(self) -> None:
         """Raise ImproperlyConfigured for anything wrong; used by the system checks."""
+        self._checked = None  # checked afresh, even the same dict changed in place
         user = self._user_settings()
         for key, value in user.items():
             expected = type(DEFAULTS[key])

@@ -32,5 +32,11 @@ def cache_errors(alias: str) -> Iterator[None]:
     try:
         yield
     except BACKEND_ERRORS as err:
-        logger.warning("Cache %r unavailable: %s", alias, err)
-        raise exceptions.ServiceUnavailable() from err
+        raise unavailable(alias, err) from err
+
+
+def unavailable(alias: str, err: BaseException) -> exceptions.ServiceUnavailable:
+    """What to raise for ``err``, one of BACKEND_ERRORS (logged): on a hot path, catch them
+    yourself rather than enter ``cache_errors``."""
+    logger.warning("Cache %r unavailable: %s", alias, err)
+    return exceptions.ServiceUnavailable()

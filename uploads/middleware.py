@@ -26,7 +26,8 @@ def request_id_of(request: HttpRequest) -> str:
     """The request's id, made on first use when the middleware is not installed."""
     rid = getattr(request, "request_id", None)
     if rid is None:
-        sent = request.headers.get("X-Request-ID", "")
+        # request.headers would build every header's name for this one.
+        sent = request.META.get("HTTP_X_REQUEST_ID", "")
         rid = sent if SANE_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
         request.request_id = rid  # type: ignore[attr-defined]
     return rid

@@ -5,6 +5,7 @@ need next. (Logins are throttled by django-axes: uploads.lockouts.)"""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from rest_framework.request import Request
 
 from uploads.api.errors import RateLimited
 from uploads.app_settings import app_settings
-from uploads.cache import cache_errors
+from uploads.cache import BACKEND_ERRORS, unavailable
 from uploads.counting import count_and_read
 
 
@@ -44,18 +45,26 @@ def hit(request: Request, group: str, read_ahead: Sequence[str] = ()) -> RateInf
     (uploads.counting.read_ahead), when they live in the rate limit's cache."""
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return RateInfo(0, 0, 0)
-    limit, period = _split_rate(app_settings.RATE_LIMIT)
+    limit, period = rate = _split(app_settings.RATE_LIMIT)
     user = str(request.user.pk)
     window = _get_window(user, period)
-    key = _make_cache_key(group, window, app_settings.RATE_LIMIT, user, ALL)
+    key = _make_cache_key(group, window, rate, user, ALL)
     alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
     if alias != app_settings.CACHE_ALIAS:
         read_ahead = ()
-    with cache_errors(alias):
+    try:
         count, _ = count_and_read(caches[alias], key, period + EXPIRATION_FUDGE, read_ahead)
+    except BACKEND_ERRORS as err:
+        raise unavailable(alias, err) from err
     now = int(time.time())
     time_left = max(1, window - now)
     info = RateInfo(limit=limit, remaining=max(0, limit - count), reset=now + time_left)
     if count > limit:
         raise RateLimited(retry_after=time_left, headers=info.headers())
     return info
+
+
+@functools.lru_cache(maxsize=16)
+def _split(rate: str) -> tuple[int, int]:
+    """django-ratelimit's (count, seconds) for a rate such as "60/m", parsed once."""
+    return _split_rate(rate)  # type: ignore[no-any-return]

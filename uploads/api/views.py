@@ -9,7 +9,6 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny, IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,9 +18,12 @@ from uploads import lockouts, services
 from uploads.api import ratelimit, strict_schema  # noqa: F401  (registers the extension)
 from uploads.api.envelope import error_response, success_body
 from uploads.api.errors import RateLimited, exception_handler
+from uploads.api.fast_bodies import FastBody
+from uploads.api.negotiation import JSONFirstNegotiation
 from uploads.api.pagination import EnvelopePagination
 from uploads.api.parsers import JSONParser
 from uploads.api.permissions import READ, WRITE, HasScope
+from uploads.api.renderers import JSONRenderer
 from uploads.api.schema import (
     AUTHENTICATED,
     COMPLETING,
@@ -44,6 +46,8 @@ from uploads.api.serializers import (
     UploadListQuerySerializer,
     UploadSerializer,
     UploadTypeSerializer,
+    absolute,
+    described,
 )
 from uploads.counting import reading_ahead
 from uploads.models import Upload
@@ -58,6 +62,7 @@ class UploadsAPIView(APIView):
 
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONFirstNegotiation
     permission_classes = [IsAuthenticated, HasScope]
     required_scopes: dict[str, str | None] = {}
     not_found_code = "upload.not_found"
@@ -90,6 +95,9 @@ class UploadTypesView(UploadsAPIView):
     )
     def get(self, request: Request) -> Response:
         return self.ok(UploadTypeSerializer(registry.active(), many=True).data)
+
+
+presign_body = FastBody(PresignRequestSerializer)
 
 
 class PresignView(UploadsAPIView):
@@ -159,9 +167,11 @@ class PresignView(UploadsAPIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        body = PresignRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        v = body.validated_data
+        v = presign_body.validate(request.data)
+        if v is None:  # the serializer's errors, or a body the fast path leaves to it
+            body = PresignRequestSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            v = body.validated_data
         result = services.presign_upload(
             self.caller(),
             services.PresignRequest(
@@ -173,7 +183,7 @@ class PresignView(UploadsAPIView):
                 multipart=v.get("multipart", False),
             ),
         )
-        data = PresignResponseSerializer(result.upload, context={"request": request}).data
+        data = described(result.upload, request, variants=False)
         data |= {"expiresIn": result.expires_in, "maxSize": result.max_size}
         if result.deduplicated:
             data["deduplicated"] = True
@@ -183,7 +193,7 @@ class PresignView(UploadsAPIView):
             presigned = result.presigned
             assert presigned is not None
             data |= {
-                "uploadUrl": request.build_absolute_uri(presigned.url),
+                "uploadUrl": absolute(request, presigned.url),
                 "method": presigned.method,
                 "headers": presigned.headers,
             }
