@@ -131,8 +131,12 @@ REPLACED = {
 class AppSettings:
     """Attribute access to ``settings.UPLOADS[...]`` with the defaults above."""
 
+    _checked: dict[str, Any] | None = None  # the settings.UPLOADS last found valid
+
     def _user_settings(self) -> dict[str, Any]:
         value = getattr(settings, "UPLOADS", {})
+        if value is self._checked:  # read on every request: checked once per dict
+            return self._checked
         if not isinstance(value, dict):
             raise ImproperlyConfigured("settings.UPLOADS must be a dict.")
         unknown = sorted(set(value) - set(DEFAULTS))
@@ -142,6 +146,7 @@ class AppSettings:
                 f"Unknown key(s) in settings.UPLOADS: {', '.join(unknown)}.{replaced} "
                 f"Valid keys: {', '.join(sorted(DEFAULTS))}."
             )
+        self._checked = value
         return value
 
     def __getattr__(self, name: str) -> Any:
