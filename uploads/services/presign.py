@@ -247,13 +247,12 @@ def _insert_within_quota(upload: Upload, adding: int, now: datetime) -> None:
     limits: list[Any] = [settings.MAX_OPEN_UPLOADS, adding, settings.MAX_PENDING_BYTES]
     counted: list[Any] = [upload.owner_id, _database_datetime(now, connection)]
     if connection.vendor == "postgresql":
+        lock = _lock_owner_sql(alias)
+        assert lock is not None
+        statements = [(lock, [upload.owner_id]), (sql, [*counted, *values, *limits])]
         if settings.PRESIGN_ASYNC_COMMIT:
-            sql = f"{ASYNC_COMMIT}; {sql}"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [upload.owner_id, *counted, *values, *limits])
-            while cursor.nextset():  # to the last statement's row
-                pass
-            count, pending, inserted = cursor.fetchone()
+            statements.insert(0, (ASYNC_COMMIT, []))
+        count, pending, inserted = _in_one_round_trip(connection, statements)
         totals = int(count), int(pending)
     else:
         params = [*values, *counted, *limits]
@@ -283,12 +282,13 @@ def _insert_sql(alias: str) -> tuple[str, tuple[tuple[str, Prep | None], ...]]:
     and what makes its database value (get_db_prep_save; None where that is the value
     itself). The fields presign leaves null are left to the database's NULL.
 
-    On PostgreSQL, two statements in one query, one implicit transaction: the owner's row
-    locked, then counted and inserted, answering the totals it judged by and whether it
-    inserted. The count is a statement of its own, after the lock: under READ COMMITTED it
-    then sees every upload committed by the presign that held the lock before. Each value is
-    cast to its column's type, which INSERT ... SELECT does not infer as INSERT ... VALUES
-    does. Elsewhere, the count and the insert in one statement."""
+    On PostgreSQL, the statement that follows the lock of the owner's row in the same round
+    trip and implicit transaction (_in_one_round_trip): the owner's uploads counted and the
+    upload inserted, answering the totals it judged by and whether it inserted. The count is
+    a statement of its own, after the lock: under READ COMMITTED it then sees every upload
+    committed by the presign that held the lock before. Each value is cast to its column's
+    type, which INSERT ... SELECT does not infer as INSERT ... VALUES does. Elsewhere, the
+    count and the insert in one statement."""
     connection = connections[alias]
     quote = connection.ops.quote_name
     postgresql = connection.vendor == "postgresql"
@@ -314,10 +314,30 @@ def _insert_sql(alias: str) -> tuple[str, tuple[tuple[str, Prep | None], ...]]:
         # Not as WITH ... INSERT: sqlite3 then reports no row count.
         return insert(f"({totals}) AS totals"), written
     return (
-        f"{_lock_owner_sql(alias)}; WITH totals AS ({totals}), "
-        f"inserted AS ({insert('totals')} RETURNING 1) "
+        f"WITH totals AS ({totals}), inserted AS ({insert('totals')} RETURNING 1) "
         "SELECT n, b, (SELECT COUNT(*) FROM inserted) FROM totals"
     ), written
+
+
+def _in_one_round_trip(connection: Any, statements: list[tuple[str, list[Any]]]) -> Any:
+    """Run PostgreSQL statements in one round trip and one implicit transaction, each with a
+    snapshot of its own; the last one's row. One query of several statements where the
+    connection binds parameters in the client (Django's default); where it binds them on the
+    server (OPTIONS["server_side_binding"]), which takes one statement a query, a pipeline,
+    whose statements psycopg prepares once they are used often (its prepare_threshold)."""
+    with connection.cursor() as cursor:
+        if connection.settings_dict["OPTIONS"].get("server_side_binding") is not True:
+            cursor.execute(
+                "; ".join(sql for sql, _ in statements),
+                [p for _, params in statements for p in params],
+            )
+            while cursor.nextset():  # to the last statement's row
+                pass
+            return cursor.fetchone()
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            return cursor.fetchone()
 
 
 def _prep(field: Field, connection: Any) -> Prep | None:
