@@ -90,6 +90,23 @@ def test_tampered_signature_is_refused(
     assert not staged(signed["key"])
 
 
+def test_urls_follow_a_rotated_secret_key(
+    settings: Any, api: APIClient, put: Callable[..., Any], png: bytes
+) -> None:
+    """URLs are signed with the secret key of the moment: one signed before a rotation is
+    taken while the old key is among SECRET_KEY_FALLBACKS, and refused once it is not."""
+    before = presign_ok(api, png)
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-rotated-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+    after = presign_ok(api, png)
+
+    assert put(after, png).status_code == 200
+    assert_error(put(before, png), 403, "upload.signature_invalid")
+    assert not staged(before["key"])
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert put(before, png).status_code == 200
+
+
 def test_expired_token_is_refused(db: Any, png: bytes) -> None:
     key = "avatars/1/expired.png"
     presigned = get_signer("default").presign_upload(

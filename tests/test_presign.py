@@ -436,3 +436,30 @@ def test_async_commit_is_presigns_own_and_only_when_asked(
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone() == ("on",)
+
+
+@pytest.mark.django_db(transaction=True)  # the connection of the test's own commits
+def test_presign_on_a_connection_binding_parameters_on_the_server(
+    presign: Callable[..., Any], settings: Any
+) -> None:
+    """With OPTIONS["server_side_binding"], where a query holds one statement, presign still
+    locks, counts and inserts in one round trip (a pipeline), past the uses after which
+    psycopg prepares its statements, and the quota refuses the upload past the cap."""
+    require_postgres()
+    from django.db import connections
+
+    original = connections["default"]
+    options = {**original.settings_dict["OPTIONS"], "server_side_binding": True}
+    binding = type(original)({**original.settings_dict, "OPTIONS": options}, "default")
+    settings.UPLOADS = {**settings.UPLOADS, "MAX_OPEN_UPLOADS": 7}
+    connections["default"] = binding
+    try:
+        answers = [presign(size=10) for _ in range(8)]
+    finally:
+        connections["default"] = original
+        binding.close()
+
+    assert [a.status_code for a in answers[:7]] == [201] * 7, answers[0].content
+    error = assert_error(answers[7], 429, "upload.quota_exceeded")
+    assert error["i18nVars"]["openUploads"] == 7
+    assert Upload.objects.count() == 7

@@ -1,7 +1,7 @@
 """Presign's write transaction on SQLite (uploads.sqlite_writes), on a SQLite file of its own
 whatever the test database: BEGIN IMMEDIATE and COMMIT sent as they are, nothing left open
 when the block fails, a savepoint inside an outer transaction, and writers queued on a lock
-file beside the database."""
+file beside the database; a statement on its own with neither BEGIN nor COMMIT."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from django.db import transaction
 from django.db.backends.sqlite3.base import DatabaseWrapper
 
-from uploads.sqlite_writes import write_transaction
+from uploads.sqlite_writes import write_statement, write_transaction
 
 
 @pytest.fixture
@@ -135,3 +135,45 @@ def test_a_database_in_memory_takes_no_lock_file(unblocked: None) -> None:
         assert names(connection) == ["a"]
     finally:
         connection.close()
+
+
+def test_a_statement_on_its_own_commits_holding_the_writers_lock_file(
+    sqlite_file: DatabaseWrapper,
+) -> None:
+    """Outside a transaction, one statement is its own transaction (no BEGIN IMMEDIATE,
+    no COMMIT), run while the writers' lock file is held."""
+    lock_file = f"{sqlite_file.settings_dict['NAME']}-writers"
+    sqlite_file.ensure_connection()
+    held = []
+
+    def observe(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        other = os.open(lock_file, os.O_RDWR)
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held.append(sql)
+        finally:
+            os.close(other)
+        return execute(sql, params, many, context)
+
+    with sqlite_file.execute_wrapper(observe):
+        assert write_statement(sqlite_file, "INSERT INTO item VALUES (%s)", ["a"]) == 1
+
+    assert held == ["INSERT INTO item VALUES (%s)"]  # the statement alone, under the lock
+    assert not sqlite_file.connection.in_transaction
+    assert names(sqlite_file) == ["a"]
+
+
+def test_a_statement_inside_a_transaction_is_left_to_write_transaction(
+    sqlite_file: DatabaseWrapper,
+) -> None:
+    from django.db import connections
+
+    connections["sqlite_writes"] = sqlite_file
+    try:
+        with transaction.atomic(using="sqlite_writes"):
+            assert write_statement(sqlite_file, "INSERT INTO item VALUES (%s)", ["a"]) is None
+    finally:
+        del connections["sqlite_writes"]
+
+    assert names(sqlite_file) == []

@@ -136,14 +136,12 @@ REPLACED = {
 class AppSettings:
     """Attribute access to ``settings.UPLOADS[...]`` with the defaults above."""
 
-    #: The last settings.UPLOADS found valid: read again on each access (an override takes
-    #: effect at once), checked again only when it is another dict.
-    _checked: Any = None
+    _checked: dict[str, Any] | None = None  # the settings.UPLOADS last found valid
 
     def _user_settings(self) -> dict[str, Any]:
         value = getattr(settings, "UPLOADS", {})
-        if value is self._checked:
-            return value  # type: ignore[no-any-return]
+        if value is self._checked:  # read on every request: checked once per dict
+            return self._checked
         if not isinstance(value, dict):
             raise ImproperlyConfigured("settings.UPLOADS must be a dict.")
         unknown = sorted(set(value) - set(DEFAULTS))

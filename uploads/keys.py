@@ -22,9 +22,13 @@ def staging_key(key: str) -> str:
 
 def clean_file_name(name: str) -> str:
     """The last path component, without control or format characters, capped in length."""
-    name = unicodedata.normalize("NFC", name)
+    # ASCII is NFC already, and its only characters of category C are those not printable.
+    plain = name.isascii() and name.isprintable()
+    if not plain:
+        name = unicodedata.normalize("NFC", name)
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    if not plain:
+        name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     name = name.strip().strip(".")
     limit = app_settings.FILE_NAME_MAX_LENGTH
     if len(name) > limit:

@@ -202,12 +202,11 @@ class PolicyRegistry:
         now = monotonic()
         if loaded is not None and now - self._checked_at < app_settings.POLICY_CACHE_SECONDS:
             return policies
-        cache = _cache()
         try:
             found, cached = read_ahead(VERSION_KEY)  # in the rate limit's round trip
             if not found:
                 with cache_errors(app_settings.CACHE_ALIAS):
-                    cached = cache.get(VERSION_KEY)
+                    cached = _cache().get(VERSION_KEY)
         except exceptions.ServiceUnavailable:
             # When it answers again, it may have missed edits: ask the database then.
             self._confirmed_at = -float("inf")
@@ -228,6 +227,7 @@ class PolicyRegistry:
                 policies = self._load()
                 self._state = (number, policies)
         if cached != number:  # missing, or stale: put the truth back
+            cache = _cache()
             try:
                 if cached is None:  # add: an edit's own number may have arrived meanwhile
                     cache.add(VERSION_KEY, number, None)

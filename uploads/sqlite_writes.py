@@ -1,5 +1,5 @@
-"""A write transaction that, on SQLite, takes the database's write lock at its start: for
-presign's count and insert (uploads.services.presign).
+"""Writes that, on SQLite, hold the database's write lock from their start: for presign's
+count and insert (uploads.services.presign), one statement on its own or a transaction.
 
 SQLite lets one writer in at a time. A writer that finds the lock taken sleeps in SQLite's
 busy handler: a millisecond, then two, five, ten..., however soon the lock is released, while
@@ -7,7 +7,9 @@ presign holds it for a fraction of a millisecond. So presign's writers queue fir
 lock beside the database, which wakes the next one as soon as the lock is released; SQLite's
 own lock (BEGIN IMMEDIATE) still decides, the file lock only orders those who wait for it.
 The transaction is BEGIN IMMEDIATE and COMMIT sent as they are, without ``atomic``'s
-bookkeeping; inside an outer transaction it is ``atomic``'s savepoint, as before.
+bookkeeping; inside an outer transaction it is ``atomic``'s savepoint, as before. A statement
+on its own needs neither: outside a transaction SQLite runs a writing statement as its own
+transaction, which takes the write lock before the statement reads anything.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -45,6 +47,21 @@ def write_transaction(connection: BaseDatabaseWrapper) -> Iterator[CursorWrapper
         finally:
             if connection.connection is not None and connection.connection.in_transaction:
                 connection.connection.rollback()
+
+
+def write_statement(connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> int | None:
+    """Run one writing statement as its own transaction on SQLite, queued with the other
+    writers; its row count. None, having run nothing, on another database or inside a
+    transaction: use write_transaction."""
+    if (
+        connection.vendor != "sqlite"
+        or connection.in_atomic_block
+        or not connection.get_autocommit()
+    ):
+        return None
+    with _queued(connection), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
 
 
 def _queued(connection: BaseDatabaseWrapper) -> Any:

@@ -4,12 +4,13 @@ import base64
 import binascii
 import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connections, router
-from django.db.models import CharField, Field, ForeignKey, JSONField, Q, TextField
+from django.db.models import Field, ForeignKey, Q
 from django.utils import timezone
 
 from uploads import content_types, exceptions, keys
@@ -20,7 +21,7 @@ from uploads.services.multipart import assembles_at_key
 from uploads.services.promote import object_headers
 from uploads.services.signing import provider_errors, signer_for
 from uploads.signers import PresignedUpload, Signer, UploadSpec
-from uploads.sqlite_writes import write_transaction
+from uploads.sqlite_writes import write_statement, write_transaction
 from uploads.types import User
 
 
@@ -80,21 +81,26 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
     part_size = _part_size(policy, signer, size, request.multipart)
     lifetime = app_settings.MULTIPART_LIFETIME if part_size else policy.expires_in
     upload_id = uuid.uuid4()
-    upload = Upload(
-        id=upload_id,
-        owner=owner,
-        policy=_policy_row(policy),
-        key=keys.build_key(policy.key_prefix, owner.pk, upload_id, content_type),
-        storage=policy.storage,
-        max_size=policy.max_size,
-        is_public=policy.is_public,
-        content_type=content_type,
-        size=size,
-        sha256=sha256 or "",
-        file_name=keys.clean_file_name(request.file_name or ""),
-        expires_at=timezone.now() + timedelta(seconds=lifetime),
-        part_size=part_size,
-        assembles_at_key=bool(part_size) and assembles_at_key(policy, content_type, signer),
+    now = timezone.now()
+    upload = _new_upload(
+        owner,
+        _policy_row(policy),
+        {
+            "id": upload_id,
+            "key": keys.build_key(policy.key_prefix, owner.pk, upload_id, content_type),
+            "storage": policy.storage,
+            "max_size": policy.max_size,
+            "is_public": policy.is_public,
+            "content_type": content_type,
+            "size": size,
+            "sha256": sha256 or "",
+            "file_name": keys.clean_file_name(request.file_name or ""),
+            "expires_at": now + timedelta(seconds=lifetime),
+            "part_size": part_size,
+            "assembles_at_key": bool(part_size) and assembles_at_key(policy, content_type, signer),
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     spec = UploadSpec(
         key=keys.staging_key(upload.key),  # complete copies it to upload.key, for good
@@ -110,17 +116,17 @@ def presign_upload(owner: User, request: PresignRequest) -> PresignResult:
     if part_size is None:
         with provider_errors():
             presigned = signer.presign_upload(spec)
-        _insert_within_quota(upload, adding)
+        _insert_within_quota(upload, adding, now)
         return PresignResult(upload, presigned, policy.max_size, policy.expires_in)
     # Refused before the storage makes an upload it would have to abort; checked again,
     # exactly, with the insert.
-    _check_quota(adding, _pending_totals(owner.pk))
+    _check_quota(adding, _pending_totals(owner.pk, now))
     if upload.assembles_at_key:
         spec = replace(spec, key=upload.multipart_key, headers=object_headers(upload))
     with provider_errors():
         upload.multipart_id = signer.create_multipart(spec)
     try:
-        _insert_within_quota(upload, adding)
+        _insert_within_quota(upload, adding, now)
     except BaseException:
         with provider_errors():
             signer.abort_multipart(spec.key, upload.multipart_id)
@@ -168,71 +174,129 @@ def _policy_row(policy: Policy) -> UploadPolicy:
 #: PRESIGN_ASYNC_COMMIT: for presign's implicit transaction alone.
 ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
 
+#: The fields presign sets on a new upload; every other one holds its default, which
+#: _upload_defaults requires to be a constant.
+SET_AT_PRESIGN = frozenset(
+    {
+        *("id", "owner_id", "policy_id", "key", "storage", "max_size", "is_public"),
+        *("content_type", "size", "sha256", "file_name", "expires_at", "part_size"),
+        *("assembles_at_key", "multipart_id", "created_at", "updated_at"),
+    }
+)
+#: Column types whose database value is the Python value presign holds (str, int, bool or
+#: None), as get_db_prep_save would leave it, on SQLite and PostgreSQL; on PostgreSQL, whose
+#: driver takes them as they are, a UUID and an aware datetime too.
+PLAIN_TYPES = frozenset(
+    {
+        *("CharField", "TextField", "SlugField", "BooleanField", "FloatField"),
+        *("IntegerField", "BigIntegerField", "SmallIntegerField", "PositiveIntegerField"),
+        *("PositiveBigIntegerField", "PositiveSmallIntegerField", "AutoField", "BigAutoField"),
+    }
+)
+PLAIN_ON_POSTGRESQL = PLAIN_TYPES | {"UUIDField", "DateTimeField"}
 
-def _insert_within_quota(upload: Upload, adding: int) -> None:
-    """Insert ``upload`` unless its owner's quota refuses it, as one step: concurrent
-    presigns of one owner take turns from the count to the insert, so that exactly as many
-    pass as the quota has room for. On PostgreSQL the owner's row is locked first, and the
-    lock, the count and the insert are one round trip (_insert_sql); SQLite, which cannot lock
-    rows, serializes writers from BEGIN IMMEDIATE instead (uploads.sqlite_writes); other
-    databases lock, then count and insert, in a transaction."""
+
+def _new_upload(owner: User, policy: UploadPolicy, values: dict[str, Any]) -> Upload:
+    """A pending upload with ``values`` (by attname, within SET_AT_PRESIGN) and every other
+    field's default, built from its fields in order as Django builds the rows it reads (the
+    keyword path costs presign several times more), its owner and type cached on it."""
+    values["owner_id"], values["policy_id"] = owner.pk, policy.pk
+    if not values.keys() <= SET_AT_PRESIGN:
+        raise TypeError(f"Not set at presign: {sorted(values.keys() - SET_AT_PRESIGN)}")
+    row = [values.get(name, default) for name, default in _upload_defaults()]
+    upload = Upload(*row)  # type: ignore[misc]  # the stubs type one field per argument
+    meta = Upload._meta
+    meta.get_field("owner").set_cached_value(upload, owner)  # type: ignore[union-attr]
+    meta.get_field("policy").set_cached_value(upload, policy)  # type: ignore[union-attr]
+    return upload
+
+
+@functools.cache
+def _upload_defaults() -> tuple[tuple[str, Any], ...]:
+    """(attname, default) of each of Upload's concrete fields, in order: None where the
+    default varies (a new id), which only a field that presign sets may have."""
+    defaults = []
+    for field in Upload._meta.concrete_fields:
+        default = field.get_default()
+        if field.has_default() and callable(field.default) or not _constant(default):
+            if field.attname not in SET_AT_PRESIGN:
+                raise TypeError(f"Presign must set Upload.{field.name}: its default varies.")
+            default = None
+        defaults.append((field.attname, default))
+    return tuple(defaults)
+
+
+def _constant(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float)  # bool and enums too
+
+
+def _insert_within_quota(upload: Upload, adding: int, now: datetime) -> None:
+    """Insert ``upload`` unless its owner's quota refuses it (counting the uploads pending at
+    ``now``), as one step: concurrent presigns of one owner take turns from the count to the
+    insert, so that exactly as many pass as the quota has room for. On PostgreSQL the owner's
+    row is locked first, and the lock, the count and the insert are one round trip
+    (_insert_sql); on SQLite the count and the insert are one statement, which holds the
+    database's write lock from its start (uploads.sqlite_writes); other databases lock, then
+    count and insert, in a transaction."""
     alias = router.db_for_write(Upload)
     connection = connections[alias]
-    sql, fields = _insert_sql(alias)
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    values = [_db_value(f, f.pre_save(upload, True), connection) for f in fields]
-    limits: list[Any] = [app_settings.MAX_OPEN_UPLOADS, adding, app_settings.MAX_PENDING_BYTES]
-    counted: list[Any] = [upload.owner_id, Upload.Status.PENDING, now]
+    sql, written = _insert_sql(alias)
+    row = upload.__dict__
+    values = [row[name] if prep is None else prep(row[name], connection) for name, prep in written]
+    settings = app_settings
+    limits: list[Any] = [settings.MAX_OPEN_UPLOADS, adding, settings.MAX_PENDING_BYTES]
+    counted: list[Any] = [upload.owner_id, _database_datetime(now, connection)]
     if connection.vendor == "postgresql":
-        if app_settings.PRESIGN_ASYNC_COMMIT:
-            sql = f"{ASYNC_COMMIT}; {sql}"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [upload.owner_id, *counted, *values, *limits])
-            while cursor.nextset():  # to the last statement's row
-                pass
-            count, pending, inserted = cursor.fetchone()
+        lock = _lock_owner_sql(alias)
+        assert lock is not None
+        statements = [(lock, [upload.owner_id]), (sql, [*counted, *values, *limits])]
+        if settings.PRESIGN_ASYNC_COMMIT:
+            statements.insert(0, (ASYNC_COMMIT, []))
+        count, pending, inserted = _in_one_round_trip(connection, statements)
         totals = int(count), int(pending)
     else:
-        lock = _lock_owner_sql(alias)  # None on SQLite, whose BEGIN IMMEDIATE serializes
-        with write_transaction(connection) as cursor:
-            if lock is not None:
-                cursor.execute(lock, [upload.owner_id])
-            cursor.execute(sql, [*values, *counted, *limits])
-            inserted = cursor.rowcount == 1
-            totals = (0, 0) if inserted else _pending_totals(upload.owner_id)
+        params = [*values, *counted, *limits]
+        # A refusal is taken again in a transaction, for the totals it refused by.
+        inserted = write_statement(connection, sql, params) == 1
+        if not inserted:
+            lock = _lock_owner_sql(alias)  # None on SQLite, whose BEGIN IMMEDIATE serializes
+            with write_transaction(connection) as cursor:
+                if lock is not None:
+                    cursor.execute(lock, [upload.owner_id])
+                cursor.execute(sql, params)
+                inserted = cursor.rowcount == 1
+                totals = (0, 0) if inserted else _pending_totals(upload.owner_id, now)
     if not inserted:
         _check_quota(adding, totals)
         raise AssertionError("the quota refused an upload it has room for")  # pragma: no cover
     upload._state.adding, upload._state.db = False, alias
 
 
-def _db_value(field: Field, value: Any, connection: Any) -> Any:
-    """``field.get_db_prep_save(value)``, but a None or a string for a text column as it is,
-    which is all Django would make of them: about twenty of an upload's thirty-odd fields at
-    presign, each costing presign a few microseconds more the long way."""
-    if value is None and not isinstance(field, JSONField):
-        return None
-    if type(value) is str and isinstance(field, CharField | TextField):
-        return value
-    return field.get_db_prep_save(value, connection)
+Prep = Callable[[Any, Any], Any]
 
 
 @functools.cache
-def _insert_sql(alias: str) -> tuple[str, tuple[Field, ...]]:
+def _insert_sql(alias: str) -> tuple[str, tuple[tuple[str, Prep | None], ...]]:
     """The insert of an upload when its owner's quota has room, and the fields whose values
-    it takes (in the order of its placeholders: _insert_within_quota).
+    it takes, in the order of its placeholders (_insert_within_quota): each field's attname
+    and what makes its database value (get_db_prep_save; None where that is the value
+    itself). The fields presign leaves null are left to the database's NULL.
 
-    On PostgreSQL, two statements in one query, one implicit transaction: the owner's row
-    locked, then counted and inserted, answering the totals it judged by and whether it
-    inserted. The count is a statement of its own, after the lock: under READ COMMITTED it
-    then sees every upload committed by the presign that held the lock before. Each value is
-    cast to its column's type, which INSERT ... SELECT does not infer as INSERT ... VALUES
-    does. Elsewhere, the count and the insert in one statement, in a transaction after the
-    lock (or, on SQLite, after BEGIN IMMEDIATE)."""
+    On PostgreSQL, the statement that follows the lock of the owner's row in the same round
+    trip and implicit transaction (_in_one_round_trip): the owner's uploads counted and the
+    upload inserted, answering the totals it judged by and whether it inserted. The count is
+    a statement of its own, after the lock: under READ COMMITTED it then sees every upload
+    committed by the presign that held the lock before. Each value is cast to its column's
+    type, which INSERT ... SELECT does not infer as INSERT ... VALUES does. Elsewhere, the
+    count and the insert in one statement."""
     connection = connections[alias]
     quote = connection.ops.quote_name
     postgresql = connection.vendor == "postgresql"
-    fields = tuple(Upload._meta.local_concrete_fields)
+    fields = [
+        f
+        for f in Upload._meta.local_concrete_fields
+        if f.attname in SET_AT_PRESIGN or not (f.null and f.get_default() is None)
+    ]
     columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[arg-type]
     values = ", ".join(
         f"CAST(%s AS {f.cast_db_type(connection)})" if postgresql else "%s" for f in fields
@@ -245,14 +309,59 @@ def _insert_sql(alias: str) -> tuple[str, tuple[Field, ...]]:
             f"SELECT {values} FROM {source} WHERE n < %s AND b + %s <= %s"
         )
 
+    written = tuple((f.attname, _prep(f, connection)) for f in fields)
     if not postgresql:
         # Not as WITH ... INSERT: sqlite3 then reports no row count.
-        return insert(f"({totals}) AS totals"), fields
+        return insert(f"({totals}) AS totals"), written
     return (
-        f"{_lock_owner_sql(alias)}; WITH totals AS ({totals}), "
-        f"inserted AS ({insert('totals')} RETURNING 1) "
+        f"WITH totals AS ({totals}), inserted AS ({insert('totals')} RETURNING 1) "
         "SELECT n, b, (SELECT COUNT(*) FROM inserted) FROM totals"
-    ), fields
+    ), written
+
+
+def _in_one_round_trip(connection: Any, statements: list[tuple[str, list[Any]]]) -> Any:
+    """Run PostgreSQL statements in one round trip and one implicit transaction, each with a
+    snapshot of its own; the last one's row. One query of several statements where the
+    connection binds parameters in the client (Django's default); where it binds them on the
+    server (OPTIONS["server_side_binding"]), which takes one statement a query, a pipeline,
+    whose statements psycopg prepares once they are used often (its prepare_threshold)."""
+    with connection.cursor() as cursor:
+        if connection.settings_dict["OPTIONS"].get("server_side_binding") is not True:
+            cursor.execute(
+                "; ".join(sql for sql, _ in statements),
+                [p for _, params in statements for p in params],
+            )
+            while cursor.nextset():  # to the last statement's row
+                pass
+            return cursor.fetchone()
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            return cursor.fetchone()
+
+
+def _prep(field: Field, connection: Any) -> Prep | None:
+    """What makes the database value of the field's value at presign: None where it is the
+    value itself; for a datetime on SQLite, the backend's adaptation of it (presign's are
+    aware, which is all DateTimeField.get_prep_value checks)."""
+    target = field.target_field if isinstance(field, ForeignKey) else field
+    kind = target.get_internal_type()
+    if connection.vendor == "postgresql" and kind in PLAIN_ON_POSTGRESQL:
+        return None
+    if connection.vendor == "sqlite":
+        if kind in PLAIN_TYPES:
+            return None
+        if kind == "DateTimeField":
+            return _database_datetime
+    return field.get_db_prep_save
+
+
+def _database_datetime(value: datetime | None, connection: Any) -> Any:
+    """The backend's text of the datetime, taken straight from a UTC one where the
+    connection's time zone is UTC (as timezone.now() makes them, and by default)."""
+    if value is not None and value.tzinfo is UTC and connection.timezone is UTC:
+        return str(value.replace(tzinfo=None))
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 def _check_quota(adding: int, totals: tuple[int, int]) -> None:
@@ -331,16 +440,14 @@ def _check_sha256(policy: Policy, value: Any) -> str | None:
     return base64.b64encode(digest).decode()
 
 
-def _pending_totals(owner_id: Any) -> tuple[int, int]:
-    """(count, bytes) of the owner's live pending uploads, in one indexed query
+def _pending_totals(owner_id: Any, now: datetime) -> tuple[int, int]:
+    """(count, bytes) of the owner's uploads pending at ``now``, in one indexed query
     (upload_owner_pending). Written as SQL because building it with the ORM cost presign
     more than running it."""
     connection = connections[router.db_for_write(Upload)]
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    now = _database_datetime(now, connection)
     with connection.cursor() as cursor:
-        cursor.execute(
-            _pending_totals_sql(connection.alias), [owner_id, Upload.Status.PENDING, now]
-        )
+        cursor.execute(_pending_totals_sql(connection.alias), [owner_id, now])
         count, pending = cursor.fetchone()
     return int(count), int(pending)
 
@@ -375,9 +482,13 @@ def _pending_totals_sql(alias: str) -> str:
         assert isinstance(field, Field) and field.column
         return quote(field.column)
 
+    # The status as a constant, as upload_owner_pending's condition has it: a plan made
+    # for any status could not use that index.
+    pending = Upload.Status.PENDING.value
+    assert pending.isalpha()
     return (
         f"SELECT COUNT(*) AS n, "
         f"COALESCE(SUM(COALESCE({column('size')}, {column('max_size')})), 0) AS b "
-        f"FROM {quote(meta.db_table)} WHERE {column('owner')} = %s AND {column('status')} = %s "
-        f"AND {column('expires_at')} > %s"
+        f"FROM {quote(meta.db_table)} WHERE {column('owner')} = %s "
+        f"AND {column('status')} = '{pending}' AND {column('expires_at')} > %s"
     )
