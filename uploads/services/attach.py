@@ -3,22 +3,15 @@ the signed value a form posts for it (issued to one user, for a while)."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import hmac
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii as _json_string  # as json.dumps writes them
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core import signing
-from django.utils.encoding import force_bytes
 
-from uploads import exceptions
+from uploads import exceptions, signed_values
 from uploads.app_settings import app_settings
 from uploads.models import Upload
 from uploads.services.complete import complete_upload
@@ -105,31 +98,9 @@ def field_value(upload_id: uuid.UUID | str, user: User | None) -> str:
     UPLOADS["FIELD_VALUE_MAX_AGE"]. Only the API's answers to a caller who may write uploads
     (for their own uploads) and forms shown to a user (for the upload they show) issue one.
 
-    Exactly ``TimestampSigner(salt=...).sign_object({"upload": ..., "user": ...})`` (which
-    reads it back), built without the signer: the JSON of two strings written out, and the
-    HMAC key, derived from SECRET_KEY and the salt, kept for the next value."""
+    ``TimestampSigner(salt=...).sign_object`` reads it back."""
     issued_to = "" if user is None or user.pk is None else str(user.pk)
-    payload = f'{{"upload":{_json_string(str(upload_id))},"user":{_json_string(issued_to)}}}'
-    value = f"{signing.b64_encode(payload.encode()).decode()}:{_timestamp()}"
-    mac = hmac.digest(_field_value_key(settings.SECRET_KEY), value.encode(), "sha256")
-    return f"{value}:{signing.b64_encode(mac).decode()}"
-
-
-_stamp = (0, "0")  # the last second signed, as TimestampSigner writes it
-
-
-def _timestamp() -> str:
-    global _stamp
-    now, stamp = int(time.time()), _stamp
-    if stamp[0] != now:
-        stamp = _stamp = (now, signing.b62_encode(now))
-    return stamp[1]
-
-
-@functools.lru_cache(maxsize=4)
-def _field_value_key(secret: str | bytes) -> bytes:
-    # django.utils.crypto.salted_hmac's key, for Signer.signature's salt.
-    return hashlib.sha256(f"{_FIELD_VALUE_SALT}signer".encode() + force_bytes(secret)).digest()
+    return signed_values.dumps({"upload": str(upload_id), "user": issued_to}, _FIELD_VALUE_SALT)
 
 
 def read_field_value(value: str) -> FieldValue | None:

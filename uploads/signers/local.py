@@ -22,7 +22,6 @@ import errno
 import hashlib
 import hmac
 import io
-import json
 import os
 import secrets
 import time
@@ -37,8 +36,8 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.urls import get_resolver, get_script_prefix, get_urlconf, reverse
-from django.utils.encoding import force_bytes
 
+from uploads import signed_values
 from uploads.app_settings import app_settings
 from uploads.keys import staging_key
 from uploads.signers import local_parts
@@ -144,21 +143,6 @@ class _Concatenated(io.RawIOBase):
             self._current = None
 
 
-def _dumps(claims: dict[str, Any], salt: str) -> str:
-    """``signing.dumps(claims, salt=salt)``: the same token, which ``signing.loads`` reads,
-    with its HMAC key derived once per secret rather than for every URL presign signs."""
-    data = json.dumps(claims, separators=(",", ":")).encode("latin-1")
-    value = f"{signing.b64_encode(data).decode()}:{signing.b62_encode(int(time.time()))}"
-    mac = hmac.digest(_hmac_key(salt, settings.SECRET_KEY), value.encode(), "sha256")
-    return f"{value}:{signing.b64_encode(mac).decode()}"
-
-
-@lru_cache(maxsize=8)
-def _hmac_key(salt: str, secret: str | bytes) -> bytes:
-    # As django.core.signing.Signer(salt=salt) derives it (salted_hmac, sha256).
-    return hashlib.sha256(force_bytes(f"{salt}signer") + force_bytes(secret)).digest()
-
-
 _TOKEN = "__token__"
 
 
@@ -200,7 +184,7 @@ class LocalSigner(Signer):
             "u": spec.metadata.get("upload-id"),
             "exp": int(spec.expires_at.timestamp()),
         }
-        token = _dumps(claims, UPLOAD_SALT)
+        token = signed_values.dumps(claims, UPLOAD_SALT)
         headers = {"Content-Type": spec.content_type}
         if spec.size is not None:
             headers["Content-Length"] = str(spec.size)
@@ -216,7 +200,7 @@ class LocalSigner(Signer):
             "n": attachment_name,
             "exp": int(time.time()) + expires_in,
         }
-        return _token_url("uploads:local-get", _dumps(claims, DOWNLOAD_SALT))
+        return _token_url("uploads:local-get", signed_values.dumps(claims, DOWNLOAD_SALT))
 
     def public_url(self, key: str) -> str:
         if app_settings.PUBLIC_BASE_URL:
@@ -309,7 +293,7 @@ class LocalSigner(Signer):
             "o": spec.part_offset,
             "exp": int(spec.expires_at.timestamp()),
         }
-        token = _dumps(claims, UPLOAD_SALT)
+        token = signed_values.dumps(claims, UPLOAD_SALT)
         return PresignedUpload(
             url=reverse("uploads:local-put", args=[token]), headers={"Content-Length": str(size)}
         )
