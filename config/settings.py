@@ -254,6 +254,9 @@ UPLOADS = {
     "VERIFY_IN_BACKGROUND_ABOVE": int(
         os.environ.get("UPLOADS_VERIFY_IN_BACKGROUND_ABOVE", str(64 * 1024**2))
     ),
+    # A file complete read whole and at most this large is written to its key from the bytes
+    # it verified, not copied (0: always copied).
+    "WRITE_VERIFIED_UP_TO": int(os.environ.get("UPLOADS_WRITE_VERIFIED_UP_TO", str(1024**2))),
     # Seconds after a worker died mid-verification before uploads_cleanup hands the upload
     # to another (docs/scaling.md).
     "VERIFY_LEASE": int(os.environ.get("UPLOADS_VERIFY_LEASE", "120")),

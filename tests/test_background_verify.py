@@ -159,6 +159,7 @@ def test_a_file_refused_in_the_background_is_rejected_and_deleted(
     assert "bytes are not video/mp4" in done["rejectionReason"]
     assert not stored(big["key"]) and not staged(big["key"])
     assert signals == [("rejected", "rejected")]
+    assert Upload.objects.get(pk=big["id"]).verify_lease_until is None  # the run's lease ended
 
 
 @pytest.mark.django_db

@@ -136,3 +136,15 @@ def test_the_wsgi_module_loads_the_views_and_keeps_them_from_the_collector(
     served = manage(project_env(tmp_path), "shell", "-v", "0", "-c", SERVE_ONCE)
 
     assert served.split() == ["401", "Unauthorized", "auth.unauthorized", "True"]
+
+
+def test_the_sizes_complete_goes_by_come_from_the_environment(tmp_path: Path) -> None:
+    env = project_env(tmp_path) | {
+        "UPLOADS_VERIFY_IN_BACKGROUND_ABOVE": "5000",
+        "UPLOADS_WRITE_VERIFIED_UP_TO": "0",
+    }
+    show = (
+        "from uploads.app_settings import app_settings as s; "
+        "print(s.VERIFY_IN_BACKGROUND_ABOVE, s.WRITE_VERIFIED_UP_TO)"
+    )
+    assert manage(env, "shell", "-v", "0", "-c", show).split() == ["5000", "0"]

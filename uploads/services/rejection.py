@@ -21,7 +21,8 @@ def reject(upload: Upload, reasons: list[dict[str, Any]]) -> None:
             signer.delete(key)
     upload.status = Upload.Status.REJECTED
     upload.rejection_reason = "; ".join(r["message"] for r in reasons)
-    upload.save(update_fields=["status", "rejection_reason", "updated_at"])
+    upload.verify_lease_until = None  # a background run's lease ends with it
+    upload.save(update_fields=["status", "rejection_reason", "verify_lease_until", "updated_at"])
     send_on_commit(upload_rejected, Upload, upload=upload, reasons=reasons)
 
 
