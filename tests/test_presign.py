@@ -356,6 +356,28 @@ def test_requests_refused_before_presign_do_not_count(
     assert remaining == ["2", "1", "0"]
 
 
+def test_a_revoked_token_is_refused_at_once_and_its_presigns_do_not_count(
+    three_per_window: None, user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The token's version and the rate limit's count share a round trip on Redis: a revoked
+    token is still refused on its next presign, and the count its refusal made is taken back."""
+    from accounts.tokens import VersionedRefreshToken, revoke_all
+
+    old = client_for(user)
+    assert presign_as(old)["X-RateLimit-Remaining"] == "2"  # its version now in the cache
+    with django_capture_on_commit_callbacks(execute=True):
+        revoke_all(user)  # the new version published to the cache
+
+    for _ in range(3):
+        assert_error(presign_as(old), 401, "auth.unauthorized")
+    fresh = APIClient()  # a token of the new version, as signing in again gives
+    access = VersionedRefreshToken.for_user(user).access_token
+    fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert [presign_as(fresh)["X-RateLimit-Remaining"] for _ in range(2)] == ["1", "0"]
+    assert_error(presign_as(fresh), 429, "rate_limited")
+    assert Upload.objects.count() == 3
+
+
 # --- query budget ----------------------------------------------------------------------
 
 
