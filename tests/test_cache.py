@@ -189,3 +189,23 @@ def test_without_redis_a_count_ahead_waits_for_the_rate_limit(settings: Any) -> 
     with counting_ahead(ahead):
         assert read_for_user("default", 7, "version:7") is None
         assert counted_ahead("default", "hits:7") is None
+
+
+def test_a_count_taken_back_with_the_cache_down_leaves_the_refusal_as_it_was(
+    settings: Any,
+) -> None:
+    """Taking back is best effort: with Redis gone since the count, the request's own refusal
+    (a revoked token's 401) is what the caller gets, not a cache error."""
+    from uploads.api import ratelimit
+    from uploads.counting import CountAhead, counting_ahead
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        }
+    }
+    ahead = CountAhead("default", lambda user: (f"hits:{user}", 60))
+    ahead.user_id, ahead.key, ahead.count = "7", "hits:7", 1  # as counted before Redis went
+    with counting_ahead(ahead):
+        ratelimit.take_back()  # no error
