@@ -124,3 +124,88 @@ def test_count_and_read_is_one_round_trip_to_redis(redis_url: str) -> None:
 
     assert (count, found) == (2, {})
     assert proxy.trips == 1
+
+
+def test_a_count_ahead_goes_in_the_round_trip_of_the_users_read(
+    redis_url: str, settings: Any
+) -> None:
+    """Inside counting_ahead, the first read made for a user (authentication's) also counts
+    for that user and reads the block's keys: one round trip; a count taken back is gone."""
+    from django.core.cache import caches
+
+    from tests.round_trips import RoundTripProxy
+    from uploads.counting import (
+        CountAhead,
+        counted_ahead,
+        counting_ahead,
+        read_ahead,
+        read_for_user,
+        reading_ahead,
+        take_back_ahead,
+    )
+
+    prefix = uuid.uuid4().hex
+    with RoundTripProxy.in_front_of(redis_url) as proxy:
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": proxy.through(redis_url),
+                "KEY_PREFIX": prefix,
+            }
+        }
+        cache = caches["default"]
+        cache.set("version:7", 3)
+        cache.set("revision", 11)
+        ahead = CountAhead("default", lambda user: (f"hits:{user}", 60), ["revision"])
+        with reading_ahead(), counting_ahead(ahead):
+            proxy.reset()
+            assert read_for_user("default", 7, "version:7") == 3
+            assert proxy.trips == 1
+            assert counted_ahead("default", "hits:7") == 1
+            assert counted_ahead("default", "hits:8") is None  # another counter
+            assert read_ahead("revision") == (True, 11)
+            assert read_for_user("default", 7, "version:7") == 3  # a plain read: no count
+        assert cache.get("hits:7") == 1
+
+        with reading_ahead(), counting_ahead(ahead := CountAhead("default", ahead.counter)):
+            read_for_user("default", 7, "version:7")
+            take_back_ahead()
+            assert counted_ahead("default", "hits:7") is None
+        assert cache.get("hits:7") == 1  # the first count stays; the second was taken back
+
+        with reading_ahead(), counting_ahead(ahead := CountAhead("default", ahead.counter)):
+            read_for_user("default", 9, "version:9")
+            cache.delete("hits:9")  # its window over before the request was refused
+            take_back_ahead()
+        assert cache.get("hits:9") is None  # no count without an expiry left behind
+
+
+def test_without_redis_a_count_ahead_waits_for_the_rate_limit(settings: Any) -> None:
+    """Another cache reads only what is asked: the rate limit then counts on its own."""
+    from uploads.counting import CountAhead, counted_ahead, counting_ahead, read_for_user
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    ahead = CountAhead("default", lambda user: (f"hits:{user}", 60))
+    with counting_ahead(ahead):
+        assert read_for_user("default", 7, "version:7") is None
+        assert counted_ahead("default", "hits:7") is None
+
+
+def test_a_count_taken_back_with_the_cache_down_leaves_the_refusal_as_it_was(
+    settings: Any,
+) -> None:
+    """Taking back is best effort: with Redis gone since the count, the request's own refusal
+    (a revoked token's 401) is what the caller gets, not a cache error."""
+    from uploads.api import ratelimit
+    from uploads.counting import CountAhead, counting_ahead
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        }
+    }
+    ahead = CountAhead("default", lambda user: (f"hits:{user}", 60))
+    ahead.user_id, ahead.key, ahead.count = "7", "hits:7", 1  # as counted before Redis went
+    with counting_ahead(ahead):
+        ratelimit.take_back()  # no error

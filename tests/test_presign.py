@@ -19,6 +19,7 @@ from tests.conftest import client_for, make_png, sha256_b64
 from tests.helpers import PRESIGN, assert_error
 from tests.requirements import require_postgres
 from uploads.models import Upload, UploadPolicy
+from uploads.services.presign import PRESIGN_FUNCTION
 
 MB = 1024 * 1024
 AVATAR_TYPES = ["image/jpeg", "image/png", "image/webp"]
@@ -355,6 +356,28 @@ def test_requests_refused_before_presign_do_not_count(
     assert remaining == ["2", "1", "0"]
 
 
+def test_a_revoked_token_is_refused_at_once_and_its_presigns_do_not_count(
+    three_per_window: None, user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The token's version and the rate limit's count share a round trip on Redis: a revoked
+    token is still refused on its next presign, and the count its refusal made is taken back."""
+    from accounts.tokens import VersionedRefreshToken, revoke_all
+
+    old = client_for(user)
+    assert presign_as(old)["X-RateLimit-Remaining"] == "2"  # its version now in the cache
+    with django_capture_on_commit_callbacks(execute=True):
+        revoke_all(user)  # the new version published to the cache
+
+    for _ in range(3):
+        assert_error(presign_as(old), 401, "auth.unauthorized")
+    fresh = APIClient()  # a token of the new version, as signing in again gives
+    access = VersionedRefreshToken.for_user(user).access_token
+    fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    assert [presign_as(fresh)["X-RateLimit-Remaining"] for _ in range(2)] == ["1", "0"]
+    assert_error(presign_as(fresh), 429, "rate_limited")
+    assert Upload.objects.count() == 3
+
+
 # --- query budget ----------------------------------------------------------------------
 
 
@@ -431,7 +454,7 @@ def test_async_commit_is_presigns_own_and_only_when_asked(
 
     assert response.status_code == 201, response.content
     assert Upload.objects.filter(pk=response.json()["data"]["id"]).exists()
-    insert = next(q["sql"] for q in captured.captured_queries if "INSERT" in q["sql"])
+    insert = next(q["sql"] for q in captured.captured_queries if PRESIGN_FUNCTION in q["sql"])
     assert insert.startswith("SET LOCAL synchronous_commit TO OFF;") is async_commit
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
@@ -463,3 +486,63 @@ def test_presign_on_a_connection_binding_parameters_on_the_server(
     error = assert_error(answers[7], 429, "upload.quota_exceeded")
     assert error["i18nVars"]["openUploads"] == 7
     assert Upload.objects.count() == 7
+
+
+# --- the stored function (PostgreSQL) ----------------------------------------------------
+
+
+def test_the_stored_function_writes_every_column_presign_sets(
+    presign: Callable[..., Any], user: Any
+) -> None:
+    """The upload presign answers with is the row stored: each column's value arrives through
+    the function's JSON as it was (the id, the datetimes to the microsecond, the defaults)."""
+    require_postgres()
+    response = presign(size=10, fileName="été 2026.png")
+    assert response.status_code == 201, response.content
+    data = response.json()["data"]
+
+    stored = Upload.objects.get(pk=data["id"])
+    assert stored.owner_id == user.pk and stored.policy.name == "avatar"
+    assert stored.status == Upload.Status.PENDING and stored.size == 10
+    assert stored.file_name == data["fileName"] and stored.key.startswith("avatars/")
+    assert stored.expires_at.isoformat().replace("+00:00", "Z") == data["expiresAt"]
+    assert stored.created_at == stored.updated_at and stored.created_at.microsecond
+    assert (stored.verify_attempt, stored.check_retries) == (0, 0)
+    assert (stored.part_size, stored.completed_at, stored.verified_size) == (None, None, None)
+
+
+def test_the_stored_function_writes_by_column_name(user: Any) -> None:
+    """A column the table gains later (here inside the test's transaction) needs no new
+    version of the function: it inserts by name, and the new column holds its NULL."""
+    require_postgres()
+    from uploads.services import PresignRequest, presign_upload
+
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE uploads_upload ADD COLUMN later_note text")
+        result = presign_upload(user, PresignRequest("avatar", "image/png", size=10))
+        cursor.execute("SELECT key, later_note FROM uploads_upload")
+        assert cursor.fetchall() == [(result.upload.key, None)]
+
+
+@pytest.mark.django_db(transaction=True)  # the user's row held by another connection
+def test_presign_does_not_wait_for_a_transaction_updating_the_users_row(user: Any) -> None:
+    """Presign takes its owner's turn with an advisory lock, not a lock of the user's row: a
+    transaction elsewhere updating the user (a login's last_login) holds no presign up."""
+    require_postgres()
+    import psycopg
+
+    from tests.requirements import postgres_url
+    from uploads.services import PresignRequest, presign_upload
+
+    name = connection.settings_dict["NAME"]
+    url = postgres_url().rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(url) as other:
+        other.execute("UPDATE accounts_user SET last_login = now() WHERE id = %s", [user.pk])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")  # a wait would fail the presign
+            try:
+                result = presign_upload(user, PresignRequest("avatar", "image/png", size=10))
+            finally:
+                cursor.execute("RESET lock_timeout")
+                other.rollback()
+    assert Upload.objects.filter(pk=result.upload.pk, status="pending").exists()

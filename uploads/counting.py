@@ -6,15 +6,20 @@ revision: on Redis (Django's ``RedisCache``) both go in one script, one round tr
 of three (add, incr, get). The values read along the way are kept for the request, inside
 ``reading_ahead()``, where ``read_ahead(key)`` hands each out once. Any other cache takes the
 same calls one by one.
+
+A request that knows it will count once its user is known (``counting_ahead``) can count in the
+round trip of the first read made for that user, as authentication's (``read_for_user``): a
+token's version and presign's rate limit then cost one round trip, not two.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import BaseCache
+from django.core.cache import BaseCache, caches
 from django.core.cache.backends.redis import RedisCache
 
 # INCR makes a missing key 1; only then does it get its expiry, so a window's count always
@@ -27,7 +32,15 @@ for i = 2, #KEYS do found[i] = redis.call('GET', KEYS[i]) end
 return found
 """
 
+# A count taken back only where its window's key still exists: DECR on a key that expired
+# meanwhile would make one without an expiry.
+UNCOUNT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
 _script: Any = None  # a redis-py Script: EVALSHA on whichever client it is given
+_uncount_script: Any = None
 _read: ContextVar[dict[str, Any] | None] = ContextVar("uploads_read_ahead", default=None)
 _MISSING = object()
 
@@ -100,3 +113,75 @@ def read_ahead(key: str) -> tuple[bool, Any]:
     kept = _read.get()
     value = _MISSING if kept is None else kept.pop(key, _MISSING)
     return (False, None) if value is _MISSING else (True, value)
+
+
+@dataclass
+class CountAhead:
+    """A count the request will make once its user is known: in cache ``alias``, the counter
+    ``counter(user_id)`` gives (its key and expiry), reading ``read`` along."""
+
+    alias: str
+    counter: Callable[[str], tuple[str, int]]
+    read: Sequence[str] = ()
+    user_id: str | None = None  # once counted: for whom, in which key, the count
+    key: str = ""
+    count: int = 0
+
+
+_ahead: ContextVar[CountAhead | None] = ContextVar("uploads_count_ahead", default=None)
+
+
+class counting_ahead:  # a context manager, named as one
+    """For the block, let ``read_for_user`` make ``count`` in its round trip (None: no
+    count ahead)."""
+
+    def __init__(self, count: CountAhead | None) -> None:
+        self.count = count
+
+    def __enter__(self) -> None:
+        self._token = _ahead.set(self.count)
+
+    def __exit__(self, *exc: object) -> None:
+        _ahead.reset(self._token)
+
+
+def read_for_user(alias: str, user_id: Any, key: str) -> Any:
+    """``caches[alias].get(key)``, read for the request of user ``user_id``. Inside
+    ``counting_ahead``, on the same Redis cache, the block's count for that user is made in
+    the same round trip (once), with its reads kept for ``read_ahead``."""
+    cache = caches[alias]
+    ahead = _ahead.get()
+    if ahead is None or ahead.user_id is not None or ahead.alias != alias:
+        return cache.get(key)
+    if not isinstance(cache, RedisCache):
+        return cache.get(key)
+    user = str(user_id)
+    counter, expires = ahead.counter(user)
+    count, found = count_and_read(cache, counter, expires, [key, *ahead.read])
+    ahead.user_id, ahead.key, ahead.count = user, counter, count
+    return found.get(key)
+
+
+def counted_ahead(alias: str, counter: str) -> int | None:
+    """The count the block made ahead in ``counter`` of cache ``alias``, or None."""
+    ahead = _ahead.get()
+    if ahead is None or ahead.user_id is None or (ahead.alias, ahead.key) != (alias, counter):
+        return None
+    return ahead.count
+
+
+def take_back_ahead() -> None:
+    """Take back the count the block made ahead, if any: for a request refused after it was
+    made (its token revoked, say), which must not count."""
+    ahead = _ahead.get()
+    if ahead is None or ahead.user_id is None:
+        return
+    _ahead.set(None)  # nothing counted ahead any more in this block
+    cache = caches[ahead.alias]
+    assert isinstance(cache, RedisCache)  # only Redis counts ahead
+    redis_key = cache.make_and_validate_key(ahead.key)
+    client = cache._cache.get_client(redis_key, write=True)
+    global _uncount_script
+    if _uncount_script is None:
+        _uncount_script = client.register_script(UNCOUNT)
+    _uncount_script(keys=[redis_key], client=client)

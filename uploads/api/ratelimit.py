@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from uploads.api.errors import RateLimited
 from uploads.app_settings import app_settings
 from uploads.cache import BACKEND_ERRORS, unavailable
-from uploads.counting import count_and_read
+from uploads.counting import CountAhead, count_and_read, counted_ahead, take_back_ahead
 
 
 @dataclass(frozen=True)
@@ -42,26 +42,59 @@ class RateInfo:
 def hit(request: Request, group: str, read_ahead: Sequence[str] = ()) -> RateInfo:
     """Count one request of the user against ``group``; raise RateLimited past the limit.
     ``read_ahead``: cache keys to read in the same round trip, for the rest of the request
-    (uploads.counting.read_ahead), when they live in the rate limit's cache."""
+    (uploads.counting.read_ahead), when they live in the rate limit's cache. A count made
+    ahead (``count_ahead``) while the user was authenticated is taken as this one."""
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return RateInfo(0, 0, 0)
-    limit, period = rate = _split(app_settings.RATE_LIMIT)
+    limit, period = _split(app_settings.RATE_LIMIT)
     user = str(request.user.pk)
-    window = _get_window(user, period)
-    key = _make_cache_key(group, window, rate, user, ALL)
-    alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
-    if alias != app_settings.CACHE_ALIAS:
-        read_ahead = ()
-    try:
-        count, _ = count_and_read(caches[alias], key, period + EXPIRATION_FUDGE, read_ahead)
-    except BACKEND_ERRORS as err:
-        raise unavailable(alias, err) from err
+    key, expires = _counter(group, user)
+    alias = _alias()
+    count = counted_ahead(alias, key)
+    if count is None:
+        if alias != app_settings.CACHE_ALIAS:
+            read_ahead = ()
+        try:
+            count, _ = count_and_read(caches[alias], key, expires, read_ahead)
+        except BACKEND_ERRORS as err:
+            raise unavailable(alias, err) from err
     now = int(time.time())
-    time_left = max(1, window - now)
+    time_left = max(1, _get_window(user, period) - now)
     info = RateInfo(limit=limit, remaining=max(0, limit - count), reset=now + time_left)
     if count > limit:
         raise RateLimited(retry_after=time_left, headers=info.headers())
     return info
+
+
+def count_ahead(group: str, read_ahead: Sequence[str] = ()) -> CountAhead | None:
+    """The count ``hit`` will make against ``group``, to be made in the round trip of the
+    user's authentication (uploads.counting.counting_ahead); None where nothing counts."""
+    if not getattr(settings, "RATELIMIT_ENABLE", True):
+        return None
+    alias = _alias()
+    if alias != app_settings.CACHE_ALIAS:
+        read_ahead = ()
+    return CountAhead(alias, functools.partial(_counter, group), read_ahead)
+
+
+def take_back() -> None:
+    """Take back a count made ahead for a request refused before ``hit`` (its token revoked,
+    its scope short): refused requests do not count. Best effort: a cache down keeps it."""
+    try:
+        take_back_ahead()
+    except BACKEND_ERRORS:
+        pass
+
+
+def _counter(group: str, user: str) -> tuple[str, int]:
+    """The cache key of the user's count against ``group`` in this window, and its expiry."""
+    limit, period = rate = _split(app_settings.RATE_LIMIT)
+    window = _get_window(user, period)
+    return _make_cache_key(group, window, rate, user, ALL), period + EXPIRATION_FUDGE
+
+
+def _alias() -> str:
+    return getattr(settings, "RATELIMIT_USE_CACHE", "default")  # type: ignore[no-any-return]
 
 
 @functools.lru_cache(maxsize=16)

@@ -49,7 +49,7 @@ from uploads.api.serializers import (
     absolute,
     described,
 )
-from uploads.counting import reading_ahead
+from uploads.counting import counting_ahead, reading_ahead
 from uploads.models import Upload
 from uploads.policies import VERSION_KEY, registry
 from uploads.services import multipart
@@ -105,12 +105,21 @@ class PresignView(UploadsAPIView):
     rate: ratelimit.RateInfo | None = None
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        with reading_ahead():
+        # A POST's rate-limit count, with the upload types' revision, may go in the round
+        # trip of the authentication's cache read (uploads.counting.read_for_user).
+        ahead = None
+        if request.method == "POST":  # not a 405 or an OPTIONS
+            ahead = ratelimit.count_ahead("uploads.presign", read_ahead=[VERSION_KEY])
+        with reading_ahead(), counting_ahead(ahead):
             return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)  # authentication comes first
-        if request.method == "POST":  # not a 405 or an OPTIONS
+        try:
+            super().initial(request, *args, **kwargs)  # authentication comes first
+        except BaseException:
+            ratelimit.take_back()  # counted while authenticating a request refused since
+            raise
+        if request.method == "POST":
             # The upload types' revision, which presign checks next, in the same round trip.
             self.rate = ratelimit.hit(request, "uploads.presign", read_ahead=[VERSION_KEY])
 

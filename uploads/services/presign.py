@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -233,43 +234,106 @@ def _constant(value: Any) -> bool:
 def _insert_within_quota(upload: Upload, adding: int, now: datetime) -> None:
     """Insert ``upload`` unless its owner's quota refuses it (counting the uploads pending at
     ``now``), as one step: concurrent presigns of one owner take turns from the count to the
-    insert, so that exactly as many pass as the quota has room for. On PostgreSQL the owner's
-    row is locked first, and the lock, the count and the insert are one round trip
-    (_insert_sql); on SQLite the count and the insert are one statement, which holds the
-    database's write lock from its start (uploads.sqlite_writes); other databases lock, then
-    count and insert, in a transaction."""
+    insert, so that exactly as many pass as the quota has room for. On PostgreSQL a stored
+    function takes the turn, counts and inserts (_insert_on_postgresql); on SQLite the count
+    and the insert are one statement, which holds the database's write lock from its start
+    (uploads.sqlite_writes); other databases lock the owner's row, then count and insert, in
+    a transaction."""
     alias = router.db_for_write(Upload)
     connection = connections[alias]
-    sql, written = _insert_sql(alias)
-    row = upload.__dict__
-    values = [row[name] if prep is None else prep(row[name], connection) for name, prep in written]
-    settings = app_settings
-    limits: list[Any] = [settings.MAX_OPEN_UPLOADS, adding, settings.MAX_PENDING_BYTES]
-    counted: list[Any] = [upload.owner_id, _database_datetime(now, connection)]
     if connection.vendor == "postgresql":
-        lock = _lock_owner_sql(alias)
-        assert lock is not None
-        statements = [(lock, [upload.owner_id]), (sql, [*counted, *values, *limits])]
-        if settings.PRESIGN_ASYNC_COMMIT:
-            statements.insert(0, (ASYNC_COMMIT, []))
-        count, pending, inserted = _in_one_round_trip(connection, statements)
-        totals = int(count), int(pending)
+        inserted, totals = _insert_on_postgresql(connection, upload, adding, now)
     else:
-        params = [*values, *counted, *limits]
-        # A refusal is taken again in a transaction, for the totals it refused by.
-        inserted = write_statement(connection, sql, params) == 1
-        if not inserted:
-            lock = _lock_owner_sql(alias)  # None on SQLite, whose BEGIN IMMEDIATE serializes
-            with write_transaction(connection) as cursor:
-                if lock is not None:
-                    cursor.execute(lock, [upload.owner_id])
-                cursor.execute(sql, params)
-                inserted = cursor.rowcount == 1
-                totals = (0, 0) if inserted else _pending_totals(upload.owner_id, now)
+        inserted, totals = _insert_elsewhere(connection, upload, adding, now)
     if not inserted:
         _check_quota(adding, totals)
         raise AssertionError("the quota refused an upload it has room for")  # pragma: no cover
     upload._state.adding, upload._state.db = False, alias
+
+
+#: Made by migration 0018 on PostgreSQL: the owner's turn (a transaction-scoped advisory
+#: lock), the count of their pending uploads, and the insert when the quota has room.
+PRESIGN_FUNCTION = "uploads_presign_upload"
+
+
+def _insert_on_postgresql(
+    connection: Any, upload: Upload, adding: int, now: datetime
+) -> tuple[bool, tuple[int, int]]:
+    """The stored function called, in one round trip and one implicit transaction: whether it
+    inserted, and the totals it judged by. Its plans are made once per connection, where a
+    statement sent as text is parsed and planned on every presign, and it needs no prepared
+    statement, so that any pooler serves it."""
+    row = upload.__dict__
+    values = {column: row[attname] for attname, column in _postgresql_columns()}
+    settings = app_settings
+    params = [
+        *(upload.owner_id, now, settings.MAX_OPEN_UPLOADS, adding, settings.MAX_PENDING_BYTES),
+        json.dumps({k: v for k, v in values.items() if v is not None}, default=str),
+    ]
+    statements = [(_call_sql(connection.alias), params)]
+    if settings.PRESIGN_ASYNC_COMMIT:
+        statements.insert(0, (ASYNC_COMMIT, []))
+    count, pending, inserted = _in_one_round_trip(connection, statements)
+    return inserted, (int(count), int(pending))
+
+
+@functools.cache
+def _call_sql(alias: str) -> str:
+    owner = Upload._meta.get_field("owner")
+    owner_type = owner.db_type(connections[alias])  # type: ignore[union-attr]
+    return (
+        f"SELECT open_uploads, pending_bytes, inserted FROM {PRESIGN_FUNCTION}("
+        f"%s::{owner_type}, %s::timestamptz, %s::numeric, %s::numeric, %s::numeric, %s::jsonb)"
+    )
+
+
+@functools.cache
+def _postgresql_columns() -> tuple[tuple[str, str], ...]:
+    """(attname, column) of the fields presign writes on PostgreSQL, whose values go to the
+    stored function as JSON (UUIDs and datetimes as their text, which PostgreSQL reads back
+    as they were); the fields presign leaves null are left out, as JSON nulls would be."""
+    written = []
+    for field in _written_fields():
+        target = field.target_field if isinstance(field, ForeignKey) else field
+        if target.get_internal_type() not in PLAIN_ON_POSTGRESQL:
+            raise TypeError(f"Upload.{field.name}: no JSON value of its type for presign.")
+        assert field.column is not None
+        written.append((field.attname, field.column))
+    return tuple(written)
+
+
+def _written_fields() -> list[Field]:
+    """Upload's fields that presign writes: those it sets, and those whose default is not
+    null (the others are left to the database's NULL)."""
+    return [
+        f
+        for f in Upload._meta.local_concrete_fields
+        if f.attname in SET_AT_PRESIGN or not (f.null and f.get_default() is None)
+    ]
+
+
+def _insert_elsewhere(
+    connection: Any, upload: Upload, adding: int, now: datetime
+) -> tuple[bool, tuple[int, int]]:
+    """On SQLite one statement, outside any transaction (SQLite takes its write lock as the
+    statement starts); a refusal is taken again in a transaction, for the totals it refused
+    by. Other databases lock the owner's row first, in that transaction."""
+    sql, written = _insert_sql(connection.alias)
+    row = upload.__dict__
+    values = [row[name] if prep is None else prep(row[name], connection) for name, prep in written]
+    settings = app_settings
+    limits: list[Any] = [settings.MAX_OPEN_UPLOADS, adding, settings.MAX_PENDING_BYTES]
+    params = [*values, upload.owner_id, _database_datetime(now, connection), *limits]
+    if write_statement(connection, sql, params) == 1:  # None where it ran nothing
+        return True, (0, 0)
+    lock = _lock_owner_sql(connection.alias)  # None on SQLite, whose BEGIN IMMEDIATE serializes
+    with write_transaction(connection) as cursor:
+        if lock is not None:
+            cursor.execute(lock, [upload.owner_id])
+        cursor.execute(sql, params)
+        if cursor.rowcount == 1:
+            return True, (0, 0)
+        return False, _pending_totals(upload.owner_id, now)
 
 
 Prep = Callable[[Any, Any], Any]
@@ -277,55 +341,33 @@ Prep = Callable[[Any, Any], Any]
 
 @functools.cache
 def _insert_sql(alias: str) -> tuple[str, tuple[tuple[str, Prep | None], ...]]:
-    """The insert of an upload when its owner's quota has room, and the fields whose values
-    it takes, in the order of its placeholders (_insert_within_quota): each field's attname
-    and what makes its database value (get_db_prep_save; None where that is the value
-    itself). The fields presign leaves null are left to the database's NULL.
-
-    On PostgreSQL, the statement that follows the lock of the owner's row in the same round
-    trip and implicit transaction (_in_one_round_trip): the owner's uploads counted and the
-    upload inserted, answering the totals it judged by and whether it inserted. The count is
-    a statement of its own, after the lock: under READ COMMITTED it then sees every upload
-    committed by the presign that held the lock before. Each value is cast to its column's
-    type, which INSERT ... SELECT does not infer as INSERT ... VALUES does. Elsewhere, the
-    count and the insert in one statement."""
+    """The insert of an upload when its owner's quota has room, the count and the insert in
+    one statement (_insert_elsewhere), and the fields whose values it takes, in the order of
+    its placeholders: each field's attname and what makes its database value
+    (get_db_prep_save; None where that is the value itself)."""
     connection = connections[alias]
     quote = connection.ops.quote_name
-    postgresql = connection.vendor == "postgresql"
-    fields = [
-        f
-        for f in Upload._meta.local_concrete_fields
-        if f.attname in SET_AT_PRESIGN or not (f.null and f.get_default() is None)
-    ]
+    fields = _written_fields()
     columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[arg-type]
-    values = ", ".join(
-        f"CAST(%s AS {f.cast_db_type(connection)})" if postgresql else "%s" for f in fields
+    placeholders = ", ".join("%s" for _ in fields)
+    # Not as WITH ... INSERT: sqlite3 then reports no row count.
+    sql = (
+        f"INSERT INTO {quote(Upload._meta.db_table)} ({columns}) "
+        f"SELECT {placeholders} FROM ({_pending_totals_sql(alias)}) AS totals "
+        "WHERE n < %s AND b + %s <= %s"
     )
-    totals = _pending_totals_sql(alias)
-
-    def insert(source: str) -> str:
-        return (
-            f"INSERT INTO {quote(Upload._meta.db_table)} ({columns}) "
-            f"SELECT {values} FROM {source} WHERE n < %s AND b + %s <= %s"
-        )
-
-    written = tuple((f.attname, _prep(f, connection)) for f in fields)
-    if not postgresql:
-        # Not as WITH ... INSERT: sqlite3 then reports no row count.
-        return insert(f"({totals}) AS totals"), written
-    return (
-        f"WITH totals AS ({totals}), inserted AS ({insert('totals')} RETURNING 1) "
-        "SELECT n, b, (SELECT COUNT(*) FROM inserted) FROM totals"
-    ), written
+    return sql, tuple((f.attname, _prep(f, connection)) for f in fields)
 
 
 def _in_one_round_trip(connection: Any, statements: list[tuple[str, list[Any]]]) -> Any:
-    """Run PostgreSQL statements in one round trip and one implicit transaction, each with a
-    snapshot of its own; the last one's row. One query of several statements where the
-    connection binds parameters in the client (Django's default); where it binds them on the
-    server (OPTIONS["server_side_binding"]), which takes one statement a query, a pipeline,
-    whose statements psycopg prepares once they are used often (its prepare_threshold)."""
+    """Run PostgreSQL statements in one round trip and one implicit transaction; the last
+    one's row. One query of several statements where the connection binds parameters in the
+    client (Django's default); where it binds them on the server
+    (OPTIONS["server_side_binding"]), which takes one statement a query, a pipeline."""
     with connection.cursor() as cursor:
+        if len(statements) == 1:
+            cursor.execute(*statements[0])
+            return cursor.fetchone()
         if connection.settings_dict["OPTIONS"].get("server_side_binding") is not True:
             cursor.execute(
                 "; ".join(sql for sql, _ in statements),
@@ -454,11 +496,11 @@ def _pending_totals(owner_id: Any, now: datetime) -> tuple[int, int]:
 
 @functools.cache
 def _lock_owner_sql(alias: str) -> str | None:
-    """The statement that locks an owner's row until the transaction ends; None where the
-    database has no row locks. The lock is the weakest that serializes presigns (FOR NO KEY
-    UPDATE on PostgreSQL), so that it does not hold up inserts of rows pointing at the user.
-    A separate statement from the count: under READ COMMITTED, a count in the statement that
-    waited for the lock would still see the rows of its snapshot from before the wait."""
+    """The statement that locks an owner's row until the transaction ends, on databases
+    other than PostgreSQL (its stored function takes an advisory lock) and SQLite (None: no
+    row locks; BEGIN IMMEDIATE serializes). A separate statement from the count: under READ
+    COMMITTED, a count in the statement that waited for the lock would still see the rows of
+    its snapshot from before the wait."""
     connection = connections[alias]
     features = connection.features
     if not features.has_select_for_update:
@@ -468,7 +510,7 @@ def _lock_owner_sql(alias: str) -> str | None:
     assert isinstance(owner, ForeignKey)
     table, column = owner.related_model._meta.db_table, owner.target_field.column
     assert column is not None
-    lock = connection.ops.for_update_sql(no_key=features.has_select_for_no_key_update)
+    lock = connection.ops.for_update_sql()
     return f"SELECT 1 FROM {quote(table)} WHERE {quote(column)} = %s {lock}"
 
 
