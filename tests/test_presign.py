@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
+import subprocess
+import sys
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +22,10 @@ from rest_framework.test import APIClient
 
 from tests.conftest import client_for, make_png, sha256_b64
 from tests.helpers import PRESIGN, assert_error
-from tests.requirements import require_postgres
+from tests.live import ROOT
+from tests.requirements import postgres_url, require_postgres
 from uploads.models import Upload, UploadPolicy
-from uploads.services.presign import PRESIGN_FUNCTION
+from uploads.services import presign_function
 
 MB = 1024 * 1024
 AVATAR_TYPES = ["image/jpeg", "image/png", "image/webp"]
@@ -454,7 +460,7 @@ def test_async_commit_is_presigns_own_and_only_when_asked(
 
     assert response.status_code == 201, response.content
     assert Upload.objects.filter(pk=response.json()["data"]["id"]).exists()
-    insert = next(q["sql"] for q in captured.captured_queries if PRESIGN_FUNCTION in q["sql"])
+    insert = next(q["sql"] for q in captured.captured_queries if presign_function.NAME in q["sql"])
     assert insert.startswith("SET LOCAL synchronous_commit TO OFF;") is async_commit
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
@@ -546,3 +552,60 @@ def test_presign_does_not_wait_for_a_transaction_updating_the_users_row(user: An
                 cursor.execute("RESET lock_timeout")
                 other.rollback()
     assert Upload.objects.filter(pk=result.upload.pk, status="pending").exists()
+
+
+#: A host project's test, run with pytest-django's --nomigrations: its database is built from
+#: the models, no migration runs, and its types are its own.
+WITHOUT_MIGRATIONS = """
+import pytest
+from tests.factories import UserFactory
+from uploads.models import Upload, UploadPolicy
+from uploads.policies import bump_version
+from uploads.services import PresignRequest, presign_upload
+
+
+@pytest.mark.django_db
+def test_presign() -> None:
+    UploadPolicy.objects.create(
+        name="notes", label="Notes", allowed_content_types=["text/plain"], max_size=100
+    )
+    bump_version()
+    result = presign_upload(UserFactory(), PresignRequest("notes", "text/plain", size=10))
+    assert Upload.objects.get().pk == result.upload.pk
+"""
+
+
+def test_a_test_database_built_without_migrations_has_the_stored_function(
+    tmp_path: Path,
+) -> None:
+    """The function is made after every migrate, from the models, not by a migration: a host
+    project whose test database is built with --nomigrations presigns on PostgreSQL too."""
+    require_postgres()
+    test = tmp_path / "test_without_migrations.py"
+    test.write_text(WITHOUT_MIGRATIONS)
+    # A database of its own: pytest-django makes "test_" + this name, and drops it after.
+    url = postgres_url().rsplit("/", 1)[0] + f"/nomigrations_{uuid.uuid4().hex[:8]}"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nomigrations",
+            "--create-db",
+            "--rootdir",
+            str(ROOT),
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            str(test),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "1 passed" in run.stdout

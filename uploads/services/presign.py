@@ -18,6 +18,7 @@ from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import Policy, registry
+from uploads.services import presign_function
 from uploads.services.multipart import assembles_at_key
 from uploads.services.promote import object_headers
 from uploads.services.signing import provider_errors, signer_for
@@ -251,11 +252,6 @@ def _insert_within_quota(upload: Upload, adding: int, now: datetime) -> None:
     upload._state.adding, upload._state.db = False, alias
 
 
-#: Made by migration 0018 on PostgreSQL: the owner's turn (a transaction-scoped advisory
-#: lock), the count of their pending uploads, and the insert when the quota has room.
-PRESIGN_FUNCTION = "uploads_presign_upload"
-
-
 def _insert_on_postgresql(
     connection: Any, upload: Upload, adding: int, now: datetime
 ) -> tuple[bool, tuple[int, int]]:
@@ -282,7 +278,7 @@ def _call_sql(alias: str) -> str:
     owner = Upload._meta.get_field("owner")
     owner_type = owner.db_type(connections[alias])  # type: ignore[union-attr]
     return (
-        f"SELECT open_uploads, pending_bytes, inserted FROM {PRESIGN_FUNCTION}("
+        f"SELECT open_uploads, pending_bytes, inserted FROM {presign_function.NAME}("
         f"%s::{owner_type}, %s::timestamptz, %s::numeric, %s::numeric, %s::numeric, %s::jsonb)"
     )
 
