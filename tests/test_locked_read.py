@@ -19,6 +19,7 @@ from uploads import exceptions
 from uploads.models import PolicyRevision, Upload
 from uploads.services.complete import locked_upload
 
+
 def orm_read(upload_id: Any) -> Upload:
     revision = PolicyRevision.objects.filter(pk=1).values("number")
     return (

@@ -222,12 +222,14 @@ def _examine(
         return stored, [reason("contentType", problem, upload.content_type, None)], whole
     if rewritten is not None:
         # The server's own bytes, sent with their sha256 (which the storage checks).
-        write(upload, rewritten)
-        return StoredObject(len(rewritten), upload.content_type, _sha256(rewritten)), [], rewritten
+        digest = _sha256(rewritten)
+        write(upload, rewritten, digest)
+        return StoredObject(len(rewritten), upload.content_type, digest), [], rewritten
     if whole is not None and len(whole) <= app_settings.WRITE_VERIFIED_UP_TO:
         # The very bytes verified, sent with their sha256 (which the storage checks): the
         # key holds them whatever became of the staging object, with no copy to read back.
-        write(upload, whole)
+        # _verify hashed ``whole`` for ``stored``: not hashed again to be sent.
+        write(upload, whole, stored.sha256 or _sha256(whole))
         return stored, [], whole
     if whole is not None:
         return (*promoted(upload, stored, whole), whole)
@@ -306,8 +308,9 @@ def _in_place(
             reasons = [reason("contentType", problem, upload.content_type, None)]
         elif rewritten is not None:
             # The server's own bytes, sent with their sha256 (which the storage checks).
-            write(upload, rewritten)
-            stored = StoredObject(len(rewritten), upload.content_type, _sha256(rewritten))
+            digest = _sha256(rewritten)
+            write(upload, rewritten, digest)
+            stored = StoredObject(len(rewritten), upload.content_type, digest)
             whole = rewritten
     return (*hashed(upload, stored, reasons), whole)
 
