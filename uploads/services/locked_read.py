@@ -18,7 +18,6 @@ from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Expression, Subquery, UUIDField
 from django.db.models.functions import Coalesce
-from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
 
 from uploads import exceptions
@@ -34,8 +33,25 @@ class _Slot(Expression):
         super().__init__(output_field=UUIDField())
         self.name = name
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:  # noqa: ARG002
-        return "%s", [self]
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:  # noqa: ARG002
+        return "%s", (self,)
+
+
+@dataclass(frozen=True)
+class _Related:
+    """A row's instance of a model joined by select_related, set on the one it joins as
+    Django's RelatedPopulator sets it (whose signature differs across Django versions)."""
+
+    model: Any
+    fields: tuple[str, ...]
+    columns: slice
+    local_setter: Any
+    remote_setter: Any
+
+    def populate(self, row: list[Any], alias: str, onto: Any) -> None:
+        related = self.model.from_db(alias, self.fields, row[self.columns])
+        self.local_setter(onto, related)
+        self.remote_setter(related, onto)
 
 
 @dataclass(frozen=True)
@@ -46,7 +62,7 @@ class _Plan:
     converters: tuple[tuple[int, tuple[Any, ...], Any], ...]  # (column, converters, field)
     fields: tuple[str, ...]  # the upload's attnames, in the row's order
     upload_columns: slice
-    populators: tuple[Any, ...]  # the joined type, as select_related sets it
+    related: tuple[_Related, ...]  # the joined type
     annotations: tuple[tuple[str, int], ...]  # (attribute, column)
 
 
@@ -122,8 +138,19 @@ def _compiled(alias: str) -> _Plan:
         converters=tuple((pos, tuple(c), field) for pos, (c, field) in converters.items()),
         fields=tuple(s[0].target.attname for s in select[columns[0] : columns[-1] + 1]),
         upload_columns=slice(columns[0], columns[-1] + 1),
-        populators=tuple(get_related_populators(klass_info, select, alias)),
+        related=tuple(_related(info, select) for info in klass_info.get("related_klass_infos", [])),
         annotations=tuple(compiler.annotation_col_map.items()),
+    )
+
+
+def _related(info: dict[str, Any], select: Any) -> _Related:
+    columns = info["select_fields"]
+    return _Related(
+        model=info["model"],
+        fields=tuple(s[0].target.attname for s in select[columns[0] : columns[-1] + 1]),
+        columns=slice(columns[0], columns[-1] + 1),
+        local_setter=info["local_setter"],
+        remote_setter=info["remote_setter"],
     )
 
 
@@ -135,8 +162,8 @@ def _built(plan: _Plan, alias: str, connection: BaseDatabaseWrapper, row: list[A
             value = converter(value, field, connection)
         row[pos] = value
     upload = Upload.from_db(alias, plan.fields, row[plan.upload_columns])
-    for populator in plan.populators:
-        populator.populate(row, upload)
+    for related in plan.related:
+        related.populate(row, alias, upload)
     for name, pos in plan.annotations:
         setattr(upload, name, row[pos])
     return upload
