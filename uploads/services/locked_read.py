@@ -16,7 +16,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Expression, Subquery, UUIDField
+from django.db.models import Expression, Field, Subquery
 from django.db.models.functions import Coalesce
 from django.db.transaction import TransactionManagementError
 
@@ -29,8 +29,8 @@ class _Slot(Expression):
     """Where a value bound at each read goes: its parameter is the slot itself, found by its
     name in the compiled parameters and replaced by the value."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(output_field=UUIDField())
+    def __init__(self, name: str, output_field: Field[Any, Any]) -> None:
+        super().__init__(output_field=output_field)
         self.name = name
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:  # noqa: ARG002
@@ -116,13 +116,14 @@ def _compiled(alias: str) -> _Plan:
     connection = connections[alias]
     of = ("self",) if connection.features.has_select_for_update_of else ()
     revision = PolicyRevision.objects.filter(pk=1).values("number")
+    id_field, owner_field = Upload._meta.pk, Upload._meta.get_field("owner")
     query = (
         Upload.objects.using(alias)
         .select_for_update(of=of)
         .select_related("policy")
         .annotate(policy_revision=Coalesce(Subquery(revision), 0))  # type: ignore[no-redef]
         .exclude(status=Upload.Status.DELETED)
-        .filter(pk=_Slot("id"), owner_id=_Slot("owner"))
+        .filter(pk=_Slot("id", id_field), owner_id=_Slot("owner", owner_field.target_field))
         .query
     )
     compiler = query.get_compiler(using=alias)
