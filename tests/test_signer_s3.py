@@ -34,7 +34,7 @@ from uploads.keys import staging_key
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import bump_version
 from uploads.services.admin_actions import reverify_uploads
-from uploads.signers import get_signer
+from uploads.signers import ObjectHeaders, SignerError, get_signer
 
 PNG = make_png(8, 8)
 ORIGINAL = make_png(8, 8, b"\x00" * 4)
@@ -160,6 +160,21 @@ def test_stat_read_head_and_hash_of_an_object_stored_without_a_sha256(s3: S3Back
     signer.delete(key)
     assert signer.stat(key) is None
     signer.delete(key)  # already gone: no error
+
+
+@pytest.mark.django_db
+def test_a_write_given_its_sha256_stores_those_bytes_and_one_not_theirs_is_refused(
+    s3: S3Backend,
+) -> None:
+    signer = get_signer("default")
+    headers = ObjectHeaders("image/png")
+    signer.write_hashed("direct/hashed.png", PNG, headers, sha256_b64(PNG))
+    assert s3.admin.get_object(Bucket=BUCKET, Key="direct/hashed.png")["Body"].read() == PNG
+
+    # A digest of other bytes (complete's own, were it ever wrong): nothing is stored.
+    with pytest.raises(SignerError):
+        signer.write_hashed("direct/mislabelled.png", PNG, headers, sha256_b64(SWAPPED))
+    assert signer.stat("direct/mislabelled.png") is None
 
 
 @pytest.mark.django_db

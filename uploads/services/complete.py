@@ -9,22 +9,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import Subquery
-from django.db.models.functions import Coalesce
+from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.facts import Facts
-from uploads.models import PolicyRevision, Upload
+from uploads.models import Upload
 from uploads.policies import declared_variants
 from uploads.reencode import ReencodeError, strip_metadata
 from uploads.services import lease
 from uploads.services.describe import FACT_FIELDS, describe, record
 from uploads.services.file_checks import REFUSED, ChecksUnavailable, run_checks
+from uploads.services.locked_read import locked_row
 from uploads.services.multipart import assemble
 from uploads.services.promote import promote, write
 from uploads.services.rejection import reason, reject
@@ -40,18 +38,7 @@ def locked_upload(owner: User, upload_id: uuid.UUID | str) -> Upload:
     upload types' revision (``Upload.policy_revision``) read in the same query, only the
     upload's row locked, and its type's variants as of that revision. Deleted ones and other
     users' ones are missing alike."""
-    of = ("self",) if connection.features.has_select_for_update_of else ()
-    revision = PolicyRevision.objects.filter(pk=1).values("number")
-    try:
-        upload = (
-            Upload.objects.select_for_update(of=of)
-            .select_related("policy")
-            .annotate(policy_revision=Coalesce(Subquery(revision), 0))  # type: ignore[no-redef]
-            .exclude(status=Upload.Status.DELETED)
-            .get(pk=upload_id, owner=owner)
-        )
-    except (Upload.DoesNotExist, ValueError, ValidationError) as err:
-        raise exceptions.NotFound() from err
+    upload = locked_row(owner, upload_id)
     upload.declared_variants = declared_variants(upload)  # of that revision
     return upload
 
@@ -235,12 +222,14 @@ def _examine(
         return stored, [reason("contentType", problem, upload.content_type, None)], whole
     if rewritten is not None:
         # The server's own bytes, sent with their sha256 (which the storage checks).
-        write(upload, rewritten)
-        return StoredObject(len(rewritten), upload.content_type, _sha256(rewritten)), [], rewritten
+        digest = _sha256(rewritten)
+        write(upload, rewritten, digest)
+        return StoredObject(len(rewritten), upload.content_type, digest), [], rewritten
     if whole is not None and len(whole) <= app_settings.WRITE_VERIFIED_UP_TO:
         # The very bytes verified, sent with their sha256 (which the storage checks): the
         # key holds them whatever became of the staging object, with no copy to read back.
-        write(upload, whole)
+        # _verify hashed ``whole`` for ``stored``: not hashed again to be sent.
+        write(upload, whole, stored.sha256 or _sha256(whole))
         return stored, [], whole
     if whole is not None:
         return (*promoted(upload, stored, whole), whole)
@@ -319,8 +308,9 @@ def _in_place(
             reasons = [reason("contentType", problem, upload.content_type, None)]
         elif rewritten is not None:
             # The server's own bytes, sent with their sha256 (which the storage checks).
-            write(upload, rewritten)
-            stored = StoredObject(len(rewritten), upload.content_type, _sha256(rewritten))
+            digest = _sha256(rewritten)
+            write(upload, rewritten, digest)
+            stored = StoredObject(len(rewritten), upload.content_type, digest)
             whole = rewritten
     return (*hashed(upload, stored, reasons), whole)
 

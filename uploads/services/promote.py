@@ -51,12 +51,13 @@ def promote(upload: Upload, source: StoredObject) -> str | None:
     return copied
 
 
-def write(upload: Upload, data: bytes) -> None:
-    """Store ``data`` (the verified bytes, or the verified image re-encoded) at the upload's
-    key instead of copying the staging object, which goes after commit as with ``promote``."""
+def write(upload: Upload, data: bytes, sha256: str) -> None:
+    """Store ``data`` (the verified bytes, or the verified image re-encoded; ``sha256``
+    theirs, base64) at the upload's key instead of copying the staging object, which goes
+    after commit as with ``promote``."""
     staging = keys.staging_key(upload.key)
     with provider_errors():
-        signer_for(upload.storage).write(upload.key, data, object_headers(upload))
+        signer_for(upload.storage).write_hashed(upload.key, data, object_headers(upload), sha256)
     storage = upload.storage
     transaction.on_commit(lambda: drop(storage, staging))
 

@@ -275,6 +275,11 @@ class Signer(ABC):
         """Store ``data`` at ``key`` with exactly ``headers``, replacing whatever is there:
         a completed object the server made itself (a re-encoded image) rather than copied."""
 
+    def write_hashed(self, key: str, data: bytes, headers: ObjectHeaders, sha256: str) -> None:
+        """``write``, given the base64 SHA-256 of ``data`` (computed by the caller from those
+        very bytes), for a storage that sends it along and would otherwise hash them again."""
+        self.write(key, data, headers)
+
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object; no error when it is already gone."""

@@ -1005,8 +1005,15 @@ class S3Signer(Signer):
         """A PutObject with the server's headers and the body's SHA-256, which S3 checks
         against what arrives and keeps, as for a copy (the lean client signs it as the
         payload's hash too)."""
-        digest = hashlib.sha256(data).digest()
-        checksum = base64.b64encode(digest).decode()
+        self.write_hashed(
+            key, data, headers, base64.b64encode(hashlib.sha256(data).digest()).decode()
+        )
+
+    def write_hashed(self, key: str, data: bytes, headers: ObjectHeaders, sha256: str) -> None:
+        # The storage checks the body against this checksum, and against the signed payload
+        # hash: bytes other than the ones hashed are refused, never stored.
+        checksum = sha256
+        digest = base64.b64decode(sha256)
         http = self._lean()
         if http is not None:
             sent = self._object_headers(headers) | {"x-amz-checksum-sha256": checksum}
