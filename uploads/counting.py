@@ -39,8 +39,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) en
 return 0
 """
 
-_script: Any = None  # a redis-py Script: EVALSHA on whichever client it is given
-_uncount_script: Any = None
+_scripts: dict[str, Any] = {}  # redis-py Scripts by source: EVALSHA on whichever client
 _read: ContextVar[dict[str, Any] | None] = ContextVar("uploads_read_ahead", default=None)
 _MISSING = object()
 
@@ -66,17 +65,22 @@ def count_and_read(
 def _in_one_trip(
     cache: RedisCache, key: str, expires: int, read: Sequence[str]
 ) -> tuple[int, dict[str, Any]]:
-    redis_keys = [cache.make_and_validate_key(k) for k in (key, *read)]
-    # RedisCache writes every key to its first server, so the script finds them all there.
-    client = cache._cache.get_client(redis_keys[0], write=True)
-    global _script
-    if _script is None:
-        _script = client.register_script(COUNT_AND_READ)
-    answer = _script(keys=redis_keys, args=[expires], client=client)
+    answer = _run(cache, COUNT_AND_READ, [key, *read], [expires])
     loads = cache._cache._serializer.loads  # type: ignore[attr-defined]
     pairs = zip(read, answer[1:], strict=True)
     found = {name: loads(value) for name, value in pairs if value is not None}
     return int(answer[0]), found
+
+
+def _run(cache: RedisCache, source: str, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
+    """Run the Lua script ``source`` on the cache's ``keys`` (made into its Redis keys)."""
+    redis_keys = [cache.make_and_validate_key(k) for k in keys]
+    # RedisCache writes every key to its first server, so the script finds them all there.
+    client = cache._cache.get_client(redis_keys[0], write=True)
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = client.register_script(source)
+    return script(keys=redis_keys, args=list(args), client=client)
 
 
 def _count(cache: BaseCache, key: str, expires: int) -> int:
@@ -179,9 +183,4 @@ def take_back_ahead() -> None:
     _ahead.set(None)  # nothing counted ahead any more in this block
     cache = caches[ahead.alias]
     assert isinstance(cache, RedisCache)  # only Redis counts ahead
-    redis_key = cache.make_and_validate_key(ahead.key)
-    client = cache._cache.get_client(redis_key, write=True)
-    global _uncount_script
-    if _uncount_script is None:
-        _uncount_script = client.register_script(UNCOUNT)
-    _uncount_script(keys=[redis_key], client=client)
+    _run(cache, UNCOUNT, [ahead.key])

@@ -221,10 +221,7 @@ def _examine(
     if problem:
         return stored, [reason("contentType", problem, upload.content_type, None)], whole
     if rewritten is not None:
-        # The server's own bytes, sent with their sha256 (which the storage checks).
-        digest = _sha256(rewritten)
-        write(upload, rewritten, digest)
-        return StoredObject(len(rewritten), upload.content_type, digest), [], rewritten
+        return _written(upload, rewritten), [], rewritten
     if whole is not None and len(whole) <= app_settings.WRITE_VERIFIED_UP_TO:
         # The very bytes verified, sent with their sha256 (which the storage checks): the
         # key holds them whatever became of the staging object, with no copy to read back.
@@ -307,11 +304,7 @@ def _in_place(
         if problem:
             reasons = [reason("contentType", problem, upload.content_type, None)]
         elif rewritten is not None:
-            # The server's own bytes, sent with their sha256 (which the storage checks).
-            digest = _sha256(rewritten)
-            write(upload, rewritten, digest)
-            stored = StoredObject(len(rewritten), upload.content_type, digest)
-            whole = rewritten
+            stored, whole = _written(upload, rewritten), rewritten
     return (*hashed(upload, stored, reasons), whole)
 
 
@@ -527,6 +520,14 @@ def _inspect(upload: Upload, size: int, data: bytes) -> tuple[bytes | None, str 
             )
         data = whole
     return whole, content_types.content_problem(mime, data, max_pixels=upload.policy.max_pixels)
+
+
+def _written(upload: Upload, data: bytes) -> StoredObject:
+    """The server's own bytes (an image re-encoded) written to the key with their sha256,
+    which the storage checks: what the key now holds."""
+    digest = _sha256(data)
+    write(upload, data, digest)
+    return StoredObject(len(data), upload.content_type, digest)
 
 
 def _sha256(data: bytes) -> str:

@@ -18,7 +18,7 @@ from uploads import content_types, exceptions, keys
 from uploads.app_settings import app_settings
 from uploads.models import Upload, UploadPolicy
 from uploads.policies import Policy, registry
-from uploads.services import presign_function
+from uploads.services import pending_totals, presign_function
 from uploads.services.multipart import assembles_at_key
 from uploads.services.promote import object_headers
 from uploads.services.signing import provider_errors, signer_for
@@ -384,8 +384,6 @@ def _prep(field: Field, connection: Any) -> Prep | None:
     aware, which is all DateTimeField.get_prep_value checks)."""
     target = field.target_field if isinstance(field, ForeignKey) else field
     kind = target.get_internal_type()
-    if connection.vendor == "postgresql" and kind in PLAIN_ON_POSTGRESQL:
-        return None
     if connection.vendor == "sqlite":
         if kind in PLAIN_TYPES:
             return None
@@ -512,21 +510,4 @@ def _lock_owner_sql(alias: str) -> str | None:
 
 @functools.cache
 def _pending_totals_sql(alias: str) -> str:
-    quote = connections[alias].ops.quote_name
-    meta = Upload._meta
-
-    def column(name: str) -> str:
-        field = meta.get_field(name)
-        assert isinstance(field, Field) and field.column
-        return quote(field.column)
-
-    # The status as a constant, as upload_owner_pending's condition has it: a plan made
-    # for any status could not use that index.
-    pending = Upload.Status.PENDING.value
-    assert pending.isalpha()
-    return (
-        f"SELECT COUNT(*) AS n, "
-        f"COALESCE(SUM(COALESCE({column('size')}, {column('max_size')})), 0) AS b "
-        f"FROM {quote(meta.db_table)} WHERE {column('owner')} = %s "
-        f"AND {column('status')} = '{pending}' AND {column('expires_at')} > %s"
-    )
+    return pending_totals.sql(connections[alias], "%s", "%s")

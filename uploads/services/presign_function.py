@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connections, router
 
 from uploads.models import Upload
+from uploads.services import pending_totals
 
 NAME = "uploads_presign_upload_v1"
 
@@ -37,14 +38,8 @@ def definition(connection: Any) -> str:
     COMMITTED it then sees every upload committed by the presign that held the turn before),
     and insert the upload, given as JSON, by column name into the table's row type."""
     meta = Upload._meta
-    quote = connection.ops.quote_name
-
-    def column(name: str) -> str:
-        return str(quote(meta.get_field(name).column))  # type: ignore[union-attr]
-
-    table = quote(meta.db_table)
+    table = connection.ops.quote_name(meta.db_table)
     owner_type = meta.get_field("owner").db_type(connection)  # type: ignore[union-attr]
-    pending = Upload.Status.PENDING.value
     return f"""
 CREATE OR REPLACE FUNCTION {NAME}(
     for_owner {owner_type}, pending_at timestamptz, max_open numeric, adding numeric,
@@ -53,11 +48,8 @@ CREATE OR REPLACE FUNCTION {NAME}(
 ) LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock('{table}'::regclass::oid::integer, hashtext(for_owner::text));
-    SELECT COUNT(*), COALESCE(SUM(COALESCE({column("size")}, {column("max_size")})), 0)
-        INTO open_uploads, pending_bytes
-        FROM {table}
-        WHERE {column("owner")} = for_owner AND {column("status")} = '{pending}'
-            AND {column("expires_at")} > pending_at;
+    SELECT n, b INTO open_uploads, pending_bytes
+        FROM ({pending_totals.sql(connection, "for_owner", "pending_at")}) AS totals;
     inserted := open_uploads < max_open AND pending_bytes + adding <= max_bytes;
     IF inserted THEN
         INSERT INTO {table} SELECT * FROM jsonb_populate_record(NULL::{table}, upload);
